@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` serves the demo, `make test` runs every check.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+ENV := source scripts/env.sh &&
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test stop setup venv db migrate demo lint typecheck pytest clean
+
+run: setup  ## set everything up, load the demo when the database is empty, serve the API and map
+	export CIVOP_DEMO=1 && $(ENV) \
+	  $(BIN)/civop demo --if-empty && $(BIN)/civop user demo-accounts && \
+	  $(BIN)/civop serve --host $(HOST) --port $(PORT)
+
+test: setup lint typecheck pytest  ## ruff, mypy and the whole test suite against a throwaway database
+
+stop:  ## stop the project-local PostgreSQL cluster
+	scripts/pg.sh stop
+
+setup: venv db migrate
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+db:
+	$(ENV) scripts/pg.sh ensure
+
+migrate: venv db
+	$(ENV) $(BIN)/civop db upgrade
+
+demo: setup
+	$(ENV) $(BIN)/civop demo $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check service geo tests bench migrations
+	$(BIN)/ruff format --check service geo tests bench migrations
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv db
+	$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+clean: stop
+	rm -rf .civop $(VENV)

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Project-local PostgreSQL + PostGIS cluster under .civop/.
+#   scripts/pg.sh ensure   install PostGIS if missing, init, start, create database + extension
+#   scripts/pg.sh stop     stop the cluster
+#   scripts/pg.sh status   print whether it runs
+#   scripts/pg.sh createdb NAME / dropdb NAME
+# With DATABASE_URL set, nothing is started: that server is used as it is.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HOME_DIR="${CIVOP_HOME:-$ROOT/.civop}"
+PGDATA="$HOME_DIR/pgdata"
+SOCKDIR="$HOME_DIR/run"
+PORT="${CIVOP_PG_PORT:-55432}"
+DBNAME="${CIVOP_DB_NAME:-civop}"
+DBUSER=civop
+PG_MAJOR=15
+BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+
+log() { printf '[civop-db] %s\n' "$*" >&2; }
+
+need_postgis() {
+  if [ -f "/usr/share/postgresql/$PG_MAJOR/extension/postgis.control" ]; then return; fi
+  if [ "$(id -u)" = 0 ]; then
+    log "installing PostGIS (postgresql-$PG_MAJOR-postgis-3) with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$PG_MAJOR-postgis-3" >/dev/null
+  else
+    log "PostGIS is not installed: run 'sudo apt-get install postgresql-$PG_MAJOR-postgis-3' and retry"
+    exit 1
+  fi
+}
+
+# The account that owns and runs the cluster: initdb refuses root.
+run_user() {
+  if [ "$(id -u)" != 0 ]; then id -un; return; fi
+  if id postgres >/dev/null 2>&1; then echo postgres; return; fi
+  id civop >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin civop
+  echo civop
+}
+
+as_owner() {
+  local user; user="$(run_user)"
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}
+
+psql_local() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" "$@"; }
+
+running() { [ -f "$PGDATA/postmaster.pid" ] && as_owner "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
+
+init_cluster() {
+  [ -f "$PGDATA/PG_VERSION" ] && return
+  [ -x "$BIN/initdb" ] || { log "PostgreSQL $PG_MAJOR server binaries not found in $BIN"; exit 1; }
+  local user; user="$(run_user)"
+  mkdir -p "$PGDATA" "$SOCKDIR"
+  [ "$(id -u)" = 0 ] && chown -R "$user" "$HOME_DIR"
+  chmod 700 "$PGDATA"
+  log "initialising cluster in $PGDATA (owner: $user)"
+  as_owner "$BIN/initdb" -D "$PGDATA" -U "$DBUSER" --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  cat >>"$PGDATA/postgresql.conf" <<CONF
+# civop project-local cluster: loopback and the socket under .civop/run only
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$SOCKDIR'
+max_connections = 200
+shared_buffers = 1GB
+work_mem = 32MB
+maintenance_work_mem = 512MB
+effective_cache_size = 8GB
+wal_level = replica
+max_wal_senders = 5
+random_page_cost = 1.1
+jit = off
+CONF
+}
+
+start_cluster() {
+  running && return
+  rm -f "$SOCKDIR/.s.PGSQL.$PORT.lock"
+  log "starting PostgreSQL on 127.0.0.1:$PORT (socket in $SOCKDIR)"
+  as_owner "$BIN/pg_ctl" -D "$PGDATA" -l "$HOME_DIR/postgres.log" -w -t 60 start >/dev/null
+}
+
+create_db() {
+  local name="$1"
+  if [ -z "$(psql_local -d postgres -tAc "select 1 from pg_database where datname = '$name'")" ]; then
+    log "creating database $name"
+    psql_local -d postgres -c "create database \"$name\""
+  fi
+  psql_local -d "$name" -c "create extension if not exists postgis"
+}
+
+case "${1:-ensure}" in
+  ensure)
+    if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set: using that server, no local cluster"; exit 0; fi
+    need_postgis
+    init_cluster
+    start_cluster
+    create_db "$DBNAME"
+    ;;
+  stop)
+    if running; then as_owner "$BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null; log "stopped"; else log "not running"; fi
+    ;;
+  status)
+    if running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 3; fi
+    ;;
+  createdb) create_db "$2" ;;
+  dropdb) psql_local -d postgres -c "drop database if exists \"$2\" with (force)" ;;
+  *) echo "usage: $0 ensure|stop|status|createdb NAME|dropdb NAME" >&2; exit 2 ;;
+esac

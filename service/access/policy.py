@@ -1,0 +1,133 @@
+"""Who may see what, at what precision: principals, roles and each collection's policy.
+
+The rules are data here; ``service.access.sql`` turns them into SQL. Nothing else in the
+service decides visibility.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+from service.enums import Classification, Role
+
+Action = Literal["hide", "generalise"]
+
+_ROLE_RANK = {Role.partner: 0, Role.analyst: 1, Role.officer: 2, Role.admin: 3}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user (or machine client acting as a user) behind a request."""
+
+    username: str
+    role: Role
+    user_id: uuid.UUID | None = None
+    cleared_restricted: bool = False
+    #: Sector ids this principal is limited to, sub-areas included; ``None`` is the whole mission.
+    sector_scope: frozenset[uuid.UUID] | None = None
+
+    def at_least(self, role: Role) -> bool:
+        return _ROLE_RANK[self.role] >= _ROLE_RANK[role]
+
+    @property
+    def cleared_for(self) -> frozenset[Classification]:
+        """Classifications this principal sees in full."""
+        if self.role is Role.admin or (self.cleared_restricted and self.at_least(Role.analyst)):
+            return frozenset(Classification)
+        if self.at_least(Role.analyst):
+            return frozenset({Classification.public, Classification.mission})
+        return frozenset({Classification.public})
+
+    @property
+    def can_write(self) -> bool:
+        return self.at_least(Role.officer)
+
+
+#: The service itself (CLI, demo loader, migrations): sees everything.
+SYSTEM = Principal(username="system", role=Role.admin, cleared_restricted=True)
+
+
+@dataclass(frozen=True)
+class CollectionPolicy:
+    """How one collection is shown to principals not cleared for a record.
+
+    ``above_clearance`` says, per classification, whether such records are hidden or shown
+    generalised (location snapped to a coarse cell centre, ``sensitive`` fields removed).
+    Anything not listed is hidden. ``coarse_location_for`` lists roles that only ever see
+    generalised locations in this collection, even of records they are cleared for.
+    ``min_role`` removes single fields for roles below the one named.
+    """
+
+    above_clearance: dict[Classification, Action] = field(default_factory=dict)
+    sensitive: tuple[str, ...] = ()
+    coarse_location_for: frozenset[Role] = frozenset()
+    min_role: dict[str, Role] = field(default_factory=dict)
+
+    def action(self, classification: Classification) -> Action:
+        return self.above_clearance.get(classification, "hide")
+
+    def with_overrides(self, overrides: dict[str, Action]) -> CollectionPolicy:
+        merged = dict(self.above_clearance)
+        merged.update({Classification(k): v for k, v in overrides.items()})
+        return CollectionPolicy(merged, self.sensitive, self.coarse_location_for, self.min_role)
+
+
+#: Who wrote a record is staff information: partners never see it.
+_STAFF_FIELDS = {"created_by": Role.analyst, "updated_by": Role.analyst}
+_CONTACTS = {"focal_point": Role.officer, "phone": Role.officer, "email": Role.officer}
+
+DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
+    "sectors": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("name",),
+        min_role=_STAFF_FIELDS,
+    ),
+    "actors": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("name", "acronym", "focal_point", "phone", "email", "description"),
+        coarse_location_for=frozenset({Role.partner}),
+        min_role={**_STAFF_FIELDS, **_CONTACTS},
+    ),
+    "idp_sites": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("name", "description", "managing_actor_id"),
+        min_role=_STAFF_FIELDS,
+    ),
+    "projects": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("title", "description", "implementing_actor_id", "budget_usd"),
+        min_role=_STAFF_FIELDS,
+    ),
+    "incidents": CollectionPolicy(
+        above_clearance={},
+        sensitive=(
+            "description",
+            "source",
+            "source_reliability",
+            "source_credibility",
+            "perpetrator_actor_id",
+        ),
+        min_role=_STAFF_FIELDS,
+    ),
+    "bases": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("name", "unit"),
+        min_role=_STAFF_FIELDS,
+    ),
+    "patrols": CollectionPolicy(
+        above_clearance={},
+        sensitive=("unit", "description", "base_id"),
+        min_role=_STAFF_FIELDS,
+    ),
+}
+
+
+def policy_for(
+    collection: str, overrides: dict[str, dict[str, Action]] | None = None
+) -> CollectionPolicy:
+    policy = DEFAULT_POLICIES[collection]
+    if overrides and collection in overrides:
+        return policy.with_overrides(overrides[collection])
+    return policy

@@ -1,0 +1,164 @@
+"""The one place where access rules become SQL.
+
+``view(table, principal)`` returns a principal's view of a table: the rows the principal may
+see (hidden ones are filtered out in the WHERE clause) and, for each column, the expression the
+principal may see (exact, generalised to a coarse cell centre, or NULL). Every output path —
+API lists and items, map layers, tiles, exports, analysis, alerts — selects from a view, so it
+cannot forget a rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+from service.access.policy import CollectionPolicy, Principal, policy_for
+from service.config import Settings, get_settings
+from service.enums import Classification
+
+KM_PER_DEGREE = 111.32
+_INTERNAL = ("deleted_at", "deleted_by")
+
+
+@dataclass(frozen=True)
+class View:
+    """What one principal may see of one table."""
+
+    table: Table
+    #: Column name -> the expression the principal sees (masked where the policy says).
+    columns: dict[str, ColumnElement[object]]
+    #: True for rows this principal sees in full.
+    exact: ColumnElement[bool]
+    #: The WHERE clause that removes hidden rows.
+    where: ColumnElement[bool]
+    #: Degrees by which a shown geometry may lie from the stored one (0 when never generalised).
+    tolerance_deg: float
+
+    def select(self) -> Select[*tuple[Any, ...]]:
+        return select(*(expr.label(name) for name, expr in self.columns.items())).where(self.where)
+
+    def column(self, name: str) -> ColumnElement[object]:
+        return self.columns[name]
+
+
+def _levels(
+    principal: Principal, policy: CollectionPolicy
+) -> tuple[list[Classification], list[Classification]]:
+    full = sorted(principal.cleared_for)
+    generalised = sorted(
+        c
+        for c in Classification
+        if c not in principal.cleared_for and policy.action(c) == "generalise"
+    )
+    return full, generalised
+
+
+def row_filter(
+    table: Table, principal: Principal, settings: Settings | None = None
+) -> ColumnElement[bool]:
+    """Rows of ``table`` that the principal may see at all (exactly or generalised)."""
+    settings = settings or get_settings()
+    policy = policy_for(table.name, settings.policies)
+    full, generalised = _levels(principal, policy)
+    conditions: list[ColumnElement[bool]] = [
+        table.c.deleted_at.is_(None),
+        table.c.classification.in_(full + generalised),
+    ]
+    if principal.sector_scope is not None:
+        scope_column = table.c.id if table.name == "sectors" else table.c.sector_id
+        if principal.sector_scope:
+            scope = bindparam(
+                None, sorted(principal.sector_scope), type_=ARRAY(UUID(as_uuid=True)), unique=True
+            )
+            conditions.append(scope_column == any_(scope))
+        else:
+            conditions.append(false())
+    return and_(*conditions)
+
+
+def view(table: Table, principal: Principal, settings: Settings | None = None) -> View:
+    """The principal's view of ``table``; see the module docstring."""
+    settings = settings or get_settings()
+    policy = policy_for(table.name, settings.policies)
+    full, generalised = _levels(principal, policy)
+    cell_deg = settings.generalise_cell_km / KM_PER_DEGREE
+    coarse_always = principal.role in policy.coarse_location_for
+    exact: ColumnElement[bool] = table.c.classification.in_(full) if generalised else true()
+    sees_everything = len(full) == len(Classification) and principal.sector_scope is None
+
+    columns: dict[str, ColumnElement[object]] = {}
+    for column in table.c:
+        if column.name in _INTERNAL:
+            continue
+        expr: ColumnElement[object] = column
+        needed = policy.min_role.get(column.name)
+        if needed is not None and not principal.at_least(needed):
+            expr = null().cast(column.type)
+        elif isinstance(column.type, Geometry):
+            coarse = func.civop_generalise(column, literal(cell_deg))
+            if coarse_always:
+                expr = coarse
+            elif generalised:
+                expr = case((exact, column), else_=coarse)
+        elif column.name in policy.sensitive and generalised:
+            expr = case((exact, column), else_=null().cast(column.type))
+        if column.foreign_keys and not sees_everything:
+            expr = _mask_reference(column, expr, principal, settings)
+        columns[column.name] = expr
+    shown_coarse: ColumnElement[Any] = true() if coarse_always else ~exact
+    columns["generalised"] = shown_coarse
+    return View(
+        table=table,
+        columns=columns,
+        exact=exact,
+        where=row_filter(table, principal, settings),
+        tolerance_deg=cell_deg if (coarse_always or generalised) else 0.0,
+    )
+
+
+def _mask_reference(
+    column: ColumnElement[object],
+    expr: ColumnElement[object],
+    principal: Principal,
+    settings: Settings,
+) -> ColumnElement[object]:
+    """A reference to a record the principal may not see would leak that record's id."""
+    (fk,) = column.foreign_keys
+    target = fk.column.table
+    if not isinstance(target, Table):
+        return expr
+    alias = target.alias(f"ref_{target.name}")
+    condition = exists(
+        select(literal(1))
+        .select_from(alias)
+        .where(alias.c.id == column, _aliased_filter(alias, target, principal, settings))
+    )
+    return case((condition, expr), else_=null().cast(column.type))
+
+
+def _aliased_filter(
+    alias: FromClause, target: Table, principal: Principal, settings: Settings
+) -> ColumnElement[bool]:
+    from sqlalchemy.sql.util import ClauseAdapter
+
+    return ClauseAdapter(alias).traverse(row_filter(target, principal, settings))

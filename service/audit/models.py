@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Identity, Index, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.base import CURRENT_ACTOR, Base
+
+
+class AuditEntry(Base):
+    """One change to one record. Written by database triggers on every audited table, so no
+    write path can skip it; UPDATE, DELETE and TRUNCATE on this table are refused."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+    actor: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))
+    action: Mapped[str] = mapped_column(Text)
+    collection: Mapped[str] = mapped_column(Text)
+    record_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: Groups the entries of one import job, so an import can be reviewed and rolled back.
+    context: Mapped[str | None] = mapped_column(
+        Text, server_default=text("current_setting('civop.context', true)")
+    )
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
+
+    __table_args__: Any = (
+        Index("ix_audit_log_record_id_id", "record_id", "id"),
+        Index("ix_audit_log_collection_at", "collection", "at"),
+    )

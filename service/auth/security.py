@@ -1,0 +1,61 @@
+"""Password hashing (argon2id), signed expiring tokens (JWT, HS256) and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+#: Verified against when the user does not exist, so timing does not reveal usernames.
+_DUMMY_HASH = _hasher.hash("not-a-password")
+API_KEY_PREFIX = "civop_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(user_id: uuid.UUID, key: str, ttl: timedelta) -> tuple[str, datetime]:
+    expires = datetime.now(UTC) + ttl
+    token = jwt.encode(
+        {
+            "sub": str(user_id),
+            "exp": expires,
+            "iat": datetime.now(UTC),
+            "jti": secrets.token_hex(8),
+        },
+        key,
+        algorithm="HS256",
+    )
+    return token, expires
+
+
+def read_token(token: str, key: str) -> uuid.UUID | None:
+    """The user id of a valid, unexpired token; ``None`` otherwise."""
+    try:
+        claims = jwt.decode(token, key, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        return uuid.UUID(claims["sub"])
+    except (jwt.PyJWTError, ValueError, KeyError):
+        return None
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 256-bit random: a fast hash is enough, and lets each request look the key up.
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,182 @@
+"""Users, API keys and turning credentials into a principal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import Principal
+from service.auth.models import ApiKey, User
+from service.auth.security import (
+    hash_api_key,
+    hash_password,
+    issue_token,
+    new_api_key,
+    read_token,
+    verify_password,
+)
+from service.config import Settings
+from service.enums import Role
+from service.errors import Conflict, InvalidInput, NotFound
+from service.sectors.models import Sector
+
+
+async def sector_scope(
+    session: AsyncSession, sector_ids: list[uuid.UUID]
+) -> frozenset[uuid.UUID] | None:
+    """The sectors a user is limited to, with all their sub-areas; ``None`` for the whole mission."""
+    if not sector_ids:
+        return None
+    sectors = Sector.__table__
+    tree = select(sectors.c.id).where(sectors.c.id.in_(sector_ids)).cte("tree", recursive=True)
+    tree = tree.union_all(select(sectors.c.id).where(sectors.c.parent_id == tree.c.id))
+    return frozenset((await session.scalars(select(tree.c.id))).all())
+
+
+async def principal_of(session: AsyncSession, user: User) -> Principal:
+    return Principal(
+        username=user.username,
+        role=Role(user.role),
+        user_id=user.id,
+        cleared_restricted=user.cleared_restricted,
+        sector_scope=await sector_scope(session, list(user.sector_ids)),
+    )
+
+
+async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
+    user = await session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or user.disabled:
+        return None
+    return user
+
+
+def token_for(user: User, settings: Settings) -> tuple[str, int]:
+    ttl = timedelta(minutes=settings.token_ttl_minutes)
+    token, _ = issue_token(user.id, settings.signing_key(), ttl)
+    return token, int(ttl.total_seconds())
+
+
+async def principal_from_token(
+    session: AsyncSession, token: str, settings: Settings
+) -> Principal | None:
+    user_id = read_token(token, settings.signing_key())
+    if user_id is None:
+        return None
+    user = await session.get(User, user_id)
+    if user is None or user.disabled:
+        return None
+    return await principal_of(session, user)
+
+
+async def principal_from_api_key(session: AsyncSession, key: str) -> Principal | None:
+    row = (
+        await session.execute(
+            select(User, ApiKey.id)
+            .join(ApiKey, ApiKey.user_id == User.id)
+            .where(
+                ApiKey.key_hash == hash_api_key(key),
+                ApiKey.revoked_at.is_(None),
+                User.disabled.is_(False),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return await principal_of(session, row[0])
+
+
+async def add_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    full_name: str | None = None,
+    cleared_restricted: bool = False,
+    sector_ids: list[uuid.UUID] | None = None,
+    actor: str = "cli",
+) -> User:
+    """Create a user; refuses weak passwords and existing usernames."""
+    if len(password) < 12:
+        raise InvalidInput(["password"], "password must have at least 12 characters")
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    if sector_ids:
+        known = set(
+            (await session.scalars(select(Sector.id).where(Sector.id.in_(sector_ids)))).all()
+        )
+        missing = [str(s) for s in sector_ids if s not in known]
+        if missing:
+            raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
+    result = await session.execute(
+        insert(User)
+        .values(
+            username=username,
+            password_hash=hash_password(password),
+            role=role.value,
+            full_name=full_name,
+            cleared_restricted=cleared_restricted,
+            sector_ids=sector_ids or [],
+        )
+        .on_conflict_do_nothing(index_elements=["username"])
+        .returning(User.id)
+    )
+    user_id = result.scalar_one_or_none()
+    if user_id is None:
+        raise Conflict(f"user {username!r} exists")
+    await session.commit()
+    user = await session.get(User, user_id)
+    assert user is not None
+    return user
+
+
+async def set_disabled(
+    session: AsyncSession, username: str, disabled: bool, actor: str = "cli"
+) -> None:
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    result = await session.execute(
+        update(User).where(User.username == username).values(disabled=disabled)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"no user {username!r}")
+    await session.commit()
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.scalars(select(User).order_by(User.username))).all())
+
+
+async def create_api_key(
+    session: AsyncSession, username: str, name: str, actor: str = "cli"
+) -> tuple[uuid.UUID, str]:
+    """A new key for a user: returned once, stored only as a hash."""
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}")
+    key = new_api_key()
+    key_id = (
+        await session.execute(
+            insert(ApiKey)
+            .values(user_id=user.id, name=name, key_hash=hash_api_key(key))
+            .returning(ApiKey.id)
+        )
+    ).scalar_one()
+    await session.commit()
+    return key_id, key
+
+
+async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, actor: str = "cli") -> None:
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"no active API key {key_id}")
+    await session.commit()

@@ -1,0 +1,136 @@
+"""The collections the service serves: one entry each, read by the API, the map layers and the
+exports. Adding a collection is adding an entry here (and its model and schema)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sqlalchemy import Table
+
+from service.actors.models import Actor
+from service.actors.schemas import ActorProperties
+from service.base import Base
+from service.incidents.models import Incident
+from service.incidents.schemas import IncidentProperties
+from service.patrols.models import OperatingBase, Patrol
+from service.patrols.schemas import BaseProperties, PatrolProperties
+from service.projects.models import Project
+from service.projects.schemas import ProjectProperties
+from service.sectors.models import Sector
+from service.sectors.schemas import SectorProperties
+from service.sites.models import IdpSite
+from service.sites.schemas import IdpSiteProperties
+
+AREA = ("Point", "Polygon", "MultiPolygon")
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    title: str
+    description: str
+    model: type[Base]
+    properties: type[BaseModel]
+    #: GeoJSON geometry types accepted on write.
+    geometry_types: tuple[str, ...]
+    #: Enumerated columns that list endpoints filter on (``?category=a,b``).
+    filters: tuple[str, ...] = ()
+    #: (start, end) columns the ``datetime`` filter applies to; ``None``: no time dimension.
+    time: tuple[str, str | None] | None = None
+    #: Columns searched by ``q``.
+    text: tuple[str, ...] = ()
+    #: Keyset order: newest first on this column, then id.
+    order: str = "created_at"
+    #: The stored geometry is multi-part: single parts are promoted on write.
+    multi: bool = False
+
+    @property
+    def table(self) -> Table:
+        table = self.model.__table__
+        assert isinstance(table, Table)
+        return table
+
+
+COLLECTIONS: dict[str, Collection] = {
+    c.name: c
+    for c in (
+        Collection(
+            "sectors",
+            "Sectors",
+            "Areas of responsibility: the force area, sectors and battalion areas.",
+            Sector,
+            SectorProperties,
+            ("Polygon", "MultiPolygon"),
+            filters=("level",),
+            text=("name",),
+            multi=True,
+        ),
+        Collection(
+            "actors",
+            "Actors",
+            "UN agencies, NGOs, host-nation authorities, armed groups and others.",
+            Actor,
+            ActorProperties,
+            AREA,
+            filters=("category",),
+            text=("name", "acronym"),
+        ),
+        Collection(
+            "idp_sites",
+            "IDP sites",
+            "Camps, collective centres, spontaneous settlements and host communities.",
+            IdpSite,
+            IdpSiteProperties,
+            AREA,
+            filters=("status", "site_type"),
+            time=("population_date", None),
+            text=("name",),
+        ),
+        Collection(
+            "projects",
+            "Projects",
+            "Quick impact projects, civil assistance and community support.",
+            Project,
+            ProjectProperties,
+            AREA,
+            filters=("status", "kind"),
+            time=("start_date", "end_date"),
+            text=("title", "description"),
+        ),
+        Collection(
+            "incidents",
+            "Incidents and threats",
+            "What happened, when, where and how bad.",
+            Incident,
+            IncidentProperties,
+            ("Point",),
+            filters=("category", "severity"),
+            time=("occurred_at", None),
+            text=("description",),
+            order="occurred_at",
+        ),
+        Collection(
+            "patrols",
+            "Patrols",
+            "Planned and conducted patrols and their routes.",
+            Patrol,
+            PatrolProperties,
+            ("LineString",),
+            filters=("state", "patrol_type"),
+            time=("start_at", "end_at"),
+            text=("unit", "description"),
+            order="start_at",
+        ),
+        Collection(
+            "bases",
+            "Bases",
+            "Unit positions and team sites.",
+            OperatingBase,
+            BaseProperties,
+            ("Point",),
+            filters=("base_kind",),
+            text=("name", "unit"),
+        ),
+    )
+}

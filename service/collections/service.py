@@ -1,0 +1,348 @@
+"""Reading and writing records of any collection. Reads select from the principal's view
+(``service.access``) and build GeoJSON in PostgreSQL; writes check the input, record who acted
+and leave the audit to the database triggers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from geoalchemy2 import Geometry
+from pydantic import BaseModel
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    LargeBinary,
+    Select,
+    Table,
+    Text,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.validation import GeometryProblem, check_geometry
+from service.access.policy import Principal
+from service.access.sql import View, row_filter, view
+from service.collections.params import ListQuery, encode_cursor
+from service.collections.registry import Collection
+from service.config import get_settings
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
+
+#: Coordinates in responses: 7 decimals, about 1 cm.
+PRECISION = 7
+
+
+@dataclass(frozen=True)
+class Page:
+    features: list[str]
+    next_cursor: str | None
+
+
+def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
+    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL."""
+    properties = (
+        func.to_jsonb(rows.table_valued()).op("-")(literal(geometry)).op("-")(literal("id"))
+    )
+    for column in rows.c:
+        if isinstance(column.type, Geometry) and column.name != geometry:
+            # Other geometries (a sector's HQ) as plain GeoJSON objects, without a crs member.
+            as_geojson = cast(func.ST_AsGeoJSON(column, PRECISION), JSONB)
+            properties = properties.op("||")(
+                func.jsonb_build_object(literal(column.name, Text()), as_geojson)
+            )
+    return cast(
+        func.json_build_object(
+            literal("type"),
+            literal("Feature"),
+            literal("id"),
+            rows.c.id,
+            literal("geometry"),
+            cast(func.ST_AsGeoJSON(rows.c[geometry], PRECISION), JSON),
+            literal("properties"),
+            properties,
+        ),
+        Text,
+    )
+
+
+def sector_tree(sector_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+    """A sector and all its sub-areas."""
+    from service.sectors.models import Sector
+
+    sectors = Sector.__table__
+    tree = select(sectors.c.id).where(sectors.c.id == sector_id).cte("tree", recursive=True)
+    tree = tree.union_all(select(sectors.c.id).where(sectors.c.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
+def apply_filters(v: View, collection: Collection, query: ListQuery) -> list[ColumnElement[bool]]:
+    """The list filters, on what the principal sees (a generalised record is found by its
+    generalised location, never by the exact one)."""
+    conditions: list[ColumnElement[bool]] = []
+    table = v.table
+    if query.bbox is not None:
+        envelope = func.ST_MakeEnvelope(*query.bbox, 4326)
+        shown = v.column("geom")
+        conditions.append(func.ST_Intersects(shown, envelope))
+        if v.tolerance_deg:
+            # Necessary condition on the stored geometry so the spatial index is used.
+            conditions.append(table.c.geom.op("&&")(func.ST_Expand(envelope, v.tolerance_deg)))
+    if query.interval is not None and collection.time is not None:
+        start_name, end_name = collection.time
+        start = v.column(start_name)
+        end = v.column(end_name) if end_name else start
+        begin, finish = query.interval
+        if finish is not None:
+            conditions.append(start <= finish)
+        if begin is not None:
+            conditions.append(func.coalesce(end, start) >= begin)
+    if query.sector is not None:
+        column = v.column("id") if table.name == "sectors" else v.column("sector_id")
+        conditions.append(column.in_(sector_tree(query.sector)))
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(or_(*(v.column(c).ilike(pattern) for c in collection.text)))
+    for name, values in query.filters.items():
+        conditions.append(v.column(name).in_(values))
+    return conditions
+
+
+async def list_features(
+    session: AsyncSession, collection: Collection, principal: Principal, query: ListQuery
+) -> Page:
+    """One page of features, newest first, with a keyset cursor to the next page."""
+    v = view(collection.table, principal)
+    table = v.table
+    order = table.c[collection.order]
+    statement = v.select().where(*apply_filters(v, collection, query))
+    if query.cursor is not None:
+        order_value, record_id = query.cursor
+        statement = statement.where(
+            tuple_(order, table.c.id) < tuple_(cast(literal(order_value), order.type), record_id)
+        )
+    rows = statement.order_by(order.desc(), table.c.id.desc()).limit(query.limit + 1).subquery("r")
+    result = await session.execute(
+        select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)
+    )
+    fetched = result.all()
+    more = len(fetched) > query.limit
+    fetched = fetched[: query.limit]
+    next_cursor = encode_cursor(fetched[-1][1], fetched[-1][2]) if more and fetched else None
+    return Page([row[0] for row in fetched], next_cursor)
+
+
+async def get_feature(
+    session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
+) -> str:
+    """One feature as the principal may see it; hidden and unknown records are alike: 404."""
+    v = view(collection.table, principal)
+    rows = v.select().where(v.table.c.id == record_id).subquery("r")
+    found = (await session.execute(select(feature_json(rows)))).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no {collection.name} record {record_id}")
+    return found
+
+
+async def act_as(session: AsyncSession, principal: Principal, context: str | None = None) -> None:
+    """Name the actor (and an optional context such as an import job) for this transaction."""
+    await session.execute(select(func.set_config("civop.actor", principal.username, True)))
+    if context is not None:
+        await session.execute(select(func.set_config("civop.context", context, True)))
+
+
+def _geometry_value(
+    geometry: Any, allowed: tuple[str, ...], loc: list[str | int], multi: bool
+) -> Any:
+    settings = get_settings()
+    try:
+        shape = check_geometry(
+            geometry.model_dump(exclude_none=True), allowed, settings.mission_bbox
+        )
+    except GeometryProblem as problem:
+        raise InvalidInput(loc, str(problem)) from problem
+    value = func.ST_GeomFromWKB(literal(shapely.to_wkb(shape), LargeBinary()), 4326)
+    return func.ST_Multi(value) if multi else value
+
+
+async def _check_references(
+    session: AsyncSession, table: Table, values: dict[str, Any], principal: Principal
+) -> None:
+    for column in table.c:
+        value = values.get(column.name)
+        if value is None or not column.foreign_keys:
+            continue
+        (fk,) = column.foreign_keys
+        target = fk.column.table
+        assert isinstance(target, Table)
+        found = await session.scalar(
+            select(target.c.id).where(target.c.id == value, row_filter(target, principal))
+        )
+        if found is None:
+            raise InvalidInput(
+                ["body", "properties", column.name],
+                f"{column.name} names no {target.name} record that you may see: {value}",
+            )
+
+
+def _write_values(
+    collection: Collection, properties: BaseModel | None, geometry: Any, *, replace: bool
+) -> dict[str, Any]:
+    table = collection.table
+    values: dict[str, Any] = {}
+    if properties is not None:
+        given = properties.model_dump(exclude_unset=not replace)
+        for name, value in given.items():
+            column = table.c[name]
+            if isinstance(column.type, Geometry):
+                point = getattr(properties, name)
+                values[name] = (
+                    None
+                    if point is None
+                    else _geometry_value(point, ("Point",), ["body", "properties", name], False)
+                )
+            else:
+                values[name] = value
+    if geometry is not None:
+        values["geom"] = _geometry_value(
+            geometry, collection.geometry_types, ["body", "geometry"], collection.multi
+        )
+    return values
+
+
+def _check_clearance(principal: Principal, classification: str | None) -> None:
+    if not principal.can_write:
+        raise Forbidden("your role may not change records; officers and admins may")
+    if classification is not None and classification not in principal.cleared_for:
+        raise Forbidden(f"you are not cleared to write {classification} records")
+
+
+async def _check_scope(
+    session: AsyncSession, table: Table, record_id: uuid.UUID, principal: Principal
+) -> None:
+    if principal.sector_scope is None:
+        return
+    column = table.c.id if table.name == "sectors" else table.c.sector_id
+    sector = await session.scalar(select(column).where(table.c.id == record_id))
+    if sector not in principal.sector_scope:
+        raise Forbidden("the record lies outside the sectors you are assigned to")
+
+
+def _integrity_problem(error: IntegrityError | DataError, collection: Collection) -> Exception:
+    if isinstance(error, DataError):
+        return InvalidInput(
+            ["body"], f"a value cannot be stored: {str(error.orig).splitlines()[0]}"
+        )
+    name, sqlstate = constraint_of(error)
+    table = collection.name
+    if name.startswith(f"uq_{table}_origin_external_id"):
+        return Conflict("a record with this origin and external_id exists; update it instead")
+    if name.startswith(f"fk_{table}_"):
+        column = name.removeprefix(f"fk_{table}_")
+        return InvalidInput(
+            ["body", "properties", column], f"{column} names a record that does not exist"
+        )
+    if name.startswith(f"ck_{table}_geom"):
+        return InvalidInput(
+            ["body", "geometry"], "geometry is not valid or outside -180..180 / -90..90"
+        )
+    if name.startswith(f"ck_{table}_"):
+        rule = name.removeprefix(f"ck_{table}_")
+        column = rule.rsplit("_", 1)[0]
+        return InvalidInput(["body", "properties", column], f"{column} breaks the rule {rule}")
+    return InvalidInput(["body"], f"the record breaks a database rule ({sqlstate} {name})")
+
+
+async def create_feature(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    properties: BaseModel,
+    geometry: Any,
+) -> tuple[uuid.UUID, str]:
+    """Store a new record; returns its id and the feature as the principal sees it."""
+    _check_clearance(principal, getattr(properties, "classification", None))
+    table = collection.table
+    values = _write_values(collection, properties, geometry, replace=True)
+    await act_as(session, principal)
+    await _check_references(session, table, values, principal)
+    try:
+        record_id = (
+            await session.execute(insert(table).values(values).returning(table.c.id))
+        ).scalar_one()
+    except (IntegrityError, DataError) as error:
+        await session.rollback()
+        raise _integrity_problem(error, collection) from error
+    await _check_scope(session, table, record_id, principal)
+    await session.commit()
+    return record_id, await get_feature(session, collection, principal, record_id)
+
+
+async def _editable(
+    session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
+) -> None:
+    v = view(collection.table, principal)
+    exact = await session.scalar(select(v.exact).where(v.where, v.table.c.id == record_id))
+    if exact is None:
+        raise NotFound(f"no {collection.name} record {record_id}")
+    if not exact:
+        raise Forbidden("you are not cleared for this record and may not change it")
+    await _check_scope(session, collection.table, record_id, principal)
+
+
+async def update_feature(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    record_id: uuid.UUID,
+    properties: BaseModel | None,
+    geometry: Any,
+    *,
+    replace: bool,
+) -> str:
+    """Replace (PUT) or change (PATCH) a record the principal may see in full."""
+    _check_clearance(principal, getattr(properties, "classification", None) if properties else None)
+    table = collection.table
+    await act_as(session, principal)
+    await _editable(session, collection, principal, record_id)
+    values = _write_values(collection, properties, geometry, replace=replace)
+    await _check_references(session, table, values, principal)
+    if values:
+        try:
+            await session.execute(
+                update(table)
+                .where(table.c.id == record_id, table.c.deleted_at.is_(None))
+                .values(values)
+            )
+        except (IntegrityError, DataError) as error:
+            await session.rollback()
+            raise _integrity_problem(error, collection) from error
+        await _check_scope(session, table, record_id, principal)
+    await session.commit()
+    return await get_feature(session, collection, principal, record_id)
+
+
+async def delete_feature(
+    session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
+) -> None:
+    """Soft delete: the record leaves every output; its history stays in the audit log."""
+    _check_clearance(principal, None)
+    table = collection.table
+    await act_as(session, principal)
+    await _editable(session, collection, principal, record_id)
+    await session.execute(
+        update(table)
+        .where(table.c.id == record_id, table.c.deleted_at.is_(None))
+        .values(deleted_at=func.now(), deleted_by=principal.username)
+    )
+    await session.commit()

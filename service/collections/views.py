@@ -1,0 +1,245 @@
+"""Routes for every collection, made by one factory: list, read, create, replace, change,
+delete, as GeoJSON under ``/api/<collection>``."""
+
+import inspect
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, create_model
+
+from service.access.deps import PrincipalDep
+from service.collections import service
+from service.collections.params import (
+    ListQuery,
+    decode_cursor,
+    parse_bbox,
+    parse_datetime,
+    parse_filters,
+)
+from service.collections.registry import Collection
+from service.collections.schemas import (
+    FeatureCollectionOut,
+    FeatureIn,
+    FeatureOut,
+    FeaturePatch,
+    partial,
+)
+from service.config import get_settings
+from service.db import SessionDep
+
+GEOJSON = "application/geo+json"
+
+
+class GeoJSONResponse(Response):
+    media_type = GEOJSON
+
+
+def _filters_dependency(collection: Collection) -> Any:
+    """Query parameters for the collection's enumerated columns, documented in OpenAPI."""
+    parameters = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=Query(None, description=f"Only these {name} values (comma-separated)."),
+            annotation=str | None,
+        )
+        for name in collection.filters
+    ]
+
+    async def filters(**raw: str | None) -> dict[str, list[Any]]:
+        return parse_filters(collection.properties, collection.filters, raw)
+
+    filters.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return filters
+
+
+def list_query_dependency(collection: Collection) -> Any:
+    filters_dependency = _filters_dependency(collection)
+    time_doc = (
+        "RFC 3339 instant or interval `start/end` (`..` for open), e.g. `2026-01-01T00:00:00Z/..`"
+        if collection.time
+        else "Not used: this collection has no time dimension."
+    )
+
+    async def list_query(
+        filters: Annotated[dict[str, list[Any]], Depends(filters_dependency)],
+        bbox: Annotated[
+            str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS 84)")
+        ] = None,
+        datetime: Annotated[str | None, Query(description=time_doc)] = None,
+        sector: Annotated[
+            uuid.UUID | None, Query(description="Within this sector and its sub-areas.")
+        ] = None,
+        q: Annotated[str | None, Query(max_length=200, description="Text search.")] = None,
+        limit: Annotated[
+            int | None, Query(ge=1, description="Page size (default 100, max 1000).")
+        ] = None,
+        cursor: Annotated[
+            str | None, Query(max_length=500, description="From a `next` link.")
+        ] = None,
+    ) -> ListQuery:
+        settings = get_settings()
+        return ListQuery(
+            bbox=parse_bbox(bbox),
+            interval=parse_datetime(datetime),
+            sector=sector,
+            q=q,
+            filters=filters,
+            limit=min(limit or settings.page_default, settings.page_max),
+            cursor=decode_cursor(cursor),
+        )
+
+    return list_query
+
+
+def page_response(
+    request: Request, page: service.Page, extra_links: list[dict[str, str]] | None = None
+) -> Response:
+    """A FeatureCollection assembled from features PostgreSQL already serialised."""
+    links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    if page.next_cursor:
+        links.append(
+            {
+                "href": str(request.url.include_query_params(cursor=page.next_cursor)),
+                "rel": "next",
+                "type": GEOJSON,
+            }
+        )
+    links.extend(extra_links or [])
+    body = (
+        '{"type":"FeatureCollection","features":['
+        + ",".join(page.features)
+        + '],"links":'
+        + json.dumps(links)
+        + ',"numberReturned":'
+        + str(len(page.features))
+        + "}"
+    )
+    return Response(body, media_type=GEOJSON)
+
+
+def _with_body(endpoint: Callable[..., Awaitable[Response]], body: type[BaseModel]) -> Any:
+    """Give a route its collection's own body model (built at start-up) for parsing and docs."""
+    endpoint.__annotations__["body"] = body
+    return endpoint
+
+
+def collection_router(collection: Collection) -> APIRouter:
+    """The routes of one collection."""
+    router = APIRouter(prefix=f"/api/{collection.name}", tags=[collection.title])
+    name, title = collection.name, collection.title.lower()
+    stem = collection.properties.__name__.removesuffix("Properties")
+    create_base: Any = FeatureIn[collection.properties]  # type: ignore[name-defined]
+    patch_base: Any = FeaturePatch[partial(collection.properties)]  # type: ignore[misc]
+    create_body: type[BaseModel] = create_model(f"{stem}Feature", __base__=create_base)
+    patch_body: type[BaseModel] = create_model(f"{stem}FeaturePatch", __base__=patch_base)
+    list_query = list_query_dependency(collection)
+    one_feature: dict[int | str, dict[str, Any]] = {200: {"model": FeatureOut}}
+
+    async def list_records(
+        request: Request,
+        session: SessionDep,
+        principal: PrincipalDep,
+        query: Annotated[ListQuery, Depends(list_query)],
+    ) -> Response:
+        page = await service.list_features(session, collection, principal, query)
+        return page_response(request, page)
+
+    async def get_record(
+        record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        feature = await service.get_feature(session, collection, principal, record_id)
+        return GeoJSONResponse(feature)
+
+    async def create_record(
+        request: Request, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        record_id, feature = await service.create_feature(
+            session, collection, principal, body.properties, body.geometry
+        )
+        location = str(request.url_for(f"get_{name}", record_id=record_id))
+        return GeoJSONResponse(feature, status_code=201, headers={"Location": location})
+
+    async def replace_record(
+        record_id: uuid.UUID, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        feature = await service.update_feature(
+            session, collection, principal, record_id, body.properties, body.geometry, replace=True
+        )
+        return GeoJSONResponse(feature)
+
+    async def update_record(
+        record_id: uuid.UUID, body: FeaturePatch[Any], session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        feature = await service.update_feature(
+            session, collection, principal, record_id, body.properties, body.geometry, replace=False
+        )
+        return GeoJSONResponse(feature)
+
+    async def delete_record(
+        record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        await service.delete_feature(session, collection, principal, record_id)
+        return Response(status_code=204)
+
+    geojson: dict[str, Any] = {"response_class": GeoJSONResponse}
+    router.add_api_route(
+        "",
+        list_records,
+        methods=["GET"],
+        summary=f"List {title}",
+        description=collection.description,
+        responses={200: {"model": FeatureCollectionOut}},
+        operation_id=f"list_{name}",
+        **geojson,
+    )
+    router.add_api_route(
+        "/{record_id}",
+        get_record,
+        methods=["GET"],
+        summary=f"One of the {title}",
+        responses=one_feature,
+        operation_id=f"get_{name}",
+        name=f"get_{name}",
+        **geojson,
+    )
+    router.add_api_route(
+        "",
+        _with_body(create_record, create_body),
+        methods=["POST"],
+        status_code=201,
+        summary=f"Create one of the {title}",
+        responses={201: {"model": FeatureOut}},
+        operation_id=f"create_{name}",
+        **geojson,
+    )
+    router.add_api_route(
+        "/{record_id}",
+        _with_body(replace_record, create_body),
+        methods=["PUT"],
+        summary=f"Replace one of the {title}",
+        responses=one_feature,
+        operation_id=f"replace_{name}",
+        **geojson,
+    )
+    router.add_api_route(
+        "/{record_id}",
+        _with_body(update_record, patch_body),
+        methods=["PATCH"],
+        summary=f"Change some fields of one of the {title}",
+        responses=one_feature,
+        operation_id=f"update_{name}",
+        **geojson,
+    )
+    router.add_api_route(
+        "/{record_id}",
+        delete_record,
+        methods=["DELETE"],
+        status_code=204,
+        summary=f"Delete one of the {title} (its history stays in the audit log)",
+        operation_id=f"delete_{name}",
+    )
+    return router

@@ -1,0 +1,93 @@
+"""Settings, validated at start-up. Environment variables use the ``CIVOP_`` prefix, except
+``DATABASE_URL`` and ``READ_DATABASE_URL`` which keep their conventional names."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PolicyAction = Literal["hide", "generalise"]
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept ``postgresql://`` URLs as people write them and select the asyncpg driver."""
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgresql://",
+        "postgres://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must start with postgresql://")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIVOP_", extra="ignore")
+
+    database_url: str = Field(
+        "postgresql://civop@127.0.0.1:55432/civop",
+        validation_alias=AliasChoices("DATABASE_URL", "CIVOP_DATABASE_URL"),
+    )
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+    db_connect_timeout_s: float = Field(3.0, gt=0)
+    db_statement_timeout_ms: int = Field(30_000, ge=100)
+
+    demo: bool = False
+    secret_key: SecretStr | None = None
+    token_ttl_minutes: int = Field(480, ge=1, le=7 * 24 * 60)
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: int = Field(300, ge=1)
+    #: Role given to requests without credentials; ``None`` means they are refused.
+    anonymous_role: Literal["partner"] | None = None
+
+    #: Size of the coarse cell that generalised locations are snapped to.
+    generalise_cell_km: float = Field(10.0, gt=0, le=500)
+    #: Per-collection overrides of the access policy: ``{"incidents": {"mission": "generalise"}}``.
+    policies: dict[str, dict[str, PolicyAction]] = Field(default_factory=dict)
+
+    #: Mission area (lon_min, lat_min, lon_max, lat_max): used to spot swapped coordinates.
+    mission_bbox: tuple[float, float, float, float] = (22.0, 2.0, 30.0, 10.0)
+
+    page_default: int = Field(100, ge=1)
+    page_max: int = Field(1000, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, value: str) -> str:
+        return to_asyncpg_url(value)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("CIVOP_SECRET_KEY must be at least 32 characters long")
+        return value
+
+    def check_serving(self) -> None:
+        """Refuse to serve without a signing secret, except in the demo."""
+        if self.secret_key is None and not self.demo:
+            raise RuntimeError(
+                "CIVOP_SECRET_KEY must be set (at least 32 random characters) unless CIVOP_DEMO=1"
+            )
+
+    def signing_key(self) -> str:
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _demo_process_key()
+
+
+@lru_cache
+def _demo_process_key() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(48)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""The application: settings checked, one pool opened in the lifespan, routers mounted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from service import errors
+from service.audit.views import router as audit_router
+from service.auth.views import LoginLimiter
+from service.auth.views import router as auth_router
+from service.collections.registry import COLLECTIONS
+from service.collections.views import collection_router
+from service.config import Settings, get_settings
+from service.db import create_engine, sessionmaker_for
+from service.sites.views import router as sites_router
+
+DESCRIPTION = """
+The civilian operational picture of a UN peacekeeping mission: actors, IDP sites, projects,
+incidents, patrols, bases and sectors as GeoJSON, with who may see what applied to every answer.
+
+Log in with `POST /auth/token` and send `Authorization: Bearer <token>`, or send an API key in
+`X-API-Key`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_serving()
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker_for(engine)
+        app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+
+    @app.get("/health", tags=["health"], summary="Service and database state")
+    async def health(request: Request) -> JSONResponse:
+        try:
+            async with asyncio.timeout(settings.db_connect_timeout_s + 1):
+                async with request.app.state.engine.connect() as connection:
+                    row = (
+                        await connection.execute(
+                            text(
+                                "SELECT postgis_lib_version(), (SELECT version_num FROM alembic_version)"
+                            )
+                        )
+                    ).one()
+        except Exception as error:  # any failure to reach the database is an outage
+            errors.log.warning("health: database unavailable: %s", type(error).__name__)
+            return JSONResponse(
+                {"status": "unavailable", "database": "down"},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema": row[1]})
+
+    app.include_router(auth_router)
+    for collection in COLLECTIONS.values():
+        app.include_router(collection_router(collection))
+    app.include_router(sites_router)
+    app.include_router(audit_router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    return create_app()

@@ -1,0 +1,26 @@
+"""Every mapped table, imported in one place for Alembic and the registry."""
+
+from service.actors.models import Actor
+from service.audit.models import AuditEntry
+from service.auth.models import ApiKey, User
+from service.base import Base
+from service.incidents.models import Incident
+from service.patrols.models import OperatingBase, Patrol
+from service.projects.models import Project
+from service.sectors.models import Sector
+from service.sites.models import IdpSite, SitePopulation
+
+__all__ = [
+    "Actor",
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "IdpSite",
+    "Incident",
+    "OperatingBase",
+    "Patrol",
+    "Project",
+    "Sector",
+    "SitePopulation",
+    "User",
+]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from pydantic import Field, model_validator
+
+from service.collections.schemas import SectoredProperties
+from service.enums import ProjectKind, ProjectStatus
+
+
+class ProjectProperties(SectoredProperties):
+    title: str = Field(min_length=1, max_length=300)
+    kind: ProjectKind
+    status: ProjectStatus = ProjectStatus.proposed
+    implementing_actor_id: uuid.UUID | None = None
+    budget_usd: Decimal | None = Field(None, ge=0, max_digits=14, decimal_places=2)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    beneficiaries: int | None = Field(None, ge=0)
+    description: str | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ProjectProperties:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+import uuid
+
+from geojson_pydantic.geometries import Point
+from pydantic import Field
+
+from service.collections.schemas import RecordProperties
+from service.enums import SectorLevel
+
+
+class SectorProperties(RecordProperties):
+    name: str = Field(min_length=1, max_length=200)
+    level: SectorLevel
+    parent_id: uuid.UUID | None = None
+    hq: Point | None = Field(None, description="Headquarters location (GeoJSON Point).")

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.collections.schemas import SectoredProperties
+from service.enums import SiteStatus, SiteType
+
+
+class IdpSiteProperties(SectoredProperties):
+    name: str = Field(min_length=1, max_length=300)
+    site_type: SiteType
+    status: SiteStatus = SiteStatus.open
+    population_individuals: int | None = Field(None, ge=0)
+    population_households: int | None = Field(None, ge=0)
+    population_date: dt.date | None = None
+    managing_actor_id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=10_000)
+
+
+class PopulationFigureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    observed_on: dt.date
+    individuals: int = Field(ge=0)
+    households: int | None = Field(None, ge=0)
+    source: str | None = Field(None, max_length=300)
+
+
+class PopulationFigure(PopulationFigureIn):
+    id: uuid.UUID
+    site_id: uuid.UUID

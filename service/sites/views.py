@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from service.access.deps import PrincipalDep
+from service.db import SessionDep
+from service.sites import service
+from service.sites.schemas import PopulationFigure, PopulationFigureIn
+
+router = APIRouter(prefix="/api/idp_sites", tags=["IDP sites"])
+
+
+@router.get(
+    "/{site_id}/population", response_model=list[PopulationFigure], summary="Population history"
+)
+async def population_history(
+    site_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[PopulationFigure]:
+    return await service.population_history(session, principal, site_id)
+
+
+@router.post(
+    "/{site_id}/population",
+    response_model=PopulationFigure,
+    status_code=201,
+    summary="Add a population figure",
+)
+async def add_population(
+    site_id: uuid.UUID, figure: PopulationFigureIn, session: SessionDep, principal: PrincipalDep
+) -> PopulationFigure:
+    return await service.add_population(session, principal, site_id, figure)
