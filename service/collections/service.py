@@ -5,6 +5,8 @@ and leave the audit to the database triggers."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +152,7 @@ async def get_feature(
     rows = v.select().where(v.table.c.id == record_id).subquery("r")
     found = (await session.execute(select(feature_json(rows)))).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"no {collection.name} record {record_id}")
+        raise NotFound(f"no such record in {collection.name}")
     return found
 
 
@@ -263,6 +265,21 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
     return InvalidInput(["body"], f"the record breaks a database rule ({sqlstate} {name})")
 
 
+@asynccontextmanager
+async def writing(session: AsyncSession, collection: Collection) -> AsyncIterator[None]:
+    """Commit when the block succeeds; otherwise roll back so nothing half-done stays, and
+    turn database rule violations into errors that name the field."""
+    try:
+        yield
+        await session.commit()
+    except (IntegrityError, DataError) as error:
+        await session.rollback()
+        raise _integrity_problem(error, collection) from error
+    except BaseException:
+        await session.rollback()
+        raise
+
+
 async def create_feature(
     session: AsyncSession,
     collection: Collection,
@@ -274,17 +291,12 @@ async def create_feature(
     _check_clearance(principal, getattr(properties, "classification", None))
     table = collection.table
     values = _write_values(collection, properties, geometry, replace=True)
-    await act_as(session, principal)
-    await _check_references(session, table, values, principal)
-    try:
-        record_id = (
-            await session.execute(insert(table).values(values).returning(table.c.id))
-        ).scalar_one()
-    except (IntegrityError, DataError) as error:
-        await session.rollback()
-        raise _integrity_problem(error, collection) from error
-    await _check_scope(session, table, record_id, principal)
-    await session.commit()
+    async with writing(session, collection):
+        await act_as(session, principal)
+        await _check_references(session, table, values, principal)
+        insert_values = insert(table).values(values).returning(table.c.id)
+        record_id: uuid.UUID = (await session.execute(insert_values)).scalar_one()
+        await _check_scope(session, table, record_id, principal)
     return record_id, await get_feature(session, collection, principal, record_id)
 
 
@@ -294,7 +306,7 @@ async def _editable(
     v = view(collection.table, principal)
     exact = await session.scalar(select(v.exact).where(v.where, v.table.c.id == record_id))
     if exact is None:
-        raise NotFound(f"no {collection.name} record {record_id}")
+        raise NotFound(f"no such record in {collection.name}")
     if not exact:
         raise Forbidden("you are not cleared for this record and may not change it")
     await _check_scope(session, collection.table, record_id, principal)
@@ -313,22 +325,18 @@ async def update_feature(
     """Replace (PUT) or change (PATCH) a record the principal may see in full."""
     _check_clearance(principal, getattr(properties, "classification", None) if properties else None)
     table = collection.table
-    await act_as(session, principal)
-    await _editable(session, collection, principal, record_id)
     values = _write_values(collection, properties, geometry, replace=replace)
-    await _check_references(session, table, values, principal)
-    if values:
-        try:
+    async with writing(session, collection):
+        await act_as(session, principal)
+        await _editable(session, collection, principal, record_id)
+        await _check_references(session, table, values, principal)
+        if values:
             await session.execute(
                 update(table)
                 .where(table.c.id == record_id, table.c.deleted_at.is_(None))
                 .values(values)
             )
-        except (IntegrityError, DataError) as error:
-            await session.rollback()
-            raise _integrity_problem(error, collection) from error
-        await _check_scope(session, table, record_id, principal)
-    await session.commit()
+            await _check_scope(session, table, record_id, principal)
     return await get_feature(session, collection, principal, record_id)
 
 
@@ -338,11 +346,11 @@ async def delete_feature(
     """Soft delete: the record leaves every output; its history stays in the audit log."""
     _check_clearance(principal, None)
     table = collection.table
-    await act_as(session, principal)
-    await _editable(session, collection, principal, record_id)
-    await session.execute(
-        update(table)
-        .where(table.c.id == record_id, table.c.deleted_at.is_(None))
-        .values(deleted_at=func.now(), deleted_by=principal.username)
-    )
-    await session.commit()
+    async with writing(session, collection):
+        await act_as(session, principal)
+        await _editable(session, collection, principal, record_id)
+        await session.execute(
+            update(table)
+            .where(table.c.id == record_id, table.c.deleted_at.is_(None))
+            .values(deleted_at=func.now(), deleted_by=principal.username)
+        )

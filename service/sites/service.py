@@ -20,7 +20,7 @@ async def _site_exact(session: AsyncSession, principal: Principal, site_id: uuid
     v = view(IdpSite.__table__, principal)  # type: ignore[arg-type]
     exact = await session.scalar(select(v.exact).where(v.where, IdpSite.id == site_id))
     if exact is None:
-        raise NotFound(f"no idp_sites record {site_id}")
+        raise NotFound("no such record in idp_sites")
     return bool(exact)
 
 

@@ -1,0 +1,165 @@
+"""Authentication: tokens, API keys, disabled users, rate-limited logins, write rights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth import service as auth
+from service.auth.security import issue_token
+from service.config import get_settings
+from tests import factories
+
+Headers = Callable[[str], dict[str, str]]
+
+
+async def login(
+    client: AsyncClient, username: str, password: str = factories.PASSWORD
+) -> tuple[int, dict[str, str]]:
+    response = await client.post("/auth/token", data={"username": username, "password": password})
+    return response.status_code, response.json()
+
+
+async def test_login_gives_an_expiring_bearer_token(client: AsyncClient) -> None:
+    status, body = await login(client, "analyst")
+    assert status == 200 and body["token_type"] == "bearer"
+    assert 0 < int(body["expires_in"]) <= 7 * 24 * 3600
+    me = await client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["username"] == "analyst" and me.json()["role"] == "analyst"
+
+
+async def test_wrong_password_and_unknown_user_are_alike(client: AsyncClient) -> None:
+    wrong = await client.post(
+        "/auth/token", data={"username": "officer", "password": "guess-guess-guess"}
+    )
+    unknown = await client.post(
+        "/auth/token", data={"username": "nobody", "password": "guess-guess-guess"}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+
+
+async def test_failed_logins_are_rate_limited(client: AsyncClient, app: object) -> None:
+    limit = get_settings().login_max_failures
+    for _ in range(limit):
+        status, _ = await login(client, "analyst-south", "wrong-password-here")
+        assert status == 401
+    response = await client.post(
+        "/auth/token", data={"username": "analyst-south", "password": factories.PASSWORD}
+    )
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) > 0
+    app.state.login_limiter.limiter.storage.reset()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", ["/api/incidents", "/api/sectors", "/auth/me", "/api/audit"])
+async def test_nothing_answers_without_credentials(client: AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])
+async def test_health_and_docs_are_open(client: AsyncClient, path: str) -> None:
+    assert (await client.get(path)).status_code == 200
+
+
+async def test_expired_and_forged_tokens_are_refused(
+    client: AsyncClient, world: factories.World
+) -> None:
+    key = get_settings().signing_key()
+    expired, _ = issue_token(world.users["admin"], key, timedelta(seconds=-1))
+    forged, _ = issue_token(world.users["admin"], "another-key-" + "y" * 32, timedelta(minutes=5))
+    for token in (expired, forged, "not.a.token"):
+        response = await client.get("/api/incidents", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+
+
+async def test_disabled_user_can_neither_log_in_nor_use_a_token(
+    client: AsyncClient, headers: Headers
+) -> None:
+    status, _ = await login(client, "disabled")
+    assert status == 401
+    response = await client.get("/api/incidents", headers=headers("disabled"))
+    assert response.status_code == 401
+
+
+async def test_disabling_a_user_stops_their_token_at_once(
+    client: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    assert (await client.get("/api/incidents", headers=headers("officer"))).status_code == 200
+    await auth.set_disabled(session, "officer", True)
+    assert (await client.get("/api/incidents", headers=headers("officer"))).status_code == 401
+
+
+async def test_api_key_acts_as_its_user_until_revoked(
+    client: AsyncClient, session: AsyncSession
+) -> None:
+    key_id, key = await auth.create_api_key(session, "analyst", "qgis")
+    me = await client.get("/auth/me", headers={"X-API-Key": key})
+    assert me.status_code == 200 and me.json()["username"] == "analyst"
+    await auth.revoke_api_key(session, key_id)
+    assert (await client.get("/auth/me", headers={"X-API-Key": key})).status_code == 401
+    assert (await client.get("/auth/me", headers={"X-API-Key": key + "x"})).status_code == 401
+
+
+async def test_only_officers_and_admins_write(client: AsyncClient, headers: Headers) -> None:
+    feature = factories.feature("incidents")
+    for username in ("partner", "analyst", "analyst-cleared"):
+        response = await client.post("/api/incidents", json=feature, headers=headers(username))
+        assert response.status_code == 403, username
+    for username in ("officer", "admin"):
+        response = await client.post("/api/incidents", json=feature, headers=headers(username))
+        assert response.status_code == 201, username
+
+
+async def test_writing_above_ones_clearance_is_refused(
+    client: AsyncClient, headers: Headers
+) -> None:
+    restricted = factories.feature(
+        "incidents", classification="restricted", category="sexual_violence"
+    )
+    response = await client.post("/api/incidents", json=restricted, headers=headers("officer"))
+    assert response.status_code == 403
+    assert "restricted" in response.json()["detail"]
+
+
+async def test_sector_scoped_officer_writes_only_in_their_sectors(
+    client: AsyncClient, headers: Headers
+) -> None:
+    inside = factories.feature("incidents", geometry=factories.point(27.0, 7.5))
+    outside = factories.feature("incidents", geometry=factories.point(27.0, 4.5))
+    assert (
+        await client.post("/api/incidents", json=inside, headers=headers("officer-north"))
+    ).status_code == 201
+    refused = await client.post("/api/incidents", json=outside, headers=headers("officer-north"))
+    assert refused.status_code == 403
+    listed = await client.get("/api/incidents?limit=1000", headers=headers("admin"))
+    assert all(f["geometry"]["coordinates"] != [27.0, 4.5] for f in listed.json()["features"])
+
+
+async def test_anonymous_partner_view_when_configured(
+    client: AsyncClient, headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    public = await client.post(
+        "/api/incidents",
+        json=factories.feature("incidents", classification="public"),
+        headers=headers("admin"),
+    )
+    mission = await client.post(
+        "/api/incidents", json=factories.feature("incidents"), headers=headers("admin")
+    )
+    settings = get_settings().model_copy(update={"anonymous_role": "partner"})
+    monkeypatch.setattr("service.access.deps.get_settings", lambda: settings)
+    response = await client.get("/api/incidents?limit=1000")
+    assert response.status_code == 200
+    shown = {f["id"] for f in response.json()["features"]}
+    assert public.json()["id"] in shown and mission.json()["id"] not in shown
+    assert (
+        await client.post("/api/incidents", json=factories.feature("incidents"))
+    ).status_code == 403
