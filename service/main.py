@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -68,12 +69,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema": row[1]})
 
+    _document_geojson_responses(app)
     app.include_router(auth_router)
     for collection in COLLECTIONS.values():
         app.include_router(collection_router(collection))
     app.include_router(sites_router)
     app.include_router(audit_router)
     return app
+
+
+def _document_geojson_responses(app: FastAPI) -> None:
+    """GeoJSON routes return pre-serialised bodies; keep only their documented model schema
+    (FastAPI also marks such bodies as plain strings)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        for content in response.get("content", {}).values():
+                            body = content.get("schema", {})
+                            if "$ref" in body:
+                                body.pop("type", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_factory() -> FastAPI:

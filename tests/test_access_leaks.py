@@ -2,7 +2,9 @@
 exact coordinate comes out, and generalised records come out only generalised.
 
 The expectations are written out by hand below from the documented default policy, not derived
-from the code under test. A new output path must be added to ``responses_for``.
+from the code under test. A new output path is added either to ``responses_for`` or, for a
+family of outputs (exports, map layers, analysis), in a ``test_access_leaks_<family>.py`` that
+plants the same records with ``plant`` and checks what each user gets with ``check_outputs``.
 """
 
 from __future__ import annotations
@@ -181,12 +183,9 @@ USERS = [
 ]
 
 
-@pytest.mark.parametrize("user", USERS)
-async def test_nothing_leaks_through_any_output(
-    client: AsyncClient, headers: Headers, user: str
-) -> None:
-    planted = await plant(client, headers)
-    texts = await responses_for(client, headers, user, planted)
+def check_outputs(user: str, planted: list[Planted], texts: list[str]) -> None:
+    """Assert the policy on everything ``user`` got back. ``texts`` are JSON documents: API
+    answers, or exports and analysis results turned into GeoJSON by the caller."""
     everything = "\n".join(texts)
     for record in planted:
         expectation = expected(user, record.collection, record.classification)
@@ -232,6 +231,14 @@ async def test_nothing_leaks_through_any_output(
         if record.collection == "actors" and not sees_contacts(user):
             assert properties["email"] is None, where
         assert (properties["created_by"] is None) == (user == "partner"), where
+
+
+@pytest.mark.parametrize("user", USERS)
+async def test_nothing_leaks_through_the_api(
+    client: AsyncClient, headers: Headers, user: str
+) -> None:
+    planted = await plant(client, headers)
+    check_outputs(user, planted, await responses_for(client, headers, user, planted))
 
 
 async def test_partner_cannot_find_a_generalised_record_by_its_exact_place(

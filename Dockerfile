@@ -1,0 +1,27 @@
+# The civop service against an external PostGIS (DATABASE_URL). Build: docker build -t civop .
+FROM python:3.11-slim-bookworm AS runtime
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 civop
+
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY service ./service
+COPY geo ./geo
+COPY migrations ./migrations
+RUN pip install .
+
+USER civop
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health').status != 200)"
+
+# Migrate, then serve. DATABASE_URL and CIVOP_SECRET_KEY come from the environment.
+CMD ["sh", "-c", "civop db upgrade && exec uvicorn service.main:app_factory --factory --host 0.0.0.0 --port 8000 --proxy-headers"]
