@@ -7,7 +7,7 @@ ENV := source scripts/env.sh &&
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test stop setup venv db migrate demo lint typecheck pytest clean
+.PHONY: run test stop setup system venv db migrate demo lint typecheck pytest clean
 
 run: setup  ## set everything up, load the demo when the database is empty, serve the API and map
 	export CIVOP_DEMO=1 && $(ENV) \
@@ -28,7 +28,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-db:
+system:  ## Debian packages: PostGIS, GDAL
+	scripts/system.sh
+
+db: system
 	$(ENV) scripts/pg.sh ensure
 
 migrate: venv db

@@ -19,18 +19,6 @@ BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 
 log() { printf '[civop-db] %s\n' "$*" >&2; }
 
-need_postgis() {
-  if [ -f "/usr/share/postgresql/$PG_MAJOR/extension/postgis.control" ]; then return; fi
-  if [ "$(id -u)" = 0 ]; then
-    log "installing PostGIS (postgresql-$PG_MAJOR-postgis-3) with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$PG_MAJOR-postgis-3" >/dev/null
-  else
-    log "PostGIS is not installed: run 'sudo apt-get install postgresql-$PG_MAJOR-postgis-3' and retry"
-    exit 1
-  fi
-}
-
 # The account that owns and runs the cluster: initdb refuses root.
 run_user() {
   if [ "$(id -u)" != 0 ]; then id -un; return; fi
@@ -44,7 +32,7 @@ as_owner() {
   if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
 }
 
-psql_local() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" "$@"; }
+psql_local() { PGOPTIONS="--client-min-messages=warning" "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" "$@"; }
 
 running() { [ -f "$PGDATA/postmaster.pid" ] && as_owner "$BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
@@ -93,7 +81,7 @@ create_db() {
 case "${1:-ensure}" in
   ensure)
     if [ -n "${DATABASE_URL:-}" ]; then log "DATABASE_URL is set: using that server, no local cluster"; exit 0; fi
-    need_postgis
+    "$ROOT/scripts/system.sh"
     init_cluster
     start_cluster
     create_db "$DBNAME"

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     #: Mission area (lon_min, lat_min, lon_max, lat_max): used to spot swapped coordinates.
     mission_bbox: tuple[float, float, float, float] = (22.0, 2.0, 30.0, 10.0)
 
+    #: Most features in one vector tile; the rest of a dense tile is left out.
+    tile_max_features: int = Field(20_000, ge=1, le=500_000)
+    #: Tiles kept in memory per process.
+    tile_cache_size: int = Field(4096, ge=0)
+
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1)
 

@@ -19,6 +19,8 @@ from service.collections.registry import COLLECTIONS
 from service.collections.views import collection_router
 from service.config import Settings, get_settings
 from service.db import create_engine, sessionmaker_for
+from service.layers.service import TileCache
+from service.layers.views import layer_routers
 from service.sites.views import router as sites_router
 
 DESCRIPTION = """
@@ -40,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker_for(engine)
         app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+        app.state.tile_cache = TileCache(settings.tile_cache_size)
         try:
             yield
         finally:
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(collection_router(collection))
     app.include_router(sites_router)
     app.include_router(audit_router)
+    for layer_router in layer_routers():
+        app.include_router(layer_router)
     return app
 
 

@@ -3,9 +3,15 @@ server DATABASE_URL names), migrated with Alembic; one rolled-back transaction p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,7 +30,7 @@ os.environ["CIVOP_SECRET_KEY"] = "test-signing-key-" + "x" * 32
 os.environ.pop("CIVOP_DEMO", None)
 os.environ.pop("CIVOP_ANONYMOUS_ROLE", None)
 
-from httpx import ASGITransport, AsyncClient  # noqa: E402
+from httpx import ASGITransport, AsyncClient, HTTPError  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine  # noqa: E402
 
 from service.auth.security import issue_token  # noqa: E402
@@ -34,6 +40,10 @@ from service.main import create_app  # noqa: E402
 from tests import factories  # noqa: E402
 
 get_settings.cache_clear()
+
+#: Screenshots, logs and other files a person may want to look at after a run.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+ARTIFACTS.mkdir(exist_ok=True)
 
 
 def _server_dsn(database: str) -> str:
@@ -110,6 +120,79 @@ async def app(database: str) -> AsyncIterator[Any]:
     application = create_app()
     async with application.router.lifespan_context(application):
         yield application
+
+
+@dataclass
+class LiveServer:
+    """The service running as users run it (uvicorn in its own process) on its own database."""
+
+    url: str
+    database_url: str
+    world: factories.World
+    engine: AsyncEngine
+
+    async def api_key(self, username: str) -> str:
+        from service.auth import service as auth
+
+        async with AsyncSession(self.engine) as session:
+            _, key = await auth.create_api_key(session, username, "tests")
+        return key
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def live_server(database: str) -> AsyncIterator[LiveServer]:
+    name = f"{TEST_DB}_live"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    world = await factories.build_world(engine)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        "CIVOP_TILE_CACHE_SIZE": "0",
+    }
+    log = open(ARTIFACTS / "live-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once per run, returns at once
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.main:app_factory",
+            "--factory",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with AsyncClient() as http:
+            for _ in range(100):
+                try:
+                    if (await http.get(f"{base}/health")).status_code == 200:
+                        break
+                except (OSError, HTTPError):
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(
+                    f"the service did not start; see {ARTIFACTS / 'live-server.log'}"
+                )
+        yield LiveServer(base, url, world, engine)
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        await engine.dispose()
+        await drop_database(name)
 
 
 @pytest.fixture

@@ -85,21 +85,42 @@ async def test_keyset_pages_cover_everything_once(
                 "incidents", occurred_at=f"2026-01-{day:02d}T10:00:00Z", category="displacement"
             )
             created.add(record["id"])
-    seen: list[str] = []
+    pages: list[list[str]] = []
     url: str | None = "/api/incidents?category=displacement&limit=5"
-    pages = 0
+    last: dict[str, Any] = {}
     while url:
         response = await client.get(url, headers=headers("admin"))
-        body = response.json()
-        assert body["numberReturned"] == len(body["features"]) <= 5
-        times = [f["properties"]["occurred_at"] for f in body["features"]]
+        last = response.json()
+        assert last["numberReturned"] == len(last["features"]) <= 5
+        times = [f["properties"]["occurred_at"] for f in last["features"]]
         assert times == sorted(times, reverse=True)
-        seen.extend(f["id"] for f in body["features"])
-        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
-        pages += 1
+        pages.append([f["id"] for f in last["features"]])
+        url = link(last, "next")
+    seen = [record for page in pages for record in page]
     assert len(seen) == len(set(seen)) == 24
     assert set(seen) == created
-    assert pages == 5
+    assert len(pages) == 5
+    assert link(await first_page(client, headers), "prev") is None
+
+    # Walking back with the prev links gives the same pages in reverse order.
+    back: list[list[str]] = [pages[-1]]
+    url = link(last, "prev")
+    while url:
+        body = (await client.get(url, headers=headers("admin"))).json()
+        back.append([f["id"] for f in body["features"]])
+        url = link(body, "prev")
+    assert back == list(reversed(pages))
+
+
+def link(body: dict[str, Any], rel: str) -> str | None:
+    return next((item["href"] for item in body["links"] if item["rel"] == rel), None)
+
+
+async def first_page(client: AsyncClient, headers: Headers) -> dict[str, Any]:
+    response = await client.get(
+        "/api/incidents?category=displacement&limit=5", headers=headers("admin")
+    )
+    return response.json()  # type: ignore[no-any-return]
 
 
 async def test_bad_filters_name_the_parameter(client: AsyncClient, headers: Headers) -> None:

@@ -17,6 +17,16 @@ from service.errors import InvalidInput
 
 
 @dataclass(frozen=True)
+class Cursor:
+    """A position in a keyset-ordered list: the order value and id of a row, and whether the
+    page wanted is the one before it (``prev``) or after it (``next``)."""
+
+    order_value: str
+    record_id: uuid.UUID
+    backward: bool = False
+
+
+@dataclass(frozen=True)
 class ListQuery:
     bbox: tuple[float, float, float, float] | None = None
     interval: tuple[datetime | None, datetime | None] | None = None
@@ -24,7 +34,7 @@ class ListQuery:
     q: str | None = None
     filters: dict[str, list[Any]] = field(default_factory=dict)
     limit: int = 100
-    cursor: tuple[str, uuid.UUID] | None = None
+    cursor: Cursor | None = None
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -121,18 +131,18 @@ def parse_filters(
     return parsed
 
 
-def encode_cursor(order_value: str, record_id: uuid.UUID) -> str:
-    raw = json.dumps([order_value, str(record_id)]).encode()
+def encode_cursor(cursor: Cursor) -> str:
+    raw = json.dumps([cursor.order_value, str(cursor.record_id), cursor.backward]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(value: str | None) -> tuple[str, uuid.UUID] | None:
+def decode_cursor(value: str | None) -> Cursor | None:
     if not value:
         return None
     try:
         padded = value + "=" * (-len(value) % 4)
-        order_value, record_id = json.loads(base64.urlsafe_b64decode(padded))
-        return str(order_value), uuid.UUID(record_id)
+        order_value, record_id, backward = json.loads(base64.urlsafe_b64decode(padded))
+        return Cursor(str(order_value), uuid.UUID(record_id), bool(backward))
     except (ValueError, TypeError, binascii.Error) as error:
         raise InvalidInput(
             ["query", "cursor"], "cursor is not one this service issued; start from the first page"

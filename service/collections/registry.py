@@ -44,6 +44,8 @@ class Collection:
     order: str = "created_at"
     #: The stored geometry is multi-part: single parts are promoted on write.
     multi: bool = False
+    #: Attributes carried in vector tiles (kept small: tiles are drawn, popups fetch the item).
+    tile_fields: tuple[str, ...] = ()
 
     @property
     def table(self) -> Table:
@@ -65,6 +67,7 @@ COLLECTIONS: dict[str, Collection] = {
             filters=("level",),
             text=("name",),
             multi=True,
+            tile_fields=("name", "level"),
         ),
         Collection(
             "actors",
@@ -75,6 +78,7 @@ COLLECTIONS: dict[str, Collection] = {
             AREA,
             filters=("category",),
             text=("name", "acronym"),
+            tile_fields=("name", "category", "humanitarian"),
         ),
         Collection(
             "idp_sites",
@@ -86,6 +90,7 @@ COLLECTIONS: dict[str, Collection] = {
             filters=("status", "site_type"),
             time=("population_date", None),
             text=("name",),
+            tile_fields=("name", "site_type", "status", "population_individuals"),
         ),
         Collection(
             "projects",
@@ -97,6 +102,7 @@ COLLECTIONS: dict[str, Collection] = {
             filters=("status", "kind"),
             time=("start_date", "end_date"),
             text=("title", "description"),
+            tile_fields=("title", "kind", "status"),
         ),
         Collection(
             "incidents",
@@ -109,6 +115,7 @@ COLLECTIONS: dict[str, Collection] = {
             time=("occurred_at", None),
             text=("description",),
             order="occurred_at",
+            tile_fields=("category", "severity", "occurred_at"),
         ),
         Collection(
             "patrols",
@@ -121,6 +128,7 @@ COLLECTIONS: dict[str, Collection] = {
             time=("start_at", "end_at"),
             text=("unit", "description"),
             order="start_at",
+            tile_fields=("unit", "patrol_type", "state", "start_at"),
         ),
         Collection(
             "bases",
@@ -131,6 +139,7 @@ COLLECTIONS: dict[str, Collection] = {
             ("Point",),
             filters=("base_kind",),
             text=("name", "unit"),
+            tile_fields=("name", "base_kind"),
         ),
     )
 }

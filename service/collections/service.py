@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal
 from service.access.sql import View, row_filter, view
-from service.collections.params import ListQuery, encode_cursor
+from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
@@ -49,6 +49,7 @@ PRECISION = 7
 class Page:
     features: list[str]
     next_cursor: str | None
+    prev_cursor: str | None = None
 
 
 def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
@@ -123,25 +124,35 @@ def apply_filters(v: View, collection: Collection, query: ListQuery) -> list[Col
 async def list_features(
     session: AsyncSession, collection: Collection, principal: Principal, query: ListQuery
 ) -> Page:
-    """One page of features, newest first, with a keyset cursor to the next page."""
+    """One page of features, newest first, with keyset cursors to the pages around it."""
     v = view(collection.table, principal)
     table = v.table
     order = table.c[collection.order]
     statement = v.select().where(*apply_filters(v, collection, query))
-    if query.cursor is not None:
-        order_value, record_id = query.cursor
-        statement = statement.where(
-            tuple_(order, table.c.id) < tuple_(cast(literal(order_value), order.type), record_id)
-        )
-    rows = statement.order_by(order.desc(), table.c.id.desc()).limit(query.limit + 1).subquery("r")
+    cursor = query.cursor
+    backward = cursor is not None and cursor.backward
+    if cursor is not None:
+        position = tuple_(cast(literal(cursor.order_value), order.type), cursor.record_id)
+        keys = tuple_(order, table.c.id)
+        statement = statement.where(keys > position if backward else keys < position)
+    ordering = (order.asc(), table.c.id.asc()) if backward else (order.desc(), table.c.id.desc())
+    rows = statement.order_by(*ordering).limit(query.limit + 1).subquery("r")
     result = await session.execute(
         select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)
     )
-    fetched = result.all()
+    fetched = list(result.all())
     more = len(fetched) > query.limit
     fetched = fetched[: query.limit]
-    next_cursor = encode_cursor(fetched[-1][1], fetched[-1][2]) if more and fetched else None
-    return Page([row[0] for row in fetched], next_cursor)
+    if backward:
+        fetched.reverse()
+    if not fetched:
+        return Page([], None, None)
+    first, last = fetched[0], fetched[-1]
+    has_next = (more and not backward) or backward
+    has_prev = (more and backward) or (cursor is not None and not backward)
+    next_cursor = encode_cursor(Cursor(last[1], last[2])) if has_next else None
+    prev_cursor = encode_cursor(Cursor(first[1], first[2], backward=True)) if has_prev else None
+    return Page([row[0] for row in fetched], next_cursor, prev_cursor)
 
 
 async def get_feature(

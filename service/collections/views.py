@@ -5,6 +5,7 @@ import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -100,14 +101,10 @@ def page_response(
 ) -> Response:
     """A FeatureCollection assembled from features PostgreSQL already serialised."""
     links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
-    if page.next_cursor:
-        links.append(
-            {
-                "href": str(request.url.include_query_params(cursor=page.next_cursor)),
-                "rel": "next",
-                "type": GEOJSON,
-            }
-        )
+    for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
+        if cursor:
+            href = str(request.url.include_query_params(cursor=cursor))
+            links.append({"href": href, "rel": rel, "type": GEOJSON})
     links.extend(extra_links or [])
     body = (
         '{"type":"FeatureCollection","features":['
@@ -127,10 +124,37 @@ def _with_body(endpoint: Callable[..., Awaitable[Response]], body: type[BaseMode
     return endpoint
 
 
-def collection_router(collection: Collection) -> APIRouter:
-    """The routes of one collection."""
-    router = APIRouter(prefix=f"/api/{collection.name}", tags=[collection.title])
+def with_links(feature: str, links: list[dict[str, str]]) -> str:
+    """Add a links member to a feature PostgreSQL serialised."""
+    return feature[:-1] + ',"links":' + json.dumps(links) + "}"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """Where a collection's routes live: the domain API or OGC API - Features."""
+
+    prefix: str
+    tag: str
+    ids: str  # prefix of operation ids and route names
+
+    def links(self, request: Request, collection: Collection) -> list[dict[str, str]]:
+        if self.ids == "":
+            return []
+        url = str(request.url_for("ogc_collection", collection_id=collection.name))
+        return [{"href": url, "rel": "collection", "type": "application/json"}]
+
+
+DOMAIN_API = Flavour(prefix="/api/{name}", tag="", ids="")
+OGC_ITEMS = Flavour(prefix="/collections/{name}/items", tag="OGC API - Features", ids="ogc_")
+
+
+def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> APIRouter:
+    """The routes of one collection: list, read, create, replace, change, delete."""
     name, title = collection.name, collection.title.lower()
+    router = APIRouter(
+        prefix=flavour.prefix.format(name=name), tags=[flavour.tag or collection.title]
+    )
+    ids = flavour.ids
     stem = collection.properties.__name__.removesuffix("Properties")
     create_base: Any = FeatureIn[collection.properties]  # type: ignore[name-defined]
     patch_base: Any = FeaturePatch[partial(collection.properties)]  # type: ignore[misc]
@@ -139,6 +163,15 @@ def collection_router(collection: Collection) -> APIRouter:
     list_query = list_query_dependency(collection)
     one_feature: dict[int | str, dict[str, Any]] = {200: {"model": FeatureOut}}
 
+    def feature_response(
+        request: Request, feature: str, record_id: Any, status: int = 200
+    ) -> Response:
+        if not ids:
+            return GeoJSONResponse(feature, status_code=status)
+        url = str(request.url_for(f"{ids}get_{name}", record_id=record_id))
+        links = [{"href": url, "rel": "self", "type": GEOJSON}, *flavour.links(request, collection)]
+        return GeoJSONResponse(with_links(feature, links), status_code=status)
+
     async def list_records(
         request: Request,
         session: SessionDep,
@@ -146,13 +179,13 @@ def collection_router(collection: Collection) -> APIRouter:
         query: Annotated[ListQuery, Depends(list_query)],
     ) -> Response:
         page = await service.list_features(session, collection, principal, query)
-        return page_response(request, page)
+        return page_response(request, page, flavour.links(request, collection))
 
     async def get_record(
-        record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+        request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
     ) -> Response:
         feature = await service.get_feature(session, collection, principal, record_id)
-        return GeoJSONResponse(feature)
+        return feature_response(request, feature, record_id)
 
     async def create_record(
         request: Request, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
@@ -160,24 +193,33 @@ def collection_router(collection: Collection) -> APIRouter:
         record_id, feature = await service.create_feature(
             session, collection, principal, body.properties, body.geometry
         )
-        location = str(request.url_for(f"get_{name}", record_id=record_id))
-        return GeoJSONResponse(feature, status_code=201, headers={"Location": location})
+        response = feature_response(request, feature, record_id, status=201)
+        response.headers["Location"] = str(request.url_for(f"{ids}get_{name}", record_id=record_id))
+        return response
 
     async def replace_record(
-        record_id: uuid.UUID, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
+        request: Request,
+        record_id: uuid.UUID,
+        body: FeatureIn[Any],
+        session: SessionDep,
+        principal: PrincipalDep,
     ) -> Response:
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=True
         )
-        return GeoJSONResponse(feature)
+        return feature_response(request, feature, record_id)
 
     async def update_record(
-        record_id: uuid.UUID, body: FeaturePatch[Any], session: SessionDep, principal: PrincipalDep
+        request: Request,
+        record_id: uuid.UUID,
+        body: FeaturePatch[Any],
+        session: SessionDep,
+        principal: PrincipalDep,
     ) -> Response:
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=False
         )
-        return GeoJSONResponse(feature)
+        return feature_response(request, feature, record_id)
 
     async def delete_record(
         record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -193,7 +235,7 @@ def collection_router(collection: Collection) -> APIRouter:
         summary=f"List {title}",
         description=collection.description,
         responses={200: {"model": FeatureCollectionOut}},
-        operation_id=f"list_{name}",
+        operation_id=f"{ids}list_{name}",
         **geojson,
     )
     router.add_api_route(
@@ -202,8 +244,8 @@ def collection_router(collection: Collection) -> APIRouter:
         methods=["GET"],
         summary=f"One of the {title}",
         responses=one_feature,
-        operation_id=f"get_{name}",
-        name=f"get_{name}",
+        operation_id=f"{ids}get_{name}",
+        name=f"{ids}get_{name}",
         **geojson,
     )
     router.add_api_route(
@@ -213,7 +255,7 @@ def collection_router(collection: Collection) -> APIRouter:
         status_code=201,
         summary=f"Create one of the {title}",
         responses={201: {"model": FeatureOut}},
-        operation_id=f"create_{name}",
+        operation_id=f"{ids}create_{name}",
         **geojson,
     )
     router.add_api_route(
@@ -222,7 +264,7 @@ def collection_router(collection: Collection) -> APIRouter:
         methods=["PUT"],
         summary=f"Replace one of the {title}",
         responses=one_feature,
-        operation_id=f"replace_{name}",
+        operation_id=f"{ids}replace_{name}",
         **geojson,
     )
     router.add_api_route(
@@ -231,7 +273,7 @@ def collection_router(collection: Collection) -> APIRouter:
         methods=["PATCH"],
         summary=f"Change some fields of one of the {title}",
         responses=one_feature,
-        operation_id=f"update_{name}",
+        operation_id=f"{ids}update_{name}",
         **geojson,
     )
     router.add_api_route(
@@ -240,6 +282,6 @@ def collection_router(collection: Collection) -> APIRouter:
         methods=["DELETE"],
         status_code=204,
         summary=f"Delete one of the {title} (its history stays in the audit log)",
-        operation_id=f"delete_{name}",
+        operation_id=f"{ids}delete_{name}",
     )
     return router

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Debian packages the service and its tests use, installed when missing (as root), or named
+# with the one command to run (as a normal user).
+#   postgresql-15-postgis-3  the database
+#   gdal-bin                 ogr2ogr/ogrinfo: the GIS client the tests read the layers with
+set -euo pipefail
+
+declare -A CHECK=(
+  [postgresql-15-postgis-3]=/usr/share/postgresql/15/extension/postgis.control
+  [gdal-bin]=/usr/bin/ogr2ogr
+)
+missing=()
+for package in "${!CHECK[@]}"; do
+  [ -e "${CHECK[$package]}" ] || missing+=("$package")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+  echo "[civop-setup] installing ${missing[*]} with apt-get" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "[civop-setup] missing Debian packages: run 'sudo apt-get install ${missing[*]}' and retry" >&2
+  exit 1
+fi

@@ -1,0 +1,267 @@
+"""OGC API - Features (Part 1 core, GeoJSON, OpenAPI; Part 4 create/replace/update/delete) and
+OGC API - Tiles vector tiles for every collection, at the root of the service."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+
+from service.access.deps import PrincipalDep
+from service.collections.params import ListQuery
+from service.collections.registry import COLLECTIONS, Collection
+from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
+from service.config import get_settings
+from service.db import SessionDep
+from service.errors import InvalidInput, NotFound
+from service.layers import service
+from service.layers.service import TMS, Tile
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+GEOJSON = "application/geo+json"
+MVT = "application/vnd.mapbox-vector-tile"
+JSON = "application/json"
+VECTOR_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+]
+
+router = APIRouter(tags=["OGC API"])
+
+
+def _collection(collection_id: str) -> Collection:
+    collection = COLLECTIONS.get(collection_id)
+    if collection is None:
+        raise NotFound(f"no collection {collection_id!r}; see /collections")
+    return collection
+
+
+def _link(href: str, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": media_type}
+    if title:
+        link["title"] = title
+    return link
+
+
+@router.get("/", summary="Landing page", operation_id="ogc_landing")
+async def landing(request: Request, _: PrincipalDep) -> JSONResponse:
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {
+            "title": "civop: civilian operational picture",
+            "description": "Actors, IDP sites, projects, incidents, patrols, bases and sectors "
+            "as OGC API - Features and vector tiles, with the mission's access rules applied.",
+            "links": [
+                _link(f"{base}/", "self", JSON, "This document"),
+                _link(
+                    f"{base}/openapi.json",
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.0",
+                    "The API definition",
+                ),
+                _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
+                _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+                _link(f"{base}/collections", "data", JSON, "The collections"),
+                _link(
+                    f"{base}/tileMatrixSets",
+                    "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                    JSON,
+                    "Tiling schemes",
+                ),
+            ],
+        }
+    )
+
+
+@router.get("/conformance", summary="Conformance classes", operation_id="ogc_conformance")
+async def conformance(_: PrincipalDep) -> JSONResponse:
+    return JSONResponse({"conformsTo": CONFORMANCE})
+
+
+async def _describe(
+    request: Request, session: SessionDep, principal: Any, collection: Collection
+) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    here = f"{base}/collections/{collection.name}"
+    found = await service.extent(session, collection, principal)
+    bbox = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
+    described: dict[str, Any] = {
+        "id": collection.name,
+        "title": collection.title,
+        "description": collection.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
+        "links": [
+            _link(here, "self", JSON),
+            _link(f"{here}/items", "items", GEOJSON, f"{collection.title} as GeoJSON"),
+            _link(f"{here}/tiles", VECTOR_TILESETS, JSON, "Vector tiles"),
+            _link(f"{here}/tiles/WebMercatorQuad/tilejson.json", "describedby", JSON, "TileJSON"),
+        ],
+    }
+    if found.interval is not None:
+        start, end = found.interval
+        described["extent"]["temporal"] = {
+            "interval": [[start.isoformat() if start else None, end.isoformat() if end else None]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        }
+    return described
+
+
+@router.get("/collections", summary="The collections", operation_id="ogc_collections")
+async def collections(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> JSONResponse:
+    base = str(request.base_url).rstrip("/")
+    described = [await _describe(request, session, principal, c) for c in COLLECTIONS.values()]
+    return JSONResponse(
+        {"collections": described, "links": [_link(f"{base}/collections", "self", JSON)]}
+    )
+
+
+@router.get(
+    "/collections/{collection_id}",
+    summary="One collection",
+    operation_id="ogc_collection",
+    name="ogc_collection",
+)
+async def one_collection(
+    collection_id: str, request: Request, session: SessionDep, principal: PrincipalDep
+) -> JSONResponse:
+    collection = _collection(collection_id)
+    return JSONResponse(await _describe(request, session, principal, collection))
+
+
+@router.get("/tileMatrixSets", summary="Tiling schemes", operation_id="ogc_tile_matrix_sets")
+async def tile_matrix_sets(request: Request, _: PrincipalDep) -> JSONResponse:
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {
+            "tileMatrixSets": [
+                {
+                    "id": "WebMercatorQuad",
+                    "title": "Google Maps Compatible for the World",
+                    "links": [_link(f"{base}/tileMatrixSets/WebMercatorQuad", "self", JSON)],
+                }
+            ]
+        }
+    )
+
+
+@router.get(
+    "/tileMatrixSets/WebMercatorQuad",
+    summary="The WebMercatorQuad tiling scheme",
+    operation_id="ogc_web_mercator_quad",
+)
+async def web_mercator_quad(_: PrincipalDep) -> Response:
+    return Response(TMS.model_dump_json(exclude_none=True, by_alias=True), media_type=JSON)
+
+
+def tiles_router(collection: Collection) -> APIRouter:
+    """Vector tiles, the tileset description and TileJSON of one collection."""
+    tiles = APIRouter(prefix=f"/collections/{collection.name}/tiles", tags=["OGC API - Tiles"])
+    name = collection.name
+    list_query = list_query_dependency(collection)
+
+    @tiles.get("", summary=f"Vector tilesets of {name}", operation_id=f"ogc_tilesets_{name}")
+    async def tilesets(request: Request, _: PrincipalDep) -> JSONResponse:
+        here = str(request.url_for(f"ogc_tilejson_{name}")).removesuffix("/tilejson.json")
+        return JSONResponse(
+            {
+                "tilesets": [
+                    {
+                        "title": f"{collection.title} vector tiles",
+                        "dataType": "vector",
+                        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+                        "tileMatrixSetURI": "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad",
+                        "links": [
+                            _link(here + "/{tileMatrix}/{tileCol}/{tileRow}", "item", MVT, "Tiles"),
+                            _link(here + "/tilejson.json", "describedby", JSON, "TileJSON"),
+                        ],
+                    }
+                ]
+            }
+        )
+
+    @tiles.get(
+        "/WebMercatorQuad/tilejson.json",
+        summary=f"TileJSON of {name}",
+        operation_id=f"ogc_tilejson_{name}",
+        name=f"ogc_tilejson_{name}",
+    )
+    async def tilejson(
+        request: Request, session: SessionDep, principal: PrincipalDep
+    ) -> JSONResponse:
+        here = str(request.url_for(f"ogc_tilejson_{name}")).removesuffix("/tilejson.json")
+        query = f"?{request.url.query}" if request.url.query else ""
+        found = await service.extent(session, collection, principal)
+        bounds = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
+        fields = {"id": "String", "generalised": "Boolean"}
+        fields.update({f: "String" for f in collection.tile_fields})
+        return JSONResponse(
+            {
+                "tilejson": "3.0.0",
+                "name": name,
+                "description": collection.description,
+                "tiles": [here + "/{z}/{x}/{y}" + query],
+                "minzoom": 0,
+                "maxzoom": 22,
+                "bounds": bounds,
+                "center": [(bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2, 6],
+                "vector_layers": [{"id": name, "fields": fields, "minzoom": 0, "maxzoom": 22}],
+            }
+        )
+
+    @tiles.get(
+        "/WebMercatorQuad/{z}/{x}/{y}",
+        summary=f"A vector tile of {name}",
+        operation_id=f"ogc_tile_{name}",
+        response_class=Response,
+        responses={200: {"content": {MVT: {}}, "description": "Mapbox Vector Tile"}, 304: {}},
+    )
+    async def tile(
+        request: Request,
+        session: SessionDep,
+        principal: PrincipalDep,
+        query: Annotated[ListQuery, Depends(list_query)],
+        z: Annotated[int, Path(ge=0, le=24)],
+        x: Annotated[int, Path(ge=0)],
+        y: Annotated[int, Path(ge=0)],
+    ) -> Response:
+        if x >= 2**z or y >= 2**z:
+            raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
+        cache: service.TileCache = request.app.state.tile_cache
+        version = await service.layer_version(session, collection)
+        key = service.tile_key(collection, principal, z, x, y, query, version)
+        etag = f'"{key}"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "private, no-cache",
+            "Vary": "Authorization, X-API-Key",
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        cached = cache.get(key)
+        if cached is None:
+            content = await service.build_tile(session, collection, principal, z, x, y, query)
+            cached = Tile(content, etag)
+            cache.put(key, cached)
+        return Response(cached.content, media_type=MVT, headers=headers)
+
+    return tiles
+
+
+def layer_routers() -> list[APIRouter]:
+    """The OGC routes: landing, collections, items (Part 1 and 4) and tiles of each collection."""
+    routers = [router]
+    for collection in COLLECTIONS.values():
+        routers.append(collection_router(collection, OGC_ITEMS))
+        routers.append(tiles_router(collection))
+    return routers
