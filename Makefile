@@ -52,3 +52,6 @@ pytest: venv db
 
 clean: stop
 	rm -rf .civop $(VENV)
+
+bench-layers: setup  ## map layers side by side with tipg on the 1M-incident database
+	$(ENV) $(BIN)/python -m bench.bench_layers $(ARGS)

@@ -225,3 +225,7 @@ def apikey_revoke(key_id: uuid.UUID) -> None:
 
     _with_session(lambda s: service.revoke_api_key(s, key_id))
     typer.echo(f"key {key_id} revoked")
+
+
+if __name__ == "__main__":
+    app()
