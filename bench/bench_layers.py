@@ -132,7 +132,7 @@ def main() -> None:
                 results[(name, connections, "tipg")] = wrk(
                     tipg_base, theirs, connections, args.seconds
                 )
-    for cache in ("0", "4096"):
+    for cache in ("0", "256"):
         ours_cmd = [
             sys.executable,
             *uvicorn,
@@ -141,7 +141,7 @@ def main() -> None:
             "--factory",
             "service.main:app_factory",
         ]
-        with server(ours_cmd, {**common, "CIVOP_TILE_CACHE_SIZE": cache}, f"{ours_base}/health"):
+        with server(ours_cmd, {**common, "CIVOP_TILE_CACHE_MB": cache}, f"{ours_base}/health"):
             for name, (ours, _) in paths.items():
                 if cache != "0" and not name.startswith("tiles"):
                     continue
@@ -161,7 +161,7 @@ def main() -> None:
                     results[(name, connections, "tipg")],
                 )
             )
-    print("\ntile cache on (4096 tiles; tipg has none):\n" + header)
+    print("\ntile cache on (256 MB; tipg has none):\n" + header)
     for name in paths:
         if name.startswith("tiles"):
             for connections in (1, 8):
@@ -169,7 +169,7 @@ def main() -> None:
                     row(
                         name,
                         connections,
-                        results[(name, connections, "ours cache 4096")],
+                        results[(name, connections, "ours cache 256")],
                         results[(name, connections, "tipg")],
                     )
                 )

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     demo: bool = False
     secret_key: SecretStr | None = None
     token_ttl_minutes: int = Field(480, ge=1, le=7 * 24 * 60)
+    #: How long a process may reuse who a token or key belongs to; any change to users, keys
+    #: or sectors empties it at once (PostgreSQL notifications), so this is only a backstop.
+    auth_cache_s: float = Field(30.0, ge=0, le=3600)
     login_max_failures: int = Field(5, ge=1)
     login_window_s: int = Field(300, ge=1)
     #: Role given to requests without credentials; ``None`` means they are refused.
@@ -55,8 +58,8 @@ class Settings(BaseSettings):
 
     #: Most features in one vector tile; the rest of a dense tile is left out.
     tile_max_features: int = Field(20_000, ge=1, le=500_000)
-    #: Tiles kept in memory per process.
-    tile_cache_size: int = Field(4096, ge=0)
+    #: Memory for recently built tiles, per process; 0 turns the cache off.
+    tile_cache_mb: int = Field(256, ge=0, le=65_536)
 
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1)

@@ -15,6 +15,7 @@ from service import errors
 from service.audit.views import router as audit_router
 from service.auth.views import LoginLimiter
 from service.auth.views import router as auth_router
+from service.changes import ChangeAwareCache, ChangeListener
 from service.collections.registry import COLLECTIONS
 from service.collections.views import collection_router
 from service.config import Settings, get_settings
@@ -42,10 +43,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker_for(engine)
         app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
-        app.state.tile_cache = TileCache(settings.tile_cache_size)
+        app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
+        changes = ChangeListener(settings.database_url)
+        app.state.changes = changes
+        app.state.principals = ChangeAwareCache(
+            changes, {"users", "api_keys", "sectors"}, settings.auth_cache_s
+        )
+        app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=3600)
+        changes.start()
         try:
             yield
         finally:
+            await changes.stop()
             await engine.dispose()
 
     app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

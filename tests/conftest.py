@@ -155,7 +155,7 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
     env = {
         **os.environ,
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
-        "CIVOP_TILE_CACHE_SIZE": "0",
+        "CIVOP_TILE_CACHE_MB": "0",
     }
     log = open(ARTIFACTS / "live-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
     process = subprocess.Popen(  # noqa: ASYNC220 - started once per run, returns at once
@@ -221,9 +221,13 @@ async def client(
         yield session
 
     app.dependency_overrides[get_session] = same_session
+    # Each test's writes are rolled back without a commit notification: caches derived from the
+    # data must start and end each test empty, as after a reconnect.
+    app.state.changes._tell(None)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as http:
         yield http
     app.dependency_overrides.clear()
+    app.state.changes._tell(None)
 
 
 @pytest.fixture

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.auth import service as auth
+from service.auth.models import User
 from service.auth.security import issue_token
 from service.config import get_settings
+from service.enums import Role
 from tests import factories
 
 Headers = Callable[[str], dict[str, str]]
@@ -89,22 +94,51 @@ async def test_disabled_user_can_neither_log_in_nor_use_a_token(
     assert response.status_code == 401
 
 
+async def until_refused(
+    client: AsyncClient, auth_headers: dict[str, str], within_s: float = 2.0
+) -> float:
+    """Seconds until the credentials stop working (they may be cached until PostgreSQL's
+    change notification arrives)."""
+    started = time.monotonic()
+    while (await client.get("/auth/me", headers=auth_headers)).status_code != 401:
+        assert time.monotonic() - started < within_s, "credentials still accepted"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def committed_user(engine: AsyncEngine, role: Role = Role.officer) -> User:
+    """A user created the way `civop user add` does it: in its own committed transaction."""
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        return await auth.add_user(
+            session, username=f"temp-{secrets.token_hex(4)}", password=factories.PASSWORD, role=role
+        )
+
+
 async def test_disabling_a_user_stops_their_token_at_once(
-    client: AsyncClient, headers: Headers, session: AsyncSession
+    client: AsyncClient, engine: AsyncEngine
 ) -> None:
-    assert (await client.get("/api/incidents", headers=headers("officer"))).status_code == 200
-    await auth.set_disabled(session, "officer", True)
-    assert (await client.get("/api/incidents", headers=headers("officer"))).status_code == 401
+    user = await committed_user(engine)
+    token, _ = issue_token(user.id, get_settings().signing_key(), timedelta(minutes=5))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/auth/me", headers=bearer)).status_code == 200  # now cached
+    async with AsyncSession(
+        engine
+    ) as session:  # as `civop user disable` does, from another process
+        await auth.set_disabled(session, user.username, True)
+    assert await until_refused(client, bearer) < 1.0
 
 
 async def test_api_key_acts_as_its_user_until_revoked(
-    client: AsyncClient, session: AsyncSession
+    client: AsyncClient, engine: AsyncEngine
 ) -> None:
-    key_id, key = await auth.create_api_key(session, "analyst", "qgis")
+    user = await committed_user(engine, Role.analyst)
+    async with AsyncSession(engine) as session:
+        key_id, key = await auth.create_api_key(session, user.username, "qgis")
     me = await client.get("/auth/me", headers={"X-API-Key": key})
-    assert me.status_code == 200 and me.json()["username"] == "analyst"
-    await auth.revoke_api_key(session, key_id)
-    assert (await client.get("/auth/me", headers={"X-API-Key": key})).status_code == 401
+    assert me.status_code == 200 and me.json()["username"] == user.username
+    async with AsyncSession(engine) as session:
+        await auth.revoke_api_key(session, key_id)
+    assert await until_refused(client, {"X-API-Key": key}) < 1.0
     assert (await client.get("/auth/me", headers={"X-API-Key": key + "x"})).status_code == 401
 
 

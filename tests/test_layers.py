@@ -271,3 +271,17 @@ async def test_tilejson_describes_the_layer(client: AsyncClient, headers: Header
 )
 async def test_layers_need_credentials(client: AsyncClient, path: str) -> None:
     assert (await client.get(path)).status_code == 401
+
+
+def test_tile_cache_bounds_its_memory_and_can_be_off() -> None:
+    from service.layers.service import Tile, TileCache
+
+    off = TileCache(0)
+    off.put("a", Tile(b"x" * 100, '"a"'))
+    assert off.get("a") is None
+    small = TileCache(8000)
+    for i in range(20):
+        small.put(str(i), Tile(b"x" * 900, f'"{i}"'))
+    held = sum(len(t.content) for t in small.tiles.values())
+    assert 0 < held <= 8000
+    assert small.get("19") is not None and small.get("0") is None

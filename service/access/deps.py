@@ -10,6 +10,8 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from service.access.policy import Principal
 from service.auth import service as auth
+from service.auth.security import hash_api_key, read_token
+from service.changes import ChangeAwareCache
 from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Role
@@ -26,15 +28,29 @@ async def get_principal(
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:
     settings = get_settings()
+    cache: ChangeAwareCache[str, Principal] | None = getattr(request.app.state, "principals", None)
     if api_key:
-        principal = await auth.principal_from_api_key(session, api_key)
+        key = "key:" + hash_api_key(api_key)
+        principal = cache.get(key) if cache else None
         if principal is None:
-            raise Unauthorized("API key unknown or revoked")
+            principal = await auth.principal_from_api_key(session, api_key)
+            if principal is None:
+                raise Unauthorized("API key unknown or revoked")
+            if cache:
+                cache.put(key, principal)
         return principal
     if token:
-        principal = await auth.principal_from_token(session, token, settings)
+        user_id = read_token(token, settings.signing_key())  # checks signature and expiry
+        if user_id is None:
+            raise Unauthorized("token invalid or expired; log in again")
+        key = f"user:{user_id}"
+        principal = cache.get(key) if cache else None
         if principal is None:
-            raise Unauthorized("token invalid or expired, or the user is disabled; log in again")
+            principal = await auth.principal_of_user(session, user_id)
+            if principal is None:
+                raise Unauthorized("the user is disabled or no longer exists")
+            if cache:
+                cache.put(key, principal)
         return principal
     if settings.anonymous_role is not None:
         return Principal(username="anonymous", role=Role(settings.anonymous_role))

@@ -16,7 +16,6 @@ from service.auth.security import (
     hash_password,
     issue_token,
     new_api_key,
-    read_token,
     verify_password,
 )
 from service.config import Settings
@@ -61,12 +60,8 @@ def token_for(user: User, settings: Settings) -> tuple[str, int]:
     return token, int(ttl.total_seconds())
 
 
-async def principal_from_token(
-    session: AsyncSession, token: str, settings: Settings
-) -> Principal | None:
-    user_id = read_token(token, settings.signing_key())
-    if user_id is None:
-        return None
+async def principal_of_user(session: AsyncSession, user_id: uuid.UUID) -> Principal | None:
+    """The principal of an enabled user; ``None`` for disabled or unknown users."""
     user = await session.get(User, user_id)
     if user is None or user.disabled:
         return None

@@ -118,6 +118,11 @@ def page_response(
     return Response(body, media_type=GEOJSON)
 
 
+def announce(request: Request, collection: Collection) -> None:
+    """This process's caches follow its own writes at once (others hear it from PostgreSQL)."""
+    request.app.state.changes.announce(collection.name)
+
+
 def _with_body(endpoint: Callable[..., Awaitable[Response]], body: type[BaseModel]) -> Any:
     """Give a route its collection's own body model (built at start-up) for parsing and docs."""
     endpoint.__annotations__["body"] = body
@@ -193,6 +198,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         record_id, feature = await service.create_feature(
             session, collection, principal, body.properties, body.geometry
         )
+        announce(request, collection)
         response = feature_response(request, feature, record_id, status=201)
         response.headers["Location"] = str(request.url_for(f"{ids}get_{name}", record_id=record_id))
         return response
@@ -207,6 +213,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=True
         )
+        announce(request, collection)
         return feature_response(request, feature, record_id)
 
     async def update_record(
@@ -219,12 +226,14 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=False
         )
+        announce(request, collection)
         return feature_response(request, feature, record_id)
 
     async def delete_record(
-        record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+        request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
     ) -> Response:
         await service.delete_feature(session, collection, principal, record_id)
+        announce(request, collection)
         return Response(status_code=204)
 
     geojson: dict[str, Any] = {"response_class": GeoJSONResponse}

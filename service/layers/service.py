@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import Principal
 from service.access.sql import view
+from service.changes import ChangeAwareCache
 from service.collections.params import ListQuery
 from service.collections.registry import Collection
 from service.collections.service import apply_filters
@@ -39,12 +40,21 @@ def access_key(principal: Principal) -> str:
     return f"{principal.role.value}|{cleared}|{scope}"
 
 
-async def layer_version(session: AsyncSession, collection: Collection) -> int:
-    """A counter bumped by every change to the collection (see the layer_versions migration)."""
+async def layer_version(
+    session: AsyncSession, collection: Collection, cache: ChangeAwareCache[str, int] | None = None
+) -> int:
+    """A counter bumped by every change to the collection (see the layer_versions migration);
+    remembered between changes when a change listener keeps ``cache`` exact."""
+    known = cache.get(collection.name) if cache is not None else None
+    if known is not None:
+        return known
     version = await session.scalar(
         text("SELECT version FROM layer_versions WHERE collection = :c"), {"c": collection.name}
     )
-    return int(version or 0)
+    found = int(version or 0)
+    if cache is not None:
+        cache.put(collection.name, found)
+    return found
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,15 @@ class Extent:
 _extents: LRUCache[tuple[str, str, int], Extent] = LRUCache(maxsize=256)
 
 
-async def extent(session: AsyncSession, collection: Collection, principal: Principal) -> Extent:
+async def extent(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    versions: ChangeAwareCache[str, int] | None = None,
+) -> Extent:
     """Spatial and temporal extent of what the principal may see, cached per data version."""
-    key = (collection.name, access_key(principal), await layer_version(session, collection))
+    version = await layer_version(session, collection, versions)
+    key = (collection.name, access_key(principal), version)
     if key in _extents:
         return _extents[key]
     v = view(collection.table, principal)
@@ -97,16 +113,21 @@ class Tile:
 
 class TileCache:
     """Recently built tiles, keyed by everything that decides their content, including the
-    collection's data version: a change to the data makes the old tiles unreachable."""
+    collection's data version: a change to the data makes the old tiles unreachable. Bounded
+    by the bytes it holds."""
 
-    def __init__(self, size: int) -> None:
-        self.tiles: LRUCache[str, Tile] = LRUCache(maxsize=size)
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.tiles: LRUCache[str, Tile] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda tile: max(len(tile.content), 1)
+        )
 
     def get(self, key: str) -> Tile | None:
         return self.tiles.get(key)
 
     def put(self, key: str, tile: Tile) -> None:
-        self.tiles[key] = tile
+        if 0 < len(tile.content) <= self.max_bytes // 8 or (not tile.content and self.max_bytes):
+            self.tiles[key] = tile
 
 
 def tile_key(

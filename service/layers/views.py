@@ -89,7 +89,7 @@ async def _describe(
 ) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     here = f"{base}/collections/{collection.name}"
-    found = await service.extent(session, collection, principal)
+    found = await service.extent(session, collection, principal, request.app.state.layer_versions)
     bbox = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
     described: dict[str, Any] = {
         "id": collection.name,
@@ -201,7 +201,9 @@ def tiles_router(collection: Collection) -> APIRouter:
     ) -> JSONResponse:
         here = str(request.url_for(f"ogc_tilejson_{name}")).removesuffix("/tilejson.json")
         query = f"?{request.url.query}" if request.url.query else ""
-        found = await service.extent(session, collection, principal)
+        found = await service.extent(
+            session, collection, principal, request.app.state.layer_versions
+        )
         bounds = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
         fields = {"id": "String", "generalised": "Boolean"}
         fields.update({f: "String" for f in collection.tile_fields})
@@ -238,7 +240,7 @@ def tiles_router(collection: Collection) -> APIRouter:
         if x >= 2**z or y >= 2**z:
             raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
         cache: service.TileCache = request.app.state.tile_cache
-        version = await service.layer_version(session, collection)
+        version = await service.layer_version(session, collection, request.app.state.layer_versions)
         key = service.tile_key(collection, principal, z, x, y, query, version)
         etag = f'"{key}"'
         headers = {

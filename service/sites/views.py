@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.access.deps import PrincipalDep
 from service.db import SessionDep
@@ -28,6 +28,12 @@ async def population_history(
     summary="Add a population figure",
 )
 async def add_population(
-    site_id: uuid.UUID, figure: PopulationFigureIn, session: SessionDep, principal: PrincipalDep
+    request: Request,
+    site_id: uuid.UUID,
+    figure: PopulationFigureIn,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> PopulationFigure:
-    return await service.add_population(session, principal, site_id, figure)
+    figure_added = await service.add_population(session, principal, site_id, figure)
+    request.app.state.changes.announce("idp_sites")
+    return figure_added
