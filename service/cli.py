@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
 from service.enums import Role
-from service.errors import CivopError
+from service.errors import CivopError, NotFound
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -34,7 +34,7 @@ DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
     ("analyst", Role.analyst, False, None),
     ("officer", Role.officer, False, None),
     ("admin", Role.admin, True, None),
-    ("officer-north", Role.officer, False, "North"),
+    ("officer-nw", Role.officer, False, "Sector North-West"),
 ]
 DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105 - documented demo-only accounts
 
@@ -87,7 +87,11 @@ def demo(
         finally:
             await engine.dispose()
 
-    counts = asyncio.run(run())
+    try:
+        counts = asyncio.run(run())
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
     if not counts:
         typer.echo("demo: the database already holds data; nothing loaded")
         return
