@@ -192,7 +192,9 @@ def user_demo_accounts() -> None:
                 sector_id = await session.scalar(
                     select(Sector.id).where(Sector.name == sector_name)
                 )
-                sectors = [sector_id] if sector_id else None
+                if sector_id is None:  # never fall back to an unscoped account
+                    raise NotFound(f"demo sector {sector_name!r} is missing; load the demo first")
+                sectors = [sector_id]
             await service.add_user(
                 session,
                 username=username,
