@@ -285,3 +285,14 @@ def test_tile_cache_bounds_its_memory_and_can_be_off() -> None:
     held = sum(len(t.content) for t in small.tiles.values())
     assert 0 < held <= 8000
     assert small.get("19") is not None and small.get("0") is None
+
+
+async def test_layer_versions_move_with_the_data(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    before = (await client.get("/layers/versions", headers=headers("partner"))).json()
+    assert set(before) == set(factories.DEFAULTS)
+    await make("incidents")
+    after = (await client.get("/layers/versions", headers=headers("partner"))).json()
+    assert after["incidents"] > before["incidents"]
+    assert after["sectors"] == before["sectors"]

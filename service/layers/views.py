@@ -139,6 +139,19 @@ async def one_collection(
     return JSONResponse(await _describe(request, session, principal, collection))
 
 
+@router.get(
+    "/layers/versions",
+    summary="Data version of every collection",
+    description="A counter per collection that changes with every committed change: a map polls "
+    "this and redraws a layer when its version moves (tiles revalidate with ETags).",
+    operation_id="layer_versions",
+)
+async def versions(request: Request, session: SessionDep, _: PrincipalDep) -> JSONResponse:
+    cache = request.app.state.layer_versions
+    found = {c.name: await service.layer_version(session, c, cache) for c in COLLECTIONS.values()}
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})
+
+
 @router.get("/tileMatrixSets", summary="Tiling schemes", operation_id="ogc_tile_matrix_sets")
 async def tile_matrix_sets(request: Request, _: PrincipalDep) -> JSONResponse:
     base = str(request.base_url).rstrip("/")
