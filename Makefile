@@ -32,7 +32,7 @@ system:  ## Debian packages: PostGIS, GDAL
 	scripts/system.sh
 
 db: system
-	$(ENV) scripts/pg.sh ensure
+	scripts/pg.sh ensure
 
 migrate: venv db
 	$(ENV) $(BIN)/civop db upgrade
@@ -55,3 +55,6 @@ clean: stop
 
 bench-layers: setup  ## map layers side by side with tipg on the 1M-incident database
 	$(ENV) $(BIN)/python -m bench.bench_layers $(ARGS)
+
+bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites), vs GeoPandas
+	$(ENV) $(BIN)/python -m bench.bench_analysis $(ARGS)
