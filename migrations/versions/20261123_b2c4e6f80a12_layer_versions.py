@@ -23,7 +23,12 @@ def upgrade() -> None:
         "layer_versions",
         sa.Column("collection", sa.Text(), primary_key=True),
         sa.Column("version", sa.BigInteger(), nullable=False, server_default="0"),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "changed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
     )
     op.execute(
         "CREATE FUNCTION civop_bump_layer() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -35,7 +40,9 @@ def upgrade() -> None:
         "END $$"
     )
     for table in LAYER_TABLES:
-        op.execute(f"INSERT INTO layer_versions (collection) VALUES ('{table}')")
+        op.get_bind().execute(
+            sa.text("INSERT INTO layer_versions (collection) VALUES (:c)"), {"c": table}
+        )
         op.execute(
             f"CREATE TRIGGER {table}_layer_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
             f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION civop_bump_layer()"
