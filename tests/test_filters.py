@@ -100,7 +100,9 @@ async def test_keyset_pages_cover_everything_once(
     assert len(seen) == len(set(seen)) == 24
     assert set(seen) == created
     assert len(pages) == 5
-    assert link(await first_page(client, headers), "prev") is None
+    first = await first_page(client, headers)
+    assert link(first, "prev") is None
+    assert first["numberMatched"] == 24
 
     # Walking back with the prev links gives the same pages in reverse order.
     back: list[list[str]] = [pages[-1]]

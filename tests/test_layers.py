@@ -98,6 +98,7 @@ async def test_items_filter_page_and_link_back(
     assert first.headers["content-type"] == "application/geo+json"
     body = first.json()
     assert body["type"] == "FeatureCollection" and body["numberReturned"] == 3
+    assert body["numberMatched"] == 7
     rels = {link["rel"]: link["href"] for link in body["links"]}
     assert "collection" in rels and "next" in rels and "prev" not in rels
     second = (await client.get(rels["next"], headers=auth)).json()

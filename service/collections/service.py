@@ -50,6 +50,8 @@ class Page:
     features: list[str]
     next_cursor: str | None
     prev_cursor: str | None = None
+    #: How many records match in all, counted for the first page only (later pages skip the cost).
+    matched: int | None = None
 
 
 def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
@@ -128,8 +130,13 @@ async def list_features(
     v = view(collection.table, principal)
     table = v.table
     order = table.c[collection.order]
-    statement = v.select().where(*apply_filters(v, collection, query))
+    conditions = apply_filters(v, collection, query)
+    statement = v.select().where(*conditions)
     cursor = query.cursor
+    matched = None
+    if cursor is None:
+        count = select(func.count()).select_from(table).where(v.where, *conditions)
+        matched = int(await session.scalar(count) or 0)
     backward = cursor is not None and cursor.backward
     if cursor is not None:
         position = tuple_(cast(literal(cursor.order_value), order.type), cursor.record_id)
@@ -146,13 +153,13 @@ async def list_features(
     if backward:
         fetched.reverse()
     if not fetched:
-        return Page([], None, None)
+        return Page([], None, None, matched)
     first, last = fetched[0], fetched[-1]
     has_next = (more and not backward) or backward
     has_prev = (more and backward) or (cursor is not None and not backward)
     next_cursor = encode_cursor(Cursor(last[1], last[2])) if has_next else None
     prev_cursor = encode_cursor(Cursor(first[1], first[2], backward=True)) if has_prev else None
-    return Page([row[0] for row in fetched], next_cursor, prev_cursor)
+    return Page([row[0] for row in fetched], next_cursor, prev_cursor, matched)
 
 
 async def get_feature(

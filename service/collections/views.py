@@ -106,6 +106,7 @@ def page_response(
             href = str(request.url.include_query_params(cursor=cursor))
             links.append({"href": href, "rel": rel, "type": GEOJSON})
     links.extend(extra_links or [])
+    matched = "" if page.matched is None else f',"numberMatched":{page.matched}'
     body = (
         '{"type":"FeatureCollection","features":['
         + ",".join(page.features)
@@ -113,6 +114,7 @@ def page_response(
         + json.dumps(links)
         + ',"numberReturned":'
         + str(len(page.features))
+        + matched
         + "}"
     )
     return Response(body, media_type=GEOJSON)
