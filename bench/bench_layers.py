@@ -125,30 +125,37 @@ def main() -> None:
     )
     results: dict[tuple[str, int, str], Load] = {}
     tipg_cmd = [str(tipg_python()), *uvicorn, "--port", str(tipg_port), "tipg.main:app"]
-    with server(tipg_cmd, tipg_env, f"{tipg_base}/healthz"):
-        for name, (_, theirs) in paths.items():
+    ours_cmd = [sys.executable, *uvicorn, "--factory", "service.main:app_factory"]
+    cached_port = free_port()
+    cached_base = f"http://127.0.0.1:{cached_port}"
+    # All three servers run at once and are measured in turn, cell by cell, so that whatever
+    # else the machine does affects them alike.
+    with (
+        server(tipg_cmd, tipg_env, f"{tipg_base}/healthz"),
+        server(
+            [*ours_cmd, "--port", str(ours_port)],
+            {**common, "CIVOP_TILE_CACHE_MB": "0"},
+            f"{ours_base}/health",
+        ),
+        server(
+            [*ours_cmd, "--port", str(cached_port)],
+            {**common, "CIVOP_TILE_CACHE_MB": "256"},
+            f"{cached_base}/health",
+        ),
+    ):
+        for name, (ours, theirs) in paths.items():
             for connections in (1, 8):
-                wrk(tipg_base, theirs[:20], 1, 2)  # warm up
-                results[(name, connections, "tipg")] = wrk(
-                    tipg_base, theirs, connections, args.seconds
-                )
-    for cache in ("0", "256"):
-        ours_cmd = [
-            sys.executable,
-            *uvicorn,
-            "--port",
-            str(ours_port),
-            "--factory",
-            "service.main:app_factory",
-        ]
-        with server(ours_cmd, {**common, "CIVOP_TILE_CACHE_MB": cache}, f"{ours_base}/health"):
-            for name, (ours, _) in paths.items():
-                if cache != "0" and not name.startswith("tiles"):
-                    continue
-                for connections in (1, 8):
-                    wrk(ours_base, ours[:20], 1, 2, key)
-                    results[(name, connections, f"ours cache {cache}")] = wrk(
-                        ours_base, ours, connections, args.seconds, key
+                contenders = [
+                    ("tipg", tipg_base, theirs, ""),
+                    ("ours cache 0", ours_base, ours, key),
+                ]
+                if name.startswith("tiles"):
+                    contenders.append(("ours cache 256", cached_base, ours, key))
+                for _, base, urls, credential in contenders:
+                    wrk(base, urls[:20], 1, 2, credential)  # warm up
+                for label, base, urls, credential in contenders:
+                    results[(name, connections, label)] = wrk(
+                        base, urls, connections, args.seconds, credential
                     )
     print("tile cache off (every tile built in PostGIS):\n" + header)
     for name in paths:
