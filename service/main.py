@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from service import errors
+from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
 from service.auth.views import LoginLimiter
 from service.auth.views import router as auth_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(collection_router(collection))
     app.include_router(sites_router)
     app.include_router(audit_router)
+    app.include_router(analysis_router)
     for layer_router in layer_routers():
         app.include_router(layer_router)
     return app

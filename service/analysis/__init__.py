@@ -1,0 +1,1 @@
+"""Protection-of-civilians analysis over HTTP: schemas, service (SQL through the access views), views."""
