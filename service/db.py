@@ -21,7 +21,9 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         url or settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        # No ping per checkout: a dropped connection fails one request (503), and SQLAlchemy then
+        # discards the whole pool, so the next requests reconnect.
+        pool_pre_ping=False,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
