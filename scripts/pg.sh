@@ -4,6 +4,8 @@
 #   scripts/pg.sh stop     stop the cluster
 #   scripts/pg.sh status   print whether it runs
 #   scripts/pg.sh createdb NAME / dropdb NAME
+#   scripts/pg.sh replica-start PORT / replica-stop PORT / replica-drop PORT
+#                          a streaming replica of the cluster (pg_basebackup), for the replica tests
 # With DATABASE_URL set, nothing is started: that server is used as it is.
 set -euo pipefail
 
@@ -92,7 +94,33 @@ case "${1:-ensure}" in
   status)
     if running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 3; fi
     ;;
+  replica-start)
+    # A streaming replica of this cluster on port $2, in .civop/replica-$2 (for tests and benchmarks).
+    rport="$2"; rdata="$HOME_DIR/replica-$rport"; rsock="$HOME_DIR/replica-run-$rport"
+    if [ ! -f "$rdata/PG_VERSION" ]; then
+      mkdir -p "$rdata" "$rsock"; [ "$(id -u)" = 0 ] && chown "$(run_user)" "$rdata" "$rsock"
+      chmod 700 "$rdata"
+      as_owner "$BIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" -D "$rdata" -R -X stream -c fast
+      cat >>"$rdata/postgresql.conf" <<CONF
+port = $rport
+unix_socket_directories = '$rsock'
+hot_standby = on
+shared_buffers = 256MB
+CONF
+    fi
+    as_owner "$BIN/pg_ctl" -D "$rdata" -l "$HOME_DIR/replica-$rport.log" -w -t 60 start >/dev/null
+    log "replica running on 127.0.0.1:$rport"
+    ;;
+  replica-stop)
+    rdata="$HOME_DIR/replica-$2"
+    as_owner "$BIN/pg_ctl" -D "$rdata" -m fast -w stop >/dev/null 2>&1 || true
+    ;;
+  replica-drop)
+    rdata="$HOME_DIR/replica-$2"
+    as_owner "$BIN/pg_ctl" -D "$rdata" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$rdata" "$HOME_DIR/replica-run-$2" "$HOME_DIR/replica-$2.log"
+    ;;
   createdb) create_db "$2" ;;
   dropdb) psql_local -d postgres -c "drop database if exists \"$2\" with (force)" ;;
-  *) echo "usage: $0 ensure|stop|status|createdb NAME|dropdb NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 ensure|stop|status|createdb NAME|dropdb NAME|replica-start PORT|replica-stop PORT|replica-drop PORT" >&2; exit 2 ;;
 esac

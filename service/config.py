@@ -32,6 +32,14 @@ class Settings(BaseSettings):
         "postgresql://civop@127.0.0.1:55432/civop",
         validation_alias=AliasChoices("DATABASE_URL", "CIVOP_DATABASE_URL"),
     )
+    #: Streaming replicas for map, tile and analysis reads: one URL or several, comma-separated.
+    read_database_url: str = Field(
+        "", validation_alias=AliasChoices("READ_DATABASE_URL", "CIVOP_READ_DATABASE_URL")
+    )
+    #: After a user writes, their reads go to the primary for this long (replicas lag a little).
+    read_your_writes_s: float = Field(10.0, ge=0, le=3600)
+    #: A replica that failed is left alone this long before it is tried again.
+    replica_retry_s: float = Field(5.0, ge=0.1, le=600)
     db_pool_size: int = Field(10, ge=1, le=200)
     db_max_overflow: int = Field(10, ge=0, le=200)
     db_connect_timeout_s: float = Field(3.0, gt=0)
@@ -68,6 +76,15 @@ class Settings(BaseSettings):
     @classmethod
     def _driver(cls, value: str) -> str:
         return to_asyncpg_url(value)
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _read_drivers(cls, value: str) -> str:
+        return ",".join(to_asyncpg_url(url.strip()) for url in value.split(",") if url.strip())
+
+    @property
+    def read_urls(self) -> list[str]:
+        return [url for url in self.read_database_url.split(",") if url]
 
     @field_validator("secret_key")
     @classmethod

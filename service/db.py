@@ -16,21 +16,23 @@ from sqlalchemy.ext.asyncio import (
 from service.config import Settings
 
 
-def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, url: str | None = None, *, replica: bool = False
+) -> AsyncEngine:
     return create_async_engine(
         url or settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        # No ping per checkout: a dropped connection fails one request (503), and SQLAlchemy then
-        # discards the whole pool, so the next requests reconnect.
-        pool_pre_ping=False,
+        # The primary is not pinged per checkout: a dropped connection fails one request (503)
+        # and SQLAlchemy discards the pool. Replicas are, so a dead one is passed over at once.
+        pool_pre_ping=replica,
         pool_timeout=settings.db_connect_timeout_s,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(settings.db_statement_timeout_ms),
-                "application_name": "civop",
+                "application_name": "civop-read" if replica else "civop",
             },
         },
     )

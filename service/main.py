@@ -23,6 +23,7 @@ from service.config import Settings, get_settings
 from service.db import create_engine, sessionmaker_for
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
+from service.routing import ReadRouter
 from service.sites.views import router as sites_router
 
 DESCRIPTION = """
@@ -50,12 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.principals = ChangeAwareCache(
             changes, {"users", "api_keys", "sectors"}, settings.auth_cache_s
         )
-        app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=3600)
+        # With replicas, a version is read where the tiles are read: keep it only briefly.
+        version_ttl = 1.0 if settings.read_urls else 3600.0
+        app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=version_ttl)
+        app.state.reads = ReadRouter(settings, app.state.sessionmaker)
         changes.start()
         try:
             yield
         finally:
             await changes.stop()
+            await app.state.reads.dispose()
             await engine.dispose()
 
     app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

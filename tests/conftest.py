@@ -37,6 +37,7 @@ from service.auth.security import issue_token  # noqa: E402
 from service.config import get_settings  # noqa: E402
 from service.db import get_session  # noqa: E402
 from service.main import create_app  # noqa: E402
+from service.routing import get_read_session  # noqa: E402
 from tests import factories  # noqa: E402
 
 get_settings.cache_clear()
@@ -221,6 +222,7 @@ async def client(
         yield session
 
     app.dependency_overrides[get_session] = same_session
+    app.dependency_overrides[get_read_session] = same_session
     # Each test's writes are rolled back without a commit notification: caches derived from the
     # data must start and end each test empty, as after a reconnect.
     app.state.changes._tell(None)

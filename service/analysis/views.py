@@ -23,8 +23,8 @@ from service.analysis import service
 from service.analysis.schemas import AnalysisResult, PlaceIn, RouteIn
 from service.collections.params import parse_bbox, parse_datetime
 from service.config import get_settings
-from service.db import SessionDep
 from service.errors import InvalidInput
+from service.routing import ReadSessionDep
 
 router = APIRouter(prefix="/api/analysis", tags=["Protection-of-civilians analysis"])
 
@@ -162,7 +162,7 @@ def _answer(body: str) -> Response:
     responses=DOCUMENTED,
 )
 async def proximity(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     radius_km: Annotated[float, Radius] = 10.0,
@@ -182,7 +182,7 @@ async def proximity(
     responses=DOCUMENTED,
 )
 async def exposure(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     radius_km: Annotated[float, Radius] = 20.0,
@@ -229,7 +229,7 @@ async def exposure(
     responses=DOCUMENTED,
 )
 async def risk(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     parameters: RiskDep,
@@ -251,7 +251,7 @@ async def risk(
     responses={200: {"content": {MVT: {}}}},
 )
 async def risk_tile(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     parameters: RiskDep,
@@ -294,7 +294,7 @@ def _intersect(
     responses=DOCUMENTED,
 )
 async def hotspots(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     resolution: Annotated[
@@ -322,7 +322,7 @@ async def hotspots(
     responses=DOCUMENTED,
 )
 async def emerging_hotspots(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     resolution: Annotated[int, Query(ge=3, le=9, description="H3 resolution.")] = 6,
@@ -351,7 +351,7 @@ async def emerging_hotspots(
     responses=DOCUMENTED,
 )
 async def coverage_gaps(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     radius_km: Annotated[float, Radius] = 5.0,
@@ -376,7 +376,7 @@ async def coverage_gaps(
     responses=DOCUMENTED,
 )
 async def opportunities(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     parameters: RiskDep,
@@ -409,7 +409,7 @@ BUFFER = Query(gt=0, le=50, description="How close (km) to a humanitarian locati
     responses=DOCUMENTED,
 )
 async def deconfliction_stored(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     patrol: Annotated[uuid.UUID, Query(description="The planned (or any) patrol to check.")],
     buffer_km: Annotated[float, BUFFER] = 2.0,
@@ -439,7 +439,7 @@ def _geometry(body: RouteIn | PlaceIn, allowed: tuple[str, ...]) -> Any:
     responses=DOCUMENTED,
 )
 async def deconfliction_posted(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     body: Annotated[RouteIn, Body(description="A GeoJSON LineString or a Feature with one.")],
     buffer_km: Annotated[float, BUFFER] = 2.0,
@@ -456,7 +456,7 @@ async def deconfliction_posted(
     responses=DOCUMENTED,
 )
 async def near_point(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     point: Annotated[str, Query(description="lon,lat (WGS 84)")],
     area: AreaDep,
@@ -481,7 +481,7 @@ async def near_point(
     responses=DOCUMENTED,
 )
 async def near_place(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: PrincipalDep,
     body: Annotated[PlaceIn, Body(description="A GeoJSON Point or Polygon, or a Feature.")],
     area: AreaDep,

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, create_model
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.deps import PrincipalDep
+from service.access.policy import Principal
 from service.collections import service
 from service.collections.params import (
     ListQuery,
@@ -29,7 +31,8 @@ from service.collections.schemas import (
     partial,
 )
 from service.config import get_settings
-from service.db import SessionDep
+from service.db import SessionDep, get_session
+from service.routing import get_read_session
 
 GEOJSON = "application/geo+json"
 
@@ -120,9 +123,11 @@ def page_response(
     return Response(body, media_type=GEOJSON)
 
 
-def announce(request: Request, collection: Collection) -> None:
-    """This process's caches follow its own writes at once (others hear it from PostgreSQL)."""
+def announce(request: Request, collection: Collection, principal: Principal) -> None:
+    """This process's caches follow its own writes at once (others hear it from PostgreSQL),
+    and the writer's next reads go to the primary, which already has the write."""
     request.app.state.changes.announce(collection.name)
+    request.app.state.reads.wrote(principal.username)
 
 
 def _with_body(endpoint: Callable[..., Awaitable[Response]], body: type[BaseModel]) -> Any:
@@ -143,6 +148,8 @@ class Flavour:
     prefix: str
     tag: str
     ids: str  # prefix of operation ids and route names
+    #: The session dependency of the read routes (map layers may read from a replica).
+    read_session: Callable[..., Any] = get_session
 
     def links(self, request: Request, collection: Collection) -> list[dict[str, str]]:
         if self.ids == "":
@@ -152,7 +159,12 @@ class Flavour:
 
 
 DOMAIN_API = Flavour(prefix="/api/{name}", tag="", ids="")
-OGC_ITEMS = Flavour(prefix="/collections/{name}/items", tag="OGC API - Features", ids="ogc_")
+OGC_ITEMS = Flavour(
+    prefix="/collections/{name}/items",
+    tag="OGC API - Features",
+    ids="ogc_",
+    read_session=get_read_session,
+)
 
 
 def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> APIRouter:
@@ -179,9 +191,11 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         links = [{"href": url, "rel": "self", "type": GEOJSON}, *flavour.links(request, collection)]
         return GeoJSONResponse(with_links(feature, links), status_code=status)
 
+    ReadSession = Annotated[AsyncSession, Depends(flavour.read_session)]
+
     async def list_records(
         request: Request,
-        session: SessionDep,
+        session: ReadSession,
         principal: PrincipalDep,
         query: Annotated[ListQuery, Depends(list_query)],
     ) -> Response:
@@ -189,7 +203,10 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         return page_response(request, page, flavour.links(request, collection))
 
     async def get_record(
-        request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+        request: Request,
+        record_id: uuid.UUID,
+        session: ReadSession,
+        principal: PrincipalDep,
     ) -> Response:
         feature = await service.get_feature(session, collection, principal, record_id)
         return feature_response(request, feature, record_id)
@@ -200,7 +217,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         record_id, feature = await service.create_feature(
             session, collection, principal, body.properties, body.geometry
         )
-        announce(request, collection)
+        announce(request, collection, principal)
         response = feature_response(request, feature, record_id, status=201)
         response.headers["Location"] = str(request.url_for(f"{ids}get_{name}", record_id=record_id))
         return response
@@ -215,7 +232,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=True
         )
-        announce(request, collection)
+        announce(request, collection, principal)
         return feature_response(request, feature, record_id)
 
     async def update_record(
@@ -228,14 +245,14 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         feature = await service.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=False
         )
-        announce(request, collection)
+        announce(request, collection, principal)
         return feature_response(request, feature, record_id)
 
     async def delete_record(
         request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
     ) -> Response:
         await service.delete_feature(session, collection, principal, record_id)
-        announce(request, collection)
+        announce(request, collection, principal)
         return Response(status_code=204)
 
     geojson: dict[str, Any] = {"response_class": GeoJSONResponse}

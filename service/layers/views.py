@@ -11,10 +11,10 @@ from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
 from service.config import get_settings
-from service.db import SessionDep
 from service.errors import InvalidInput, NotFound
 from service.layers import service
 from service.layers.service import TMS, Tile
+from service.routing import ReadSessionDep
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
@@ -85,7 +85,7 @@ async def conformance(_: PrincipalDep) -> JSONResponse:
 
 
 async def _describe(
-    request: Request, session: SessionDep, principal: Any, collection: Collection
+    request: Request, session: ReadSessionDep, principal: Any, collection: Collection
 ) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     here = f"{base}/collections/{collection.name}"
@@ -117,7 +117,7 @@ async def _describe(
 
 @router.get("/collections", summary="The collections", operation_id="ogc_collections")
 async def collections(
-    request: Request, session: SessionDep, principal: PrincipalDep
+    request: Request, session: ReadSessionDep, principal: PrincipalDep
 ) -> JSONResponse:
     base = str(request.base_url).rstrip("/")
     described = [await _describe(request, session, principal, c) for c in COLLECTIONS.values()]
@@ -133,7 +133,7 @@ async def collections(
     name="ogc_collection",
 )
 async def one_collection(
-    collection_id: str, request: Request, session: SessionDep, principal: PrincipalDep
+    collection_id: str, request: Request, session: ReadSessionDep, principal: PrincipalDep
 ) -> JSONResponse:
     collection = _collection(collection_id)
     return JSONResponse(await _describe(request, session, principal, collection))
@@ -146,7 +146,7 @@ async def one_collection(
     "this and redraws a layer when its version moves (tiles revalidate with ETags).",
     operation_id="layer_versions",
 )
-async def versions(request: Request, session: SessionDep, _: PrincipalDep) -> JSONResponse:
+async def versions(request: Request, session: ReadSessionDep, _: PrincipalDep) -> JSONResponse:
     cache = request.app.state.layer_versions
     found = {c.name: await service.layer_version(session, c, cache) for c in COLLECTIONS.values()}
     return JSONResponse(found, headers={"Cache-Control": "no-store"})
@@ -210,7 +210,7 @@ def tiles_router(collection: Collection) -> APIRouter:
         name=f"ogc_tilejson_{name}",
     )
     async def tilejson(
-        request: Request, session: SessionDep, principal: PrincipalDep
+        request: Request, session: ReadSessionDep, principal: PrincipalDep
     ) -> JSONResponse:
         here = str(request.url_for(f"ogc_tilejson_{name}")).removesuffix("/tilejson.json")
         query = f"?{request.url.query}" if request.url.query else ""
@@ -243,7 +243,7 @@ def tiles_router(collection: Collection) -> APIRouter:
     )
     async def tile(
         request: Request,
-        session: SessionDep,
+        session: ReadSessionDep,
         principal: PrincipalDep,
         query: Annotated[ListQuery, Depends(list_query)],
         z: Annotated[int, Path(ge=0, le=24)],

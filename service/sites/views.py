@@ -36,4 +36,5 @@ async def add_population(
 ) -> PopulationFigure:
     figure_added = await service.add_population(session, principal, site_id, figure)
     request.app.state.changes.announce("idp_sites")
+    request.app.state.reads.wrote(principal.username)
     return figure_added
