@@ -58,3 +58,7 @@ bench-layers: setup  ## map layers side by side with tipg on the 1M-incident dat
 
 bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites), vs GeoPandas
 	$(ENV) $(BIN)/python -m bench.bench_analysis $(ARGS)
+
+.PHONY: bench-import
+bench-import: setup  ## 1,000,000 points into incidents with civop import, side by side with ogr2ogr
+	$(ENV) $(BIN)/python bench/bench_import.py $(ARGS)

@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -231,6 +231,232 @@ def apikey_revoke(key_id: uuid.UUID) -> None:
 
     _with_session(lambda s: service.revoke_api_key(s, key_id))
     typer.echo(f"key {key_id} revoked")
+
+
+async def _cli_principal(session: AsyncSession, username: str | None) -> Any:
+    """The user a command acts as: ``--user``, or the command line itself with full rights."""
+    import getpass
+
+    from sqlalchemy import select
+
+    from service.access.policy import Principal
+    from service.auth.models import User
+    from service.auth.service import principal_of
+
+    if username is None:
+        return Principal(
+            username=f"cli:{getpass.getuser()}", role=Role.admin, cleared_restricted=True
+        )
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None or user.disabled:
+        raise CivopError(f"no active user {username!r}")
+    return await principal_of(session, user)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(help="The file: .gpkg, .zip (shapefile), .geojson, .kml/.kmz, .csv")
+    ],
+    into: Annotated[str, typer.Option("--into", help="The collection, e.g. incidents.")],
+    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage or KML.")] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="JSON object (or @file.json): collection field -> file field."),
+    ] = None,
+    source_crs: Annotated[str | None, typer.Option(help="CRS when the file has none.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. latin-1.")] = None,
+    classification: Annotated[
+        str | None, typer.Option(help="public, mission (default) or restricted.")
+    ] = None,
+    origin: Annotated[str | None, typer.Option(help="System the file's ids belong to.")] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="Only when detection gets it wrong.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything, write nothing.")
+    ] = False,
+    user: Annotated[str | None, typer.Option(help="Act as this user (their rights apply).")] = None,
+) -> None:
+    """Import a file into a collection, in one transaction, with a progress bar."""
+    import json
+
+    from service.enums import Classification
+    from service.imports import service as imports
+
+    settings = get_settings()
+    if mapping and mapping.startswith("@"):
+        mapping = Path(mapping[1:]).read_text()
+    try:
+        parsed = json.loads(mapping) if mapping else None
+    except json.JSONDecodeError as error:
+        typer.secho(f"error: --mapping is not JSON: {error.msg}", fg="red", err=True)
+        raise typer.Exit(2) from error
+    request = imports.ImportRequest(
+        collection=into,
+        format=file_format,
+        layer=layer,
+        mapping=parsed,
+        source_crs=source_crs,
+        encoding=encoding,
+        classification=Classification(classification) if classification else None,
+        origin=origin,
+    )
+
+    async def run() -> bool:
+        engine = create_engine(settings)
+        maker = sessionmaker_for(engine)
+        upload = None
+        try:
+            async with maker() as session:
+                principal = await _cli_principal(session, user)
+            imports.collection_of(into)
+            imports.check_importer(principal, request)
+            upload = imports.receive_path(file, settings)
+            opened = await imports.open_upload(upload, request, settings)
+            described = opened.describe()
+            typer.echo(
+                f"{file.name}: {described['format']}, layer {described['layer']!r}, "
+                f"{described['count'] if described['count'] is not None else '?'} records, "
+                f"CRS {described['crs']} ({described['crs_from']})"
+            )
+            if dry_run:
+                async with maker() as session:
+                    report = await imports.preview(session, opened, principal, request, settings)
+                _print_report(report)
+                return bool(report["ok"])
+            async with maker() as session:
+                job = await imports.create_job(session, upload, opened, principal, request)
+            typer.echo(f"import {job.number} ({job.id}) into {into}")
+            return await _run_with_bar(maker, job, opened, principal, request, settings)
+        finally:
+            if upload is not None:
+                upload.discard()
+            await engine.dispose()
+
+    try:
+        ok = asyncio.run(run())
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        detail = getattr(error, "loc", None)
+        if detail:
+            typer.secho(f"  (field: {'.'.join(str(p) for p in detail[1:])})", err=True)
+        raise typer.Exit(1) from error
+    if not ok:
+        raise typer.Exit(1)
+
+
+async def _run_with_bar(
+    maker: Any, job: Any, opened: Any, principal: Any, request: Any, settings: Any
+) -> bool:
+    from service.imports import service as imports
+
+    writer = imports.ProgressWriter(maker, job.id)
+    total = opened.layer.info.count
+    with typer.progressbar(length=total or 0, label="importing", show_pos=True) as bar:
+        seen = 0
+
+        async def progress(rows: int) -> None:
+            nonlocal seen
+            bar.update(rows - seen)
+            seen = rows
+            await writer(rows)
+
+        async with maker() as session:
+            done = await imports.run(session, job, opened, principal, request, settings, progress)
+    typer.echo(
+        f"{done.status}: {done.rows_read} read, {done.created} created, {done.updated} updated, "
+        f"{done.unchanged} unchanged"
+    )
+    _print_problems(done.problems, done.problems_total)
+    if done.message and done.status != "succeeded":
+        typer.secho(done.message, fg="red", err=True)
+    return bool(done.status == "succeeded")
+
+
+def _print_problems(problems: list[dict[str, Any]], total: int) -> None:
+    for problem in problems[:50]:
+        where = f"row {problem['row']}" if problem["row"] is not None else "file"
+        if problem["field"]:
+            where += f", {problem['field']}"
+        colour = "red" if problem["severity"] == "error" else "yellow"
+        typer.secho(f"  {where}: {problem['message']}", fg=colour, err=True)
+    if total > 50:
+        typer.echo(f"  ... {total - 50} more", err=True)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    typer.echo(
+        f"mapping: {report['mapping']['fields']} (location: {report['mapping']['location']})"
+    )
+    if report["mapping"]["not_imported"]:
+        typer.echo(f"not imported: {', '.join(report['mapping']['not_imported'])}")
+    would = report["would"]
+    typer.echo(
+        f"would create {would['create']}, update {would['update']}, skip {would['skip']} "
+        f"of {report['counts']['read']} records; {report['counts']['errors']} error(s)"
+    )
+    _print_problems(report["problems"], report["problems_total"])
+
+
+@app.command("export")
+def export_file(
+    collection: Annotated[str, typer.Argument(help="The collection, e.g. idp_sites.")],
+    file_format: Annotated[
+        str, typer.Option("--format", help="geojson, gpkg, shapefile, kml or csv (HXL).")
+    ] = "gpkg",
+    output: Annotated[Path | None, typer.Option(help="Where to write (default: ./<name>).")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Export what this user may see (a partner's view...).")
+    ] = None,
+    bbox: Annotated[str | None, typer.Option(help="minLon,minLat,maxLon,maxLat")] = None,
+    datetime: Annotated[str | None, typer.Option(help="Instant or interval start/end.")] = None,
+    sector: Annotated[uuid.UUID | None, typer.Option(help="Within this sector.")] = None,
+    q: Annotated[str | None, typer.Option(help="Text search.")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Enumerated filter, e.g. category=abduction (repeatable)."),
+    ] = None,
+) -> None:
+    """Export a collection (with the list filters) as a file."""
+    import shutil
+
+    from service.collections.params import ListQuery, parse_bbox, parse_datetime, parse_filters
+    from service.collections.registry import COLLECTIONS
+    from service.exports.service import export
+
+    found = COLLECTIONS.get(collection)
+    if found is None:
+        typer.secho(f"error: unknown collection {collection!r}", fg="red", err=True)
+        raise typer.Exit(1)
+    raw = dict(item.split("=", 1) for item in (where or []) if "=" in item)
+
+    async def run() -> Path:
+        engine = create_engine(get_settings())
+        try:
+            async with sessionmaker_for(engine)() as session:
+                principal = await _cli_principal(session, user)
+                query = ListQuery(
+                    bbox=parse_bbox(bbox),
+                    interval=parse_datetime(datetime),
+                    sector=sector,
+                    q=q,
+                    filters=parse_filters(found.properties, found.filters, dict(raw)),
+                )
+                exported = await export(session, found, principal, query, file_format)
+            target = output or Path(exported.filename)
+            shutil.move(str(exported.path), target)
+            exported.discard()
+            return target
+        finally:
+            await engine.dispose()
+
+    try:
+        target = asyncio.run(run())
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"{collection} exported to {target}")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,25 @@ class Settings(BaseSettings):
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1)
 
+    #: Imports (``service.imports``): the largest upload accepted, in MiB.
+    import_max_upload_mb: int = Field(512, ge=1)
+    #: At most this many files in an uploaded zip (a zipped shapefile has 4 to 6).
+    import_max_zip_members: int = Field(100, ge=1)
+    #: A zip may expand to at most this many MiB; beyond, it is refused as a zip bomb.
+    import_max_uncompressed_mb: int = Field(2048, ge=1)
+    #: A zip member expanding more than this many times its packed size is refused.
+    import_max_compression_ratio: float = Field(100.0, ge=2)
+    #: Records read, checked and staged at a time (memory grows with this, not with the file).
+    import_batch_rows: int = Field(65_536, ge=100, le=1_000_000)
+    #: Problems listed per import (all are counted).
+    import_max_problems: int = Field(1000, ge=1)
+    #: Features farther than this from the mission area are refused (wrong CRS, swapped axes).
+    import_outside_km: float = Field(500.0, gt=0)
+    #: Longest time one import may run in the database.
+    import_timeout_s: int = Field(3600, ge=10)
+    #: Where uploads wait while their job runs; the system temp folder when unset.
+    import_dir: str | None = None
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:

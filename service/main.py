@@ -21,6 +21,8 @@ from service.collections.registry import COLLECTIONS
 from service.collections.views import collection_router
 from service.config import Settings, get_settings
 from service.db import create_engine, sessionmaker_for
+from service.exports.views import router as exports_router
+from service.imports.views import router as imports_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
 from service.routing import ReadRouter
@@ -89,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _document_geojson_responses(app)
     app.include_router(auth_router)
+    app.include_router(imports_router)
+    app.include_router(exports_router)
     for collection in COLLECTIONS.values():
         app.include_router(collection_router(collection))
     app.include_router(sites_router)

@@ -4,6 +4,7 @@ from service.actors.models import Actor
 from service.audit.models import AuditEntry
 from service.auth.models import ApiKey, User
 from service.base import Base
+from service.imports.models import ImportJob
 from service.incidents.models import Incident
 from service.patrols.models import OperatingBase, Patrol
 from service.projects.models import Project
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "IdpSite",
+    "ImportJob",
     "Incident",
     "OperatingBase",
     "Patrol",

@@ -34,4 +34,8 @@ class AuditEntry(Base):
     __table_args__: Any = (
         Index("ix_audit_log_record_id_id", "record_id", "id"),
         Index("ix_audit_log_collection_at", "collection", "at"),
+        # Rollback of an import finds its changes by their context.
+        Index(
+            "ix_audit_log_context", "context", "id", postgresql_where=text("context IS NOT NULL")
+        ),
     )

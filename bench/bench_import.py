@@ -1,0 +1,214 @@
+"""Import benchmark: a GeoPackage of N points (default 1,000,000) into incidents with
+``civop import`` (streaming, every check on, audit on), side by side with
+``ogr2ogr -f PostgreSQL ... -gt 65536`` loading the same file into a plain table.
+
+Prints both wall times, the ratio (ours / ogr2ogr; target <= 1.0) and our peak memory (target
+under 1 GiB). Builds its own file in a temporary folder and its own scratch database on the
+server DATABASE_URL names (the project-local cluster by default), dropped at the end.
+
+    .venv/bin/python bench/bench_import.py [--rows 1000000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyogrio
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CATEGORIES = np.array(["armed_clash", "looting", "abduction", "explosive_hazard", "other"])
+SECTORS = [
+    # name, level, (x0, y0, x1, y1): the force area, two sectors, four battalion areas.
+    ("Force", "force", (23.0, 3.0, 29.0, 9.0)),
+    ("North", "sector", (23.0, 6.0, 29.0, 9.0)),
+    ("South", "sector", (23.0, 3.0, 29.0, 6.0)),
+    ("North-West", "battalion", (23.0, 6.0, 26.0, 9.0)),
+    ("North-East", "battalion", (26.0, 6.0, 29.0, 9.0)),
+    ("South-West", "battalion", (23.0, 3.0, 26.0, 6.0)),
+    ("South-East", "battalion", (26.0, 3.0, 29.0, 6.0)),
+]
+
+
+def build_file(path: Path, rows: int, seed: int = 7) -> None:
+    """N incidents in the mission area, written in batches (the file is built, not held)."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2025-01-01T00:00:00", "s")
+    step = 200_000
+    for first in range(0, rows, step):
+        n = min(step, rows - first)
+        x, y = rng.uniform(23.0, 29.0, n), rng.uniform(3.0, 9.0, n)
+        seconds = rng.integers(0, 600 * 86_400, n).astype("timedelta64[s]")
+        table = pa.table(
+            {
+                "external_id": pa.array([f"bench-{i}" for i in range(first, first + n)]),
+                "category": pa.array(CATEGORIES[rng.integers(0, len(CATEGORIES), n)]),
+                "occurred_at": pa.array((start + seconds).astype("datetime64[ms]")),
+                "severity": pa.array(rng.integers(1, 6, n).astype("int32")),
+                "killed": pa.array(rng.integers(0, 4, n).astype("int32")),
+                "description": pa.array(
+                    [f"Incident {i} reported by patrol" for i in range(first, first + n)]
+                ),
+                "geometry": pa.array(shapely.to_wkb(shapely.points(x, y)), pa.binary()),
+            }
+        )
+        pyogrio.write_arrow(
+            table,
+            path,
+            layer="incidents",
+            driver="GPKG",
+            geometry_name="geometry",
+            geometry_type="Point",
+            crs="EPSG:4326",
+            append=first > 0,
+        )
+
+
+def psql(url: str, *commands: str) -> None:
+    args = ["psql", url, "-v", "ON_ERROR_STOP=1", "-q"]
+    for command in commands:
+        args += ["-c", command]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+
+
+def scalar(url: str, query: str) -> str:
+    out = subprocess.run(["psql", url, "-Atc", query], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    stdout, stderr = process.communicate()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(stdout.decode() + stderr.decode())
+        raise SystemExit(f"{args[0]} failed")
+    return wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    options = parser.parse_args()
+
+    base = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
+    base = base.replace("postgresql+asyncpg://", "postgresql://")
+    server, _, _ = base.rpartition("/")
+    name = f"civop_bench_{secrets.token_hex(4)}"
+    admin, scratch = f"{server}/postgres", f"{server}/{name}"
+    env = dict(os.environ, DATABASE_URL=scratch, CIVOP_DEMO="1")
+
+    with tempfile.TemporaryDirectory(prefix="civop-bench-") as folder:
+        path = Path(folder) / "incidents.gpkg"
+        print(f"building {options.rows:,} points into {path.name} ...", flush=True)
+        build_file(path, options.rows)
+        size_mb = path.stat().st_size / 1024**2
+        psql(admin, f'CREATE DATABASE "{name}"')
+        try:
+            psql(scratch, "CREATE EXTENSION postgis")
+            subprocess.run(
+                [str(BIN / "civop"), "db", "upgrade"],
+                env=env,
+                check=True,
+                cwd=ROOT,
+                capture_output=True,
+            )
+            for sector, level, (x0, y0, x1, y1) in SECTORS:  # constants, not input
+                psql(
+                    scratch,
+                    f"INSERT INTO sectors (name, level, geom, classification) VALUES "  # noqa: S608
+                    f"('{sector}', '{level}', ST_Multi(ST_MakeEnvelope({x0}, {y0}, "
+                    f"{x1}, {y1}, 4326)), 'public')",
+                )
+            psql(scratch, "ANALYZE")
+            print("ogr2ogr ...", flush=True)
+            pg = scratch.replace("postgresql://", "")
+            user_host, _, db = pg.rpartition("/")
+            user, _, hostport = user_host.rpartition("@")
+            host, _, port = hostport.partition(":")
+            conn = f"PG:host={host} port={port or 5432} user={user} dbname={db}"
+            ogr_wall, ogr_rss = timed(
+                [
+                    "ogr2ogr",
+                    "-f",
+                    "PostgreSQL",
+                    conn,
+                    str(path),
+                    "-nln",
+                    "ogr_plain",
+                    "-gt",
+                    "65536",
+                ],
+                env,
+            )
+            print("civop import ...", flush=True)
+            ours_wall, ours_rss = timed(
+                [
+                    str(BIN / "civop"),
+                    "import",
+                    str(path),
+                    "--into",
+                    "incidents",
+                    "--origin",
+                    "bench",
+                ],
+                env,
+            )
+            loaded = int(scalar(scratch, "SELECT count(*) FROM incidents WHERE origin = 'bench'"))
+            plain = int(scalar(scratch, "SELECT count(*) FROM ogr_plain"))
+            phases = json.loads(
+                scalar(scratch, "SELECT options->'seconds' FROM import_jobs WHERE origin = 'bench'")
+            )
+            audited = int(
+                scalar(scratch, "SELECT count(*) FROM audit_log WHERE context LIKE 'import:%'")
+            )
+        finally:
+            if not options.keep:
+                psql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    ratio = ours_wall / ogr_wall
+    print()
+    print(f"import benchmark: {options.rows:,} points, GeoPackage {size_mb:.0f} MiB")
+    print(f"{'loader':<52} {'rows':>10} {'wall s':>8} {'peak RSS MiB':>13}")
+    print(
+        f"{'ogr2ogr -f PostgreSQL -gt 65536 (plain table)':<52} {plain:>10,} {ogr_wall:>8.1f} {ogr_rss:>13.0f}"
+    )
+    print(
+        f"{'civop import --into incidents (checked, audited)':<52} {loaded:>10,} {ours_wall:>8.1f} {ours_rss:>13.0f}"
+    )
+    print(
+        f"ratio civop / ogr2ogr: {ratio:.2f}  (target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'})"
+    )
+    print(
+        f"civop peak memory: {ours_rss:.0f} MiB  (target < 1024: {'met' if ours_rss < 1024 else 'NOT met'})"
+    )
+    print(f"audit rows written by the import: {audited:,}")
+    print(
+        "civop phases (s): read, check and COPY to staging {read_and_stage:.1f}; "
+        "checks in SQL {check:.1f}; merge into incidents (indexes, triggers, audit) {merge:.1f}".format(
+            **phases
+        )
+    )
+    if options.keep:
+        print(f"scratch database kept: {scratch}")
+
+
+if __name__ == "__main__":
+    main()

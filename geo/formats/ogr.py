@@ -1,0 +1,167 @@
+"""Formats read and written through GDAL/OGR (pyogrio): shapefile, GeoPackage, GeoJSON, KML.
+
+Reading streams Arrow record batches (``pyogrio.open_arrow``); writing appends one batch at a
+time, so neither holds a whole layer in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyogrio
+from pyogrio.errors import (
+    CRSError,
+    DataLayerError,
+    DataSourceError,
+    FeatureError,
+    FieldError,
+    GeometryError,
+)
+
+from geo.formats.base import (
+    GEOMETRY,
+    FileRefused,
+    Format,
+    LayerInfo,
+    Limits,
+    OpenLayer,
+    SourceField,
+    Writer,
+)
+
+GDAL_ERRORS = (
+    DataSourceError,
+    DataLayerError,
+    FieldError,
+    FeatureError,
+    GeometryError,
+    CRSError,
+    OSError,
+    RuntimeError,
+)
+_SKIP_FIELDS = ("fid", "ogc_fid")
+
+
+class OgrFormat(Format):
+    """A format GDAL reads; subclasses name the driver and how to recognise the files."""
+
+    driver: ClassVar[str]
+
+    def _refused(self, path: Path, error: Exception) -> FileRefused:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return FileRefused(f"{path.name} cannot be read as {self.title}: {text}")
+
+    def layers(self, path: Path, *, encoding: str | None = None) -> list[LayerInfo]:
+        try:
+            listed = pyogrio.list_layers(path)
+            infos = []
+            for name, geometry_type in listed:
+                info = pyogrio.read_info(path, layer=str(name), encoding=encoding)
+                count = int(info.get("features", -1))
+                infos.append(
+                    LayerInfo(
+                        name=str(name),
+                        geometry_type=None if geometry_type is None else str(geometry_type),
+                        count=count if count >= 0 else None,
+                        fields=tuple(
+                            SourceField(str(f))
+                            for f in info["fields"]
+                            if str(f).lower() not in _SKIP_FIELDS
+                        ),
+                        crs=info.get("crs"),
+                    )
+                )
+        except GDAL_ERRORS as error:
+            raise self._refused(path, error) from error
+        return infos
+
+    def open(
+        self, path: Path, layer: str | None, *, encoding: str | None, limits: Limits
+    ) -> OpenLayer:
+        infos = self.layers(path, encoding=encoding)
+        info = next((i for i in infos if i.name == layer), infos[0])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                with pyogrio.open_arrow(
+                    path,
+                    layer=info.name,
+                    encoding=encoding,
+                    batch_size=limits.batch_rows,
+                    use_pyarrow=True,
+                ) as (meta, reader):
+                    geometry_name = meta.get("geometry_name") or "wkb_geometry"
+                    for batch in reader:
+                        yield _rename(batch, geometry_name)
+            except GDAL_ERRORS as error:
+                raise self._refused(path, error) from error
+
+        return OpenLayer(info=info, has_geometry=info.geometry_type is not None, reader=batches)
+
+    def writer(
+        self, directory: Path, *, layer: str, collection: str, geometry_types: tuple[str, ...]
+    ) -> Writer:
+        return OgrWriter(
+            directory / f"{layer}{self.extensions[0]}",
+            driver=self.driver,
+            layer=layer,
+            geometry_type=_ogr_type(geometry_types),
+        )
+
+
+def _rename(batch: pa.RecordBatch, geometry_name: str) -> pa.RecordBatch:
+    names = [GEOMETRY if n == geometry_name else n for n in batch.schema.names]
+    renamed = batch.rename_columns(names)
+    keep = [i for i, n in enumerate(names) if n.lower() not in _SKIP_FIELDS]
+    return renamed.select(keep) if len(keep) != len(names) else renamed
+
+
+def _ogr_type(geometry_types: tuple[str, ...]) -> str:
+    if len(geometry_types) == 1:
+        return geometry_types[0]
+    if set(geometry_types) <= {"Polygon", "MultiPolygon"}:
+        return "MultiPolygon"
+    return "Unknown"
+
+
+class OgrWriter(Writer):
+    """Appends batches to one layer of one file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        driver: str,
+        layer: str,
+        geometry_type: str,
+        layer_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.path = path
+        self.driver = driver
+        self.layer = layer
+        self.geometry_type = geometry_type
+        self.layer_options = layer_options or {}
+        self.written = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0 and self.written:
+            return
+        pyogrio.write_arrow(
+            pa.Table.from_batches([batch]),
+            self.path,
+            layer=self.layer,
+            driver=self.driver,
+            geometry_name=GEOMETRY,
+            geometry_type=self.geometry_type,
+            crs="EPSG:4326",
+            encoding="UTF-8" if self.driver == "ESRI Shapefile" else None,
+            append=self.written > 0,
+            layer_options=self.layer_options or None,
+        )
+        self.written += batch.num_rows
+
+    def close(self) -> Path:
+        return self.path

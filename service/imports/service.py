@@ -1,0 +1,1106 @@
+"""Imports: a file becomes records of a collection in one transaction, or nothing at all.
+
+The flow, for the API and the command line alike:
+
+1. ``receive`` stores the upload privately (hashing it, stopping at the size limit);
+   ``open_upload`` finds the format, layer, CRS and field mapping (``geo.formats``) and refuses
+   an unusable file with a 4xx that says why.
+2. ``run`` (or ``preview``, which writes nothing) opens one transaction that names the acting
+   user and the context ``import:<job id>`` (so the audit triggers record every row with it),
+   takes the job's advisory lock, and streams the checked batches with COPY into a temporary
+   staging table while the next batch is being read.
+3. Checks that need the database run set-wise on the staging table: duplicates in the file,
+   references, records the importer may not change, sectors outside the importer's scope.
+4. Without errors, one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` merges the staging
+   table into the collection (records are matched beforehand by their civop id or by origin +
+   external_id) and the job is marked succeeded in the same transaction. With errors, or if the
+   process dies, PostgreSQL rolls everything back and the job says why.
+
+``rollback`` undoes a finished import from the audit trail: records it created are removed,
+records it changed get their previous values back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+from geo.formats import Area, FileRefused, Input, Limits, Options, Problem, ProblemLog, open_input
+from geo.formats.base import Severity
+from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
+from geo.formats.schema import IDENTITY
+from service.access.policy import Principal
+from service.access.sql import row_filter, view
+from service.collections.registry import COLLECTIONS, Collection
+from service.collections.service import _check_clearance, act_as
+from service.config import Settings
+from service.enums import Classification, Role
+from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
+from service.imports.models import ImportJob, JobStatus
+from service.imports.targets import target_schema
+from service.sectors.models import Sector
+
+#: Advisory lock namespace of import jobs: (IMPORT_LOCK, job number) is held while one runs.
+IMPORT_LOCK = 4217
+#: A job without its lock and without a heartbeat for this long was interrupted.
+STALE_AFTER_S = 10
+DEFAULT_ORIGIN = "import"
+_CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+
+Progress = Callable[[int], Awaitable[None]]
+
+
+class PayloadTooLarge(CivopError):
+    status_code = 413
+
+
+class UnsupportedFormat(CivopError):
+    status_code = 415
+
+
+def refusal(error: FileRefused) -> CivopError:
+    """A refused file as the HTTP error that fits."""
+    if error.reason == "too_large":
+        return PayloadTooLarge(error.message)
+    if error.reason == "unsupported":
+        return UnsupportedFormat(error.message)
+    return InvalidInput(["body", error.field], error.message)
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the importer asks for; everything but the collection is optional."""
+
+    collection: str
+    format: str | None = None
+    layer: str | None = None
+    mapping: dict[str, str | None] | None = None
+    source_crs: str | None = None
+    encoding: str | None = None
+    classification: Classification | None = None
+    origin: str | None = None
+
+    def as_options(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "layer": self.layer,
+            "mapping": self.mapping,
+            "source_crs": self.source_crs,
+            "encoding": self.encoding,
+            "classification_given": self.classification is not None,
+        }
+
+
+@dataclass
+class Upload:
+    """A received file in its own private folder (removed by ``discard``)."""
+
+    path: Path
+    name: str
+    size: int
+    sha256: str
+    workdir: Path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        max_zip_members=settings.import_max_zip_members,
+        max_uncompressed_bytes=settings.import_max_uncompressed_mb * 1024**2,
+        max_compression_ratio=settings.import_max_compression_ratio,
+        batch_rows=settings.import_batch_rows,
+    )
+
+
+def _workdir(settings: Settings) -> Path:
+    root = settings.import_dir
+    if root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="civop-import-", dir=root))
+
+
+async def receive(chunks: AsyncIterator[bytes], name: str, settings: Settings) -> Upload:
+    """Store an upload privately, hashing it and refusing it past the size limit."""
+    workdir = _workdir(settings)
+    path = workdir / "upload" / safe_file_name(name or "upload")
+    path.parent.mkdir()
+    limit = settings.import_max_upload_mb * 1024**2
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("wb") as sink:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the file is larger than {settings.import_max_upload_mb} MiB "
+                        "(CIVOP_IMPORT_MAX_UPLOAD_MB); split it or use the command line"
+                    )
+                digest.update(chunk)
+                sink.write(chunk)
+        if size == 0:
+            raise InvalidInput(["body", "file"], "the file is empty")
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return Upload(path, name, size, digest.hexdigest(), workdir)
+
+
+def receive_path(source: Path, settings: Settings) -> Upload:
+    """A file on this machine (the command line): read in place, hashed, nothing copied."""
+    if not source.is_file():
+        raise InvalidInput(["file"], f"{source} is not a file")
+    digest = hashlib.sha256()
+    with source.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            digest.update(chunk)
+    workdir = _workdir(settings)
+    link = workdir / "upload" / safe_file_name(source.name)
+    link.parent.mkdir()
+    link.symlink_to(source.resolve())
+    return Upload(link, source.name, source.stat().st_size, digest.hexdigest(), workdir)
+
+
+def collection_of(name: str) -> Collection:
+    collection = COLLECTIONS.get(name)
+    if collection is None:
+        known = ", ".join(COLLECTIONS)
+        raise InvalidInput(
+            ["body", "collection"], f"unknown collection {name!r}; use one of: {known}"
+        )
+    return collection
+
+
+def check_writer(principal: Principal) -> None:
+    """Only roles that write records import."""
+    _check_clearance(principal, None)
+
+
+def check_importer(principal: Principal, request: ImportRequest) -> None:
+    """Officers and admins import, into what they are cleared for and within their sectors."""
+    _check_clearance(principal, request.classification or Classification.mission)
+    if request.collection == "sectors" and principal.sector_scope is not None:
+        raise Forbidden("users limited to sectors may not import areas of responsibility")
+
+
+async def open_upload(upload: Upload, request: ImportRequest, settings: Settings) -> Input:
+    """Find the format, layer, CRS and mapping of an upload, or refuse it with a 4xx."""
+    collection_of(request.collection)
+    options = Options(
+        format=request.format,
+        layer=request.layer,
+        mapping=request.mapping,
+        source_crs=request.source_crs,
+        encoding=request.encoding,
+    )
+    area = Area(settings.mission_bbox, settings.import_outside_km)
+    try:
+        opened = await asyncio.to_thread(
+            open_input,
+            upload.path,
+            schema=target_schema(request.collection),
+            options=options,
+            limits=limits_of(settings),
+            workdir=upload.workdir,
+            area=area,
+        )
+    except FileRefused as error:
+        raise refusal(error) from error
+    wanted = opened.format.preset.collection
+    if wanted and wanted != request.collection and request.format is None:
+        raise InvalidInput(
+            ["body", "collection"],
+            f"{opened.format.title} files go into {wanted}, not {request.collection}",
+        )
+    return opened
+
+
+# --- running SQL with the import's own time limit -------------------------------------------
+
+
+async def _driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+def _compiled(session: AsyncSession, statement: ClauseElement) -> tuple[str, list[Any]]:
+    bind = session.get_bind()
+    compiled = statement.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    params = compiled.construct_params() or {}
+    return str(compiled), [params[name] for name in compiled.positiontup or ()]
+
+
+async def _fetch(
+    session: AsyncSession, statement: ClauseElement, settings: Settings
+) -> list[asyncpg.Record]:
+    """Long statements run on the driver with the import timeout, not the request one."""
+    sql, args = _compiled(session, statement)
+    driver = await _driver(session)
+    rows: list[asyncpg.Record] = await driver.fetch(sql, *args, timeout=settings.import_timeout_s)
+    return rows
+
+
+async def _begin(
+    session: AsyncSession, principal: Principal, context: str, settings: Settings
+) -> None:
+    await act_as(session, principal, context=context)
+    timeout_ms = str(settings.import_timeout_s * 1000)
+    await session.execute(select(func.set_config("statement_timeout", timeout_ms, True)))
+
+
+# --- staging ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Staging:
+    """The temporary table an import's rows wait in, and what it holds."""
+
+    name: str
+    collection: Collection
+    columns: list[str]
+    origin: str
+    classification: str
+    classification_given: bool
+    rows: int = 0
+
+    def __post_init__(self) -> None:
+        self.table: Any = table(self.name, *(column(n) for n in self.columns))
+
+    def has(self, name: str) -> bool:
+        return name in self.columns
+
+    def origin_expr(self) -> ColumnElement[Any]:
+        st = self.table
+        given = literal(self.origin)
+        return func.coalesce(st.c.origin, given) if self.has("origin") else given
+
+
+def _column_type(collection: Collection, name: str) -> str:
+    if name == IDENTITY:
+        return "uuid"
+    if name in (ROW,):
+        return "bigint"
+    if name == GEOM:
+        return "geometry"
+    column_type = collection.table.c[name].type
+    if column_type.__class__.__name__ == "Geometry":
+        return "geometry"
+    rendered: str = column_type.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    return rendered
+
+
+async def _create_staging(session: AsyncSession, staging: Staging) -> None:
+    definition = ", ".join(
+        f'"{name}" {_column_type(staging.collection, name)}' for name in staging.columns
+    )
+    # The name comes from a UUID and the columns from the registry, never from the file.
+    await session.execute(text(f'CREATE TEMP TABLE "{staging.name}" ({definition}) ON COMMIT DROP'))
+
+
+async def _chunks(opened: Input, log: ProblemLog) -> AsyncIterator[tuple[int, bytes]]:
+    """CSV chunks of checked rows; the next batch is read and checked (in a thread) while the
+    current one is copied into PostgreSQL."""
+    batches: Iterator[pa.Table] = opened.convert(log)
+
+    def produce() -> tuple[int, bytes] | None:
+        batch = next(batches, None)
+        if batch is None:
+            return None
+        buffer = io.BytesIO()
+        pacsv.write_csv(batch, buffer, _CSV)
+        return batch.num_rows, buffer.getvalue()
+
+    # One worker thread for the whole file: its memory is reused batch after batch (threads of
+    # a shared pool would each keep their own malloc arena).
+    loop = asyncio.get_running_loop()
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="civop-import")
+    pending = loop.run_in_executor(worker, produce)
+    try:
+        while True:
+            chunk = await pending
+            if chunk is None:
+                return
+            pending = loop.run_in_executor(worker, produce)
+            yield chunk
+    finally:
+        pending.cancel()
+        worker.shutdown(wait=True, cancel_futures=True)
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    # An async source: asyncpg would read a file object through its default thread pool.
+    yield data
+
+
+async def _stage(
+    session: AsyncSession,
+    opened: Input,
+    staging: Staging,
+    log: ProblemLog,
+    settings: Settings,
+    progress: Progress | None,
+) -> None:
+    await _create_staging(session, staging)
+    driver = await _driver(session)
+    try:
+        async for rows, data in _chunks(opened, log):
+            await driver.copy_to_table(
+                staging.name,
+                source=_once(data),
+                columns=staging.columns,
+                format="csv",
+                timeout=settings.import_timeout_s,
+            )
+            staging.rows += rows
+            if progress is not None:
+                await progress(staging.rows)
+    except FileRefused as error:
+        raise refusal(error) from error
+
+
+# --- checks on the staging table --------------------------------------------------------------
+
+
+@dataclass
+class Matching:
+    """How staged rows find existing records: by civop id, else by origin + external_id."""
+
+    by_id: Any
+    by_key: Any
+    joined: Any
+    matched: ColumnElement[Any]
+    deleted_at: ColumnElement[Any]
+    #: Rows whose record was deleted: skipped, not brought back.
+    skipped: int = 0
+
+
+def _matching(staging: Staging) -> Matching:
+    target = staging.collection.table
+    st = staging.table
+    by_key = target.alias("by_key")
+    joined = st
+    by_id = None
+    if staging.has(IDENTITY):
+        by_id = target.alias("by_id")
+        joined = joined.outerjoin(by_id, by_id.c.id == cast(st.c.id, postgresql.UUID))
+    joined = joined.outerjoin(
+        by_key,
+        and_(by_key.c.origin == staging.origin_expr(), by_key.c.external_id == st.c.external_id),
+    )
+    matched: ColumnElement[Any] = by_key.c.id
+    deleted: ColumnElement[Any] = by_key.c.deleted_at
+    if by_id is not None:
+        matched = func.coalesce(by_id.c.id, by_key.c.id)
+        deleted = func.coalesce(by_id.c.deleted_at, by_key.c.deleted_at)
+    return Matching(by_id, by_key, joined, matched, deleted)
+
+
+def _listed(statement: Select[Any], limit: int) -> Select[Any]:
+    return statement.add_columns(func.count().over().label("total")).limit(limit)
+
+
+def _source_of(opened: Input, name: str) -> str:
+    return opened.mapping.fields.get(name) or name
+
+
+async def _check(
+    session: AsyncSession,
+    opened: Input,
+    staging: Staging,
+    principal: Principal,
+    log: ProblemLog,
+    settings: Settings,
+) -> Matching:
+    """Set-wise checks that need the database; problems go to ``log``."""
+    limit = settings.import_max_problems
+    st = staging.table
+    target = staging.collection.table
+    match = _matching(staging)
+
+    async def report(
+        statement: Select[Any],
+        field: str | None,
+        message: Callable[[Any], str],
+        severity: Severity = "error",
+    ) -> int:
+        rows = await _fetch(session, _listed(statement, limit), settings)
+        for row in rows:
+            log.add(Problem(int(row[0]), field, message(row), severity, None))
+        total = int(rows[0]["total"]) if rows else 0
+        if total > len(rows):
+            log.count_more(field, total - len(rows), severity)
+        return total
+
+    key_field = _source_of(opened, KEY) if KEY in opened.mapping.fields else "(whole record)"
+    first = func.min(st.c.row_no).over(partition_by=(staging.origin_expr(), st.c.external_id))
+    repeats = select(st.c.row_no, st.c.external_id, first.label("first")).subquery("repeats")
+    await report(
+        select(repeats.c.row_no, repeats.c.external_id, repeats.c.first).where(
+            repeats.c.row_no != repeats.c.first
+        ),
+        key_field,
+        lambda r: (
+            f"repeats row {r['first']}"
+            + ("" if KEY not in opened.mapping.fields else f" (external_id {r['external_id']!r})")
+            + ": each record may appear once in a file"
+        ),
+    )
+    if match.by_id is not None:
+        first_id = func.min(st.c.row_no).over(partition_by=st.c.id)
+        same_id = select(st.c.row_no, st.c.id, first_id.label("first")).where(st.c.id.is_not(None))
+        same = same_id.subquery("same_id")
+        await report(
+            select(same.c.row_no, same.c.first).where(same.c.row_no != same.c.first),
+            _source_of(opened, IDENTITY),
+            lambda r: f"names the same record as row {r['first']}: each record may appear once",
+        )
+        await report(
+            select(st.c.row_no)
+            .select_from(match.joined)
+            .where(
+                match.by_id.c.id.is_not(None),
+                match.by_key.c.id.is_not(None),
+                match.by_id.c.id != match.by_key.c.id,
+            ),
+            _source_of(opened, IDENTITY),
+            lambda r: "its id and its external_id name two different records; remove one",
+        )
+    match.skipped = await report(
+        select(st.c.row_no).select_from(match.joined).where(match.deleted_at.is_not(None)),
+        key_field,
+        lambda r: "the record it matches was deleted; it is skipped (not brought back)",
+        "warning",
+    )
+    v = view(target, principal)
+    editable = select(st.c.row_no).select_from(
+        match.joined.join(target, target.c.id == match.matched)
+    )
+    await report(
+        editable.where(target.c.deleted_at.is_(None), not_(and_(v.where, v.exact))),
+        key_field,
+        lambda r: (
+            "it would change a record you may not change (not cleared for it, or outside "
+            "your sectors)"
+        ),
+    )
+    await _check_references(session, opened, staging, principal, report)
+    if staging.has("classification"):
+        cleared = sorted(principal.cleared_for)
+        await report(
+            select(st.c.row_no, st.c.classification).where(
+                st.c.classification.is_not(None), st.c.classification.not_in(cleared)
+            ),
+            _source_of(opened, "classification"),
+            lambda r: f"you are not cleared to write {r['classification']} records",
+        )
+    scope = principal.sector_scope
+    if scope is not None and "sector_id" in target.c:
+        sector = _sector_expr(staging)
+        outside = or_(sector.is_(None), sector.not_in(sorted(scope))) if scope else literal(True)
+        await report(
+            select(st.c.row_no).where(outside),
+            "geometry",
+            lambda r: "it lies outside the sectors you are assigned to",
+        )
+    return match
+
+
+async def _check_references(
+    session: AsyncSession,
+    opened: Input,
+    staging: Staging,
+    principal: Principal,
+    report: Callable[..., Awaitable[int]],
+) -> None:
+    st = staging.table
+    for target_column in staging.collection.table.c:
+        if not target_column.foreign_keys or not staging.has(target_column.name):
+            continue
+        (foreign_key,) = target_column.foreign_keys
+        referenced = foreign_key.column.table
+        assert isinstance(referenced, Table)
+        value = cast(st.c[target_column.name], postgresql.UUID)
+        visible = exists(
+            select(literal(1))
+            .select_from(referenced)
+            .where(referenced.c.id == value, row_filter(referenced, principal))
+        )
+        name = target_column.name
+        await report(
+            select(st.c.row_no, st.c[name]).where(st.c[name].is_not(None), not_(visible)),
+            _source_of(opened, name),
+            lambda r, name=name, other=referenced.name: (
+                f"{name} names no {other} record that you may see: {r[1]}"
+            ),
+        )
+
+
+def _sector_expr(staging: Staging) -> ColumnElement[Any]:
+    """The record's area of responsibility: given, else the rule of ``civop_sector_at`` (the
+    smallest area holding the record) as a subquery, planned once rather than per row."""
+    st = staging.table
+    sectors = Sector.__table__
+    rank = case((sectors.c.level == "battalion", 0), (sectors.c.level == "sector", 1), else_=2)
+    located = (
+        select(sectors.c.id)
+        .where(
+            sectors.c.deleted_at.is_(None),
+            func.ST_Intersects(sectors.c.geom, func.ST_PointOnSurface(st.c.geom)),
+        )
+        .order_by(rank, sectors.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    if staging.has("sector_id"):
+        return func.coalesce(cast(st.c.sector_id, postgresql.UUID), located)
+    return located
+
+
+# --- the merge -------------------------------------------------------------------------------
+
+
+async def _merge(
+    session: AsyncSession, staging: Staging, match: Matching, settings: Settings
+) -> tuple[int, int]:
+    """One INSERT ... ON CONFLICT (id) DO UPDATE; returns (created, updated)."""
+    target = staging.collection.table
+    st = staging.table
+    fields = [
+        n
+        for n in staging.columns
+        if n not in (ROW, IDENTITY, GEOM, "origin", KEY, "classification") and n in target.c
+    ]
+    new_id = func.gen_random_uuid()
+    if staging.has(IDENTITY):
+        new_id = func.coalesce(cast(st.c.id, postgresql.UUID), new_id)
+    values: dict[str, ColumnElement[Any]] = {
+        "id": func.coalesce(match.matched, new_id),
+        "origin": staging.origin_expr(),
+        KEY: st.c.external_id,
+        "classification": (
+            func.coalesce(st.c.classification, literal(staging.classification))
+            if staging.has("classification")
+            else literal(staging.classification)
+        ),
+    }
+    for name in fields:
+        values[name] = st.c[name]
+    geometry = st.c.geom
+    values["geom"] = func.ST_Multi(geometry) if staging.collection.multi else geometry
+    sectored = "sector_id" in target.c
+    if sectored:
+        # Set-wise here, so the per-row trigger has nothing left to look up.
+        values["sector_id"] = _sector_expr(staging)
+    source = select(*values.values()).select_from(match.joined).where(match.deleted_at.is_(None))
+    # Server defaults (not Python-side ones) fill the fields the file does not carry.
+    statement = pg_insert(target).from_select(list(values), source, include_defaults=False)
+    changed = [*fields, "geom"]
+    if sectored:
+        changed.append("sector_id")
+    if staging.classification_given or staging.has("classification"):
+        changed.append("classification")
+    excluded = statement.excluded
+    merge: Any = statement.on_conflict_do_update(
+        index_elements=[target.c.id],
+        set_={name: excluded[name] for name in changed},
+        where=tuple_(*(target.c[n] for n in changed)).is_distinct_from(
+            tuple_(*(excluded[n] for n in changed))
+        ),
+    ).returning(literal_column("(xmax = 0)").label("created"))
+    merged = merge.cte("merged")
+    counting = select(
+        func.count().filter(merged.c.created), func.count().filter(not_(merged.c.created))
+    )
+    (row,) = await _fetch(session, counting, settings)
+    return int(row[0]), int(row[1])
+
+
+async def _would(
+    session: AsyncSession, staging: Staging, match: Matching, settings: Settings
+) -> dict[str, int]:
+    counting = select(
+        func.count().filter(match.matched.is_(None)),
+        func.count().filter(and_(match.matched.is_not(None), match.deleted_at.is_(None))),
+        func.count().filter(match.deleted_at.is_not(None)),
+    ).select_from(match.joined)
+    (row,) = await _fetch(session, counting, settings)
+    return {"create": int(row[0]), "update": int(row[1]), "skip": int(row[2])}
+
+
+# --- preview, run, jobs ----------------------------------------------------------------------
+
+
+def _staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
+    preset_origin = opened.format.preset.origin
+    return Staging(
+        name=name,
+        collection=collection_of(request.collection),
+        columns=[ROW, *(n for n, _ in opened.columns), GEOM],
+        origin=request.origin or preset_origin or DEFAULT_ORIGIN,
+        classification=str(request.classification or Classification.mission),
+        classification_given=request.classification is not None,
+    )
+
+
+def _problems(log: ProblemLog) -> list[dict[str, Any]]:
+    return [p.as_dict() for p in log.sorted_items()]
+
+
+def _counts(log: ProblemLog, rows: int) -> dict[str, int]:
+    return {
+        "read": rows,
+        "errors": log.errors,
+        "warnings": log.warnings,
+        "rejected": log.rejected_rows,
+    }
+
+
+async def preview(
+    session: AsyncSession,
+    opened: Input,
+    principal: Principal,
+    request: ImportRequest,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Everything an import would do and every problem it would meet; writes nothing."""
+    check_importer(principal, request)
+    log = ProblemLog(settings.import_max_problems)
+    staging = _staging_for(opened, request, f"preview_{uuid.uuid4().hex}")
+    try:
+        await _begin(session, principal, "import:preview", settings)
+        await _stage(session, opened, staging, log, settings, None)
+        match = await _check(session, opened, staging, principal, log, settings)
+        would = await _would(session, staging, match, settings)
+    finally:
+        await session.rollback()
+    return {
+        **opened.describe(),
+        "collection": request.collection,
+        "origin": staging.origin,
+        "classification": staging.classification,
+        "counts": _counts(log, staging.rows),
+        "would": would,
+        "problems": _problems(log),
+        "problems_total": log.total,
+        "sample": opened.sample,
+        "ok": log.errors == 0,
+    }
+
+
+async def create_job(
+    session: AsyncSession,
+    upload: Upload,
+    opened: Input,
+    principal: Principal,
+    request: ImportRequest,
+) -> ImportJob:
+    """Record a new job (committed at once, so it can be followed while it runs)."""
+    check_importer(principal, request)
+    staging = _staging_for(opened, request, "")
+    job = ImportJob(
+        collection=request.collection,
+        status=JobStatus.running,
+        file_name=upload.name,
+        file_sha256=upload.sha256,
+        file_size=upload.size,
+        format=opened.format.name,
+        layer=opened.layer.info.name,
+        crs=opened.source_crs.label,
+        options={**request.as_options(), "applied_mapping": opened.mapping.as_dict()},
+        classification=staging.classification,
+        origin=staging.origin,
+        rows_total=opened.layer.info.count,
+        created_by=principal.username,
+        started_at=func.now(),
+        heartbeat_at=func.now(),
+    )
+    session.add(job)
+    await session.commit()
+    await session.refresh(job)
+    return job
+
+
+async def run(
+    session: AsyncSession,
+    job: ImportJob,
+    opened: Input,
+    principal: Principal,
+    request: ImportRequest,
+    settings: Settings,
+    progress: Progress | None = None,
+) -> ImportJob:
+    """Import the file of ``job`` in one transaction; the job records the outcome."""
+    log = ProblemLog(settings.import_max_problems)
+    # Read now: a rollback expires the ORM object.
+    job_id, number = job.id, job.number
+    staging = _staging_for(opened, request, f"import_{job_id.hex}")
+    timings: dict[str, float] = {}
+    try:
+        await _begin(session, principal, f"import:{job_id}", settings)
+        await session.execute(
+            select(
+                func.pg_advisory_xact_lock(literal(IMPORT_LOCK, Integer), literal(number, Integer))
+            )
+        )
+        clock = time.monotonic()
+        await _stage(session, opened, staging, log, settings, progress)
+        timings["read_and_stage"] = time.monotonic() - clock
+        clock = time.monotonic()
+        match = await _check(session, opened, staging, principal, log, settings)
+        timings["check"] = time.monotonic() - clock
+        if log.errors:
+            await session.rollback()
+            message = f"{log.errors} problem(s) in the file; nothing was imported"
+            return await _finish(
+                session, job_id, JobStatus.failed, log, staging.rows, message=message
+            )
+        clock = time.monotonic()
+        created, updated = await _merge(session, staging, match, settings)
+        timings["merge"] = time.monotonic() - clock
+        await session.execute(text(f'DROP TABLE IF EXISTS "{staging.name}"'))
+        return await _finish(
+            session,
+            job_id,
+            JobStatus.succeeded,
+            log,
+            staging.rows,
+            created=created,
+            updated=updated,
+            skipped=match.skipped,
+            timings=timings,
+        )
+    except CivopError as error:
+        await session.rollback()
+        log.add(Problem(None, None, error.message))
+        await _finish(session, job_id, JobStatus.failed, log, staging.rows, message=error.message)
+        raise
+    except asyncpg.PostgresError as error:
+        if isinstance(error, asyncpg.PostgresConnectionError):
+            raise
+        # Checks should have caught it; say what the database refused rather than fail blind.
+        await session.rollback()
+        message = f"the database refused the records: {str(error).splitlines()[0]}"
+        log.add(Problem(None, None, message))
+        return await _finish(session, job_id, JobStatus.failed, log, staging.rows, message=message)
+    except BaseException:
+        await session.rollback()
+        raise
+
+
+async def _finish(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    status: JobStatus,
+    log: ProblemLog,
+    rows: int,
+    *,
+    created: int = 0,
+    updated: int = 0,
+    skipped: int = 0,
+    message: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> ImportJob:
+    """Record the outcome on the job and commit (with the records, when they were merged)."""
+    seconds = {name: round(value, 2) for name, value in (timings or {}).items()}
+    values = {
+        "options": ImportJob.options.op("||")(
+            cast(literal(json.dumps({"seconds": seconds})), postgresql.JSONB)
+        ),
+        "status": status,
+        "rows_read": rows,
+        "created": created,
+        "updated": updated,
+        "unchanged": max(rows - created - updated - skipped, 0) if status == "succeeded" else 0,
+        "rejected": log.rejected_rows,
+        "problems": _problems(log),
+        "problems_total": log.total,
+        "message": message,
+        "finished_at": func.now(),
+        "heartbeat_at": func.now(),
+    }
+    await session.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
+    await session.commit()
+    found = await session.get(ImportJob, job_id, populate_existing=True)
+    assert found is not None
+    return found
+
+
+class ProgressWriter:
+    """Records how far a running job has read, at most once a second, in its own short
+    transactions (the import's own transaction is invisible until it commits)."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        job_id: uuid.UUID,
+        every_s: float = 1.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.job_id = job_id
+        self.every_s = every_s
+        self.last = 0.0
+
+    async def __call__(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every_s:
+            return
+        self.last = now
+        async with self.sessionmaker() as session:
+            await session.execute(
+                update(ImportJob)
+                .where(ImportJob.id == self.job_id, ImportJob.status == JobStatus.running)
+                .values(rows_read=rows, heartbeat_at=func.now())
+            )
+            await session.commit()
+
+
+async def run_detached(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job: ImportJob,
+    upload: Upload,
+    opened: Input,
+    principal: Principal,
+    request: ImportRequest,
+    settings: Settings,
+) -> None:
+    """Run a job after the request answered (its own sessions); the upload is removed after."""
+    try:
+        async with sessionmaker() as session:
+            progress = ProgressWriter(sessionmaker, job.id)
+            await run(session, job, opened, principal, request, settings, progress)
+    except CivopError:
+        pass  # recorded on the job
+    except Exception:
+        # The job's lock went with its transaction: readers will see it as interrupted.
+        log.exception("import %s stopped", job.id)
+    finally:
+        upload.discard()
+
+
+# --- reading jobs ----------------------------------------------------------------------------
+
+
+def _visible_jobs(principal: Principal) -> ColumnElement[bool]:
+    if principal.role is Role.admin:
+        return literal(True)
+    if not principal.can_write:
+        return false()
+    return ImportJob.created_by == principal.username
+
+
+async def reap_interrupted(session: AsyncSession) -> None:
+    """Mark jobs whose process died as failed: no lock held, no heartbeat for a while."""
+    lock_free = text(
+        "NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
+        "AND l.classid = :namespace AND l.objid::bigint = import_jobs.number AND l.objsubid = 2)"
+    ).bindparams(namespace=IMPORT_LOCK)
+    # clock_timestamp, not now(): now() is when the (maybe long) transaction began.
+    stale = ImportJob.heartbeat_at < func.clock_timestamp() - func.make_interval(
+        0, 0, 0, 0, 0, 0, STALE_AFTER_S
+    )
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.status.in_([JobStatus.queued, JobStatus.running]), stale, lock_free)
+        .values(
+            status=JobStatus.failed,
+            message="interrupted: the import stopped before it finished (its process ended); "
+            "nothing was imported; run it again",
+            finished_at=func.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> ImportJob:
+    """One job, for the user who ran it or an admin."""
+    await reap_interrupted(session)
+    job = await session.scalar(
+        select(ImportJob)
+        .where(ImportJob.id == job_id, _visible_jobs(principal))
+        .execution_options(populate_existing=True)
+    )
+    if job is None:
+        raise NotFound("no such import")
+    return job
+
+
+async def list_jobs(
+    session: AsyncSession, principal: Principal, limit: int = 50
+) -> list[ImportJob]:
+    """Recent jobs, newest first (an admin sees everyone's)."""
+    await reap_interrupted(session)
+    rows = await session.scalars(
+        select(ImportJob)
+        .where(_visible_jobs(principal))
+        .order_by(ImportJob.created_at.desc(), ImportJob.number.desc())
+        .limit(limit)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
+
+
+# --- rollback --------------------------------------------------------------------------------
+
+
+async def rollback(
+    session: AsyncSession, principal: Principal, job_id: uuid.UUID, settings: Settings
+) -> ImportJob:
+    """Undo a finished import: records it created go, records it changed get their previous
+    values back. Records someone changed after the import are left as they are (counted)."""
+    _check_clearance(principal, None)
+    job = await get_job(session, principal, job_id)
+    if job.status != JobStatus.succeeded:
+        raise Conflict(f"only a finished import can be rolled back; this one is {job.status}")
+    collection = collection_of(job.collection)
+    target = collection.table
+    context = f"import:{job.id}"
+    await _begin(session, principal, f"rollback:{job.id}", settings)
+    locked = await session.scalar(
+        select(ImportJob.status).where(ImportJob.id == job.id).with_for_update()
+    )
+    if locked != JobStatus.succeeded:
+        raise Conflict("this import is being or has been rolled back")
+    mine = (
+        text(
+            "SELECT a.record_id, a.action, a.id FROM audit_log a "
+            "WHERE a.context = :context AND a.collection = :collection"
+        )
+        .bindparams(context=context, collection=target.name)
+        .columns(column("record_id"), column("action"), column("id"))
+    )
+    entries = mine.subquery("mine")
+    audit = table("audit_log", column("id"), column("record_id"), column("context"))
+    later = exists(
+        select(literal(1))
+        .select_from(audit)
+        .where(
+            audit.c.record_id == entries.c.record_id,
+            audit.c.id > entries.c.id,
+            audit.c.context.is_distinct_from(context),
+        )
+    )
+    rows = await _fetch(
+        session, select(entries.c.record_id, entries.c.action, later.label("later")), settings
+    )
+    created = [r["record_id"] for r in rows if r["action"] == "create" and not r["later"]]
+    updated = [r["record_id"] for r in rows if r["action"] == "update" and not r["later"]]
+    kept = sum(1 for r in rows if r["later"])
+    removed = await _remove(session, target, created, principal, settings)
+    await _restore(session, target, context, updated, settings)
+    message = f"rolled back: {removed} record(s) removed, {len(updated)} restored"
+    if kept:
+        message += f"; {kept} record(s) changed since the import were left as they are"
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id)
+        .values(
+            status=JobStatus.rolled_back,
+            rolled_back_at=func.now(),
+            rolled_back_by=principal.username,
+            message=message,
+        )
+    )
+    await session.commit()
+    return await get_job(session, principal, job.id)
+
+
+async def _remove(
+    session: AsyncSession,
+    target: Table,
+    ids: list[uuid.UUID],
+    principal: Principal,
+    settings: Settings,
+) -> int:
+    if not ids:
+        return 0
+    driver = await _driver(session)
+    # Identifiers come from the registry, values are bound.
+    try:
+        async with driver.transaction():  # a savepoint: a referenced record cannot go
+            await driver.execute(
+                f'DELETE FROM "{target.name}" WHERE id = ANY($1::uuid[])',  # noqa: S608
+                ids,
+                timeout=settings.import_timeout_s,
+            )
+    except asyncpg.ForeignKeyViolationError:
+        # Another record points at one of them: take them out of every output instead.
+        await driver.execute(
+            f'UPDATE "{target.name}" SET deleted_at = now(), deleted_by = $2 '  # noqa: S608
+            "WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL",
+            ids,
+            principal.username,
+            timeout=settings.import_timeout_s,
+        )
+    return len(ids)
+
+
+async def _restore(
+    session: AsyncSession, target: Table, context: str, ids: list[uuid.UUID], settings: Settings
+) -> None:
+    if not ids:
+        return
+    skip = {"id", "created_at", "created_by", "updated_at", "updated_by"}
+    names = [c.name for c in target.c if c.name not in skip]
+    columns_sql = ", ".join(f'"{n}"' for n in names)
+    values_sql = ", ".join(f'r."{n}"' for n in names)
+    driver = await _driver(session)
+    # Identifiers come from the registry; the values are bound.
+    await driver.execute(
+        f'UPDATE "{target.name}" AS t SET ({columns_sql}) = ({values_sql}) '  # noqa: S608
+        f'FROM audit_log a, jsonb_populate_record(NULL::"{target.name}", a.before) AS r '
+        "WHERE a.context = $1 AND a.collection = $2 AND a.action = 'update' "
+        "AND t.id = a.record_id AND a.record_id = ANY($3::uuid[])",
+        context,
+        target.name,
+        ids,
+        timeout=settings.import_timeout_s,
+    )

@@ -1,0 +1,262 @@
+"""Routes for imports: upload a file (or preview it), follow the job, roll it back."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from geo.formats.registry import FORMATS, format_class
+from service.access.deps import PrincipalDep
+from service.config import get_settings
+from service.db import SessionDep
+from service.enums import Classification
+from service.errors import InvalidInput
+from service.imports import service
+from service.imports.models import ImportJob, JobStatus
+from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
+
+router = APIRouter(prefix="/api/imports", tags=["imports"])
+
+_FIELDS: dict[str, dict[str, Any]] = {
+    "file": {"type": "string", "format": "binary", "description": "The file (zip a shapefile)."},
+    "collection": {"type": "string", "description": "Where the records go, e.g. incidents."},
+    "format": {"type": "string", "description": "Only when detection gets it wrong."},
+    "layer": {"type": "string", "description": "The layer of a GeoPackage or KML to import."},
+    "mapping": {
+        "type": "string",
+        "description": 'JSON object, collection field -> file field or HXL tag, e.g. {"occurred_at": "date"}.',
+    },
+    "source_crs": {
+        "type": "string",
+        "description": "CRS of a file that does not say, e.g. EPSG:32635.",
+    },
+    "encoding": {"type": "string", "description": "Text encoding when not UTF-8, e.g. latin-1."},
+    "classification": {
+        "type": "string",
+        "enum": [c.value for c in Classification],
+        "description": "Classification of the imported records (default mission).",
+    },
+    "origin": {"type": "string", "description": "System the file's ids belong to."},
+    "dry_run": {"type": "boolean", "description": "Preview: check everything, write nothing."},
+    "wait": {"type": "boolean", "description": "Answer when the import has finished."},
+}
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "collection"],
+                    "properties": _FIELDS,
+                }
+            }
+        },
+    }
+}
+
+
+def job_out(job: ImportJob) -> JobOut:
+    out = JobOut.model_validate(job)
+    percent = None
+    if job.rows_total:
+        percent = round(min(100.0, 100.0 * job.rows_read / job.rows_total), 1)
+    if job.status == JobStatus.succeeded:
+        percent = 100.0
+    out.progress = ProgressOut(rows_read=job.rows_read, rows_total=job.rows_total, percent=percent)
+    return out
+
+
+def _text(form: Any, name: str) -> str | None:
+    value = form.get(name)
+    if value is None or isinstance(value, UploadFile):
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def _flag(form: Any, name: str) -> bool:
+    value = _text(form, name)
+    if value is None:
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(["body", name], f"{name} must be true or false")
+
+
+def _mapping(form: Any) -> dict[str, str | None] | None:
+    raw = _text(form, "mapping")
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise InvalidInput(
+            ["body", "mapping"],
+            f'mapping is not JSON ({error.msg}); give an object like {{"occurred_at": "date"}}',
+        ) from error
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+    ):
+        raise InvalidInput(
+            ["body", "mapping"], "mapping must map collection fields to file field names (text)"
+        )
+    return value
+
+
+def _import_request(form: Any) -> service.ImportRequest:
+    collection = _text(form, "collection")
+    if collection is None:
+        raise InvalidInput(["body", "collection"], "collection is required, e.g. incidents")
+    service.collection_of(collection)
+    classification = _text(form, "classification")
+    if classification is not None and classification not in Classification.__members__:
+        allowed = ", ".join(c.value for c in Classification)
+        raise InvalidInput(
+            ["body", "classification"], f"unknown classification {classification!r}; use {allowed}"
+        )
+    return service.ImportRequest(
+        collection=collection,
+        format=_text(form, "format"),
+        layer=_text(form, "layer"),
+        mapping=_mapping(form),
+        source_crs=_text(form, "source_crs"),
+        encoding=_text(form, "encoding"),
+        classification=Classification(classification) if classification else None,
+        origin=_text(form, "origin"),
+    )
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1024 * 1024):
+        yield chunk
+
+
+def _problem_detail(job: ImportJob) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": ["body", "file", p["row"], p["field"]],
+            "msg": p["message"],
+            "type": "value_error" if p["severity"] == "error" else "warning",
+        }
+        for p in job.problems
+    ]
+
+
+@router.post(
+    "",
+    summary="Import a file (or preview it with dry_run)",
+    status_code=202,
+    responses={
+        200: {"model": PreviewOut, "description": "The preview (dry_run)."},
+        201: {"model": JobOut, "description": "Imported (wait=true)."},
+        202: {"model": JobOut, "description": "Accepted: follow the job at Location."},
+        413: {"description": "File or zip too large."},
+        415: {"description": "Not a format civop reads."},
+        422: {"description": "The file cannot be imported; every problem with row and field."},
+    },
+    openapi_extra=_UPLOAD_DOC,
+)
+async def create_import(
+    request: Request, session: SessionDep, principal: PrincipalDep, background: BackgroundTasks
+) -> Response:
+    """Officers and admins upload a file into a collection."""
+    settings = get_settings()
+    service.check_writer(principal)  # before reading a byte of the upload
+    limit = settings.import_max_upload_mb * 1024**2
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise service.PayloadTooLarge(
+            f"the file is larger than {settings.import_max_upload_mb} MiB "
+            "(CIVOP_IMPORT_MAX_UPLOAD_MB); split it or use the command line"
+        )
+    form = await request.form(max_files=1, max_fields=len(_FIELDS))
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise InvalidInput(["body", "file"], "send the file as the multipart field 'file'")
+    import_request = _import_request(form)
+    service.check_importer(principal, import_request)
+    dry_run, wait = _flag(form, "dry_run"), _flag(form, "wait")
+    upload = await service.receive(_chunks(file), file.filename or "upload", settings)
+    detached = False
+    try:
+        opened = await service.open_upload(upload, import_request, settings)
+        if dry_run:
+            report = await service.preview(session, opened, principal, import_request, settings)
+            return JSONResponse(PreviewOut.model_validate(report).model_dump(mode="json"))
+        if wait:
+            job = await service.create_job(session, upload, opened, principal, import_request)
+            job = await service.run(session, job, opened, principal, import_request, settings)
+            body = job_out(job).model_dump(mode="json")
+            if job.status != JobStatus.succeeded:
+                return JSONResponse({"detail": _problem_detail(job), "job": body}, 422)
+            return JSONResponse(body, 201, headers=_location(request, job))
+        maker = request.app.state.sessionmaker
+        async with maker() as own:
+            job = await service.create_job(own, upload, opened, principal, import_request)
+        background.add_task(
+            service.run_detached, maker, job, upload, opened, principal, import_request, settings
+        )
+        detached = True
+        return JSONResponse(
+            job_out(job).model_dump(mode="json"), 202, headers=_location(request, job)
+        )
+    finally:
+        if not detached:
+            upload.discard()
+
+
+def _location(request: Request, job: ImportJob) -> dict[str, str]:
+    return {"Location": str(request.url_for("get_import", job_id=job.id))}
+
+
+@router.get("/formats", response_model=list[FormatOut], summary="Formats civop reads and writes")
+async def formats(principal: PrincipalDep) -> list[FormatOut]:
+    """Every registered format plugin."""
+    out = []
+    for name in FORMATS:
+        cls = format_class(name)
+        out.append(
+            FormatOut(
+                name=name,
+                title=cls.title,
+                extensions=list(cls.extensions),
+                read=cls.can_read,
+                write=cls.can_write,
+                collection=cls.preset.collection,
+            )
+        )
+    return out
+
+
+@router.get("", response_model=list[JobOut], summary="Recent imports (yours; an admin sees all)")
+async def list_imports(
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[JobOut]:
+    return [job_out(job) for job in await service.list_jobs(session, principal, limit)]
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="One import: status, progress, problems")
+async def get_import(job_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> JobOut:
+    return job_out(await service.get_job(session, principal, job_id))
+
+
+@router.post(
+    "/{job_id}/rollback",
+    response_model=JobOut,
+    summary="Undo an import: created records go, changed ones get their previous values",
+)
+async def rollback_import(
+    job_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> JobOut:
+    return job_out(await service.rollback(session, principal, job_id, get_settings()))
