@@ -91,6 +91,22 @@ class Settings(BaseSettings):
     #: Where uploads wait while their job runs; the system temp folder when unset.
     import_dir: str | None = None
 
+    #: Early warning (``service.alerts``): rules are also evaluated this often, in seconds,
+    #: besides on every committed change.
+    alerts_interval_s: float = Field(30.0, gt=0, le=86_400)
+    #: URLs every new alert is POSTed to (JSON list), through the outbox, with retries.
+    alert_webhook_urls: list[str] = Field(default_factory=list)
+    #: Webhook receivers get what a user of this role sees (alerts it may not see are not sent).
+    alert_webhook_role: Literal["partner", "analyst", "officer", "admin"] = "partner"
+    #: First retry after this many seconds, doubling up to ``alert_webhook_backoff_max_s``.
+    alert_webhook_backoff_s: float = Field(1.0, gt=0, le=3600)
+    alert_webhook_backoff_max_s: float = Field(300.0, gt=0, le=86_400)
+    #: How often the outbox is checked for due deliveries, and the timeout of one delivery.
+    alert_webhook_poll_s: float = Field(1.0, gt=0, le=3600)
+    alert_webhook_timeout_s: float = Field(5.0, gt=0, le=120)
+    #: The CAP ``sender`` of alerts shared as CAP 1.2.
+    alert_cap_sender: str = "civop@mission.un.example"
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from service import errors
+from service.alerts import lifecycle as alerts_lifecycle
+from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
 from service.auth.views import LoginLimiter
@@ -58,9 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=version_ttl)
         app.state.reads = ReadRouter(settings, app.state.sessionmaker)
         changes.start()
+        alerts_lifecycle.start(app, settings)
         try:
             yield
         finally:
+            await alerts_lifecycle.stop(app)
             await changes.stop()
             await app.state.reads.dispose()
             await engine.dispose()
@@ -98,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sites_router)
     app.include_router(audit_router)
     app.include_router(analysis_router)
+    app.include_router(alerts_router)
     for layer_router in layer_routers():
         app.include_router(layer_router)
     return app

@@ -1,6 +1,14 @@
 """Every mapped table, imported in one place for Alembic and the registry."""
 
 from service.actors.models import Actor
+from service.alerts.models import (
+    Alert,
+    AlertEngineState,
+    AlertRecord,
+    AlertRule,
+    Event,
+    WebhookDelivery,
+)
 from service.audit.models import AuditEntry
 from service.auth.models import ApiKey, User
 from service.base import Base
@@ -13,9 +21,14 @@ from service.sites.models import IdpSite, SitePopulation
 
 __all__ = [
     "Actor",
+    "Alert",
+    "AlertEngineState",
+    "AlertRecord",
+    "AlertRule",
     "ApiKey",
     "AuditEntry",
     "Base",
+    "Event",
     "IdpSite",
     "ImportJob",
     "Incident",
@@ -25,4 +38,5 @@ __all__ = [
     "Sector",
     "SitePopulation",
     "User",
+    "WebhookDelivery",
 ]

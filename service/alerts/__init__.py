@@ -1,0 +1,1 @@
+"""Early warning: alert rules, alerts, the live event stream, CAP and webhooks."""

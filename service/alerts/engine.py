@@ -1,0 +1,62 @@
+"""Runs the rule engine in the background: at once after each committed change this process
+hears of (its own writes, and every process's writes and imports through PostgreSQL's
+``civop_changes`` notifications), and every ``alerts_interval_s`` seconds in any case."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.alerts.rules import run_once
+from service.changes import ChangeListener
+
+log = logging.getLogger("civop.alerts")
+WATCHED = {"incidents", "actors", "idp_sites", "events"}
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        listener: ChangeListener,
+        interval_s: float,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.interval_s = interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        listener.subscribe(self._changed)
+
+    def _changed(self, table: str | None) -> None:
+        if table is None or table in WATCHED:
+            self._wake.set()
+
+    async def run_once(self) -> None:
+        async with self.sessionmaker() as session:
+            await run_once(session)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed pass is retried at the next change or interval
+                log.exception("alert engine pass failed")
+                await asyncio.sleep(1)
+
+    def start(self) -> None:
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name="civop-alert-engine")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

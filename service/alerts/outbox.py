@@ -1,0 +1,147 @@
+"""Webhook delivery through an outbox: a row per (alert, URL) written in the same transaction
+as the alert, delivered by a background worker with retries and exponential backoff. Rows
+stay until delivered, so no alert is lost when the service (or the receiver) restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.access.policy import Principal
+from service.alerts.access import ALERTS, alert_visible
+from service.alerts.service import alert_feature
+from service.config import Settings, get_settings
+from service.enums import Role
+
+log = logging.getLogger("civop.alerts.webhooks")
+
+
+def webhook_principal(settings: Settings | None = None) -> Principal:
+    """Webhook receivers see what a user of the configured role sees."""
+    settings = settings or get_settings()
+    return Principal(username="webhook", role=Role(settings.alert_webhook_role))
+
+
+async def enqueue(
+    session: AsyncSession, alert_ids: Sequence[uuid.UUID], urls: Sequence[str]
+) -> None:
+    """Queue new alerts for every URL, in the caller's transaction; alerts the receivers may
+    not see are not queued."""
+    from sqlalchemy import select
+
+    visible = list(
+        await session.scalars(
+            select(ALERTS.c.id).where(
+                ALERTS.c.id.in_(list(alert_ids)), alert_visible(webhook_principal())
+            )
+        )
+    )
+    for alert_id in visible:
+        for url in urls:
+            await session.execute(
+                text(
+                    "INSERT INTO webhook_outbox (alert_id, url) VALUES (:a, :u) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"a": alert_id, "u": url},
+            )
+
+
+async def deliver_due(
+    sessionmaker: async_sessionmaker[AsyncSession], http: httpx.AsyncClient, settings: Settings
+) -> int:
+    """Try every delivery that is due once; returns how many were delivered."""
+    from sqlalchemy import select
+
+    delivered = 0
+    principal = webhook_principal(settings)
+    async with sessionmaker() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT id, alert_id, url, attempts FROM webhook_outbox "
+                    "WHERE delivered_at IS NULL AND next_attempt_at <= now() "
+                    "ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED"
+                )
+            )
+        ).all()
+        for row in rows:
+            body = await session.scalar(
+                select(alert_feature(principal)).where(ALERTS.c.id == row.alert_id)
+            )
+            error: str | None = None
+            try:
+                response = await http.post(
+                    row.url,
+                    content=str(body),
+                    headers={
+                        "Content-Type": "application/geo+json",
+                        "X-Civop-Alert": str(row.alert_id),
+                        "X-Civop-Delivery": str(row.id),
+                    },
+                    timeout=settings.alert_webhook_timeout_s,
+                )
+                if response.status_code >= 300:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as failure:
+                error = type(failure).__name__
+            if error is None:
+                delivered += 1
+                await session.execute(
+                    text(
+                        "UPDATE webhook_outbox SET delivered_at = now(), attempts = attempts + 1, "
+                        "last_error = NULL WHERE id = :id"
+                    ),
+                    {"id": row.id},
+                )
+            else:
+                delay = min(
+                    settings.alert_webhook_backoff_s * 2 ** min(row.attempts, 30),
+                    settings.alert_webhook_backoff_max_s,
+                )
+                await session.execute(
+                    text(
+                        "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = :e, "
+                        "next_attempt_at = now() + make_interval(secs => :d) WHERE id = :id"
+                    ),
+                    {"id": row.id, "e": error, "d": delay},
+                )
+        await session.commit()
+    return delivered
+
+
+class OutboxWorker:
+    """Delivers due webhooks every ``alert_webhook_poll_s`` seconds."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient() as http:
+            while True:
+                try:
+                    await deliver_due(self.sessionmaker, http, self.settings)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # the database is away: try again later
+                    log.warning("webhook outbox: %s", type(error).__name__)
+                await asyncio.sleep(self.settings.alert_webhook_poll_s)
+
+    def start(self) -> None:
+        if self.settings.alert_webhook_urls:
+            self._task = asyncio.create_task(self._run(), name="civop-webhook-outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,313 @@
+"""Alerts and alert rules: reading (through the access rules), the lifecycle, rule management.
+GeoJSON is built by PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geography, Geometry
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    Text,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import Principal
+from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible
+from service.alerts.models import AlertRule
+from service.alerts.schemas import REQUIRED, RuleIn, RulePatch
+from service.collections.service import act_as
+from service.enums import Role
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+RULES: Table = AlertRule.__table__  # type: ignore[assignment]
+PRECISION = 7
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    status: list[str] | None = None
+    kind: list[str] | None = None
+    rule_id: uuid.UUID | None = None
+    min_severity: int | None = None
+    since: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    sector: uuid.UUID | None = None
+    limit: int = 100
+    #: Alerts with a smaller number than this (the ``next`` link).
+    before: int | None = None
+
+
+def area(alerts: Any = ALERTS) -> ColumnElement[Any]:
+    """The area warned about: the circle around the place, or the cell polygon."""
+    circle = cast(
+        func.ST_Buffer(cast(alerts.c.geom, _geography()), alerts.c.radius_km * 1000, 16),
+        _geometry(),
+    )
+    return case((alerts.c.radius_km.is_not(None), circle), else_=alerts.c.geom)
+
+
+def _geography() -> Any:
+    return Geography(srid=4326)
+
+
+def _geometry() -> Any:
+    return Geometry(srid=4326)
+
+
+def alert_feature(principal: Principal) -> ColumnElement[str]:
+    """One alert as a GeoJSON Feature (text), for the ``alerts`` table in the FROM clause."""
+    a = ALERTS
+    staff = principal.at_least(Role.analyst)
+
+    def who(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return column if staff else null()
+
+    records = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    func.json_build_object(
+                        literal("collection"),
+                        ALERT_RECORDS.c.collection,
+                        literal("id"),
+                        ALERT_RECORDS.c.record_id,
+                    )
+                ),
+                cast(literal("[]"), JSON),
+            )
+        )
+        .where(ALERT_RECORDS.c.alert_id == a.c.id)
+        .scalar_subquery()
+    )
+    properties = func.json_build_object(
+        literal("number"), a.c.number,
+        literal("rule_id"), a.c.rule_id,
+        literal("kind"), a.c.kind,
+        literal("status"), a.c.status,
+        literal("severity"), a.c.severity,
+        literal("title"), a.c.title,
+        literal("description"), a.c.description,
+        literal("classification"), a.c.classification,
+        literal("sector_id"), a.c.sector_id,
+        literal("center"), cast(func.ST_AsGeoJSON(func.ST_PointOnSurface(a.c.geom), PRECISION), JSON),
+        literal("radius_km"), a.c.radius_km,
+        literal("triggered_at"), a.c.triggered_at,
+        literal("updated_at"), a.c.updated_at,
+        literal("acknowledged_at"), a.c.acknowledged_at,
+        literal("acknowledged_by"), who(a.c.acknowledged_by),
+        literal("closed_at"), a.c.closed_at,
+        literal("closed_by"), who(a.c.closed_by),
+        literal("records"), records,
+    )  # fmt: skip
+    return cast(
+        func.json_build_object(
+            literal("type"), literal("Feature"),
+            literal("id"), a.c.id,
+            literal("geometry"), cast(func.ST_AsGeoJSON(area(a), PRECISION), JSON),
+            literal("properties"), properties,
+        ),
+        Text,
+    )  # fmt: skip
+
+
+def _conditions(principal: Principal, query: AlertQuery) -> list[ColumnElement[bool]]:
+    from service.collections.service import sector_tree
+
+    a = ALERTS
+    conditions = [alert_visible(principal)]
+    if query.status:
+        conditions.append(a.c.status.in_(query.status))
+    if query.kind:
+        conditions.append(a.c.kind.in_(query.kind))
+    if query.rule_id is not None:
+        conditions.append(a.c.rule_id == query.rule_id)
+    if query.min_severity is not None:
+        conditions.append(a.c.severity >= query.min_severity)
+    if query.since is not None:
+        conditions.append(a.c.triggered_at >= query.since)
+    if query.bbox is not None:
+        conditions.append(func.ST_Intersects(a.c.geom, func.ST_MakeEnvelope(*query.bbox, 4326)))
+    if query.sector is not None:
+        conditions.append(a.c.sector_id.in_(sector_tree(query.sector)))
+    if query.before is not None:
+        conditions.append(a.c.number < query.before)
+    return conditions
+
+
+async def list_alerts(
+    session: AsyncSession, principal: Principal, query: AlertQuery
+) -> tuple[list[str], int | None]:
+    """Newest first; returns the features and the number for the next page, if any."""
+    a = ALERTS
+    statement = (
+        select(alert_feature(principal), a.c.number)
+        .where(*_conditions(principal, query))
+        .order_by(a.c.number.desc())
+        .limit(query.limit + 1)
+    )
+    rows = (await session.execute(statement)).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return [r[0] for r in rows], (int(rows[-1][1]) if more and rows else None)
+
+
+async def get_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
+    found = await session.scalar(
+        select(alert_feature(principal)).where(ALERTS.c.id == alert_id, alert_visible(principal))
+    )
+    if found is None:
+        raise NotFound("no such alert")
+    return str(found)
+
+
+async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> Any:
+    """The alert's columns, with its centre and area as WKB and its records (for CAP)."""
+    a = ALERTS
+    row = (
+        await session.execute(
+            select(
+                a,
+                func.ST_AsBinary(func.ST_PointOnSurface(a.c.geom)).label("center_wkb"),
+                func.ST_AsBinary(a.c.geom).label("geom_wkb"),
+            ).where(a.c.id == alert_id, alert_visible(principal))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such alert")
+    return row
+
+
+async def _transition(
+    session: AsyncSession, principal: Principal, alert_id: uuid.UUID, target: str
+) -> str:
+    if not principal.can_write:
+        raise Forbidden("officers and admins acknowledge and close alerts")
+    a = ALERTS
+    status = await session.scalar(
+        select(a.c.status).where(a.c.id == alert_id, alert_visible(principal))
+    )
+    if status is None:
+        raise NotFound("no such alert")
+    allowed = {"acknowledged": ("new",), "closed": ("new", "acknowledged")}[target]
+    if status not in allowed:
+        raise Conflict(f"the alert is {status}; it cannot become {target}")
+    stamp = (
+        {"acknowledged_at": func.now(), "acknowledged_by": principal.username}
+        if target == "acknowledged"
+        else {"closed_at": func.now(), "closed_by": principal.username}
+    )
+    await act_as(session, principal)
+    await session.execute(
+        update(a).where(a.c.id == alert_id, a.c.status == status).values(status=target, **stamp)
+    )
+    await session.commit()
+    return await get_alert(session, principal, alert_id)
+
+
+async def acknowledge(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
+    return await _transition(session, principal, alert_id, "acknowledged")
+
+
+async def close(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
+    return await _transition(session, principal, alert_id, "closed")
+
+
+# --- rules -------------------------------------------------------------------------------
+
+_RULE_FIELDS = (
+    "id", "name", "kind", "enabled", "min_severity", "categories", "radius_km", "min_count",
+    "window_hours", "cell_km", "alert_severity", "created_at", "created_by", "updated_at",
+    "updated_by",
+)  # fmt: skip
+
+
+def _rule_json() -> ColumnElement[Any]:
+    pairs: list[Any] = []
+    for name in _RULE_FIELDS:
+        pairs += [literal(name), RULES.c[name]]
+    return type_coerce(func.jsonb_build_object(*pairs), JSONB)
+
+
+async def list_rules(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(_rule_json()).where(RULES.c.deleted_at.is_(None)).order_by(RULES.c.created_at)
+    )
+    return list(rows)
+
+
+async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> dict[str, Any]:
+    found = await session.scalar(
+        select(_rule_json()).where(RULES.c.id == rule_id, RULES.c.deleted_at.is_(None))
+    )
+    if found is None:
+        raise NotFound("no such alert rule")
+    return dict(found)
+
+
+def _must_write(principal: Principal) -> None:
+    if not principal.can_write:
+        raise Forbidden("officers and admins manage alert rules")
+
+
+async def create_rule(session: AsyncSession, principal: Principal, body: RuleIn) -> dict[str, Any]:
+    _must_write(principal)
+    values = body.model_dump(exclude_none=True)
+    await act_as(session, principal)
+    rule_id = (
+        await session.execute(insert(RULES).values(values).returning(RULES.c.id))
+    ).scalar_one()
+    await session.commit()
+    return await get_rule(session, rule_id)
+
+
+async def update_rule(
+    session: AsyncSession, principal: Principal, rule_id: uuid.UUID, body: RulePatch
+) -> dict[str, Any]:
+    _must_write(principal)
+    current = await get_rule(session, rule_id)
+    values = body.values()
+    merged = {**current, **values}
+    from service.alerts.models import RuleKind
+
+    missing = [f for f in REQUIRED[RuleKind(merged["kind"])] if merged.get(f) is None]
+    if missing:
+        raise InvalidInput(["body", missing[0]], f"a {merged['kind']} rule needs {missing[0]}")
+    await act_as(session, principal)
+    try:
+        await session.execute(
+            update(RULES).where(RULES.c.id == rule_id, RULES.c.deleted_at.is_(None)).values(values)
+        )
+        await session.commit()
+    except IntegrityError as error:
+        await session.rollback()
+        raise InvalidInput(["body"], "the rule breaks a database rule") from error
+    return await get_rule(session, rule_id)
+
+
+async def delete_rule(session: AsyncSession, principal: Principal, rule_id: uuid.UUID) -> None:
+    _must_write(principal)
+    await get_rule(session, rule_id)
+    await act_as(session, principal)
+    await session.execute(
+        update(RULES)
+        .where(RULES.c.id == rule_id)
+        .values(deleted_at=func.now(), deleted_by=principal.username, enabled=False)
+    )
+    await session.commit()

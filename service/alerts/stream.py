@@ -1,0 +1,157 @@
+"""The live picture as server-sent events: new and changed features and alerts, each filtered
+for the subscriber through the access rules at the moment it is sent.
+
+Every change writes a row to ``events`` (bigserial id) in its own transaction, and PostgreSQL
+announces it on commit. The stream replays ``id > Last-Event-ID`` and then follows. Ids are
+handed out before commit, so a later id can become visible before an earlier one: the stream
+waits (up to ``GAP_WAIT_S``) for a missing id before it passes it, so a reconnecting client
+resumes without gaps; an id that never appears (a rolled-back transaction) is passed after
+the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import and_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.access.policy import Principal
+from service.access.sql import row_filter
+from service.alerts.service import get_alert
+from service.changes import ChangeListener
+from service.collections.registry import COLLECTIONS
+from service.collections.service import get_feature
+from service.errors import NotFound
+
+GAP_WAIT_S = 2.0
+KEEPALIVE_S = 15.0
+BATCH = 200
+STREAMS = (*COLLECTIONS, "alerts")
+
+
+class LiveEvents:
+    """Wakes every open stream when an event may have been committed."""
+
+    def __init__(self, listener: ChangeListener) -> None:
+        self.waiters: set[asyncio.Event] = set()
+        listener.subscribe(self._changed)
+
+    def _changed(self, table: str | None) -> None:
+        for waiter in self.waiters:
+            waiter.set()
+
+    def waiter(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self.waiters.add(event)
+        return event
+
+    def forget(self, event: asyncio.Event) -> None:
+        self.waiters.discard(event)
+
+
+async def _was_visible(
+    session: AsyncSession, collection: str, record_id: uuid.UUID, principal: Principal
+) -> bool:
+    """Whether the principal saw a record that is now deleted (every rule but deletion)."""
+    table = COLLECTIONS[collection].table
+    clauses = [c for c in row_filter(table, principal).clauses if "deleted_at" not in str(c)]
+    found = await session.scalar(select(table.c.id).where(table.c.id == record_id, and_(*clauses)))
+    return found is not None
+
+
+async def render(session: AsyncSession, principal: Principal, row: Any) -> tuple[str, str] | None:
+    """(event name, data) of one event as ``principal`` may see it, or None."""
+    if row.action == "reload":
+        return "reload", json.dumps({"collection": row.collection})
+    if row.collection == "alerts":
+        try:
+            alert = await get_alert(session, principal, row.record_id)
+        except NotFound:
+            return None
+        return "alert", f'{{"action":"{row.action}","alert":{alert}}}'
+    collection = COLLECTIONS.get(row.collection)
+    if collection is None:
+        return None
+    head = f'{{"collection":"{row.collection}","action":"{row.action}","id":"{row.record_id}"'
+    if row.action == "deleted":
+        if not await _was_visible(session, row.collection, row.record_id, principal):
+            return None
+        return "feature", head + "}"
+    try:
+        feature = await get_feature(session, collection, principal, row.record_id)
+    except NotFound:
+        return None
+    return "feature", head + f',"feature":{feature}}}'
+
+
+async def latest_id(session: AsyncSession) -> int:
+    return int(await session.scalar(text("SELECT coalesce(max(id), 0) FROM events")) or 0)
+
+
+async def stream(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    live: LiveEvents,
+    principal: Principal,
+    last_event_id: int | None,
+    collections: set[str],
+    is_disconnected: Any,
+) -> AsyncIterator[str]:
+    """The text/event-stream body."""
+    waiter = live.waiter()
+    try:
+        async with sessionmaker() as session:
+            cursor = last_event_id if last_event_id is not None else await latest_id(session)
+            await session.commit()
+        yield f"retry: 1000\nid: {cursor}\n: connected\n\n"
+        gap_since: float | None = None
+        last_sent = time.monotonic()
+        while True:
+            waiter.clear()
+            async with sessionmaker() as session:
+                rows = (
+                    await session.execute(
+                        text(
+                            "SELECT id, collection, record_id, action FROM events "
+                            "WHERE id > :cursor ORDER BY id LIMIT :n"
+                        ),
+                        {"cursor": cursor, "n": BATCH},
+                    )
+                ).all()
+                out: list[str] = []
+                for row in rows:
+                    if row.id != cursor + 1:
+                        gap_since = gap_since or time.monotonic()
+                        if time.monotonic() - gap_since < GAP_WAIT_S:
+                            break
+                    gap_since = None
+                    cursor = int(row.id)
+                    if row.collection not in collections:
+                        continue
+                    shown = await render(session, principal, row)
+                    if shown is not None:
+                        out.append(f"id: {cursor}\nevent: {shown[0]}\ndata: {shown[1]}\n\n")
+                await session.commit()
+            for chunk in out:
+                yield chunk
+            if out:
+                last_sent = time.monotonic()
+            if len(rows) == BATCH and gap_since is None:
+                continue
+            if await is_disconnected():
+                return
+            timeout = 0.2 if gap_since is not None else 1.0
+            try:
+                await asyncio.wait_for(waiter.wait(), timeout)
+            except TimeoutError:
+                if time.monotonic() - last_sent >= KEEPALIVE_S:
+                    # Moves the client's last id past events it may not see.
+                    yield f"id: {cursor}\n: keepalive\n\n"
+                    last_sent = time.monotonic()
+    finally:
+        live.forget(waiter)

@@ -1,0 +1,222 @@
+"""Routes: alert rules (officers manage them), alerts (list, read, acknowledge, close, CAP),
+and the live stream of features and alerts (server-sent events)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from service.access.deps import PrincipalDep
+from service.alerts import service
+from service.alerts.cap import atom_feed, cap_document
+from service.alerts.models import AlertStatus, RuleKind
+from service.alerts.schemas import RuleIn, RulePatch
+from service.alerts.stream import STREAMS, stream
+from service.collections.params import parse_bbox
+from service.config import get_settings
+from service.db import SessionDep
+from service.enums import Role
+from service.errors import Forbidden, InvalidInput
+
+GEOJSON = "application/geo+json"
+CAP = "application/cap+xml"
+
+router = APIRouter(tags=["Early warning"])
+
+
+def _analyst_or_more(principal: Any) -> None:
+    if not principal.at_least(Role.analyst):
+        raise Forbidden("this needs the analyst role or higher")
+
+
+def _values(raw: str | None, allowed: type[Any], name: str) -> list[str] | None:
+    if not raw:
+        return None
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    known = {m.value for m in allowed}
+    for value in values:
+        if value not in known:
+            raise InvalidInput(
+                ["query", name], f"unknown {name} {value!r}; allowed: {sorted(known)}"
+            )
+    return values
+
+
+@router.get("/api/alert_rules", summary="Alert rules")
+async def list_rules(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    _analyst_or_more(principal)
+    return await service.list_rules(session)
+
+
+@router.post("/api/alert_rules", status_code=201, summary="Create an alert rule (officers)")
+async def create_rule(
+    body: RuleIn, session: SessionDep, principal: PrincipalDep, response: Response, request: Request
+) -> dict[str, Any]:
+    rule = await service.create_rule(session, principal, body)
+    response.headers["Location"] = str(request.url_for("get_alert_rule", rule_id=rule["id"]))
+    return rule
+
+
+@router.get("/api/alert_rules/{rule_id}", name="get_alert_rule", summary="One alert rule")
+async def get_rule(
+    rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    _analyst_or_more(principal)
+    return await service.get_rule(session, rule_id)
+
+
+@router.patch("/api/alert_rules/{rule_id}", summary="Change an alert rule (officers)")
+async def update_rule(
+    rule_id: uuid.UUID, body: RulePatch, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await service.update_rule(session, principal, rule_id, body)
+
+
+@router.delete("/api/alert_rules/{rule_id}", status_code=204, summary="Retire an alert rule")
+async def delete_rule(rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+    await service.delete_rule(session, principal, rule_id)
+    return Response(status_code=204)
+
+
+def _collection(request: Request, features: list[str], next_before: int | None) -> Response:
+    links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
+    if next_before is not None:
+        href = str(request.url.include_query_params(before=next_before))
+        links.append({"href": href, "rel": "next", "type": GEOJSON})
+    body = (
+        '{"type":"FeatureCollection","features":['
+        + ",".join(features)
+        + '],"links":'
+        + json.dumps(links)
+        + ',"numberReturned":'
+        + str(len(features))
+        + "}"
+    )
+    return Response(body, media_type=GEOJSON)
+
+
+@router.get(
+    "/api/alerts",
+    summary="Alerts, newest first (also the GeoJSON feed of alerts)",
+    response_class=Response,
+)
+async def list_alerts(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: Annotated[str | None, Query(description="new, acknowledged, closed")] = None,
+    kind: Annotated[str | None, Query(description="Rule kinds, comma-separated")] = None,
+    rule_id: uuid.UUID | None = None,
+    min_severity: Annotated[int | None, Query(ge=1, le=5)] = None,
+    since: Annotated[datetime | None, Query(description="Raised at or after (RFC 3339)")] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+    sector: uuid.UUID | None = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, description="From a `next` link")] = None,
+) -> Response:
+    settings = get_settings()
+    query = service.AlertQuery(
+        status=_values(status, AlertStatus, "status"),
+        kind=_values(kind, RuleKind, "kind"),
+        rule_id=rule_id,
+        min_severity=min_severity,
+        since=since,
+        bbox=parse_bbox(bbox),
+        sector=sector,
+        limit=min(limit or settings.page_default, settings.page_max),
+        before=before,
+    )
+    features, next_before = await service.list_alerts(session, principal, query)
+    return _collection(request, features, next_before)
+
+
+@router.get(
+    "/api/alerts/feed.atom", summary="The newest alerts as an Atom feed", response_class=Response
+)
+async def alerts_atom(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    settings = get_settings()
+    query = service.AlertQuery(limit=min(limit or settings.page_default, settings.page_max))
+    features, _ = await service.list_alerts(session, principal, query)
+    alert_url = str(request.url_for("get_alert", alert_id="ALERT")).replace("ALERT", "{id}")
+    document = atom_feed([json.loads(f) for f in features], str(request.url), alert_url)
+    return Response(document, media_type="application/atom+xml")
+
+
+@router.get("/api/alerts/{alert_id}", summary="One alert", response_class=Response)
+async def get_alert(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+    return Response(await service.get_alert(session, principal, alert_id), media_type=GEOJSON)
+
+
+@router.get(
+    "/api/alerts/{alert_id}/cap", summary="One alert as CAP 1.2 XML", response_class=Response
+)
+async def get_alert_cap(
+    request: Request, alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    row = await service.get_alert_row(session, principal, alert_id)
+    url = str(request.url_for("get_alert", alert_id=alert_id))
+    document = cap_document(row, get_settings().alert_cap_sender, url)
+    return Response(document, media_type=CAP)
+
+
+@router.post("/api/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (officers)")
+async def acknowledge(
+    alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    return Response(await service.acknowledge(session, principal, alert_id), media_type=GEOJSON)
+
+
+@router.post("/api/alerts/{alert_id}/close", summary="Close an alert (officers)")
+async def close(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
+    return Response(await service.close(session, principal, alert_id), media_type=GEOJSON)
+
+
+@router.get(
+    "/api/stream",
+    summary="Live stream of changed features and alerts (server-sent events)",
+    response_class=StreamingResponse,
+)
+async def live_stream(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    collections: Annotated[
+        str | None, Query(description="Comma-separated; all collections and alerts when absent")
+    ] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    since: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+) -> StreamingResponse:
+    wanted = set(STREAMS)
+    if collections:
+        wanted = {c.strip() for c in collections.split(",") if c.strip()}
+        unknown = wanted - set(STREAMS)
+        if unknown:
+            raise InvalidInput(
+                ["query", "collections"], f"unknown {sorted(unknown)}; allowed: {list(STREAMS)}"
+            )
+    # The stream takes a short session per batch: the request's (used to find the principal)
+    # must not hold a pooled connection for as long as the client stays connected.
+    await session.close()
+    body = stream(
+        request.app.state.sessionmaker,
+        request.app.state.live_events,
+        principal,
+        last_event_id if last_event_id is not None else since,
+        wanted,
+        request.is_disconnected,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

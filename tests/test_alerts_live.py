@@ -1,0 +1,211 @@
+"""The live picture against the real service (uvicorn in its own process): an incident posted
+near a site raises one alert within a second and a connected stream receives it; a partner's
+stream never carries a restricted incident or the alert it raised; a reconnecting client
+resumes from its last event id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests import factories
+from tests.conftest import LiveServer
+
+KM = 1 / 111.32
+
+
+@dataclass
+class Event:
+    id: int | None
+    name: str
+    data: str
+    at: float
+
+
+@dataclass
+class Subscriber:
+    """Reads a text/event-stream in the background."""
+
+    events: list[Event] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    last_id: int | None = None
+
+    async def read(self, response: httpx.Response) -> None:
+        name, data, event_id = "message", [], None
+        async for line in response.aiter_lines():
+            self.raw.append(line)
+            if line == "":
+                if event_id is not None:
+                    self.last_id = event_id
+                if data:
+                    self.events.append(Event(event_id, name, "\n".join(data), time.monotonic()))
+                name, data, event_id = "message", [], None
+            elif line.startswith("id:"):
+                event_id = int(line[3:].strip())
+            elif line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+
+    async def wait_for(self, predicate: Any, within_s: float = 3.0) -> Event:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            for event in self.events:
+                if predicate(event):
+                    return event
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no such event; got {[(e.name, e.data[:80]) for e in self.events]}")
+
+
+@contextlib.asynccontextmanager
+async def subscribe(
+    http: httpx.AsyncClient, url: str, key: str, last_event_id: int | None = None
+) -> AsyncIterator[Subscriber]:
+    headers = {"X-API-Key": key}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    subscriber = Subscriber()
+    async with http.stream("GET", f"{url}/api/stream", headers=headers, timeout=None) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        task = asyncio.create_task(subscriber.read(response))
+        try:
+            # The first message says where the stream starts.
+            while subscriber.last_id is None:  # noqa: ASYNC110 - set by the reader task
+                await asyncio.sleep(0.01)
+            yield subscriber
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await task
+
+
+async def post(http: httpx.AsyncClient, url: str, key: str, path: str, body: Any) -> dict[str, Any]:
+    response = await http.post(f"{url}{path}", json=body, headers={"X-API-Key": key})
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_an_incident_near_a_site_reaches_a_connected_client_within_a_second(
+    live_server: LiveServer,
+) -> None:
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    partner = await live_server.api_key("partner")
+    x, y = 28.4, 4.4
+    async with httpx.AsyncClient() as http:
+        await post(http, url, admin, "/api/alert_rules",
+                   {"name": "live near", "kind": "incident_near_site", "radius_km": 5, "min_severity": 3})  # fmt: skip
+        site = await post(http, url, admin, "/api/idp_sites",
+                          factories.feature("idp_sites", geometry=factories.point(x, y), classification="public"))  # fmt: skip
+        async with (
+            subscribe(http, url, admin) as watcher,
+            subscribe(http, url, partner) as outsider,
+        ):
+            public = factories.feature("incidents", geometry=factories.point(x + 2 * KM, y),
+                                       severity=4, classification="public")  # fmt: skip
+            incident = await post(http, url, admin, "/api/incidents", public)
+            posted = time.monotonic()
+
+            def about(record: dict[str, Any]) -> Any:
+                return lambda e: e.name == "alert" and record["id"] in e.data
+
+            event = await watcher.wait_for(about(incident))
+            assert event.at - posted < 1.0, f"the alert took {event.at - posted:.2f} s"
+            alert = json.loads(event.data)["alert"]
+            assert {"collection": "idp_sites", "id": site["id"]} in alert["properties"]["records"]
+            await watcher.wait_for(lambda e: e.name == "feature" and incident["id"] in e.data)
+            # The partner sees the public incident, and its alert.
+            await outsider.wait_for(about(incident))
+
+            restricted = factories.feature("incidents", geometry=factories.point(x, y + 1 * KM),
+                                           severity=5, classification="restricted",
+                                           description="SECRET-restricted-report")  # fmt: skip
+            hidden = await post(http, url, admin, "/api/incidents", restricted)
+            await watcher.wait_for(about(hidden))
+            marker = await post(http, url, admin, "/api/idp_sites",
+                                factories.feature("idp_sites", geometry=factories.point(x + 0.5, y), classification="public"))  # fmt: skip
+            # The partner's stream has moved past the restricted incident (it sees the next site)...
+            await outsider.wait_for(lambda e: marker["id"] in e.data)
+            # ...and nothing of it came, neither as a feature nor as an alert.
+            everything = "\n".join(outsider.raw)
+            assert hidden["id"] not in everything and "SECRET" not in everything
+            alerts = await http.get(f"{url}/api/alerts", headers={"X-API-Key": admin},
+                                    params={"kind": "incident_near_site"})  # fmt: skip
+            mine = [a for a in alerts.json()["features"] if incident["id"] in json.dumps(a)]
+            assert len(mine) == 1  # exactly one, although the engine ran several times
+            assert [e for e in watcher.events if e.name == "alert" and incident["id"] in e.data
+                    and '"action":"created"' in e.data].__len__() == 1  # fmt: skip
+
+
+async def test_a_reconnecting_client_resumes_without_gaps(live_server: LiveServer) -> None:
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    async with httpx.AsyncClient() as http:
+        async with subscribe(http, url, admin) as first:
+            start = first.last_id
+            one = await post(http, url, admin, "/api/bases",
+                             factories.feature("bases", geometry=factories.point(28.0, 4.0)))  # fmt: skip
+            seen = await first.wait_for(lambda e: one["id"] in e.data)
+        # Disconnected: two more changes happen.
+        two = await post(
+            http,
+            url,
+            admin,
+            "/api/bases",
+            factories.feature("bases", geometry=factories.point(28.01, 4.0)),
+        )
+        three = await post(
+            http,
+            url,
+            admin,
+            "/api/bases",
+            factories.feature("bases", geometry=factories.point(28.02, 4.0)),
+        )
+        async with subscribe(http, url, admin, last_event_id=seen.id) as second:
+            await second.wait_for(lambda e: three["id"] in e.data)
+            ids = [e.data for e in second.events if e.name == "feature"]
+            assert one["id"] not in "".join(ids)  # not sent again
+            assert two["id"] in ids[0] and three["id"] in ids[1]
+            numbers = [e.id for e in second.events if e.id is not None]
+            assert numbers == sorted(numbers) and numbers[0] > (seen.id or 0) > (start or 0) - 1
+
+
+async def test_a_change_that_commits_late_is_not_skipped(live_server: LiveServer) -> None:
+    """Event ids are taken before commit: a transaction that started first and commits after a
+    later one must still reach the stream, in id order."""
+    from sqlalchemy import text
+
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    async with httpx.AsyncClient() as http, subscribe(http, url, admin) as watcher:
+        async with live_server.engine.connect() as connection:
+            transaction = await connection.begin()
+            await connection.execute(text("SELECT set_config('civop.actor', 'tests', true)"))
+            late = (
+                await connection.execute(
+                    text(
+                        "INSERT INTO bases (name, base_kind, geom, classification) VALUES "
+                        "('late', 'team_site', ST_SetSRID(ST_MakePoint(28.1, 4.1), 4326), "
+                        "'public') RETURNING id"
+                    )
+                )
+            ).scalar_one()
+            # Another collection (writes to one collection queue on its layer version row).
+            early = await post(http, url, admin, "/api/projects",
+                               factories.feature("projects", geometry=factories.point(28.2, 4.1)))  # fmt: skip
+            await asyncio.sleep(0.3)
+            await transaction.commit()
+        first = await watcher.wait_for(lambda e: str(late) in e.data)
+        second = await watcher.wait_for(lambda e: early["id"] in e.data)
+        assert first.id is not None and second.id is not None and first.id < second.id
+        order = [e.id for e in watcher.events if e.id is not None]
+        assert order == sorted(order)
