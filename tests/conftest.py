@@ -190,7 +190,7 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
         yield LiveServer(base, url, world, engine)
     finally:
         process.terminate()
-        process.wait(10)
+        process.wait(30)
         log.close()
         await engine.dispose()
         await drop_database(name)

@@ -91,7 +91,7 @@ async def serve(database_url: str, port: int, hook: str) -> subprocess.Popen[byt
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
-    process.wait(10)
+    process.wait(30)  # a loaded machine shuts down slowly
 
 
 @pytest.fixture

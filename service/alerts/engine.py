@@ -27,6 +27,7 @@ class AlertEngine:
         self.sessionmaker = sessionmaker
         self.interval_s = interval_s
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         listener.subscribe(self._changed)
 
@@ -43,6 +44,8 @@ class AlertEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.run_once()
             except asyncio.CancelledError:
@@ -55,8 +58,16 @@ class AlertEngine:
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="civop-alert-engine")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Let a pass in progress finish: cancelling it in the middle of a query would leave
+        its connection unusable and hold up shutdown."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

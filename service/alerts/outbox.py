@@ -123,25 +123,35 @@ class OutboxWorker:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
+        self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         async with httpx.AsyncClient() as http:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     await deliver_due(self.sessionmaker, http, self.settings)
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # the database is away: try again later
                     log.warning("webhook outbox: %s", type(error).__name__)
-                await asyncio.sleep(self.settings.alert_webhook_poll_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), self.settings.alert_webhook_poll_s
+                    )
 
     def start(self) -> None:
         if self.settings.alert_webhook_urls:
             self._task = asyncio.create_task(self._run(), name="civop-webhook-outbox")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Let a delivery in progress finish (it is bounded by the webhook timeout), then stop."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
