@@ -1,4 +1,11 @@
 # The civop service against an external PostGIS (DATABASE_URL). Build: docker build -t civop .
+
+# The map's JavaScript and CSS, from the npm registry, pinned by the lock file.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /viewer
+COPY service/viewer/package.json service/viewer/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim-bookworm AS runtime
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,7 +23,9 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY service ./service
 COPY geo ./geo
 COPY migrations ./migrations
-RUN pip install .
+COPY --from=assets /viewer/node_modules ./service/viewer/node_modules
+# Installed in place: the map's static files and the CAP schema are read from the source tree.
+RUN pip install -e .
 
 USER civop
 EXPOSE 8000

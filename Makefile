@@ -19,13 +19,22 @@ test: setup lint typecheck pytest  ## ruff, mypy and the whole test suite agains
 stop:  ## stop the project-local PostgreSQL cluster
 	scripts/pg.sh stop
 
-setup: venv db migrate
+setup: venv assets db migrate
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# The map's JavaScript and CSS (Leaflet and two plugins) from the npm registry, pinned by
+# service/viewer/package-lock.json, into service/viewer/node_modules (not committed).
+VIEWER := service/viewer
+.PHONY: assets
+assets: $(VIEWER)/node_modules/.installed
+$(VIEWER)/node_modules/.installed: $(VIEWER)/package.json $(VIEWER)/package-lock.json
+	cd $(VIEWER) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 system:  ## Debian packages: PostGIS, GDAL
@@ -62,3 +71,7 @@ bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites
 .PHONY: bench-import
 bench-import: setup  ## 1,000,000 points into incidents with civop import, side by side with ogr2ogr
 	$(ENV) $(BIN)/python bench/bench_import.py $(ARGS)
+
+.PHONY: bench-viewer
+bench-viewer: setup  ## the analysts' map in headless Chromium on the 1M-incident database
+	$(ENV) $(BIN)/python -m bench.bench_viewer $(ARGS)

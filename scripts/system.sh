@@ -8,6 +8,8 @@ set -euo pipefail
 declare -A CHECK=(
   [postgresql-15-postgis-3]=/usr/share/postgresql/15/extension/postgis.control
   [gdal-bin]=/usr/bin/ogr2ogr
+  [chromium]=/usr/bin/chromium
+  [chromium-driver]=/usr/bin/chromedriver
 )
 missing=()
 for package in "${!CHECK[@]}"; do

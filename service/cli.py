@@ -108,7 +108,7 @@ def serve(
     import uvicorn
 
     base = f"http://{host}:{port}"
-    typer.echo(f"civop: API docs at {base}/docs, health at {base}/health")
+    typer.echo(f"civop: map at {base}/map, API docs at {base}/docs, health at {base}/health")
     uvicorn.run("service.main:app_factory", factory=True, host=host, port=port, workers=workers)
 
 

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1)
 
+    #: Basemap of the map page: an XYZ tile URL template (``.../{z}/{x}/{y}.png``). Empty: a
+    #: plain background with the sector outlines, and no request leaves the service.
+    basemap_url: str = ""
+
     #: Imports (``service.imports``): the largest upload accepted, in MiB.
     import_max_upload_mb: int = Field(512, ge=1)
     #: At most this many files in an uploaded zip (a zipped shapefile has 4 to 6).

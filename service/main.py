@@ -25,10 +25,12 @@ from service.config import Settings, get_settings
 from service.db import create_engine, sessionmaker_for
 from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
+from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
 from service.routing import ReadRouter
 from service.sites.views import router as sites_router
+from service.viewer.views import router as viewer_router
 
 DESCRIPTION = """
 The civilian operational picture of a UN peacekeeping mission: actors, IDP sites, projects,
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(alerts_router)
     for layer_router in layer_routers():
         app.include_router(layer_router)
+    app.include_router(heat_router)
+    app.include_router(viewer_router)
     return app
 
 

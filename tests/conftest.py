@@ -226,10 +226,12 @@ async def client(
     # Each test's writes are rolled back without a commit notification: caches derived from the
     # data must start and end each test empty, as after a reconnect.
     app.state.changes._tell(None)
+    app.state.tile_cache.tiles.clear()
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as http:
         yield http
     app.dependency_overrides.clear()
     app.state.changes._tell(None)
+    app.state.tile_cache.tiles.clear()
 
 
 @pytest.fixture

@@ -43,6 +43,8 @@ from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constrai
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
+#: Lists count their matches up to this many (numberMatched); above it they do not say.
+COUNT_BOUND = 100_000
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,13 @@ def apply_filters(v: View, collection: Collection, query: ListQuery) -> list[Col
     if query.interval is not None and collection.time is not None:
         start_name, end_name = collection.time
         start = v.column(start_name)
-        end = v.column(end_name) if end_name else start
         begin, finish = query.interval
         if finish is not None:
             conditions.append(start <= finish)
         if begin is not None:
-            conditions.append(func.coalesce(end, start) >= begin)
+            # An instant (incidents) compares directly, so its index serves the filter.
+            end = func.coalesce(v.column(end_name), start) if end_name else start
+            conditions.append(end >= begin)
     if query.sector is not None:
         column = v.column("id") if table.name == "sectors" else v.column("sector_id")
         conditions.append(column.in_(sector_tree(query.sector)))
@@ -135,8 +138,12 @@ async def list_features(
     cursor = query.cursor
     matched = None
     if cursor is None:
-        count = select(func.count()).select_from(table).where(v.where, *conditions)
-        matched = int(await session.scalar(count) or 0)
+        # Counted up to a bound so a first page over millions of rows stays cheap; beyond it
+        # numberMatched is left out, as OGC API - Features allows.
+        rows_matched = select(literal(1)).select_from(table).where(v.where, *conditions)
+        bounded = rows_matched.limit(COUNT_BOUND + 1).subquery("matched")
+        found = int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
+        matched = found if found <= COUNT_BOUND else None
     backward = cursor is not None and cursor.backward
     if cursor is not None:
         position = tuple_(cast(literal(cursor.order_value), order.type), cursor.record_id)

@@ -1,0 +1,63 @@
+"""The map page's JavaScript and CSS, served by the service itself: our own files from
+``static/`` and the libraries npm installed (``make assets``) from ``node_modules/``. Only the
+folders named here are served, never the whole of node_modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request, Response
+from starlette.staticfiles import StaticFiles
+
+from service.errors import NotFound
+
+HERE = Path(__file__).resolve().parent
+OWN = HERE / "static"
+NODE_MODULES = HERE / "node_modules"
+
+#: URL folder under /static/vendor -> the package folder that holds the built files.
+VENDOR: dict[str, Path] = {
+    "leaflet": NODE_MODULES / "leaflet" / "dist",
+    "leaflet.vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
+    "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
+}
+
+#: The files the page loads, in order (URLs under /static).
+SCRIPTS = [
+    "vendor/leaflet/leaflet.js",
+    "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+    "vendor/leaflet.heat/leaflet-heat.js",
+    "viewer/civop-map.js",
+]
+STYLESHEETS = ["vendor/leaflet/leaflet.css", "viewer/civop-map.css"]
+
+_own = StaticFiles(directory=OWN, check_dir=False)
+_vendor = {name: StaticFiles(directory=path, check_dir=False) for name, path in VENDOR.items()}
+
+
+TEMPLATES = HERE / "templates"
+
+
+def missing() -> list[str]:
+    """Files the page needs that are not installed (empty when the map can be served)."""
+    needed = [_path(name) for name in [*SCRIPTS, *STYLESHEETS]] + [TEMPLATES / "panels.html"]
+    return [str(path.relative_to(HERE)) for path in needed if not path.is_file()]
+
+
+def _path(name: str) -> Path:
+    folder, _, rest = name.partition("/")
+    if folder == "viewer":
+        return OWN / rest
+    package, _, file = rest.partition("/")
+    return VENDOR[package] / file
+
+
+async def own_file(path: str, request: Request) -> Response:
+    return await _own.get_response(path, request.scope)
+
+
+async def vendor_file(package: str, path: str, request: Request) -> Response:
+    files = _vendor.get(package)
+    if files is None:
+        raise NotFound(f"no static package {package!r}")
+    return await files.get_response(path, request.scope)

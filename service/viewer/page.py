@@ -1,0 +1,172 @@
+"""The map page, built with Folium: a Leaflet map with one feature group per layer, the layer
+control, the legend and the panels. The page holds no data: ``civop-map.js`` fills the groups
+from the API with the user's token once they have signed in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import folium
+from branca.element import Figure, MacroElement
+from folium.map import CustomPane
+from folium.template import Template
+
+from service.config import Settings
+from service.layers.heat import HEAT_MAX_ZOOM
+from service.viewer import assets, styles
+
+TEMPLATES = assets.TEMPLATES
+
+#: Map panes, bottom to top. Leaflet's overlay pane, where the heat view draws, is at 400:
+#: the analysis overlays and the sector outlines stay readable above it.
+PANES = {
+    "civop-analysis": 405,
+    "civop-areas": 408,
+    "civop-lines": 412,
+    "civop-incidents": 420,
+    "civop-points": 450,
+    "civop-alerts": 460,
+}
+
+#: The layers in the layer control: key used by the script, name shown, shown on opening.
+LAYERS: list[tuple[str, str, bool]] = [
+    ("sectors", "Sectors", True),
+    ("idp_sites", "IDP sites", True),
+    ("incidents", "Incidents", True),
+    ("patrols", "Patrol routes", True),
+    ("bases", "Bases", True),
+    ("projects", "Projects", False),
+    ("actors", "Actors", False),
+    ("risk", "Risk overlay", False),
+    ("hotspots", "Hot spots", False),
+]
+#: Issue 8 hook: listed only when the service has an alerts API (see ``alerts_available``).
+ALERTS_LAYER = ("alerts", "Open alerts", True)
+
+#: Incidents are drawn one by one from this zoom on, when the view holds at most
+#: ``POINTS_MAX`` of them; otherwise (and always when zoomed out) as a heat view.
+POINTS_FROM_ZOOM = 9
+POINTS_MAX = 6000
+POLL_SECONDS = 3
+
+
+class MapApp(MacroElement):
+    """The panels (sign-in, search and period, legend, status) and the call that starts the
+    page's script with the map, its feature groups and the layer control."""
+
+    def __init__(
+        self,
+        control: folium.LayerControl,
+        groups: dict[str, folium.FeatureGroup],
+        config: dict[str, Any],
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "CivopMap"
+        self._template = _app_template()
+        self.control = control
+        self.groups = groups
+        self.config = config
+        self.legend = styles.legend(alerts="alerts" in groups)
+
+
+@lru_cache(maxsize=1)
+def _app_template() -> Template:
+    """The panels and the start-up call (read when the first page is built)."""
+    template: Template = Template(
+        "{% macro html(this, kwargs) %}"
+        + (TEMPLATES / "panels.html").read_text()
+        + "{% endmacro %}"
+        + """
+        {% macro script(this, kwargs) %}
+            civopMap.start({{ this._parent.get_name() }}, {
+                control: {{ this.control.get_name() }},
+                groups: {
+                {%- for key, group in this.groups.items() %}
+                    {{ key|tojson }}: {{ group.get_name() }},
+                {%- endfor %}
+                },
+            }, {{ this.config|tojson }});
+        {% endmacro %}
+        """
+    )
+    return template
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """What the page depends on: settings, not data (so one page serves every user)."""
+
+    mission_bbox: tuple[float, float, float, float]
+    basemap_url: str = ""
+    generalise_cell_km: float = 10.0
+    alerts_available: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings, *, alerts_available: bool) -> PageOptions:
+        return cls(
+            mission_bbox=settings.mission_bbox,
+            basemap_url=settings.basemap_url,
+            generalise_cell_km=settings.generalise_cell_km,
+            alerts_available=alerts_available,
+        )
+
+
+@lru_cache(maxsize=8)
+def build_page(options: PageOptions) -> str:
+    """The HTML of ``/map``; every script and stylesheet it loads is served under ``/static``."""
+    west, south, east, north = options.mission_bbox
+    fmap = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=7,
+        tiles=None,
+        control_scale=True,
+        min_zoom=3,
+        max_zoom=18,
+        font_size="13px",
+    )
+    # Folium's defaults load Leaflet, jQuery, Bootstrap and fonts from CDNs: the map needs none
+    # of that but Leaflet, and loads everything from the service itself.
+    fmap.default_js = [(f"civop_js_{i}", "/static/" + s) for i, s in enumerate(assets.SCRIPTS)]
+    fmap.default_css = [
+        (f"civop_css_{i}", "/static/" + s) for i, s in enumerate(assets.STYLESHEETS)
+    ]
+    figure = fmap.get_root()
+    assert isinstance(figure, Figure)
+    figure.title = "civop · analysts' map"
+    figure.header.add_child(
+        folium.Element('<link rel="icon" type="image/svg+xml" href="/static/viewer/favicon.svg">'),
+        name="civop_favicon",
+    )
+    fmap.fit_bounds([[south, west], [north, east]])
+    for pane, z_index in PANES.items():
+        CustomPane(pane, z_index=z_index, pointer_events=False).add_to(fmap)
+
+    if options.basemap_url:
+        folium.TileLayer(
+            tiles=options.basemap_url, attr="Basemap", name="Basemap", overlay=True
+        ).add_to(fmap)
+    layers = LAYERS + ([ALERTS_LAYER] if options.alerts_available else [])
+    groups = {key: folium.FeatureGroup(name=name, show=shown) for key, name, shown in layers}
+    for group in groups.values():
+        group.add_to(fmap)
+    control = folium.LayerControl(position="topright", collapsed=False)
+    control.add_to(fmap)
+
+    MapApp(control, groups, page_config(options)).add_to(fmap)
+    html: str = figure.render()
+    return html
+
+
+def page_config(options: PageOptions) -> dict[str, Any]:
+    """What the script needs besides the data: drawing rules and timings (no records)."""
+    return {
+        "pointsFromZoom": POINTS_FROM_ZOOM,
+        "pointsMax": POINTS_MAX,
+        "heatMaxZoom": HEAT_MAX_ZOOM,
+        "pollSeconds": POLL_SECONDS,
+        "missionBbox": list(options.mission_bbox),
+        "generaliseCellKm": options.generalise_cell_km,
+        "styles": styles.styles(),
+    }
