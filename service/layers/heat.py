@@ -5,7 +5,6 @@ only at its generalised place."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -19,9 +18,9 @@ from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import apply_filters
 from service.collections.views import list_query_dependency
-from service.errors import InvalidInput
 from service.layers import service
-from service.layers.service import WORLD_M, Tile
+from service.layers.service import WORLD_M
+from service.layers.views import serve_tile
 from service.routing import ReadSessionDep
 
 #: Cells per tile side: 32 cells of 8 pixels on a 256-pixel tile.
@@ -35,22 +34,6 @@ EARTH_RADIUS_M = 6378137.0
 INCIDENTS = COLLECTIONS["incidents"]
 
 router = APIRouter(prefix="/layers/heat", tags=["OGC API - Tiles"])
-
-
-def heat_key(
-    collection: Collection,
-    principal: Principal,
-    z: int,
-    x: int,
-    y: int,
-    query: ListQuery,
-    version: int,
-) -> str:
-    """Everything that decides a heat tile's content, as for vector tiles."""
-    filters = repr((query.interval, sorted(query.filters.items()), query.sector, query.q))
-    access = service.access_key(principal)
-    raw = f"heat|{collection.name}|{z}/{x}/{y}|{HEAT_GRID}|{filters}|{access}|{version}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 async def build_heat_tile(
@@ -122,22 +105,14 @@ async def incidents_heat_tile(
     x: Annotated[int, Path(ge=0)],
     y: Annotated[int, Path(ge=0)],
 ) -> Response:
-    if x >= 2**z or y >= 2**z:
-        raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
-    cache: service.TileCache = request.app.state.tile_cache
-    version = await service.layer_version(session, INCIDENTS, request.app.state.layer_versions)
-    key = heat_key(INCIDENTS, principal, z, x, y, query, version)
-    etag = f'"{key}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": "private, no-cache",
-        "Vary": "Authorization, X-API-Key",
-    }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    cached = cache.get(key)
-    if cached is None:
-        content = await build_heat_tile(session, INCIDENTS, principal, z, x, y, query)
-        cached = Tile(content, etag)
-        cache.put(key, cached)
-    return Response(cached.content, media_type="application/json", headers=headers)
+    return await serve_tile(
+        request,
+        session,
+        INCIDENTS,
+        principal,
+        (z, x, y),
+        query,
+        kind=f"heat{HEAT_GRID}",
+        media_type="application/json",
+        build=lambda: build_heat_tile(session, INCIDENTS, principal, z, x, y, query),
+    )

@@ -138,9 +138,13 @@ def tile_key(
     y: int,
     query: ListQuery,
     version: int,
+    *,
+    kind: str = "mvt",
 ) -> str:
+    """Everything that decides a tile's content: which kind of tile, where, the filters, what
+    the requester may see and the data's version."""
     filters = repr((query.interval, sorted(query.filters.items()), query.sector, query.q))
-    raw = f"{collection.name}|{z}/{x}/{y}|{filters}|{access_key(principal)}|{version}"
+    raw = f"{kind}|{collection.name}|{z}/{x}/{y}|{filters}|{access_key(principal)}|{version}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -1,12 +1,15 @@
 """OGC API - Features (Part 1 core, GeoJSON, OpenAPI; Part 4 create/replace/update/delete) and
 OGC API - Tiles vector tiles for every collection, at the root of the service."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.deps import PrincipalDep
+from service.access.policy import Principal
 from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
@@ -177,6 +180,41 @@ async def web_mercator_quad(_: PrincipalDep) -> Response:
     return Response(TMS.model_dump_json(exclude_none=True, by_alias=True), media_type=JSON)
 
 
+async def serve_tile(
+    request: Request,
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    tile: tuple[int, int, int],
+    query: ListQuery,
+    *,
+    kind: str,
+    media_type: str,
+    build: Callable[[], Awaitable[bytes]],
+) -> Response:
+    """A tile from the cache or freshly built, with an ETag that changes with the data and
+    with what the requester may see; ``304`` when the client's copy is current."""
+    z, x, y = tile
+    if x >= 2**z or y >= 2**z:
+        raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
+    cache: service.TileCache = request.app.state.tile_cache
+    version = await service.layer_version(session, collection, request.app.state.layer_versions)
+    key = service.tile_key(collection, principal, z, x, y, query, version, kind=kind)
+    etag = f'"{key}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Vary": "Authorization, X-API-Key",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    cached = cache.get(key)
+    if cached is None:
+        cached = Tile(await build(), etag)
+        cache.put(key, cached)
+    return Response(cached.content, media_type=media_type, headers=headers)
+
+
 def tiles_router(collection: Collection) -> APIRouter:
     """Vector tiles, the tileset description and TileJSON of one collection."""
     tiles = APIRouter(prefix=f"/collections/{collection.name}/tiles", tags=["OGC API - Tiles"])
@@ -250,25 +288,17 @@ def tiles_router(collection: Collection) -> APIRouter:
         x: Annotated[int, Path(ge=0)],
         y: Annotated[int, Path(ge=0)],
     ) -> Response:
-        if x >= 2**z or y >= 2**z:
-            raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
-        cache: service.TileCache = request.app.state.tile_cache
-        version = await service.layer_version(session, collection, request.app.state.layer_versions)
-        key = service.tile_key(collection, principal, z, x, y, query, version)
-        etag = f'"{key}"'
-        headers = {
-            "ETag": etag,
-            "Cache-Control": "private, no-cache",
-            "Vary": "Authorization, X-API-Key",
-        }
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers=headers)
-        cached = cache.get(key)
-        if cached is None:
-            content = await service.build_tile(session, collection, principal, z, x, y, query)
-            cached = Tile(content, etag)
-            cache.put(key, cached)
-        return Response(cached.content, media_type=MVT, headers=headers)
+        return await serve_tile(
+            request,
+            session,
+            collection,
+            principal,
+            (z, x, y),
+            query,
+            kind="mvt",
+            media_type=MVT,
+            build=lambda: service.build_tile(session, collection, principal, z, x, y, query),
+        )
 
     return tiles
 
