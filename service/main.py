@@ -96,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema": row[1]})
 
     _document_geojson_responses(app)
+    # The map's layers first: tiles and items are most of the requests, matched in route order.
+    for layer_router in layer_routers():
+        app.include_router(layer_router)
+    app.include_router(heat_router)
     app.include_router(auth_router)
     app.include_router(imports_router)
     app.include_router(exports_router)
@@ -105,9 +109,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(analysis_router)
     app.include_router(alerts_router)
-    for layer_router in layer_routers():
-        app.include_router(layer_router)
-    app.include_router(heat_router)
     app.include_router(viewer_router)
     return app
 

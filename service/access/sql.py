@@ -96,9 +96,28 @@ def row_filter(
     return and_(*conditions)
 
 
+#: Views already built, by table and principal (a principal is immutable: a change to a user or
+#: key makes a new one). Each entry remembers the settings it was built with.
+_VIEWS: dict[tuple[Table, Principal], tuple[Settings, View]] = {}
+_VIEWS_MAX = 4096
+
+
 def view(table: Table, principal: Principal, settings: Settings | None = None) -> View:
-    """The principal's view of ``table``; see the module docstring."""
+    """The principal's view of ``table``; see the module docstring. Built once per table,
+    principal and settings: every request of a map session asks for the same views."""
     settings = settings or get_settings()
+    key = (table, principal)
+    known = _VIEWS.get(key)
+    if known is not None and known[0] is settings:
+        return known[1]
+    built = _build_view(table, principal, settings)
+    if len(_VIEWS) >= _VIEWS_MAX:
+        _VIEWS.clear()
+    _VIEWS[key] = (settings, built)
+    return built
+
+
+def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
     policy = policy_for(table.name, settings.policies)
     full, generalised = _levels(principal, policy)
     cell_deg = settings.generalise_cell_km / KM_PER_DEGREE

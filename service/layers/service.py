@@ -3,6 +3,8 @@ principal's view of each table, with a tile cache checked against the data's ver
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -148,6 +150,7 @@ def tile_key(
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=65_536)
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """Longitude/latitude bounds of a tile, widened by the MVT buffer."""
     bounds = TMS.bounds(morecantile.Tile(x, y, z))

@@ -304,9 +304,9 @@ def tiles_router(collection: Collection) -> APIRouter:
 
 
 def layer_routers() -> list[APIRouter]:
-    """The OGC routes: landing, collections, items (Part 1 and 4) and tiles of each collection."""
-    routers = [router]
-    for collection in COLLECTIONS.values():
-        routers.append(collection_router(collection, OGC_ITEMS))
-        routers.append(tiles_router(collection))
+    """The OGC routes: tiles of each collection, landing, collections, items (Part 1 and 4).
+    Tiles come first: they are most of the requests, and routes are matched in order."""
+    routers = [tiles_router(collection) for collection in COLLECTIONS.values()]
+    routers.append(router)
+    routers.extend(collection_router(collection, OGC_ITEMS) for collection in COLLECTIONS.values())
     return routers
