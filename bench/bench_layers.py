@@ -93,11 +93,16 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=10, help="duration of each measurement")
     parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument(
+        "--only", default="", help="run only the workloads whose name contains this, e.g. z14"
+    )
     args = parser.parse_args()
 
     url = asyncio.run(ensure_database(args.incidents))
     key = asyncio.run(api_key(url))
-    paths = asyncio.run(workloads(url))
+    paths = {
+        name: urls for name, urls in asyncio.run(workloads(url)).items() if args.only in name
+    }
     ours_port, tipg_port = free_port(), free_port()
     ours_base, tipg_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
     uvicorn = ["-m", "uvicorn", "--workers", "1", "--log-level", "warning", "--host", "127.0.0.1"]
