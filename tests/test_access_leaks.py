@@ -289,3 +289,30 @@ async def test_reference_to_a_hidden_record_cannot_be_written(
     response = await client.post("/api/incidents", json=feature, headers=headers("officer"))
     assert response.status_code == 422
     assert "perpetrator_actor_id" in response.json()["detail"][0]["loc"]
+
+
+async def test_a_policy_change_takes_effect_at_once(
+    client: AsyncClient, headers: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Views are built once per principal; a changed policy must not be served from that."""
+    from service.config import get_settings
+
+    planted = await plant(client, headers)
+    mission = next(
+        p for p in planted if p.collection == "incidents" and p.classification == "mission"
+    )
+
+    async def partner_sees() -> dict[str, Any] | None:
+        response = await client.get(
+            "/api/incidents", params={"limit": 1000}, headers=headers("partner")
+        )
+        assert response.status_code == 200
+        by_id = {f["id"]: f for f in response.json()["features"]}
+        return by_id.get(str(mission.id))
+
+    assert await partner_sees() is None  # hidden by the default policy
+    monkeypatch.setattr(get_settings(), "policies", {"incidents": {"mission": "generalise"}})
+    shown = await partner_sees()
+    assert shown is not None and shown["properties"]["generalised"] is True
+    monkeypatch.setattr(get_settings(), "policies", {})
+    assert await partner_sees() is None

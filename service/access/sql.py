@@ -97,8 +97,9 @@ def row_filter(
 
 
 #: Views already built, by table and principal (a principal is immutable: a change to a user or
-#: key makes a new one). Each entry remembers the settings it was built with.
-_VIEWS: dict[tuple[Table, Principal], tuple[Settings, View]] = {}
+#: key makes a new one). Each entry holds what it was built from: the settings object, its
+#: policies and the generalisation cell, so that a change to any of them builds the view again.
+_VIEWS: dict[tuple[Table, Principal], tuple[Settings, object, float, View]] = {}
 _VIEWS_MAX = 4096
 
 
@@ -108,12 +109,17 @@ def view(table: Table, principal: Principal, settings: Settings | None = None) -
     settings = settings or get_settings()
     key = (table, principal)
     known = _VIEWS.get(key)
-    if known is not None and known[0] is settings:
-        return known[1]
+    if (
+        known is not None
+        and known[0] is settings
+        and known[1] is settings.policies
+        and known[2] == settings.generalise_cell_km
+    ):
+        return known[3]
     built = _build_view(table, principal, settings)
     if len(_VIEWS) >= _VIEWS_MAX:
         _VIEWS.clear()
-    _VIEWS[key] = (settings, built)
+    _VIEWS[key] = (settings, settings.policies, settings.generalise_cell_km, built)
     return built
 
 
