@@ -1,22 +1,38 @@
 """The live picture against the real service (uvicorn in its own process): an incident posted
 near a site raises one alert within a second and a connected stream receives it; a partner's
 stream never carries a restricted incident or the alert it raised; a reconnecting client
-resumes from its last event id."""
+resumes from its last event id. The time-based rules run a few seconds after a change and on
+their schedule; the event log is pruned, and a client resuming from a pruned id is told to
+reload."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from tests import factories
-from tests.conftest import LiveServer
+from tests.conftest import (
+    ARTIFACTS,
+    TEST_DB,
+    LiveServer,
+    create_database,
+    drop_database,
+    free_port,
+)
 
 KM = 1 / 111.32
 
@@ -209,3 +225,166 @@ async def test_a_change_that_commits_late_is_not_skipped(live_server: LiveServer
         assert first.id is not None and second.id is not None and first.id < second.id
         order = [e.id for e in watcher.events if e.id is not None]
         assert order == sorted(order)
+
+
+def recently() -> str:
+    return (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
+
+
+async def test_a_risk_threshold_rule_raises_a_few_seconds_after_the_change(
+    live_server: LiveServer,
+) -> None:
+    """The time-based pass runs shortly after the data it reads changes, without waiting for
+    its schedule (five minutes here), and without holding up the event-driven rules."""
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    x, y = 28.8, 5.6
+    south = str(live_server.world.sectors["South-All"])
+    async with httpx.AsyncClient() as http:
+        rule = await post(http, url, admin, "/api/alert_rules",
+                          {"name": "live risk", "kind": "risk_threshold", "threshold": 3,
+                           "sector_id": south})  # fmt: skip
+        try:
+            site = await post(http, url, admin, "/api/idp_sites",
+                              factories.feature("idp_sites", geometry=factories.point(x, y),
+                                                classification="public"))  # fmt: skip
+            async with subscribe(http, url, admin) as watcher:
+                incident = await post(http, url, admin, "/api/incidents",
+                                      factories.feature("incidents", severity=5,
+                                                        geometry=factories.point(x, y + 0.0005),
+                                                        occurred_at=recently()))  # fmt: skip
+                posted = time.monotonic()
+
+                def risk_alert(event: Event) -> bool:
+                    if event.name != "alert":
+                        return False
+                    alert = json.loads(event.data)["alert"]["properties"]
+                    return bool(alert["kind"] == "risk_threshold" and site["id"] in event.data)
+
+                event = await watcher.wait_for(risk_alert, within_s=15.0)
+                waited = event.at - posted
+                alert = json.loads(event.data)["alert"]["properties"]
+                assert alert["rule_id"] == rule["id"] and incident["id"] in event.data
+                # More data, more passes: still one alert for the site.
+                await post(http, url, admin, "/api/incidents",
+                           factories.feature("incidents", severity=1,
+                                             geometry=factories.point(x + 0.3, y)))  # fmt: skip
+                await asyncio.sleep(4)
+            found = await http.get(f"{url}/api/alerts", headers={"X-API-Key": admin},
+                                   params={"rule_id": rule["id"]})  # fmt: skip
+            assert len(found.json()["features"]) == 1
+            assert waited < 10, f"the risk alert took {waited:.1f} s"
+        finally:
+            await http.delete(f"{url}/api/alert_rules/{rule['id']}", headers={"X-API-Key": admin})
+
+
+@pytest.fixture
+async def scheduled_server() -> AsyncIterator[tuple[str, AsyncEngine, str]]:
+    """The service on its own database, with time-based rules every second and events kept
+    for four seconds."""
+    name = f"{TEST_DB}_schedule"
+    database_url = await create_database(name)
+    engine = create_async_engine(database_url)
+    await factories.build_world(engine)
+    from service.auth import service as auth
+
+    async with AsyncSession(engine) as session:
+        _, key = await auth.create_api_key(session, "admin", "tests")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        "CIVOP_ALERTS_SCHEDULE_S": "1",
+        "CIVOP_EVENTS_RETENTION_HOURS": str(4 / 3600),
+    }
+    log = open(ARTIFACTS / "schedule-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
+    process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+        [sys.executable, "-m", "uvicorn", "service.main:app_factory", "--factory",
+         "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{base}/health")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"the service did not start; see {log.name}")
+        yield base, engine, key
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+        await engine.dispose()
+        await drop_database(name)
+
+
+async def scalar(engine: AsyncEngine, sql: str) -> Any:
+    async with engine.connect() as connection:
+        return (await connection.execute(text(sql))).scalar()
+
+
+async def test_time_based_rules_run_on_schedule_and_old_events_are_pruned(
+    scheduled_server: tuple[str, AsyncEngine, str],
+) -> None:
+    url, engine, admin = scheduled_server
+    x, y = 26.6, 4.6
+    async with httpx.AsyncClient() as http:
+        site = await post(http, url, admin, "/api/idp_sites",
+                          factories.feature("idp_sites", geometry=factories.point(x, y),
+                                            classification="public"))  # fmt: skip
+        await post(http, url, admin, "/api/incidents",
+                   factories.feature("incidents", severity=5, occurred_at=recently(),
+                                     geometry=factories.point(x, y + 0.0005)))  # fmt: skip
+        # A rule written straight into the database: no change is announced, only the
+        # schedule can find it.
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO alert_rules (name, kind, threshold, resolution, window_days) "
+                    "VALUES ('scheduled risk', 'risk_threshold', 3, 7, 90)"
+                )
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            found = await http.get(f"{url}/api/alerts", headers={"X-API-Key": admin},
+                                   params={"kind": "risk_threshold"})  # fmt: skip
+            if found.json()["features"]:
+                break
+            await asyncio.sleep(0.2)
+        (alert,) = found.json()["features"]
+        assert {"collection": "idp_sites", "id": site["id"]} in alert["properties"]["records"]
+
+        # Retention: events older than four seconds go; a client resuming from before them
+        # is told to reload, then follows live.
+        async with subscribe(http, url, admin) as first:
+            base = await post(http, url, admin, "/api/bases",
+                              factories.feature("bases", geometry=factories.point(x, y)))  # fmt: skip
+            seen = await first.wait_for(lambda e: base["id"] in e.data)
+        assert seen.id is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if (
+                await scalar(engine, "SELECT events_pruned_through FROM alert_schedule_state")
+                >= seen.id
+            ):
+                break
+            await asyncio.sleep(0.2)
+        assert await scalar(engine, f"SELECT count(*) FROM events WHERE id <= {seen.id}") == 0  # noqa: S608
+        async with subscribe(http, url, admin, last_event_id=seen.id - 1) as late:
+            reset = await late.wait_for(lambda e: e.name == "reset")
+            assert json.loads(reset.data)["last_event_id"] == seen.id - 1
+            after = await post(http, url, admin, "/api/bases",
+                               factories.feature("bases", geometry=factories.point(x, y + 0.01)))  # fmt: skip
+            await late.wait_for(lambda e: e.name == "feature" and after["id"] in e.data)
+            assert late.last_id is not None
+            resume_from = late.last_id
+        # Resuming from an id that is still kept: no reset, and what happened meanwhile.
+        meanwhile = await post(http, url, admin, "/api/bases",
+                               factories.feature("bases", geometry=factories.point(x, y + 0.02)))  # fmt: skip
+        async with subscribe(http, url, admin, last_event_id=resume_from) as current:
+            await current.wait_for(lambda e: meanwhile["id"] in e.data)
+            assert not [e for e in current.events if e.name == "reset"]

@@ -15,6 +15,8 @@ CATEGORY = {
     "incident_near_site": "Security",
     "incident_cluster": "Security",
     "armed_group_near_site": "Security",
+    "risk_threshold": "Security",
+    "hotspot": "Security",
 }
 
 

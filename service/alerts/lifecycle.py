@@ -13,7 +13,13 @@ from service.config import Settings
 def start(app: FastAPI, settings: Settings) -> None:
     state = app.state
     state.live_events = LiveEvents(state.changes)
-    state.alert_engine = AlertEngine(state.sessionmaker, state.changes, settings.alerts_interval_s)
+    state.alert_engine = AlertEngine(
+        state.sessionmaker,
+        state.changes,
+        settings.alerts_interval_s,
+        schedule_s=settings.alerts_schedule_s,
+        retention_hours=settings.events_retention_hours,
+    )
     state.webhook_outbox = OutboxWorker(state.sessionmaker, settings)
     state.alert_engine.start()
     state.webhook_outbox.start()

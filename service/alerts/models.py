@@ -1,5 +1,6 @@
 """Alert rules, alerts and the records that raised them, the live event log, the webhook
-outbox. The tables, constraints and triggers are created by migration e5f7a9b1c3d6."""
+outbox. The tables, constraints and triggers are created by migration e5f7a9b1c3d6; the
+time-based rule kinds, their states and the schedule by a8c0e2f4b6d9."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ class RuleKind(StrEnum):
     incident_near_site = "incident_near_site"
     incident_cluster = "incident_cluster"
     armed_group_near_site = "armed_group_near_site"
+    risk_threshold = "risk_threshold"
+    hotspot = "hotspot"
+
+
+#: Rule kinds evaluated on a schedule (and a few seconds after the data they read changes).
+TIME_BASED = (RuleKind.risk_threshold, RuleKind.hotspot)
+
+
+class HotspotTrend(StrEnum):
+    new = "new"
+    intensifying = "intensifying"
 
 
 class AlertStatus(StrEnum):
@@ -65,6 +77,14 @@ class AlertRule(Base):
     min_count: Mapped[int | None] = mapped_column(Integer)
     window_hours: Mapped[float | None] = mapped_column(Float)
     cell_km: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    resolution: Mapped[int | None] = mapped_column(Integer)
+    window_days: Mapped[float | None] = mapped_column(Float)
+    windows: Mapped[int | None] = mapped_column(Integer)
+    alpha: Mapped[float | None] = mapped_column(Float)
+    z_change: Mapped[float | None] = mapped_column(Float)
+    trends: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    sector_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sectors.id"))
     alert_severity: Mapped[int] = mapped_column(Integer, server_default=text("3"))
     created_at: Mapped[datetime] = _now()
     created_by: Mapped[str] = _actor()
@@ -126,6 +146,34 @@ class AlertEngineState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_event_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlertRuleState(Base):
+    """What a time-based rule last saw of one subject (a site above the threshold, a cell's
+    hot-spot trend); subjects in no such state have no row."""
+
+    __tablename__ = "alert_rule_states"
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    changed_at: Mapped[datetime] = _now()
+    evaluated_at: Mapped[datetime] = _now()
+
+
+class AlertScheduleState(Base):
+    """When the time-based rules last ran, up to which event, and how far the event log has
+    been pruned (one row)."""
+
+    __tablename__ = "alert_schedule_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evaluated_through: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    events_pruned_through: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class WebhookDelivery(Base):

@@ -4,7 +4,8 @@ used); Python only writes the alerts found, de-duplicated by ``(rule, dedup_key)
 
 Alerts are raised for the records that changed since the engine last looked: the engine reads
 the ``events`` log (written by triggers in the same transaction as each change), so API writes,
-imports and other processes' writes are all covered.
+imports and other processes' writes are all covered. The time-based rules (risk threshold,
+hot spots) are in :mod:`service.alerts.scheduled`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from service.config import get_settings
 log = logging.getLogger("civop.alerts")
 KM_PER_DEGREE = 111.32
 
-#: The most restrictive of two classifications, in SQL.
-_RANK = "(ARRAY['public','mission','restricted'])"
+#: The classifications from the least to the most restrictive, as an SQL array.
+RANK = "(ARRAY['public','mission','restricted'])"
 
 
 def _most_restrictive(*columns: str) -> str:
-    positions = ", ".join(f"array_position({_RANK}, {c})" for c in columns)
-    return f"({_RANK})[greatest({positions})]"
+    positions = ", ".join(f"array_position({RANK}, {c})" for c in columns)
+    return f"({RANK})[greatest({positions})]"
 
 
 @dataclass
@@ -118,7 +119,7 @@ WITH rules AS (
   ) AS w (start_at, end_at)
 ), hits AS (
   SELECT w.rule_id, w.cx, w.cy, array_agg(DISTINCT j.id) AS incident_ids,
-         max(array_position({_RANK}, j.classification)) AS rank
+         max(array_position({RANK}, j.classification)) AS rank
   FROM windows w JOIN rules r ON r.id = w.rule_id
   JOIN incidents j ON j.deleted_at IS NULL
     AND j.geom && ST_MakeEnvelope(w.cx * r.cell_deg, w.cy * r.cell_deg,
@@ -132,7 +133,7 @@ WITH rules AS (
 )
 SELECT h.rule_id, r.alert_severity, r.window_hours, r.cell_km, h.cx, h.cy,
        array_agg(DISTINCT x.id) AS incident_ids,
-       {_RANK}[max(h.rank)] AS classification,
+       {RANK}[max(h.rank)] AS classification,
        ST_AsEWKB(ST_MakeEnvelope(h.cx * r.cell_deg, h.cy * r.cell_deg,
                                  (h.cx + 1) * r.cell_deg, (h.cy + 1) * r.cell_deg, 4326)) AS cell
 FROM hits h JOIN rules r ON r.id = h.rule_id
@@ -152,7 +153,7 @@ RETURNING id
 """
 
 
-async def _raise(
+async def raise_alert(
     session: AsyncSession,
     *,
     rule_id: uuid.UUID,
@@ -198,24 +199,23 @@ async def _raise(
         )
         if alert_id is None:
             return None
-    added = 0
-    for collection, record_id in records:
-        result = await session.execute(
-            text(
-                "INSERT INTO alert_records (alert_id, collection, record_id) "
-                "VALUES (:a, :c, :r) ON CONFLICT DO NOTHING"
-            ),
-            {"a": alert_id, "c": collection, "r": record_id},
-        )
-        added += int(getattr(result, "rowcount", 0) or 0)
+    result = await session.execute(
+        text(
+            "INSERT INTO alert_records (alert_id, collection, record_id) "
+            "SELECT :a, c, r FROM unnest(CAST(:collections AS text[]), CAST(:ids AS uuid[])) "
+            "AS u (c, r) ON CONFLICT DO NOTHING"
+        ),
+        {"a": alert_id, "collections": [c for c, _ in records], "ids": [r for _, r in records]},
+    )
+    added = int(getattr(result, "rowcount", 0) or 0)
     if not created and added:
         # The condition intensified: the alert takes the new records, their classification
         # and description, and subscribers are told it changed.
         await session.execute(
             text(
                 "UPDATE alerts SET description = :description, "  # noqa: S608 - fixed SQL
-                f"classification = {_RANK}[greatest(array_position({_RANK}, classification), "
-                f"array_position({_RANK}, CAST(:classification AS text)))] WHERE id = :id"
+                f"classification = {RANK}[greatest(array_position({RANK}, classification), "
+                f"array_position({RANK}, CAST(:classification AS text)))] WHERE id = :id"
             ),
             {"description": description, "classification": classification, "id": alert_id},
         )
@@ -236,7 +236,7 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
     if site_ids:
         near_rows += (await session.execute(text(NEAR_CHANGED_SITE), {"site_ids": site_ids})).all()
     for row in near_rows:
-        hit = await _raise(
+        hit = await raise_alert(
             session,
             rule_id=row.rule_id,
             kind="incident_near_site",
@@ -262,7 +262,7 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             await session.execute(text(ARMED_GROUP), {"actor_ids": actor_ids, "site_ids": site_ids})
         ).all()
         for row in rows:
-            hit = await _raise(
+            hit = await raise_alert(
                 session,
                 rule_id=row.rule_id,
                 kind="armed_group_near_site",
@@ -283,7 +283,7 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
         rows = (await session.execute(text(CLUSTER), {"ids": incident_ids})).all()
         for row in rows:
             count = len(row.incident_ids)
-            hit = await _raise(
+            hit = await raise_alert(
                 session,
                 rule_id=row.rule_id,
                 kind="incident_cluster",

@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -28,10 +29,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.analysis.grid import HexGrid
 from service.access.policy import Principal
 from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible
-from service.alerts.models import AlertRule
-from service.alerts.schemas import REQUIRED, RuleIn, RulePatch
+from service.alerts.models import AlertRule, RuleKind
+from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
+from service.analysis.service import MAX_CELLS
 from service.collections.service import act_as
 from service.enums import Role
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -233,8 +236,9 @@ async def close(session: AsyncSession, principal: Principal, alert_id: uuid.UUID
 
 _RULE_FIELDS = (
     "id", "name", "kind", "enabled", "min_severity", "categories", "radius_km", "min_count",
-    "window_hours", "cell_km", "alert_severity", "created_at", "created_by", "updated_at",
-    "updated_by",
+    "window_hours", "cell_km", "threshold", "resolution", "window_days", "windows", "alpha",
+    "z_change", "trends", "sector_id", "alert_severity", "created_at", "created_by",
+    "updated_at", "updated_by",
 )  # fmt: skip
 
 
@@ -266,9 +270,44 @@ def _must_write(principal: Principal) -> None:
         raise Forbidden("officers and admins manage alert rules")
 
 
+async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
+    """The resolution suits the kind, the sector a rule watches exists, and a hot-spot rule's
+    areas are not too many cells."""
+    kind = RuleKind(rule["kind"])
+    if kind in RESOLUTIONS and rule.get("resolution") is not None:
+        low, high = RESOLUTIONS[kind]
+        if not low <= int(rule["resolution"]) <= high:
+            raise InvalidInput(
+                ["body", "resolution"], f"a {kind.value} rule takes a resolution of {low} to {high}"
+            )
+    sector_id = rule.get("sector_id")
+    if sector_id is not None:
+        found = await session.scalar(
+            text("SELECT 1 FROM sectors WHERE id = :id AND deleted_at IS NULL"), {"id": sector_id}
+        )
+        if found is None:
+            raise InvalidInput(["body", "sector_id"], "no such sector; give a sector's id")
+    if kind != RuleKind.hotspot:
+        return
+    where = "id = :id" if sector_id is not None else "parent_id IS NULL AND deleted_at IS NULL"
+    largest = await session.scalar(
+        text(f"SELECT max(ST_Area(geom)) FROM sectors WHERE {where}"),  # noqa: S608 - fixed SQL
+        {"id": sector_id},
+    )
+    resolution = int(rule["resolution"])
+    cells = float(largest or 0.0) * 111.32**2 / HexGrid(resolution).cell_area_km2
+    if cells > MAX_CELLS:
+        raise InvalidInput(
+            ["body", "resolution"],
+            f"the area holds about {int(cells):,} cells at resolution {resolution}; use a lower "
+            f"resolution or a smaller sector_id (at most {MAX_CELLS:,} cells)",
+        )
+
+
 async def create_rule(session: AsyncSession, principal: Principal, body: RuleIn) -> dict[str, Any]:
     _must_write(principal)
     values = body.model_dump(exclude_none=True)
+    await _check_area(session, values)
     await act_as(session, principal)
     rule_id = (
         await session.execute(insert(RULES).values(values).returning(RULES.c.id))
@@ -284,11 +323,10 @@ async def update_rule(
     current = await get_rule(session, rule_id)
     values = body.values()
     merged = {**current, **values}
-    from service.alerts.models import RuleKind
-
-    missing = [f for f in REQUIRED[RuleKind(merged["kind"])] if merged.get(f) is None]
+    missing = [f for f in needed(RuleKind(merged["kind"])) if merged.get(f) is None]
     if missing:
         raise InvalidInput(["body", missing[0]], f"a {merged['kind']} rule needs {missing[0]}")
+    await _check_area(session, merged)
     await act_as(session, principal)
     try:
         await session.execute(

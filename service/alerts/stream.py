@@ -7,6 +7,10 @@ handed out before commit, so a later id can become visible before an earlier one
 waits (up to ``GAP_WAIT_S``) for a missing id before it passes it, so a reconnecting client
 resumes without gaps; an id that never appears (a rolled-back transaction) is passed after
 the wait.
+
+The log is pruned after ``events_retention_hours`` (``service.alerts.scheduled``): a client
+resuming from an id that was pruned cannot be given what it missed, so it gets a ``reset``
+event (reload everything) and the stream goes on from the newest event.
 """
 
 from __future__ import annotations
@@ -94,6 +98,12 @@ async def latest_id(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT coalesce(max(id), 0) FROM events")) or 0)
 
 
+async def pruned_through(session: AsyncSession) -> int:
+    """Every event up to this id has been pruned from the log."""
+    found = await session.scalar(text("SELECT events_pruned_through FROM alert_schedule_state"))
+    return int(found or 0)
+
+
 async def stream(
     sessionmaker: async_sessionmaker[AsyncSession],
     live: LiveEvents,
@@ -106,9 +116,16 @@ async def stream(
     waiter = live.waiter()
     try:
         async with sessionmaker() as session:
-            cursor = last_event_id if last_event_id is not None else await latest_id(session)
+            latest = await latest_id(session)
+            pruned = await pruned_through(session)
             await session.commit()
+        missed = last_event_id is not None and last_event_id < pruned
+        cursor = last_event_id if last_event_id is not None and not missed else latest
         yield f"retry: 1000\nid: {cursor}\n: connected\n\n"
+        if missed:
+            reset = {"reason": "events-pruned", "last_event_id": last_event_id,
+                     "pruned_through": pruned}  # fmt: skip
+            yield f"id: {cursor}\nevent: reset\ndata: {json.dumps(reset)}\n\n"
         gap_since: float | None = None
         last_sent = time.monotonic()
         while True:

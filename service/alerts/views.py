@@ -58,6 +58,7 @@ async def create_rule(
     body: RuleIn, session: SessionDep, principal: PrincipalDep, response: Response, request: Request
 ) -> dict[str, Any]:
     rule = await service.create_rule(session, principal, body)
+    request.app.state.alert_engine.rules_changed()
     response.headers["Location"] = str(request.url_for("get_alert_rule", rule_id=rule["id"]))
     return rule
 
@@ -72,9 +73,15 @@ async def get_rule(
 
 @router.patch("/api/alert_rules/{rule_id}", summary="Change an alert rule (officers)")
 async def update_rule(
-    rule_id: uuid.UUID, body: RulePatch, session: SessionDep, principal: PrincipalDep
+    rule_id: uuid.UUID,
+    body: RulePatch,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
 ) -> dict[str, Any]:
-    return await service.update_rule(session, principal, rule_id, body)
+    rule = await service.update_rule(session, principal, rule_id, body)
+    request.app.state.alert_engine.rules_changed()
+    return rule
 
 
 @router.delete("/api/alert_rules/{rule_id}", status_code=204, summary="Retire an alert rule")

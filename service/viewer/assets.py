@@ -20,6 +20,7 @@ VENDOR: dict[str, Path] = {
     "leaflet": NODE_MODULES / "leaflet" / "dist",
     "leaflet.vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
     "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
+    "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
 }
 
 #: The files the page loads, in order (URLs under /static).
@@ -27,6 +28,7 @@ SCRIPTS = [
     "vendor/leaflet/leaflet.js",
     "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
     "vendor/leaflet.heat/leaflet-heat.js",
+    "vendor/event-source-polyfill/eventsource.min.js",
     "viewer/civop-map.js",
 ]
 STYLESHEETS = ["vendor/leaflet/leaflet.css", "viewer/civop-map.css"]

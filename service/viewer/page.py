@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, str, bool]] = [
     ("risk", "Risk overlay", False),
     ("hotspots", "Hot spots", False),
 ]
-#: Issue 8 hook: listed only when the service has an alerts API (see ``alerts_available``).
+#: Listed only when the service has an alerts API (see ``alerts_available``).
 ALERTS_LAYER = ("alerts", "Open alerts", True)
 
 #: Incidents are drawn one by one from this zoom on, when the view holds at most

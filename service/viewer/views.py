@@ -17,7 +17,7 @@ ALERTS_API = "/api/alerts"
 
 
 def alerts_available(request: Request) -> bool:
-    """Issue 8 hook: the page offers an alerts layer once the service answers ``/api/alerts``."""
+    """The page offers an alerts layer when the service answers ``/api/alerts``."""
     scope = {**request.scope, "path": ALERTS_API, "method": "GET", "root_path": ""}
     return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
 

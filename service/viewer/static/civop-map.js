@@ -11,10 +11,12 @@
  *                                                  or crowded, else vector tiles (VectorGrid)
  *   patrol routes                                  vector tiles
  *   risk overlay, hot spots                        /api/analysis/risk/tiles, /api/analysis/hotspots
- *   open alerts                                    /api/alerts, once the service has it (issue 8)
+ *   open alerts                                    /api/alerts (those not closed)
  *
  * It polls /layers/versions and redraws a layer whose data changed, so new reports appear
- * without a reload. window.civop exposes what the tests and the benchmark read.
+ * without a reload; the alerts layer also follows the live stream (/api/stream) and redraws as
+ * soon as an alert is raised, acknowledged or closed. window.civop exposes what the tests and
+ * the benchmark read.
  */
 (function () {
   'use strict';
@@ -70,6 +72,7 @@
     versions: null,
     layers: {},
     pollTimer: null,
+    alertStream: null,
     started: false,
   };
 
@@ -80,6 +83,8 @@
     drawn: {},
     /** Layer name -> record ids drawn now (points layers, vector tiles). */
     visibleIds: visibleIds,
+    /** How many times the alerts layer was redrawn because the live stream said so. */
+    alertEvents: 0,
     /** What the incidents layer draws now: "heat" or "points". */
     incidentsMode: function () {
       return state.layers.incidents ? state.layers.incidents.mode : null;
@@ -271,6 +276,7 @@
     state.versions = null;
     if (state.pollTimer) clearTimeout(state.pollTimer);
     state.pollTimer = null;
+    stopFollowingAlerts();
     Object.keys(state.layers).forEach(function (name) {
       state.layers[name].clear();
     });
@@ -287,6 +293,7 @@
       state.layers[name].invalidate();
     });
     poll();
+    followAlerts();
     apiJson('/auth/me')
       .then(function (who) {
         state.me = who;
@@ -405,11 +412,13 @@
         return p.title || 'Alert';
       },
       rows: [
+        ['Kind', 'kind', label],
         ['Status', 'status', label],
         ['Severity', 'severity', function (v) {
           return v + ' of 5';
         }],
         ['Triggered', 'triggered_at', when],
+        ['Acknowledged', 'acknowledged_at', when],
         ['Description', 'description'],
       ],
     },
@@ -567,7 +576,16 @@
 
   var AREA_STYLES = {
     alerts: function () {
-      return { color: '#e00000', weight: 2.5, dashArray: '6 4', fillColor: '#ffdd00', fillOpacity: 0.2 };
+      // The area is tinted but only its outline takes clicks (civop-map.css): the sites and
+      // incidents inside it stay clickable.
+      return {
+        color: '#e00000',
+        weight: 2.5,
+        dashArray: '6 4',
+        fillColor: '#ffdd00',
+        fillOpacity: 0.2,
+        className: 'civop-alert-area',
+      };
     },
   };
 
@@ -1015,20 +1033,47 @@
     return found;
   }
 
-  // Issue 8 hook: open alerts, when the service has /api/alerts ----------------------------
-  // The page lists the layer only when the service answers /api/alerts (a GeoJSON
-  // FeatureCollection of alerts, each with a status); it is reloaded when incidents change.
+  // Open alerts ---------------------------------------------------------------------------
+  // The page lists the layer only when the service answers /api/alerts. It draws the alerts
+  // that are not closed, and redraws when the live stream says an alert was raised, changed
+  // (acknowledged, closed, grown) or that events were missed (reset). EventSource cannot send
+  // the token, so the stream is read with EventSourcePolyfill, which can; it reconnects by
+  // itself and resumes after the last event it saw (?since=).
+
+  var ALERT_REDRAW_MS = 250;
 
   function alertsLayer() {
     return recordsLayer('alerts', {
       pane: 'civop-alerts',
-      path: '/api/alerts?limit=1000',
-      keep: function (feature) {
-        var s = feature.properties && feature.properties.status;
-        return !s || s === 'open' || s === 'active';
-      },
+      path: '/api/alerts?status=new,acknowledged&limit=1000',
       style: POINT_STYLES.alerts,
     });
+  }
+
+  function followAlerts() {
+    stopFollowingAlerts();
+    if (!state.layers.alerts || !state.token || !window.EventSourcePolyfill) return;
+    var source = new window.EventSourcePolyfill('/api/stream?collections=alerts', {
+      headers: authHeaders(),
+      lastEventIdQueryParameterName: 'since',
+    });
+    var timer = null;
+    function changed() {
+      // A burst of alert events (one pass can raise several) makes one redraw.
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        civop.alertEvents += 1;
+        state.layers.alerts.invalidate();
+      }, ALERT_REDRAW_MS);
+    }
+    source.addEventListener('alert', changed);
+    source.addEventListener('reset', changed);
+    state.alertStream = source;
+  }
+
+  function stopFollowingAlerts() {
+    if (state.alertStream) state.alertStream.close();
+    state.alertStream = null;
   }
 
   // ---------------------------------------------------------------------------------------
