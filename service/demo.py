@@ -131,6 +131,38 @@ TABLES: dict[str, tuple[_Column, ...]] = {
         _geometry("geom"),
         _Column("sector_id", "uuid"),
     ),
+    "assistance_requests": (
+        *_RECORD,
+        *(_Column(name, "text") for name in ("title", "need")),
+        _Column("requesting_actor_id", "uuid"),
+        _Column("capability", "text"),
+        *(_Column(name, "timestamptz") for name in ("requested_at", "needed_from", "needed_until")),
+        *(
+            _Column(name, "bool")
+            for name in (
+                "capability_unique",
+                "no_civilian_alternative",
+                "limited_in_time_and_space",
+            )
+        ),
+        _Column("justification", "text"),
+        _Column("life_saving", "bool"),
+        _Column("status", "text"),
+        *(
+            _Column(f"{side}_{part}", "timestamptz" if part == "decided_at" else "text")
+            for side in ("humanitarian", "military", "srsg")
+            for part in ("decision", "decided_by", "decided_at", "reason")
+        ),
+        _Column("decided_at", "timestamptz"),
+        _Column("denial_reason", "text"),
+        _Column("completed_at", "timestamptz"),
+        _Column("delivered_by_actor_id", "uuid"),
+        _Column("delivered_by_name", "text"),
+        *(_Column(name, "timestamptz") for name in ("delivered_at", "withdrawn_at")),
+        _Column("withdrawal_reason", "text"),
+        _geometry("geom"),
+        _Column("sector_id", "uuid"),
+    ),
 }
 
 #: Incident batches arrive as columns (see ``Scenario.incident_batches``): times as epoch

@@ -15,7 +15,8 @@ from service.base import Base
 from service.imports.models import ImportJob
 from service.incidents.models import Incident
 from service.patrols.models import OperatingBase, Patrol
-from service.projects.models import Project
+from service.projects.models import Project, ProjectStatusHistory
+from service.requests.models import AssistanceRequest, AssistanceRequestHistory
 from service.sectors.models import Sector
 from service.sites.models import IdpSite, SitePopulation
 
@@ -26,6 +27,8 @@ __all__ = [
     "AlertRecord",
     "AlertRule",
     "ApiKey",
+    "AssistanceRequest",
+    "AssistanceRequestHistory",
     "AuditEntry",
     "Base",
     "Event",
@@ -35,6 +38,7 @@ __all__ = [
     "OperatingBase",
     "Patrol",
     "Project",
+    "ProjectStatusHistory",
     "Sector",
     "SitePopulation",
     "User",

@@ -60,7 +60,7 @@ async def test_create_read_update_delete(
     assert patched.json()["properties"][field] == value
     assert patched.json()["geometry"] == body["geometry"]
 
-    replaced_feature = factories.feature(collection, classification="public")
+    replaced_feature = factories.feature(collection, classification="public", **{field: value})
     replaced = await client.put(
         f"/api/{collection}/{record_id}", json=replaced_feature, headers=admin
     )

@@ -27,6 +27,8 @@ class Principal:
     cleared_restricted: bool = False
     #: Sector ids this principal is limited to, sub-areas included; ``None`` is the whole mission.
     sector_scope: frozenset[uuid.UUID] | None = None
+    #: The actor (organisation) the user works for, if any: its own records are theirs to see.
+    actor_id: uuid.UUID | None = None
 
     def at_least(self, role: Role) -> bool:
         return _ROLE_RANK[self.role] >= _ROLE_RANK[role]
@@ -57,13 +59,16 @@ class CollectionPolicy:
     generalised (location snapped to a coarse cell centre, ``sensitive`` fields removed).
     Anything not listed is hidden. ``coarse_location_for`` lists roles that only ever see
     generalised locations in this collection, even of records they are cleared for.
-    ``min_role`` removes single fields for roles below the one named.
+    ``min_role`` removes single fields for roles below the one named. ``owner_column`` names
+    the column holding the actor a record belongs to: a principal working for that actor sees
+    the record in full whatever its role, unless the record is restricted.
     """
 
     above_clearance: dict[Classification, Action] = field(default_factory=dict)
     sensitive: tuple[str, ...] = ()
     coarse_location_for: frozenset[Role] = frozenset()
     min_role: dict[str, Role] = field(default_factory=dict)
+    owner_column: str | None = None
 
     def action(self, classification: Classification) -> Action:
         return self.above_clearance.get(classification, "hide")
@@ -71,7 +76,9 @@ class CollectionPolicy:
     def with_overrides(self, overrides: dict[str, Action]) -> CollectionPolicy:
         merged = dict(self.above_clearance)
         merged.update({Classification(k): v for k, v in overrides.items()})
-        return CollectionPolicy(merged, self.sensitive, self.coarse_location_for, self.min_role)
+        return CollectionPolicy(
+            merged, self.sensitive, self.coarse_location_for, self.min_role, self.owner_column
+        )
 
 
 #: Who wrote a record is staff information: partners never see it.
@@ -121,7 +128,40 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
         sensitive=("unit", "description", "base_id"),
         min_role=_STAFF_FIELDS,
     ),
+    # A request for military support can put the requesting organisation at risk: partners
+    # see public requests and their own actor's, nothing of anyone else's.
+    "assistance_requests": CollectionPolicy(
+        above_clearance={},
+        min_role=_STAFF_FIELDS,
+        owner_column="requesting_actor_id",
+    ),
 }
+
+#: Officers and admins record every step of a request for civil assistance, the decisions of
+#: the DSRSG/RC/HC, the HOMC and the SRSG included, on the requests they may see in full.
+_RECORDERS = frozenset({Role.officer, Role.admin})
+#: Who may take each step of the civil-assistance request workflow (``service.requests``).
+#: Roles in :data:`OWN_RECORDS_ONLY` take a step only on their own actor's requests.
+REQUEST_STEPS: dict[str, frozenset[Role]] = {
+    "submit": frozenset({Role.partner, Role.officer, Role.admin}),
+    "review": _RECORDERS,
+    "humanitarian_decision": _RECORDERS,
+    "military_decision": _RECORDERS,
+    "srsg_decision": _RECORDERS,
+    "complete": _RECORDERS,
+    "delivered_by_other": _RECORDERS,
+    "withdraw": frozenset({Role.partner, Role.officer, Role.admin}),
+}
+OWN_RECORDS_ONLY = frozenset({Role.partner})
+
+
+def may_take_step(principal: Principal, step: str, owner: uuid.UUID | None) -> bool:
+    """Whether ``principal`` may take a workflow step on a record owned by actor ``owner``."""
+    if principal.role not in REQUEST_STEPS[step]:
+        return False
+    if principal.role in OWN_RECORDS_ONLY:
+        return principal.actor_id is not None and principal.actor_id == owner
+    return True
 
 
 def policy_for(

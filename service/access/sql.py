@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     true,
 )
@@ -80,9 +81,11 @@ def row_filter(
     settings = settings or get_settings()
     policy = policy_for(table.name, settings.policies)
     full, generalised = _levels(principal, policy)
+    shown: ColumnElement[bool] = table.c.classification.in_(full + generalised)
+    owned = _owned(table, principal, policy)
     conditions: list[ColumnElement[bool]] = [
         table.c.deleted_at.is_(None),
-        table.c.classification.in_(full + generalised),
+        shown if owned is None else or_(shown, owned),
     ]
     if principal.sector_scope is not None:
         scope_column = table.c.id if table.name == "sectors" else table.c.sector_id
@@ -129,6 +132,9 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
     cell_deg = settings.generalise_cell_km / KM_PER_DEGREE
     coarse_always = principal.role in policy.coarse_location_for
     exact: ColumnElement[bool] = table.c.classification.in_(full) if generalised else true()
+    owned = _owned(table, principal, policy)
+    if generalised and owned is not None:
+        exact = or_(exact, owned)
     sees_everything = len(full) == len(Classification) and principal.sector_scope is None
 
     columns: dict[str, ColumnElement[object]] = {}
@@ -158,6 +164,18 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
         exact=exact,
         where=row_filter(table, principal, settings),
         tolerance_deg=cell_deg if (coarse_always or generalised) else 0.0,
+    )
+
+
+def _owned(
+    table: Table, principal: Principal, policy: CollectionPolicy
+) -> ColumnElement[bool] | None:
+    """Rows that belong to the principal's own actor (never restricted ones)."""
+    if policy.owner_column is None or principal.actor_id is None:
+        return None
+    return and_(
+        table.c[policy.owner_column] == principal.actor_id,
+        table.c.classification != Classification.restricted.value,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import Principal
+from service.actors.models import Actor
 from service.auth.models import ApiKey, User
 from service.auth.security import (
     hash_api_key,
@@ -43,6 +44,7 @@ async def principal_of(session: AsyncSession, user: User) -> Principal:
         user_id=user.id,
         cleared_restricted=user.cleared_restricted,
         sector_scope=await sector_scope(session, list(user.sector_ids)),
+        actor_id=user.actor_id,
     )
 
 
@@ -95,6 +97,7 @@ async def add_user(
     cleared_restricted: bool = False,
     sector_ids: list[uuid.UUID] | None = None,
     actor: str = "cli",
+    actor_id: uuid.UUID | None = None,
 ) -> User:
     """Create a user; refuses weak passwords and existing usernames."""
     if len(password) < 12:
@@ -107,6 +110,8 @@ async def add_user(
         missing = [str(s) for s in sector_ids if s not in known]
         if missing:
             raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
+    if actor_id is not None and await session.get(Actor, actor_id) is None:
+        raise InvalidInput(["actor_id"], f"unknown actor: {actor_id}")
     result = await session.execute(
         insert(User)
         .values(
@@ -116,6 +121,7 @@ async def add_user(
             full_name=full_name,
             cleared_restricted=cleared_restricted,
             sector_ids=sector_ids or [],
+            actor_id=actor_id,
         )
         .on_conflict_do_nothing(index_elements=["username"])
         .returning(User.id)

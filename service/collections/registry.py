@@ -17,6 +17,8 @@ from service.patrols.models import OperatingBase, Patrol
 from service.patrols.schemas import BaseProperties, PatrolProperties
 from service.projects.models import Project
 from service.projects.schemas import ProjectProperties
+from service.requests.models import AssistanceRequest
+from service.requests.schemas import AssistanceRequestProperties
 from service.sectors.models import Sector
 from service.sectors.schemas import SectorProperties
 from service.sites.models import IdpSite
@@ -46,6 +48,9 @@ class Collection:
     multi: bool = False
     #: Attributes carried in vector tiles (kept small: tiles are drawn, popups fetch the item).
     tile_fields: tuple[str, ...] = ()
+    #: False when the collection's ``/api`` routes come from its own router (its records
+    #: follow a workflow: ``service.requests.views``); map layers and exports stay generic.
+    domain_routes: bool = True
 
     @property
     def table(self) -> Table:
@@ -140,6 +145,21 @@ COLLECTIONS: dict[str, Collection] = {
             filters=("base_kind",),
             text=("name", "unit"),
             tile_fields=("name", "base_kind"),
+        ),
+        Collection(
+            "assistance_requests",
+            "Requests for civil assistance",
+            "Requests from humanitarian and development actors for military support, with the "
+            "decisions taken on them and their outcome.",
+            AssistanceRequest,
+            AssistanceRequestProperties,
+            AREA,
+            filters=("status", "capability"),
+            time=("needed_from", "needed_until"),
+            text=("title", "need"),
+            order="requested_at",
+            tile_fields=("title", "status", "capability", "life_saving"),
+            domain_routes=False,
         ),
     )
 }

@@ -279,6 +279,10 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
         return InvalidInput(
             ["body", "properties", column], f"{column} names a record that does not exist"
         )
+    if name.endswith("_transition"):
+        # A workflow trigger refused a change of state; its message names the states allowed.
+        cause = getattr(error.orig, "__cause__", None)
+        return Conflict(str(getattr(cause, "message", None) or error.orig))
     if name.startswith(f"ck_{table}_geom"):
         return InvalidInput(
             ["body", "geometry"], "geometry is not valid or outside -180..180 / -90..90"

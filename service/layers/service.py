@@ -4,7 +4,6 @@ principal's view of each table, with a tile cache checked against the data's ver
 from __future__ import annotations
 
 import functools
-
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,7 @@ def access_key(principal: Principal) -> str:
         else ",".join(sorted(map(str, principal.sector_scope)))
     )
     cleared = ",".join(sorted(principal.cleared_for))
-    return f"{principal.role.value}|{cleared}|{scope}"
+    return f"{principal.role.value}|{cleared}|{scope}|{principal.actor_id or '-'}"
 
 
 async def layer_version(

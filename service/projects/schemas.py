@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.collections.schemas import SectoredProperties
 from service.enums import ProjectKind, ProjectStatus
@@ -26,3 +26,30 @@ class ProjectProperties(SectoredProperties):
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
         return self
+
+
+class ProjectStatusChange(BaseModel):
+    """A new status for a project, and why."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+    status: ProjectStatus
+    reason: str | None = Field(None, max_length=5_000, description="Why (kept in the history).")
+
+
+class StatusEntry(BaseModel):
+    from_status: ProjectStatus | None
+    to_status: ProjectStatus
+    reason: str | None
+    #: What the change was part of (``import:<job>``, ...); staff only, like ``changed_by``.
+    context: str | None
+    changed_at: dt.datetime
+    changed_by: str | None
+
+
+class ProjectHistory(BaseModel):
+    project_id: uuid.UUID
+    status: ProjectStatus
+    #: Where the project may go now (empty: the status is final).
+    next_statuses: list[ProjectStatus]
+    history: list[StatusEntry]

@@ -1,0 +1,101 @@
+"""The status of quick impact and community support projects: its history and its changes.
+
+The workflow lives in the database (migration b9d1f3a5c7e0): ``civop_project_next_statuses``
+says where a status may go, a trigger refuses any other change on every write path (the API,
+OGC API - Features, imports) and another appends each change to ``project_status_history``.
+This module changes a status with a reason and reads the history; who may see a history
+follows the project.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import Principal
+from service.access.sql import view
+from service.collections.registry import COLLECTIONS
+from service.collections.service import _check_scope, act_as, get_feature, writing
+from service.enums import ProjectStatus, Role
+from service.errors import Conflict, Forbidden, NotFound
+from service.projects.models import Project, ProjectStatusHistory
+from service.projects.schemas import ProjectHistory, ProjectStatusChange, StatusEntry
+
+PROJECTS: Table = Project.__table__  # type: ignore[assignment]
+HISTORY: Table = ProjectStatusHistory.__table__  # type: ignore[assignment]
+
+
+async def next_statuses(session: AsyncSession, status: str) -> list[ProjectStatus]:
+    """Where a project may go from ``status`` (the database's workflow)."""
+    found = await session.scalar(select(func.civop_project_next_statuses(status)))
+    return [ProjectStatus(s) for s in found or []]
+
+
+async def _seen(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID
+) -> tuple[bool, str]:
+    v = view(PROJECTS, principal)
+    row = (
+        await session.execute(
+            select(v.exact, PROJECTS.c.status).where(v.where, PROJECTS.c.id == project_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such record in projects")
+    return bool(row[0]), str(row[1])
+
+
+async def change_status(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID, change: ProjectStatusChange
+) -> str:
+    """Move a project to a new status, with the reason kept in its history."""
+    if not principal.can_write:
+        raise Forbidden("your role may not change records; officers and admins may")
+    collection = COLLECTIONS["projects"]
+    async with writing(session, collection):
+        await act_as(session, principal)
+        exact, status = await _seen(session, principal, project_id)
+        if not exact:
+            raise Forbidden("you are not cleared for this project and may not change it")
+        await _check_scope(session, PROJECTS, project_id, principal)
+        if change.status == status:
+            raise Conflict(f"the project is {status} already")
+        await session.execute(select(func.set_config("civop.reason", change.reason or "", True)))
+        await session.execute(
+            update(PROJECTS).where(PROJECTS.c.id == project_id).values(status=change.status)
+        )
+        await session.execute(select(func.set_config("civop.reason", "", True)))
+    return await get_feature(session, collection, principal, project_id)
+
+
+async def history(
+    session: AsyncSession, principal: Principal, project_id: uuid.UUID
+) -> ProjectHistory:
+    """Every status of a project, oldest first, and where it may go now."""
+    exact, status = await _seen(session, principal, project_id)
+    if not exact:
+        raise Forbidden("you are not cleared for this project's details")
+    staff = principal.at_least(Role.analyst)
+    rows = (
+        await session.execute(
+            select(HISTORY).where(HISTORY.c.project_id == project_id).order_by(HISTORY.c.seq)
+        )
+    ).all()
+    return ProjectHistory(
+        project_id=project_id,
+        status=ProjectStatus(status),
+        next_statuses=await next_statuses(session, status),
+        history=[
+            StatusEntry(
+                from_status=ProjectStatus(r.from_status) if r.from_status else None,
+                to_status=ProjectStatus(r.to_status),
+                reason=r.reason,
+                context=r.context if staff else None,
+                changed_at=r.changed_at,
+                changed_by=r.changed_by if staff else None,
+            )
+            for r in rows
+        ],
+    )

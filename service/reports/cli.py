@@ -1,0 +1,137 @@
+"""``civop report``: the CIV-OES brief and the hand-over report as files, made from what a user
+may see (``--user``; without it, the command line's own full view)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+if TYPE_CHECKING:  # the command line starts fast: the report machinery loads when used
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from service.access.policy import Principal
+
+Kind = Literal["civ-oes", "handover"]
+
+app = typer.Typer(help="Reports: the CIV-OES brief and the hand-over report", no_args_is_help=True)
+
+SectorOption = Annotated[
+    str | None, typer.Option(help="The area: a sector's id or exact name (with its sub-areas).")
+]
+BboxOption = Annotated[str | None, typer.Option(help="Or a box: minLon,minLat,maxLon,maxLat.")]
+StartOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339).")]
+EndOption = Annotated[str | None, typer.Option(help="End of the period (default: now).")]
+FormatOption = Annotated[str, typer.Option("--format", help="pdf or html.")]
+OutputOption = Annotated[
+    Path | None, typer.Option(help="Where to write (default: a name from the area and date).")
+]
+UserOption = Annotated[
+    str | None, typer.Option(help="Make the report from what this user may see (a partner's...).")
+]
+
+
+async def sector_id(session: AsyncSession, principal: Principal, given: str) -> uuid.UUID:
+    """A sector by id, or by its exact name as the principal sees it."""
+    from sqlalchemy import select
+
+    from service.access.sql import view
+    from service.errors import InvalidInput, NotFound
+    from service.sectors.models import Sector
+
+    try:
+        return uuid.UUID(given)
+    except ValueError:
+        pass
+    v = view(Sector.__table__, principal)  # type: ignore[arg-type]
+    found = (
+        await session.scalars(select(v.column("id")).where(v.where, v.column("name") == given))
+    ).all()
+    if not found:
+        raise NotFound(f"no sector named {given!r} that this user may see")
+    if len(found) > 1:
+        raise InvalidInput(["sector"], f"{len(found)} sectors are named {given!r}; give its id")
+    return uuid.UUID(str(found[0]))
+
+
+def _make(
+    kind: Kind,
+    sector: str | None,
+    bbox: str | None,
+    start: str | None,
+    end: str | None,
+    output_format: str,
+    output: Path | None,
+    user: str | None,
+) -> None:
+    from service.cli import _cli_principal
+    from service.config import get_settings
+    from service.db import create_engine, sessionmaker_for
+    from service.errors import CivopError
+    from service.reports.service import ReportQuery, build_report
+    from service.reports.views import Format, file_name, rendered, report_query
+
+    if output_format not in ("pdf", "html"):
+        typer.secho("error: --format is pdf or html", fg="red", err=True)
+        raise typer.Exit(1)
+    chosen: Format = "pdf" if output_format == "pdf" else "html"
+
+    async def run() -> Path:
+        engine = create_engine(get_settings())
+        try:
+            async with sessionmaker_for(engine)() as session:
+                principal = await _cli_principal(session, user)
+                query: ReportQuery = report_query(kind, None, bbox, start, end)
+                if sector is not None:
+                    query = ReportQuery(
+                        kind=kind,
+                        sector=await sector_id(session, principal, sector),
+                        bbox=query.bbox,
+                        start=query.start,
+                        end=query.end,
+                    )
+                report = await build_report(session, principal, query)
+            content, _ = await rendered(report, chosen)
+            target = output or Path(file_name(report, chosen))
+            target.write_bytes(content)
+            return target
+        finally:
+            await engine.dispose()
+
+    try:
+        target = asyncio.run(run())
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"{kind} report written to {target}")
+
+
+@app.command("civ-oes")
+def civ_oes(
+    sector: SectorOption = None,
+    bbox: BboxOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    output_format: FormatOption = "pdf",
+    output: OutputOption = None,
+    user: UserOption = None,
+) -> None:
+    """The CIV-OES brief for an area and a period (default: the last 30 days)."""
+    _make("civ-oes", sector, bbox, start, end, output_format, output, user)
+
+
+@app.command("handover")
+def handover(
+    sector: SectorOption = None,
+    bbox: BboxOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    output_format: FormatOption = "pdf",
+    output: OutputOption = None,
+    user: UserOption = None,
+) -> None:
+    """The hand-over report for an incoming commander's area (default: the last 90 days)."""
+    _make("handover", sector, bbox, start, end, output_format, output, user)

@@ -1,0 +1,651 @@
+"""The CIV-OES brief and the hand-over report: every figure gathered for one principal.
+
+Every input is read through the principal's views (``service.access``), mostly by the
+protection-of-civilians analyses of :mod:`service.analysis.service` run with the principal:
+a record hidden from the reader never enters a count, a chart, a table or the map, and a
+generalised record enters only at its generalised place, without its sensitive fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Table, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.analysis.exposure import ExposureParameters
+from geo.analysis.risk import RiskParameters
+from service.access.policy import Principal
+from service.access.sql import view
+from service.actors.models import Actor
+from service.alerts.service import AlertQuery, list_alerts
+from service.analysis import service as analysis
+from service.enums import Classification
+from service.errors import InvalidInput
+from service.incidents.models import Incident
+from service.patrols.models import OperatingBase
+from service.projects.models import Project
+from service.requests.models import AssistanceRequest
+from service.requests.workflow import OPEN
+from service.sectors.models import Sector
+from service.sites.models import IdpSite
+
+Kind = Literal["civ-oes", "handover"]
+TITLES: dict[str, str] = {
+    "civ-oes": "Civil Operational Estimate (CIV-OES) brief",
+    "handover": "Hand-over report: the protection of civilians in the area",
+}
+#: The period a report covers when none is given: a brief looks at the last month, a
+#: hand-over at the last quarter.
+DEFAULT_DAYS: dict[str, int] = {"civ-oes": 30, "handover": 90}
+#: Rows in the report's tables.
+TOP = 10
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _area_literal(area: BaseGeometry) -> Any:
+    return func.ST_GeomFromWKB(literal(shapely.to_wkb(area)), 4326)
+
+
+def _json(text: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = orjson.loads(text)
+    return loaded
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report covers: its kind, the area (a sector and/or a bbox) and the period."""
+
+    kind: Kind
+    sector: uuid.UUID | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass
+class MapLayers:
+    """What the map draws, all as the reader sees it."""
+
+    area: BaseGeometry
+    sectors: list[dict[str, Any]] = field(default_factory=list)
+    incidents: dict[str, Any] = field(default_factory=dict)
+    sites: list[dict[str, Any]] = field(default_factory=list)
+    patrols: list[BaseGeometry] = field(default_factory=list)
+    bases: list[BaseGeometry] = field(default_factory=list)
+    hot_cells: list[dict[str, Any]] = field(default_factory=list)
+    projects_at_risk: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    #: The most exposed IDP sites, numbered on the map.
+    exposed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything a report shows; rendered by :mod:`service.reports.render`."""
+
+    kind: Kind
+    title: str
+    area_name: str
+    area_bounds: tuple[float, float, float, float]
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    reader: str
+    reader_role: str
+    cleared_for: list[str]
+    figures: dict[str, Any]
+    categories: list[dict[str, Any]]
+    trend: dict[str, Any]
+    exposed_sites: list[dict[str, Any]]
+    hotspots: dict[str, Any]
+    coverage_gaps: dict[str, Any]
+    projects_at_risk: list[dict[str, Any]]
+    sites_without_partner: list[dict[str, Any]]
+    open_requests: list[dict[str, Any]]
+    requests_by_status: dict[str, int]
+    alerts: list[dict[str, Any]]
+    profile: dict[str, Any]
+    armed_groups_near_sites: list[dict[str, Any]]
+    ongoing_projects: list[dict[str, Any]]
+    key_points: list[str]
+    notes: list[str]
+    layers: MapLayers
+    images: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def period_days(self) -> int:
+        return max(1, round((self.end - self.start).total_seconds() / 86_400))
+
+
+async def _area_name(
+    session: AsyncSession, principal: Principal, query: ReportQuery, area: BaseGeometry
+) -> str:
+    parts = []
+    if query.sector is not None:
+        v = view(_table(Sector), principal)
+        name = await session.scalar(
+            select(v.column("name")).where(v.where, v.table.c.id == query.sector)
+        )
+        parts.append(str(name) if name else "the sector")
+    if query.bbox is not None:
+        x0, y0, x1, y1 = query.bbox
+        parts.append(f"box {x0:g},{y0:g} to {x1:g},{y1:g}")
+    return " within ".join(parts) if parts else "the area"
+
+
+async def _incident_figures(
+    session: AsyncSession, principal: Principal, area: BaseGeometry, start: datetime, end: datetime
+) -> dict[str, dict[str, int]]:
+    """Incidents in the area and window by category: count and casualties."""
+    v = view(_table(Incident), principal)
+    occurred = v.column("occurred_at")
+    statement = (
+        select(
+            v.column("category"),
+            func.count(),
+            func.coalesce(func.sum(v.column("killed")), 0),
+            func.coalesce(func.sum(v.column("injured")), 0),
+            func.coalesce(func.sum(v.column("displaced")), 0),
+        )
+        .where(
+            v.where,
+            occurred >= start,
+            occurred < end,
+            v.column("geom").op("&&")(func.ST_MakeEnvelope(*area.bounds, 4326)),
+            func.ST_Intersects(v.column("geom"), _area_literal(area)),
+        )
+        .group_by(v.column("category"))
+    )
+    rows: list[Any] = list((await session.execute(statement)).all())
+    return {
+        str(row[0]): {
+            "incidents": int(row[1]),
+            "killed": int(row[2]),
+            "injured": int(row[3]),
+            "displaced": int(row[4]),
+        }
+        for row in rows
+    }
+
+
+def _bucket(days: float) -> tuple[str, int]:
+    """Bars of a day, a week or a month, so a chart has a readable number of them."""
+    if days <= 21:
+        return "day", 1
+    if days <= 200:
+        return "week", 7
+    return "month", 30
+
+
+def _trend(
+    incidents: analysis.IncidentArrays, area: BaseGeometry, scope: analysis.Scope
+) -> dict[str, Any]:
+    """Incident counts per category and time bucket, inside the area."""
+    inside = shapely.contains_xy(area, incidents.lon, incidents.lat) if len(incidents) else []
+    at = incidents.at[inside] if len(incidents) else np.empty(0)
+    category = incidents.category[inside] if len(incidents) else np.empty(0, dtype=np.int64)
+    unit, days = _bucket(scope.days)
+    width = days * 86_400.0
+    edges = np.arange(scope.start.timestamp(), scope.end.timestamp() + width, width)
+    counts: dict[str, list[int]] = {}
+    for code, name in enumerate(analysis.CATEGORIES):
+        chosen = at[category == code]
+        if chosen.size:
+            counts[name] = np.histogram(chosen, bins=edges)[0].astype(int).tolist()
+    return {
+        "unit": unit,
+        "starts": [datetime.fromtimestamp(float(e), UTC) for e in edges[:-1]],
+        "counts": counts,
+    }
+
+
+async def _map_layers(
+    session: AsyncSession, principal: Principal, scope: analysis.Scope
+) -> MapLayers:
+    area = scope.area
+    assert area is not None
+    layers = MapLayers(area=area)
+    v = view(_table(Sector), principal)
+    envelope = func.ST_MakeEnvelope(*area.bounds, 4326)
+    rows = (
+        await session.execute(
+            select(
+                func.ST_AsBinary(v.column("geom")),
+                v.column("name"),
+                v.column("level"),
+            ).where(v.where, func.ST_Intersects(v.column("geom"), envelope))
+        )
+    ).all()
+    for wkb, name, level in rows:
+        shape = shapely.from_wkb(bytes(wkb))
+        if shape.geom_type in ("Polygon", "MultiPolygon"):  # a generalised area is only a point
+            layers.sectors.append({"shape": shape, "name": name, "level": level})
+    incidents = await analysis.fetch_incidents(session, principal, scope, margin_km=0.0)
+    inside = shapely.contains_xy(area, incidents.lon, incidents.lat) if len(incidents) else []
+    layers.incidents = {
+        "lon": incidents.lon[inside] if len(incidents) else np.empty(0),
+        "lat": incidents.lat[inside] if len(incidents) else np.empty(0),
+        "category": [analysis.CATEGORIES[c] for c in incidents.category[inside].tolist()]
+        if len(incidents)
+        else [],
+    }
+    sites = await analysis.fetch_places(
+        session, principal, IdpSite, analysis.SITE_FIELDS, area=area
+    )
+    layers.sites = [
+        {"shape": shape, **props}
+        for shape, props in zip(sites.shapes, sites.properties, strict=True)
+    ]
+    patrols = await analysis.fetch_patrols(
+        session, principal, scope, since=scope.start, margin_km=0.0
+    )
+    layers.patrols = [route for route in patrols.routes.tolist() if route.intersects(area)]
+    bases = await analysis.fetch_places(session, principal, OperatingBase, ("name",), area=area)
+    layers.bases = list(bases.shapes)
+    return layers
+
+
+async def _open_requests(
+    session: AsyncSession, principal: Principal, area: BaseGeometry
+) -> tuple[list[dict[str, Any]], dict[str, int], list[dict[str, Any]]]:
+    """Open requests in the area (with the requester's name as seen), every request's
+    state, and the places of the open ones for the map."""
+    v = view(_table(AssistanceRequest), principal)
+    requester = view(_table(Actor), principal).select().subquery("requester")
+    in_area = [
+        v.where,
+        v.column("geom").op("&&")(func.ST_MakeEnvelope(*area.bounds, 4326)),
+        func.ST_Intersects(v.column("geom"), _area_literal(area)),
+    ]
+    by_status = {
+        str(status): int(count)
+        for status, count in (
+            await session.execute(
+                select(v.column("status"), func.count())
+                .where(*in_area)
+                .group_by(v.column("status"))
+            )
+        ).all()
+    }
+    statement = (
+        select(
+            v.column("title"),
+            v.column("capability"),
+            v.column("status"),
+            v.column("life_saving"),
+            v.column("needed_from"),
+            v.column("needed_until"),
+            v.column("requested_at"),
+            v.column("humanitarian_decision"),
+            v.column("military_decision"),
+            requester.c.name.label("requester"),
+            func.ST_AsBinary(v.column("geom")).label("wkb"),
+        )
+        .select_from(v.table)
+        .outerjoin(requester, requester.c.id == v.column("requesting_actor_id"))
+        .where(*in_area, v.column("status").in_([s.value for s in OPEN]))
+        .order_by(v.column("needed_from"), v.table.c.id)
+    )
+    rows = [dict(row._mapping) for row in (await session.execute(statement)).all()]
+    places = [
+        {"shape": shapely.from_wkb(bytes(row.pop("wkb"))), "status": row["status"]} for row in rows
+    ]
+    return rows, by_status, places
+
+
+async def _alerts(
+    session: AsyncSession, principal: Principal, area: BaseGeometry, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Alerts raised in the period over the area, and alerts still open, as the reader sees them."""
+    features, _ = await list_alerts(session, principal, AlertQuery(bbox=area.bounds, limit=200))
+    found = []
+    for text in features:
+        alert = _json(text)["properties"]
+        triggered = datetime.fromisoformat(str(alert["triggered_at"]).replace("Z", "+00:00"))
+        recent = start <= triggered < end
+        if recent or (alert["status"] != "closed" and triggered < end):
+            found.append({**alert, "triggered": triggered, "recent": recent})
+    found.sort(key=lambda a: a["triggered"], reverse=True)
+    return found
+
+
+async def _profile(
+    session: AsyncSession, principal: Principal, area: BaseGeometry, end: datetime
+) -> dict[str, Any]:
+    """Who and what is in the area, as the reader sees it."""
+    sites = await analysis.fetch_places(
+        session, principal, IdpSite, analysis.SITE_FIELDS, area=area
+    )
+    open_sites = [p for p in sites.properties if p["status"] == "open"]
+    actors = await analysis.fetch_places(
+        session, principal, Actor, analysis.ACTOR_FIELDS, area=area
+    )
+    bases = await analysis.fetch_places(session, principal, OperatingBase, ("name",), area=area)
+    return {
+        "open_sites": len(open_sites),
+        "idp_population": sum(int(p["population_individuals"] or 0) for p in open_sites),
+        "sites_without_figure": sum(p["population_individuals"] is None for p in open_sites),
+        "humanitarian_actors": sum(bool(p["humanitarian"]) for p in actors.properties),
+        "armed_groups": sum(p["category"] == "armed_group" for p in actors.properties),
+        "bases": len(bases),
+    }
+
+
+async def _ongoing_projects(
+    session: AsyncSession, principal: Principal, area: BaseGeometry
+) -> list[dict[str, Any]]:
+    v = view(_table(Project), principal)
+    projects = await analysis.fetch_places(
+        session,
+        principal,
+        Project,
+        (*analysis.PROJECT_FIELDS, "end_date"),
+        [v.column("status").in_(["approved", "ongoing"])],
+        area=area,
+    )
+    listed = sorted(projects.properties, key=lambda p: (p["end_date"] is None, p["end_date"]))
+    return listed
+
+
+def _exposed(layer: dict[str, Any]) -> list[dict[str, Any]]:
+    sites = []
+    for feature in layer["features"]:
+        props = feature["properties"]
+        if not props["hazard"]:
+            continue
+        sites.append(
+            {
+                "rank": props["rank"],
+                "name": props["name"],
+                "generalised": props["generalised"],
+                "population": props["population"],
+                "exposure": props["exposure"],
+                "incidents": props["incidents"],
+                "why": props["why"],
+                "point": feature["geometry"],
+            }
+        )
+    return sites
+
+
+def _hot_cells(layer: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "cell": f["properties"]["cell"],
+            "ring": f["geometry"]["coordinates"][0],
+            "incidents": f["properties"]["incidents"],
+            "z": f["properties"]["z"],
+            "confidence": f["properties"]["confidence"],
+        }
+        for f in layer["features"]
+        if f["properties"]["hotspot"] == "hot"
+    ]
+
+
+def _cell_place(ring: list[list[float]]) -> str:
+    centre = shapely.Polygon(ring).centroid
+    return f"{centre.y:.3f}, {centre.x:.3f}"
+
+
+async def _hotspots(
+    session: AsyncSession, principal: Principal, scope: analysis.Scope, notes: list[str]
+) -> dict[str, Any]:
+    """Gi* hot spots now, and each hot cell's trend over the windows before."""
+    try:
+        current = _json(
+            await analysis.hotspot_layer(session, principal, scope, analysis.HotspotOptions())
+        )
+        emerging = _json(
+            await analysis.emerging_layer(session, principal, scope, analysis.EmergingOptions())
+        )
+    except InvalidInput as error:
+        notes.append(f"Hot spots: not computed ({error.message}).")
+        return {"cells": [], "trend": {}, "windows": [], "summary": {}}
+    cells = _hot_cells(current)
+    trend_of = {f["properties"]["cell"]: f["properties"] for f in emerging["features"]}
+    for cell in cells:
+        known = trend_of.get(cell["cell"])
+        cell["trend"] = known["trend"] if known else None
+        cell["counts"] = known["incidents"] if known else None
+        cell["place"] = _cell_place(cell["ring"])
+    cells.sort(key=lambda c: -(c["z"] or 0.0))
+    diminishing = [
+        {
+            "cell": p["cell"],
+            "place": _cell_place(f["geometry"]["coordinates"][0]),
+            "counts": p["incidents"],
+        }
+        for f in emerging["features"]
+        if (p := f["properties"])["trend"] == "diminishing"
+    ]
+    windows = emerging["summary"]["windows"]
+    return {
+        "cells": cells,
+        "diminishing": diminishing,
+        "trend": emerging["summary"]["trend"],
+        "windows": [
+            {
+                "start": datetime.fromisoformat(str(w["start"]).replace("Z", "+00:00")),
+                "incidents": n,
+                "hot_spots": h,
+            }
+            for w, n, h in zip(
+                windows,
+                emerging["summary"]["incidents"],
+                emerging["summary"]["hot_spots"],
+                strict=True,
+            )
+        ],
+        "summary": current["summary"],
+    }
+
+
+def _key_points(report: Report) -> list[str]:
+    """What the reader should take away, from the figures above (never from anything else)."""
+    points = []
+    now = report.figures["incidents"]
+    before = report.figures["incidents_before"]
+    change = "" if not before else f" ({(now - before) / before:+.0%} on the period before)"
+    points.append(f"{now} incidents in the area over {report.period_days} days{change}.")
+    if report.exposed_sites:
+        top = report.exposed_sites[0]
+        name = top["name"] or "a site shown generalised"
+        points.append(
+            f"Most exposed IDP site: {name} ({top['incidents']} incidents within "
+            f"20 km, population {top['population'] or 'unknown'})."
+        )
+    rising = [c for c in report.hotspots.get("cells", []) if c["trend"] in ("new", "intensifying")]
+    if rising:
+        points.append(
+            f"{len(rising)} hot-spot cell(s) new or intensifying, the strongest near "
+            f"{rising[0]['place']}."
+        )
+    gaps = report.coverage_gaps.get("summary", {})
+    if gaps.get("gaps"):
+        points.append(
+            f"{gaps['gaps']} open IDP site(s) with no patrol within 5 km in the last 14 days "
+            f"({gaps['people_in_gaps']:,} people)."
+        )
+    if report.projects_at_risk:
+        points.append(f"{len(report.projects_at_risk)} active project(s) in high-risk cells.")
+    waiting = sum(
+        1
+        for r in report.open_requests
+        if r["status"] in ("submitted", "under_review", "referred_to_srsg")
+    )
+    if report.open_requests:
+        points.append(
+            f"{len(report.open_requests)} open request(s) for civil assistance, {waiting} "
+            "waiting for a decision."
+        )
+    recent = [a for a in report.alerts if a["recent"]]
+    if recent:
+        points.append(f"{len(recent)} alert(s) raised in the period.")
+    return points
+
+
+async def build_report(session: AsyncSession, principal: Principal, query: ReportQuery) -> Report:
+    """Gather a report for ``principal``: every figure from what the principal may see."""
+    end = query.end or datetime.now(UTC)
+    start = query.start or end - timedelta(days=DEFAULT_DAYS[query.kind])
+    if end <= start:
+        raise InvalidInput(["query", "end"], "the period ends before it starts")
+    scope = await analysis.resolve_scope(
+        session,
+        principal,
+        sector=query.sector,
+        bbox=query.bbox,
+        interval=(start, end),
+        categories=None,
+        require_area=True,
+    )
+    area = scope.area
+    assert area is not None
+    notes: list[str] = []
+    categories_now = await _incident_figures(session, principal, area, start, end)
+    length = end - start
+    categories_before = await _incident_figures(session, principal, area, start - length, start)
+    names = sorted(
+        set(categories_now) | set(categories_before),
+        key=lambda n: -categories_now.get(n, {}).get("incidents", 0),
+    )
+    empty = {"incidents": 0, "killed": 0, "injured": 0, "displaced": 0}
+    categories: list[dict[str, Any]] = [
+        {
+            "category": name,
+            **categories_now.get(name, empty),
+            "before": categories_before.get(name, empty)["incidents"],
+        }
+        for name in names
+    ]
+    incidents = await analysis.fetch_incidents(session, principal, scope, margin_km=0.0)
+    trend = await asyncio.to_thread(_trend, incidents, area, scope)
+    exposure = _json(
+        await analysis.exposure_layer(session, principal, scope, ExposureParameters(), limit=TOP)
+    )
+    coverage = _json(
+        await analysis.coverage_gap_layer(session, principal, scope, analysis.CoverageOptions())
+    )
+    opportunities = _json(
+        await analysis.opportunities_layer(
+            session, principal, scope, RiskParameters(), analysis.OpportunityOptions()
+        )
+    )
+    hotspots = await _hotspots(session, principal, scope, notes)
+    open_requests, by_status, request_places = await _open_requests(session, principal, area)
+    alerts = await _alerts(session, principal, area, start, end)
+    layers = await _map_layers(session, principal, scope)
+    layers.hot_cells = hotspots["cells"]
+    layers.requests = request_places
+    at_risk = [
+        f["properties"] | {"point": f["geometry"]}
+        for f in opportunities["features"]
+        if f["properties"]["finding"] == "project_in_high_risk_cell"
+    ]
+    at_risk.sort(key=lambda p: -(p["risk"] or 0.0))
+    layers.projects_at_risk = at_risk
+    without_partner = [
+        f["properties"]
+        for f in opportunities["features"]
+        if f["properties"]["finding"] == "site_without_humanitarian_partner"
+    ]
+    profile: dict[str, Any] = {}
+    armed: list[dict[str, Any]] = []
+    ongoing: list[dict[str, Any]] = []
+    if query.kind == "handover":
+        profile = await _profile(session, principal, area, end)
+        proximity = _json(
+            await analysis.proximity_layer(
+                session, principal, scope, analysis.ProximityOptions(radius_km=15.0)
+            )
+        )
+        for feature in proximity["features"]:
+            props = feature["properties"]
+            group = props["nearest_armed_group"]
+            if (
+                group is not None
+                and group["distance_km"] is not None
+                and group["distance_km"] <= 15
+            ):
+                armed.append(
+                    {
+                        "site": props["name"],
+                        "population": props["population"],
+                        "group": group["name"],
+                        "distance_km": group["distance_km"],
+                        "incidents": props["incidents"],
+                        "last_patrol": props["last_patrol"],
+                    }
+                )
+        armed.sort(key=lambda a: a["distance_km"])
+        ongoing = await _ongoing_projects(session, principal, area)
+    cleared = sorted(principal.cleared_for, key=list(Classification).index)
+    if Classification.restricted not in principal.cleared_for:
+        notes.append(
+            "Restricted records (among them every report of sexual violence) are not in this "
+            "report: the account it was made for is not cleared for them."
+        )
+    figures = {
+        "incidents": sum(c["incidents"] for c in categories),
+        "incidents_before": sum(c["before"] for c in categories),
+        "killed": sum(c["killed"] for c in categories),
+        "injured": sum(c["injured"] for c in categories),
+        "displaced": sum(c["displaced"] for c in categories),
+        "sites_exposed": exposure["summary"]["sites_exposed"],
+        "sites": exposure["summary"]["sites"],
+        "hot_spots": hotspots.get("summary", {}).get("hot_spots", 0),
+        "coverage_gaps": coverage["summary"]["gaps"],
+        "people_in_gaps": coverage["summary"]["people_in_gaps"],
+        "projects_at_risk": len(at_risk),
+        "open_requests": len(open_requests),
+        "alerts": sum(1 for a in alerts if a["recent"]),
+    }
+    report = Report(
+        kind=query.kind,
+        title=TITLES[query.kind],
+        area_name=await _area_name(session, principal, query, area),
+        area_bounds=area.bounds,
+        start=start,
+        end=end,
+        generated_at=datetime.now(UTC),
+        reader=principal.username,
+        reader_role=principal.role.value,
+        cleared_for=[c.value for c in cleared],
+        figures=figures,
+        categories=categories,
+        trend=trend,
+        exposed_sites=_exposed(exposure),
+        hotspots=hotspots,
+        coverage_gaps={
+            "summary": coverage["summary"],
+            "sites": [f["properties"] for f in coverage["features"]][: TOP * 2],
+        },
+        projects_at_risk=at_risk,
+        sites_without_partner=without_partner,
+        open_requests=open_requests,
+        requests_by_status=by_status,
+        alerts=alerts,
+        profile=profile,
+        armed_groups_near_sites=armed,
+        ongoing_projects=ongoing,
+        key_points=[],
+        notes=notes,
+        layers=layers,
+    )
+    report.key_points = _key_points(report)
+    layers.exposed = report.exposed_sites
+    return report

@@ -1,0 +1,116 @@
+"""Routes of the reports, under ``/api/reports``: the CIV-OES brief and the hand-over report for
+an area and a period, as HTML or PDF, made from what the caller may see."""
+
+# No ``from __future__ import annotations``: the routes' parameters are documented with
+# values known when each route is made.
+import asyncio
+import re
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from service.access.deps import PrincipalDep
+from service.collections.params import parse_bbox, parse_datetime
+from service.reports.render import render_html, render_pdf
+from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery, build_report
+from service.routing import ReadSessionDep
+
+router = APIRouter(prefix="/api/reports", tags=["Reports"])
+
+Format = Literal["html", "pdf"]
+AREA_DOC = "The area: a sector (and its sub-areas, as you see its boundary) and/or a bbox."
+
+
+def report_query(
+    kind: Kind,
+    sector: uuid.UUID | None,
+    bbox: str | None,
+    start: str | None,
+    end: str | None,
+) -> ReportQuery:
+    """A report's area and period from query-string values (dates or RFC 3339 instants)."""
+    interval = parse_datetime(f"{start or '..'}/{end or '..'}")
+    begin, finish = interval if interval is not None else (None, None)
+    return ReportQuery(kind=kind, sector=sector, bbox=parse_bbox(bbox), start=begin, end=finish)
+
+
+def file_name(report: Report, extension: str) -> str:
+    area = re.sub(r"[^A-Za-z0-9]+", "-", report.area_name).strip("-").lower() or "area"
+    return f"{report.kind}-{area}-{report.end:%Y-%m-%d}.{extension}"
+
+
+async def rendered(report: Report, output: Format) -> tuple[bytes, str]:
+    """The report's bytes and media type; drawing and PDF layout run in a worker thread."""
+    html = await asyncio.to_thread(render_html, report)
+    if output == "html":
+        return html.encode(), "text/html; charset=utf-8"
+    return await asyncio.to_thread(render_pdf, html), "application/pdf"
+
+
+def _route(kind: Kind, summary: str, description: str) -> None:
+    async def report(
+        session: ReadSessionDep,
+        principal: PrincipalDep,
+        sector: Annotated[uuid.UUID | None, Query(description=AREA_DOC)] = None,
+        bbox: Annotated[
+            str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS 84).")
+        ] = None,
+        start: Annotated[
+            str | None,
+            Query(
+                description=f"Start of the period (date or RFC 3339); default: "
+                f"{DEFAULT_DAYS[kind]} days before the end."
+            ),
+        ] = None,
+        end: Annotated[
+            str | None, Query(description="End of the period (date or RFC 3339); default: now.")
+        ] = None,
+        format: Annotated[Format, Query(description="html or pdf.")] = "html",
+    ) -> Response:
+        query = report_query(kind, sector, bbox, start, end)
+        built = await build_report(session, principal, query)
+        content, media_type = await rendered(built, format)
+        disposition = "inline" if format == "html" else "attachment"
+        return Response(
+            content,
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'{disposition}; filename="{file_name(built, format)}"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    router.add_api_route(
+        f"/{kind}",
+        report,
+        methods=["GET"],
+        summary=summary,
+        description=description,
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/html": {}, "application/pdf": {}},
+                "description": "The report",
+            }
+        },
+        operation_id=f"report_{kind.replace('-', '_')}",
+    )
+
+
+_route(
+    "civ-oes",
+    "The CIV-OES brief for an area and a period",
+    "Map of the area, incident trends by category, the most exposed IDP sites and why, hot "
+    "spots and their trend, coverage gaps, projects at risk, open requests for civil "
+    "assistance and recent alerts. Every figure is computed from what you may see. "
+    "Default period: the 30 days before now.",
+)
+_route(
+    "handover",
+    "The hand-over report for an incoming commander's area",
+    "The CIV-OES brief with the area's profile, armed groups near IDP sites, the approved and "
+    "ongoing projects and the open alerts: the protection picture a newcomer reads in ten "
+    "minutes. Every figure is computed from what you may see. Default period: the 90 days "
+    "before now.",
+)

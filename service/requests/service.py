@@ -1,0 +1,331 @@
+"""Requests for civil assistance: submission and the workflow steps.
+
+Reads go through the requester's view of the table (``service.access``): a partner sees its
+own actor's requests and public ones. Each step locks the request, checks who may take it
+(``service.access.policy.may_take_step``) and whether the workflow allows it now
+(``service.requests.workflow``), then changes the request and appends the step to its
+history in one transaction. The database refuses any change of state made another way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import REQUEST_STEPS, Principal, may_take_step
+from service.access.sql import view
+from service.collections.registry import COLLECTIONS, Collection
+from service.collections.service import (
+    _check_references,
+    _check_scope,
+    _write_values,
+    act_as,
+    get_feature,
+    writing,
+)
+from service.enums import Classification, Role
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.requests import workflow
+from service.requests.models import AssistanceRequest, AssistanceRequestHistory
+from service.requests.schemas import (
+    CompletionIn,
+    DecisionIn,
+    DeliveredByOtherIn,
+    HistoryEntry,
+    RequestHistory,
+    RequestSubmission,
+    ReviewIn,
+    WithdrawalIn,
+)
+from service.requests.workflow import Decision, IllegalStep, RequestStatus, State, Step
+
+REQUESTS: Table = AssistanceRequest.__table__  # type: ignore[assignment]
+HISTORY: Table = AssistanceRequestHistory.__table__  # type: ignore[assignment]
+#: A time given for a step may run this far ahead of the server's clock.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def collection() -> Collection:
+    return COLLECTIONS["assistance_requests"]
+
+
+def _roles(step: str) -> str:
+    *others, last = sorted(f"{r.value}s" for r in REQUEST_STEPS[step])
+    return f"{', '.join(others)} and {last}" if others else last
+
+
+async def submit(
+    session: AsyncSession, principal: Principal, properties: RequestSubmission, geometry: Any
+) -> tuple[uuid.UUID, str]:
+    """Store a new request (state ``submitted``); returns its id and the feature as seen."""
+    owner = properties.requesting_actor_id
+    if principal.role is Role.partner:
+        if principal.actor_id is None:
+            raise Forbidden(
+                "your account is not linked to an actor (organisation); ask an admin to link "
+                "it (civop user add ... --actor <actor id>)"
+            )
+        if owner is not None and owner != principal.actor_id:
+            raise Forbidden("partners submit requests for their own actor only")
+        owner = principal.actor_id
+    if not may_take_step(principal, "submit", owner):
+        raise Forbidden(f"requests are submitted by {_roles('submit')}")
+    if owner is None:
+        raise InvalidInput(
+            ["body", "properties", "requesting_actor_id"], "name the requesting actor (its id)"
+        )
+    classification = Classification(properties.classification)
+    # A partner's own request stays visible to it up to mission classification.
+    allowed = set(principal.cleared_for)
+    if principal.role is Role.partner:
+        allowed |= {Classification.public, Classification.mission}
+    if classification not in allowed:
+        raise Forbidden(f"you may not submit {classification.value} requests")
+    found = collection()
+    values = _write_values(found, properties, geometry, replace=True)
+    values["requesting_actor_id"] = owner
+    if properties.requested_at is None:
+        values.pop("requested_at", None)
+    async with writing(session, found):
+        await act_as(session, principal)
+        await _check_references(session, REQUESTS, values, principal)
+        record_id: uuid.UUID = (
+            await session.execute(insert(REQUESTS).values(values).returning(REQUESTS.c.id))
+        ).scalar_one()
+        await _check_scope(session, REQUESTS, record_id, principal)
+    return record_id, await get_feature(session, found, principal, record_id)
+
+
+async def _locked(session: AsyncSession, principal: Principal, request_id: uuid.UUID) -> Any:
+    """The request's row, locked for the step; hidden and unknown requests are alike."""
+    v = view(REQUESTS, principal)
+    exact = await session.scalar(select(v.exact).where(v.where, REQUESTS.c.id == request_id))
+    if exact is None:
+        raise NotFound("no such record in assistance_requests")
+    if not exact:
+        raise Forbidden("you are not cleared for this request and may not change it")
+    row = (
+        await session.execute(select(REQUESTS).where(REQUESTS.c.id == request_id).with_for_update())
+    ).one()
+    return row
+
+
+def _state(row: Any) -> State:
+    return State(
+        status=RequestStatus(row.status),
+        life_saving=bool(row.life_saving),
+        humanitarian_decision=Decision(row.humanitarian_decision)
+        if row.humanitarian_decision
+        else None,
+        military_decision=Decision(row.military_decision) if row.military_decision else None,
+    )
+
+
+def _when(value: datetime | None, field: str, row: Any) -> datetime:
+    """A step's time: now when not given; never in the future, never before the request."""
+    now = datetime.now(UTC)
+    moment = value or now
+    if moment > now + CLOCK_SKEW:
+        raise InvalidInput(["body", field], f"{field} is in the future")
+    if moment < row.requested_at:
+        raise InvalidInput(
+            ["body", field],
+            f"{field} is before the request was made ({row.requested_at.isoformat()})",
+        )
+    return moment
+
+
+def _last_resort(row: Any) -> None:
+    """Approval only as a last resort, unless the help saves lives."""
+    if row.life_saving:
+        return
+    missing = [name for name in workflow.LAST_RESORT if not getattr(row, name)]
+    if missing:
+        raise InvalidInput(
+            ["body", "decision"],
+            "support is approved only as a last resort; this request does not affirm "
+            f"{', '.join(missing)}. Amend the request (PATCH) if it does, or record a denial",
+        )
+
+
+async def take_step(
+    session: AsyncSession,
+    principal: Principal,
+    request_id: uuid.UUID,
+    step: Step,
+    body: ReviewIn | DecisionIn | CompletionIn | DeliveredByOtherIn | WithdrawalIn,
+) -> str:
+    """Take one workflow step; returns the request as the principal sees it."""
+    found = collection()
+    async with writing(session, found):
+        await act_as(session, principal)
+        row = await _locked(session, principal, request_id)
+        if not may_take_step(principal, step.value, row.requesting_actor_id):
+            if principal.role in REQUEST_STEPS[step.value]:
+                raise Forbidden(f"{step.path}: partners act on their own actor's requests only")
+            raise Forbidden(f"{step.path} is recorded by {_roles(step.value)}")
+        state = _state(row)
+        try:
+            workflow.check(state, step)
+        except IllegalStep as error:
+            raise Conflict(str(error)) from error
+        changes, entry = _apply(state, row, step, body)
+        if changes.get("delivered_by_actor_id") is not None:
+            await _check_references(
+                session,
+                REQUESTS,
+                {"delivered_by_actor_id": changes["delivered_by_actor_id"]},
+                principal,
+            )
+        await session.execute(
+            select(func.set_config("civop.workflow", "assistance_requests", True))
+        )
+        await session.execute(update(REQUESTS).where(REQUESTS.c.id == request_id).values(changes))
+        await session.execute(select(func.set_config("civop.workflow", "", True)))
+        await session.execute(
+            insert(HISTORY).values(
+                request_id=request_id,
+                step=step.value,
+                from_status=state.status.value,
+                to_status=changes.get("status", state.status.value),
+                recorded_at=func.now(),
+                **entry,
+            )
+        )
+    return await get_feature(session, found, principal, request_id)
+
+
+def _apply(state: State, row: Any, step: Step, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request's new values and the history entry's details for one step."""
+    S = RequestStatus
+    if step is Step.review:
+        return {"status": S.under_review.value}, {"reason": body.note}
+    if step in workflow.SIDES or step is Step.srsg_decision:
+        side = step.value.removesuffix("_decision")
+        decided_at = _when(body.decided_at, "decided_at", row)
+        if body.decision is Decision.approve:
+            _last_resort(row)
+        changes: dict[str, Any] = {
+            f"{side}_decision": body.decision.value,
+            f"{side}_decided_by": body.decided_by,
+            f"{side}_decided_at": decided_at,
+            f"{side}_reason": body.reason,
+        }
+        if step is Step.srsg_decision:
+            outcome = S.approved if body.decision is Decision.approve else S.denied
+        else:
+            humanitarian = (
+                body.decision if step is Step.humanitarian_decision else state.humanitarian_decision
+            )
+            military = body.decision if step is Step.military_decision else state.military_decision
+            outcome = workflow.after_decisions(humanitarian, military)  # type: ignore[assignment]
+        if outcome is not None:
+            changes["status"] = outcome.value
+        if outcome in (S.approved, S.denied):
+            changes["decided_at"] = decided_at
+        if outcome is S.denied:
+            if step is Step.srsg_decision:
+                changes["denial_reason"] = f"SRSG: {body.reason}"
+            else:
+                reasons = {
+                    "humanitarian": row.humanitarian_reason,
+                    "military": row.military_reason,
+                    side: body.reason,
+                }
+                changes["denial_reason"] = (
+                    f"humanitarian side (DSRSG/RC/HC): {reasons['humanitarian']}; "
+                    f"military side (HOMC): {reasons['military']}"
+                )
+        entry = {
+            "decision": body.decision.value,
+            "decided_by": body.decided_by,
+            "happened_at": decided_at,
+            "reason": body.reason,
+        }
+        return changes, entry
+    if step is Step.complete:
+        completed_at = _when(body.completed_at, "completed_at", row)
+        note = body.note
+        if state.status is not S.approved:
+            given_first = "life-saving help given before approval"
+            note = f"{given_first}: {note}" if note else given_first
+        return (
+            {"status": S.completed.value, "completed_at": completed_at},
+            {"happened_at": completed_at, "reason": note},
+        )
+    if step is Step.delivered_by_other:
+        delivered_at = _when(body.delivered_at, "delivered_at", row)
+        return (
+            {
+                "status": S.delivered_by_other.value,
+                "delivered_by_actor_id": body.actor_id,
+                "delivered_by_name": body.actor_name,
+                "delivered_at": delivered_at,
+            },
+            {"happened_at": delivered_at, "decided_by": body.actor_name, "reason": body.note},
+        )
+    assert step is Step.withdraw
+    return (
+        {
+            "status": S.withdrawn.value,
+            "withdrawn_at": func.now(),
+            "withdrawal_reason": body.reason,
+        },
+        {"reason": body.reason},
+    )
+
+
+async def history(
+    session: AsyncSession, principal: Principal, request_id: uuid.UUID
+) -> RequestHistory:
+    """Every step of a request, oldest first, with the steps allowed now."""
+    v = view(REQUESTS, principal)
+    row = (
+        await session.execute(
+            select(
+                v.exact.label("exact"),
+                REQUESTS.c.status,
+                REQUESTS.c.life_saving,
+                REQUESTS.c.humanitarian_decision,
+                REQUESTS.c.military_decision,
+                REQUESTS.c.requesting_actor_id,
+            ).where(v.where, REQUESTS.c.id == request_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such record in assistance_requests")
+    if not row.exact:
+        raise Forbidden("you are not cleared for this request's history")
+    staff = principal.at_least(Role.analyst)
+    entries = [
+        HistoryEntry(
+            step=Step(h.step),
+            from_status=RequestStatus(h.from_status) if h.from_status else None,
+            to_status=RequestStatus(h.to_status),
+            decision=Decision(h.decision) if h.decision else None,
+            decided_by=h.decided_by,
+            happened_at=h.happened_at,
+            reason=h.reason,
+            recorded_at=h.recorded_at,
+            recorded_by=h.recorded_by if staff else None,
+        )
+        for h in (
+            await session.execute(
+                select(HISTORY).where(HISTORY.c.request_id == request_id).order_by(HISTORY.c.seq)
+            )
+        ).all()
+    ]
+    steps = workflow.steps_from(_state(row))
+    return RequestHistory(
+        request_id=request_id,
+        status=RequestStatus(row.status),
+        next_steps=[s.path for s in steps],
+        you_may=[
+            s.path for s in steps if may_take_step(principal, s.value, row.requesting_actor_id)
+        ],
+        history=entries,
+    )

@@ -1,0 +1,427 @@
+"""The CIV-OES brief and the hand-over report for the demo mission, as users get them: from the
+API of the service running on its own database, and from ``civop report``. The PDFs are read
+back with poppler (pdftoppm, pdfimages, pdftotext); a partner's report holds no restricted
+record, and its figures are those of what a partner may see."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from service.auth import service as auth
+from service.auth.security import issue_token
+from service.config import get_settings
+from service.demo import load_demo
+from service.enums import Role
+from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, free_port
+
+START, END = "2026-08-03T00:00:00Z", "2026-11-01T00:00:00Z"
+SECTOR = "Sector North-West"
+MARK = uuid.uuid4().hex[:8].upper()
+#: Records only cleared readers may see (restricted), and a mission site partners see only
+#: generalised (without its name); their names are unique to this run.
+SECRET_SITE = f"SECRET-CAMP-{MARK}"
+SECRET_REQUEST = f"SECRET-REQUEST-{MARK}"
+SECRET_PROJECT = f"SECRET-PROJECT-{MARK}"
+MISSION_SITE = f"MISSION-CAMP-{MARK}"
+SECRETS = (SECRET_SITE, SECRET_REQUEST, SECRET_PROJECT, MISSION_SITE)
+
+
+@dataclass
+class ReportServer:
+    url: str
+    database_url: str
+    engine: AsyncEngine
+    sector: str
+    tokens: dict[str, str]
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    async def get(self, kind: str, user: str, **params: Any) -> httpx.Response:
+        given = {"sector": self.sector, "start": START, "end": END, **params}
+        query = {k: v for k, v in given.items() if v is not None}
+        async with httpx.AsyncClient(base_url=self.url, timeout=180) as http:
+            return await http.get(f"/api/reports/{kind}", params=query, headers=self.auth(user))
+
+    async def incidents(self, classifications: tuple[str, ...]) -> int:
+        """Incidents of these classifications in the sector and period, counted here in SQL."""
+        async with AsyncSession(self.engine) as session:
+            found = await session.scalar(
+                text(
+                    "SELECT count(*) FROM incidents i, sectors s WHERE s.id = :sector "
+                    "AND i.deleted_at IS NULL AND i.classification = ANY(:levels) "
+                    "AND i.occurred_at >= :start AND i.occurred_at < :end "
+                    "AND ST_Intersects(i.geom, s.geom)"
+                ),
+                {
+                    "sector": uuid.UUID(self.sector),
+                    "levels": list(classifications),
+                    "start": _instant(START),
+                    "end": _instant(END),
+                },
+            )
+        return int(found or 0)
+
+
+def _instant(value: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+async def _plant(session: AsyncSession, sector: str) -> None:
+    """Restricted and mission records in the middle of the sector's busiest place."""
+    await session.execute(text("SELECT set_config('civop.actor', 'test-setup', true)"))
+    lon, lat = (
+        await session.execute(
+            text(
+                "SELECT ST_X(ST_Centroid(ST_Collect(i.geom))), ST_Y(ST_Centroid(ST_Collect(i.geom))) "
+                "FROM incidents i, sectors s WHERE s.id = :sector AND ST_Intersects(i.geom, s.geom) "
+                "AND i.occurred_at >= :start AND i.occurred_at < :end "
+                "GROUP BY ST_SnapToGrid(i.geom, 0.1) ORDER BY count(*) DESC LIMIT 1"
+            ),
+            {"sector": uuid.UUID(sector), "start": _instant(START), "end": _instant(END)},
+        )
+    ).one()
+    for name, classification, dx in (
+        (SECRET_SITE, "restricted", 0.0),
+        (MISSION_SITE, "mission", 0.02),
+    ):
+        await session.execute(
+            text(
+                "INSERT INTO idp_sites (name, site_type, status, population_individuals, "
+                "classification, geom) VALUES (:name, 'planned_camp', 'open', 60000, :c, "
+                "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            ),
+            {"name": name, "c": classification, "lon": lon + dx, "lat": lat},
+        )
+    await session.execute(
+        text(
+            "INSERT INTO projects (title, kind, status, classification, geom) "
+            "VALUES (:title, 'quick_impact_project', 'ongoing', 'restricted', "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+        ),
+        {"title": SECRET_PROJECT, "lon": lon, "lat": lat + 0.01},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO assistance_requests (title, need, requesting_actor_id, capability, "
+            "needed_from, classification, geom) SELECT :title, 'a need', id, 'medical', now(), "
+            "'restricted', ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) "
+            "FROM actors WHERE humanitarian ORDER BY id LIMIT 1"
+        ),
+        {"title": SECRET_REQUEST, "lon": lon - 0.01, "lat": lat},
+    )
+    await session.commit()
+
+
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[ReportServer]:
+    """The demo mission in its own database, with planted records, served by uvicorn."""
+    name = f"{TEST_DB}_reports"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    await load_demo(engine)
+    tokens: dict[str, str] = {}
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        sector = str(
+            await session.scalar(text("SELECT id FROM sectors WHERE name = :n"), {"n": SECTOR})
+        )
+        await _plant(session, sector)
+        for username, role, cleared in (
+            ("admin", Role.admin, True),
+            ("partner", Role.partner, False),
+            ("officer", Role.officer, False),
+        ):
+            user = await auth.add_user(
+                session,
+                username=username,
+                password="correct horse battery staple",
+                role=role,
+                cleared_restricted=cleared,
+                actor="test-setup",
+            )
+            tokens[username], _ = issue_token(
+                user.id, get_settings().signing_key(), timedelta(minutes=30)
+            )
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        "CIVOP_DB_STATEMENT_TIMEOUT_MS": "120000",
+    }
+    log = open(ARTIFACTS / "report-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once per module
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "service.main:app_factory",
+            "--factory",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(150):
+                try:
+                    if (await http.get(f"{base}/health")).status_code == 200:
+                        break
+                except (OSError, httpx.HTTPError):
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(
+                    f"the service did not start; see {ARTIFACTS / 'report-server.log'}"
+                )
+        yield ReportServer(base, env["DATABASE_URL"], engine, sector, tokens)
+    finally:
+        process.terminate()
+        process.wait(30)
+        log.close()
+        await engine.dispose()
+        await drop_database(name)
+
+
+# --- reading PDFs the way a person would see them --------------------------------------------
+
+
+def poppler(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def pages_text(pdf: Path) -> list[str]:
+    """The text of each page (pdftotext separates pages with a form feed)."""
+    return poppler("pdftotext", "-layout", str(pdf), "-").split("\f")[:-1]
+
+
+def images_by_page(pdf: Path) -> dict[int, list[tuple[int, int]]]:
+    """Raster images on each page (pdfimages -list), as (width, height) in pixels."""
+    found: dict[int, list[tuple[int, int]]] = {}
+    for line in poppler("pdfimages", "-list", str(pdf)).splitlines()[2:]:
+        page, _, kind, width, height = line.split()[:5]
+        if kind == "image":
+            found.setdefault(int(page), []).append((int(width), int(height)))
+    return found
+
+
+def render_page(pdf: Path, page: int, dpi: int = 50) -> Image.Image:
+    """One page as pdftoppm draws it."""
+    root = pdf.with_name(f"{pdf.stem}-page-{page}")
+    poppler("pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile",
+            str(pdf), str(root))  # fmt: skip
+    return Image.open(root.with_suffix(".png")).convert("RGB")
+
+
+def colour(image: Image.Image) -> tuple[float, int]:
+    """Share of the pixels in colour (not white, grey or black text), and how many distinct
+    colours those are: a map or a chart has many, a page of text has none."""
+    pixels = np.asarray(image).astype(int).reshape(-1, 3)
+    saturated = pixels.max(axis=1) - pixels.min(axis=1) > 40
+    return float(saturated.mean()), len(np.unique(pixels[saturated] // 16, axis=0))
+
+
+def ink(image: Image.Image) -> float:
+    """Share of the pixels that are not white."""
+    return float((np.asarray(image).min(axis=2) < 250).mean())
+
+
+def embedded_images(pdf: Path, page: int) -> list[Image.Image]:
+    """The raster images of one page, as stored in the PDF (pdfimages)."""
+    root = pdf.with_name(f"{pdf.stem}-images-{page}")
+    poppler("pdfimages", "-png", "-f", str(page), "-l", str(page), str(pdf), str(root))
+    return [Image.open(f).convert("RGB") for f in sorted(pdf.parent.glob(f"{root.name}-*.png"))]
+
+
+def page_with(texts: list[str], heading: str) -> int:
+    """1-based number of the page whose text holds ``heading``."""
+    return next(i for i, t in enumerate(texts, start=1) if heading in t)
+
+
+async def fetch_pdf(server: ReportServer, kind: str, user: str, tmp_path: Path) -> Path:
+    response = await server.get(kind, user, format="pdf")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert (
+        f'filename="{kind}-sector-north-west-2026-11-01.pdf"'
+        in response.headers["content-disposition"]
+    )
+    path = tmp_path / f"{kind}-{user}.pdf"
+    path.write_bytes(response.content)
+    (ARTIFACTS / path.name).write_bytes(response.content)
+    return path
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+async def test_civ_oes_pdf_has_the_map_and_the_charts(server: ReportServer, tmp_path: Path) -> None:
+    pdf = await fetch_pdf(server, "civ-oes", "admin", tmp_path)
+    texts = pages_text(pdf)
+    assert len(texts) >= 4
+    whole = "\n".join(texts)
+    for heading in (
+        "Civil Operational Estimate (CIV-OES) brief",
+        "Key points",
+        "Map of the area",
+        "Incident trends by category",
+        "Most exposed IDP sites, and why",
+        "Hot spots and their trend",
+        "Coverage gaps",
+        "Projects at risk",
+        "Open requests for civil assistance",
+        "Recent alerts",
+    ):
+        assert heading in whole, heading
+    assert "Area: Sector North-West" in texts[0]
+    assert "Period: 03 Aug 2026 to 01 Nov 2026 (90 days)" in texts[0]
+
+    images = images_by_page(pdf)
+    map_page = page_with(texts, "Map of the area")
+    chart_page = page_with(texts, "Incident trends by category")
+    (map_size,) = images[map_page]
+    assert map_size[0] >= 1200 and map_size[1] >= 1200, map_size
+    assert len(images[chart_page]) == 2
+    assert all(w >= 1200 and h >= 300 for w, h in images[chart_page])
+    (drawn_map,) = embedded_images(pdf, map_page)
+    assert ink(drawn_map) > 0.4  # the area is filled, not a blank frame
+    assert colour(drawn_map)[1] > 100
+    for chart in embedded_images(pdf, chart_page):  # bars in several colours
+        assert ink(chart) > 0.05 and colour(chart)[1] >= 5
+    # Rendered as a reader sees them, the map and chart pages are pages of colour.
+    for page in (map_page, chart_page):
+        image = render_page(pdf, page)
+        assert 400 <= image.width <= 430 and 570 <= image.height <= 600  # A4 at 50 dpi
+        share, colours = colour(image)
+        assert share > 0.005 and colours > 100, (page, share, colours)
+    # ... and a page of tables is not mistaken for one.
+    share, colours = colour(render_page(pdf, len(texts)))
+    assert share < 0.002, share
+
+    # The figures are the database's, counted here independently (the admin sees everything).
+    expected = await server.incidents(("public", "mission", "restricted"))
+    assert f"{expected} incidents in the area over 90 days" in whole
+    assert SECRET_SITE in whole and MISSION_SITE in whole  # a cleared reader's report has them
+
+
+async def test_handover_report_from_the_api_and_the_command_line(
+    server: ReportServer, tmp_path: Path
+) -> None:
+    response = await server.get("handover", "officer", format="html")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    for heading in (
+        "Hand-over report: the protection of civilians in the area",
+        "The area",
+        "Armed groups near IDP sites",
+        "Commitments handed over: approved and ongoing projects",
+        "Alerts: recent and still open",
+        "Map of the area",
+    ):
+        assert heading in html, heading
+    assert html.count('src="data:image/png;base64,') >= 3
+    assert not re.search(r"""(src|href)=["']https?://""", html), "the page fetches nothing"
+    # An officer is not cleared for restricted records; a mission site is shown in full.
+    assert SECRET_SITE not in html and MISSION_SITE in html
+
+    output = tmp_path / "handover.pdf"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "service.cli", "report", "handover", "--sector", SECTOR,
+            "--start", START, "--end", END, "--user", "admin", "--output", str(output),
+        ],
+        env={**os.environ, "DATABASE_URL": server.database_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"handover report written to {output}" in result.stdout
+    texts = pages_text(output)
+    whole = "\n".join(texts)
+    assert "Hand-over report" in texts[0] and "Prepared for admin (admin)" in whole
+    assert SECRET_SITE in whole
+    map_page = page_with(texts, "Map of the area")
+    share, colours = colour(render_page(output, map_page))
+    assert share > 0.005 and colours > 100
+
+    unknown = subprocess.run(
+        [sys.executable, "-m", "service.cli", "report", "civ-oes", "--sector", "Sector Nowhere"],
+        env={**os.environ, "DATABASE_URL": server.database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert unknown.returncode == 1 and "no sector named 'Sector Nowhere'" in unknown.stderr
+
+
+async def test_a_partners_report_holds_no_restricted_record(
+    server: ReportServer, tmp_path: Path
+) -> None:
+    html = (await server.get("civ-oes", "partner", format="html")).text
+    pdf = await fetch_pdf(server, "civ-oes", "partner", tmp_path)
+    pdf_text = "\n".join(pages_text(pdf))
+    for secret in SECRETS:
+        assert secret not in html, secret
+        assert secret not in pdf_text, secret
+    assert "Prepared for partner (partner)" in pdf_text
+    assert "Restricted records (among them every report of sexual violence)" in html
+    # The partner's counts are the public incidents only, counted here in SQL.
+    public = await server.incidents(("public",))
+    everything = await server.incidents(("public", "mission", "restricted"))
+    assert public < everything
+    assert f"{public} incidents in the area over 90 days" in pdf_text
+    assert f"{everything} incidents in the area" not in pdf_text
+    assert (
+        "sexual violence" not in html.split("Incident trends by category")[1].split("</table>")[0]
+    )
+    # The same report for the admin has them all: the check above could fail.
+    admin = (await server.get("civ-oes", "admin", format="html")).text
+    assert all(secret in admin for secret in (SECRET_SITE, SECRET_REQUEST, MISSION_SITE))
+
+
+async def test_report_parameters_are_checked(server: ReportServer) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        anonymous = await http.get("/api/reports/civ-oes", params={"sector": server.sector})
+        assert anonymous.status_code == 401
+    no_area = await server.get("civ-oes", "admin", sector=None)
+    assert no_area.status_code == 422 and "sector or a bbox" in no_area.text
+    bad_box = await server.get("civ-oes", "admin", sector=None, bbox="24,7,23")
+    assert bad_box.status_code == 422 and "bbox" in bad_box.text
+    backwards = await server.get("civ-oes", "admin", start=END, end=START)
+    assert backwards.status_code == 422
+    wrong_format = await server.get("civ-oes", "admin", format="docx")
+    assert wrong_format.status_code == 422
+    unknown = await server.get("handover", "admin", sector=str(uuid.uuid4()))
+    assert unknown.status_code == 404
+    box = await server.get(
+        "civ-oes", "partner", sector=None, bbox="24.5,6.8,25.5,7.8", format="html"
+    )
+    assert box.status_code == 200 and "box 24.5,6.8 to 25.5,7.8" in box.text
