@@ -100,9 +100,7 @@ def main() -> None:
 
     url = asyncio.run(ensure_database(args.incidents))
     key = asyncio.run(api_key(url))
-    paths = {
-        name: urls for name, urls in asyncio.run(workloads(url)).items() if args.only in name
-    }
+    paths = {name: urls for name, urls in asyncio.run(workloads(url)).items() if args.only in name}
     ours_port, tipg_port = free_port(), free_port()
     ours_base, tipg_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
     uvicorn = ["-m", "uvicorn", "--workers", "1", "--log-level", "warning", "--host", "127.0.0.1"]

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    Text,
     and_,
     case,
     cast,
@@ -607,6 +608,15 @@ def _sector_expr(staging: Staging) -> ColumnElement[Any]:
 # --- the merge -------------------------------------------------------------------------------
 
 
+#: The namespace of imported records' ids: uuid5 of "<collection>:<origin>:<external_id>".
+RECORD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:civop:records")
+
+
+def record_id(collection: str, origin: str, external_id: str) -> uuid.UUID:
+    """The id an imported record gets (the database computes the same with uuid-ossp)."""
+    return uuid.uuid5(RECORD_NAMESPACE, f"{collection}:{origin}:{external_id}")
+
+
 async def _merge(
     session: AsyncSession, staging: Staging, match: Matching, settings: Settings
 ) -> tuple[int, int]:
@@ -618,7 +628,20 @@ async def _merge(
         for n in staging.columns
         if n not in (ROW, IDENTITY, GEOM, "origin", KEY, "classification") and n in target.c
     ]
-    new_id = func.gen_random_uuid()
+    # A record's id follows from its key (collection, origin, external_id), so that the primary
+    # key alone keeps keys unique when the table is sharded by id (docs/scaling.md).
+    keyed = func.uuid_generate_v5(
+        literal(str(RECORD_NAMESPACE), postgresql.UUID),
+        func.concat_ws(
+            ":",
+            literal(target.name, Text),
+            cast(staging.origin_expr(), Text),
+            cast(st.c.external_id, Text),
+        ),
+    )
+    new_id: ColumnElement[Any] = case(
+        (st.c.external_id.is_(None), func.gen_random_uuid()), else_=keyed
+    )
     if staging.has(IDENTITY):
         new_id = func.coalesce(cast(st.c.id, postgresql.UUID), new_id)
     values: dict[str, ColumnElement[Any]] = {
@@ -659,8 +682,90 @@ async def _merge(
     counting = select(
         func.count().filter(merged.c.created), func.count().filter(not_(merged.c.created))
     )
+    bulk = await _bulk_load(session, staging, settings)
     (row,) = await _fetch(session, counting, settings)
+    if bulk is not None:
+        await bulk.rebuild(settings)
     return int(row[0]), int(row[1])
+
+
+# --- bulk loads ------------------------------------------------------------------------------
+
+#: Secondary indexes (not those behind constraints): how to drop them and build them again.
+_INDEXES = """
+SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid = $1::regclass AND NOT i.indisprimary
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                  WHERE c.conrelid = i.indrelid AND c.conindid = i.indexrelid AND c.contype <> 'f')
+ORDER BY 2
+"""
+#: Unique constraints and foreign keys of the table, unique ones first when built again.
+_CONSTRAINTS = """
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
+              pg_get_constraintdef(oid))
+FROM pg_constraint
+WHERE conrelid = $1::regclass AND contype IN ('u', 'f')
+ORDER BY contype DESC, conname
+"""
+
+
+@dataclass
+class _BulkLoad:
+    """A collection whose secondary indexes and foreign keys are gone until ``rebuild``."""
+
+    driver: asyncpg.Connection
+    table: str
+    build: list[str]
+
+    async def rebuild(self, settings: Settings) -> None:
+        """Indexes built in one sorted pass each, keys checked with one join each, and fresh
+        statistics, so the map's queries plan well at once."""
+        for statement in self.build:
+            await self.driver.execute(statement, timeout=settings.import_timeout_s)
+        await self.driver.execute(f'ANALYZE "{self.table}"', timeout=settings.import_timeout_s)
+
+
+async def _bulk_load(
+    session: AsyncSession, staging: Staging, settings: Settings
+) -> _BulkLoad | None:
+    """Prepare a bulk load when the import is big, both absolutely and against the collection.
+
+    Keeping every index up to date row by row costs far more than building it again once
+    (PostgreSQL's advice for populating a database), so a bulk load takes the collection's
+    exclusive lock, drops its secondary indexes, unique constraints and foreign keys, and
+    builds them again after the merge, all in the import's transaction: if anything fails, or
+    the process dies, they are back as they were. The primary key stays (the merge matches on
+    it). Readers of the collection wait while the lock is held; if the lock cannot be had
+    within ``import_bulk_lock_timeout_s``, the import loads the ordinary way.
+    """
+    if not settings.import_bulk_rows or staging.rows < settings.import_bulk_rows:
+        return None
+    table = staging.collection.table.name
+    driver = await _driver(session)
+    held = await driver.fetchval(
+        "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", table
+    )
+    if staging.rows * 2 < held:
+        return None
+    try:
+        async with driver.transaction():  # a savepoint: a lock timeout leaves the import intact
+            timeout_ms = int(settings.import_bulk_lock_timeout_s * 1000)
+            await driver.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            await driver.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
+    except asyncpg.LockNotAvailableError:
+        log.info("import into %s: the table is busy, loading without a bulk load", table)
+        return None
+    finally:
+        await driver.execute("SET LOCAL lock_timeout TO DEFAULT")
+    indexes = await driver.fetch(_INDEXES, table)
+    constraints = await driver.fetch(_CONSTRAINTS, table)
+    for drop, _ in [*constraints, *indexes]:
+        await driver.execute(drop)
+    return _BulkLoad(
+        driver, table, [build for _, build in indexes] + [build for _, build in constraints]
+    )
 
 
 async def _would(

@@ -1,0 +1,145 @@
+"""Big imports are bulk loads: the collection's secondary indexes, unique constraints and
+foreign keys are dropped and built again in the import's transaction. What a user must be able
+to rely on: the records, their sectors and their audit rows are the same as in an ordinary
+import, the table comes back with exactly the indexes and keys it had, and a table that is busy
+is loaded the ordinary way rather than waited for."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from service.config import get_settings
+from tests import geofiles
+from tests.test_imports import upload
+
+Headers = Callable[[str], dict[str, str]]
+
+STRUCTURE = """
+SELECT 'index ' || indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'incidents'
+UNION ALL
+SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE conrelid = 'incidents'::regclass
+ORDER BY 1
+"""
+INDEX_OIDS = """
+SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'incidents'::regclass
+"""
+
+
+def _many(folder: Path, count: int, prefix: str) -> Path:
+    rng = random.Random(count)
+    rows = [
+        dict(
+            geofiles.INCIDENTS[i % len(geofiles.INCIDENTS)],
+            external_id=f"{prefix}-{i}",
+            lon=round(rng.uniform(23.2, 28.8), 6),
+            lat=round(rng.uniform(3.2, 8.8), 6),
+        )
+        for i in range(count)
+    ]
+    path = folder / f"{prefix}.csv"
+    path.write_text(geofiles.incidents_csv(rows))
+    return path
+
+
+async def _rows(session: AsyncSession, sql: str, **params: Any) -> list[Any]:
+    return list((await session.execute(text(sql), params)).all())
+
+
+@pytest.fixture
+def bulk_from_50(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(get_settings(), "import_bulk_rows", 50)
+
+
+async def test_a_big_import_comes_back_with_every_index_and_key(
+    client: AsyncClient, headers: Headers, session: AsyncSession, tmp_path: Path, bulk_from_50: None
+) -> None:
+    before = await _rows(session, STRUCTURE)
+    oids_before = dict(await _rows(session, INDEX_OIDS))
+    response = await upload(client, headers, _many(tmp_path, 1200, "bulk"), collection="incidents")
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert (job["status"], job["created"]) == ("succeeded", 1200)
+
+    assert await _rows(session, STRUCTURE) == before
+    oids_after = dict(await _rows(session, INDEX_OIDS))
+    rebuilt = {name for name, oid in oids_after.items() if oids_before.get(name) != oid}
+    assert "pk_incidents" not in rebuilt  # the merge matches on it
+    assert {"idx_incidents_geom", "uq_incidents_origin_external_id"} <= rebuilt
+
+    # Sectors as the database would give them, one lean audit row per record.
+    (wrong_sector,) = (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM incidents WHERE origin = 'import' "
+                "AND sector_id IS DISTINCT FROM civop_sector_at(geom)"
+            )
+        )
+    ).one()
+    assert wrong_sector == 0
+    audit = await _rows(
+        session,
+        "SELECT count(*), count(DISTINCT record_id), count(after), min(actor) "
+        "FROM audit_log WHERE context = :context",
+        context=f"import:{job['id']}",
+    )
+    assert audit == [(1200, 1200, 0, "officer")]
+    # The rebuilt unique key still holds: importing the file again updates, never duplicates.
+    again = await upload(client, headers, _many(tmp_path, 1200, "bulk"), collection="incidents")
+    assert again.status_code == 201, again.text
+    assert (again.json()["created"], again.json()["updated"]) == (0, 0)
+    (count,) = (
+        await session.execute(text("SELECT count(*) FROM incidents WHERE origin = 'import'"))
+    ).one()
+    assert count == 1200
+
+
+async def test_a_busy_table_is_loaded_the_ordinary_way(
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    bulk_from_50: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(get_settings(), "import_bulk_lock_timeout_s", 0.2)
+    caplog.set_level("INFO", logger="civop")
+    oids_before = dict(await _rows(session, INDEX_OIDS))
+    async with engine.connect() as reader:
+        # A long map query holds the table: the bulk load must not wait for it.
+        await reader.execute(text("SELECT count(*) FROM incidents"))
+        response = await upload(
+            client, headers, _many(tmp_path, 1300, "busy"), collection="incidents"
+        )
+        await reader.rollback()
+    assert response.status_code == 201, response.text
+    assert response.json()["created"] == 1300
+    assert dict(await _rows(session, INDEX_OIDS)) == oids_before
+    assert "the table is busy, loading without a bulk load" in caplog.text
+
+
+async def test_a_small_import_into_a_big_table_keeps_the_indexes(
+    client: AsyncClient, headers: Headers, session: AsyncSession, tmp_path: Path, bulk_from_50: None
+) -> None:
+    await upload(client, headers, _many(tmp_path, 400, "base"), collection="incidents")
+    await session.execute(text("ANALYZE incidents"))
+    oids_before = dict(await _rows(session, INDEX_OIDS))
+    response = await upload(client, headers, _many(tmp_path, 60, "few"), collection="incidents")
+    assert response.status_code == 201, response.text
+    assert dict(await _rows(session, INDEX_OIDS)) == oids_before
+    audit = await _rows(
+        session,
+        "SELECT count(*), count(after) FROM audit_log WHERE context = :context",
+        context=f"import:{response.json()['id']}",
+    )
+    assert audit == [(60, 60)]  # small creates keep a copy of the values
