@@ -59,6 +59,12 @@ typecheck: venv
 pytest: venv db
 	$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
+# `make test` runs the same suite with a 15 s load; the figures close the pytest output and are
+# kept in artifacts/reliability/*.json.
+.PHONY: reliability
+reliability: setup  ## tests/reliability with a 60 s load: load, database restarts, SIGKILL, hostile input, limits, security, backup; prints the figures
+	$(ENV) CIVOP_LOAD_SECONDS=$${CIVOP_LOAD_SECONDS:-60} $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+
 clean: stop
 	rm -rf .civop $(VENV)
 
@@ -71,6 +77,10 @@ bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites
 .PHONY: bench-import
 bench-import: setup  ## 1,000,000 points into incidents with civop import, side by side with ogr2ogr
 	$(ENV) $(BIN)/python bench/bench_import.py $(ARGS)
+
+.PHONY: bench-replica
+bench-replica: setup  ## tile throughput against the primary alone and primary + streaming replica
+	$(ENV) $(BIN)/python -m bench.bench_replica $(ARGS)
 
 .PHONY: bench-viewer
 bench-viewer: setup  ## the analysts' map in headless Chromium on the 1M-incident database

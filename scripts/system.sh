@@ -3,6 +3,9 @@
 # with the one command to run (as a normal user).
 #   postgresql-15-postgis-3  the database
 #   gdal-bin                 ogr2ogr/ogrinfo: the GIS client the tests read the layers with
+#   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core
+#                            WeasyPrint's text layout and the fonts of the PDF reports
+#   poppler-utils            pdftoppm/pdftotext: the tests read the PDF reports with them
 set -euo pipefail
 
 declare -A CHECK=(
@@ -10,6 +13,10 @@ declare -A CHECK=(
   [gdal-bin]=/usr/bin/ogr2ogr
   [chromium]=/usr/bin/chromium
   [chromium-driver]=/usr/bin/chromedriver
+  [libpango-1.0-0]=/usr/share/doc/libpango-1.0-0
+  [libpangoft2-1.0-0]=/usr/share/doc/libpangoft2-1.0-0
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+  [poppler-utils]=/usr/bin/pdftoppm
 )
 missing=()
 for package in "${!CHECK[@]}"; do

@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("civop.changes")
 CHANNEL = "civop_changes"
+#: Reconnection attempts while the database is away: after 0.5 s, then doubling up to 2 s, so
+#: the listener is back within about 2 s of the database.
+FIRST_RETRY_S = 0.5
+LAST_RETRY_S = 2.0
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -34,6 +38,7 @@ class ChangeListener:
         self.connected = False
         self.subscribers: list[Callable[[str | None], None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._retry_s = FIRST_RETRY_S
 
     def subscribe(self, callback: Callable[[str | None], None]) -> None:
         """``callback(table)`` on each change; ``callback(None)`` when changes may have been missed."""
@@ -56,6 +61,7 @@ class ChangeListener:
             await conn.add_listener(CHANNEL, self._on_notification)
             self._tell(None)  # anything may have changed while we were not listening
             self.connected = True
+            self._retry_s = FIRST_RETRY_S  # the next outage starts again with quick retries
             while True:
                 await asyncio.sleep(self.check_every_s)
                 await conn.execute("SELECT 1", timeout=5)
@@ -66,7 +72,6 @@ class ChangeListener:
                 await conn.close(timeout=2)
 
     async def _run(self) -> None:
-        delay = 0.5
         while True:
             try:
                 await self._listen_once()
@@ -74,8 +79,8 @@ class ChangeListener:
                 raise
             except Exception as error:  # the database went away: caches are off until it is back
                 log.warning("change listener disconnected: %s", type(error).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(self._retry_s)
+            self._retry_s = min(self._retry_s * 2, LAST_RETRY_S)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="civop-change-listener")

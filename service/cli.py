@@ -16,6 +16,7 @@ from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
 from service.enums import Role
 from service.errors import CivopError, NotFound
+from service.reports.cli import app as report_app
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -27,6 +28,7 @@ key_app = typer.Typer(help="API keys for machine clients", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="apikey")
+app.add_typer(report_app, name="report")
 
 #: Demo accounts, one per role (and a sector-scoped officer); only with CIVOP_DEMO=1.
 DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
@@ -62,6 +64,47 @@ def db_upgrade(revision: str = "head") -> None:
     from alembic.config import Config
 
     command.upgrade(Config(str(ROOT / "alembic.ini")), revision)
+
+
+@app.command("backup")
+def backup_database(
+    file: Annotated[Path, typer.Argument(help="Where to write it (pg_dump custom format).")],
+) -> None:
+    """Back up the whole database to FILE; the service may keep running."""
+    from service.ops import backup
+
+    try:
+        done = backup.backup(get_settings().database_url, file)
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(
+        f"backup of {done.database}: {done.tables} tables, {done.size_bytes / 1e6:.1f} MB "
+        f"in {done.seconds} s -> {done.path}"
+    )
+
+
+@app.command("restore")
+def restore_database(
+    file: Annotated[Path, typer.Argument(help="A backup written by civop backup.")],
+    into: Annotated[
+        str | None, typer.Option(help="This database (created if missing), not DATABASE_URL's.")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the contents of a non-empty database.")
+    ] = False,
+) -> None:
+    """Restore a backup into an empty or new database, in one transaction."""
+    from service.ops import backup
+
+    try:
+        done = backup.restore(get_settings().database_url, file, into=into, replace=replace)
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(
+        f"restored {done.path.name} into {done.database}: {done.tables} tables in {done.seconds} s"
+    )
 
 
 @app.command()
@@ -122,6 +165,9 @@ def user_add(
     sector: Annotated[
         list[uuid.UUID] | None, typer.Option(help="Limit to this sector (repeatable).")
     ] = None,
+    actor: Annotated[
+        uuid.UUID | None, typer.Option(help="The actor (organisation) the user works for.")
+    ] = None,
 ) -> None:
     """Create a user."""
     from service.auth import service
@@ -135,6 +181,7 @@ def user_add(
             full_name=full_name,
             cleared_restricted=cleared,
             sector_ids=sector,
+            actor_id=actor,
         )
     )
     typer.echo(f"user {user.username} ({user.role}) created: {user.id}")

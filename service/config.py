@@ -26,7 +26,10 @@ def to_asyncpg_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CIVOP_", extra="ignore")
+    # A refused value is not repeated in the error: it may be a secret or hold a password.
+    model_config = SettingsConfigDict(
+        env_prefix="CIVOP_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "postgresql://civop@127.0.0.1:55432/civop",
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200)
     db_max_overflow: int = Field(10, ge=0, le=200)
     db_connect_timeout_s: float = Field(3.0, gt=0)
+    #: How long a request may wait for a pooled connection while all are busy: under load
+    #: requests queue for this long instead of failing (an outage fails at connect, at once).
+    db_pool_timeout_s: float = Field(30.0, gt=0)
     db_statement_timeout_ms: int = Field(30_000, ge=100)
 
     demo: bool = False
@@ -72,6 +78,16 @@ class Settings(BaseSettings):
     page_default: int = Field(100, ge=1)
     page_max: int = Field(1000, ge=1)
 
+    #: Largest request body in MiB (uploads to /api/imports have ``import_max_upload_mb``).
+    max_body_mb: int = Field(16, ge=1, le=4096)
+    #: Origins (``https://host[:port]``) whose web pages may call the API from a browser (CORS).
+    cors_origins: list[str] = Field(default_factory=list)
+    #: Let those origins send cookies and HTTP authentication; never together with ``*``.
+    cors_allow_credentials: bool = False
+    #: Clients reach the service over HTTPS (itself or a TLS proxy in front): browsers are told
+    #: to use HTTPS only (Strict-Transport-Security).
+    behind_tls: bool = False
+
     #: Basemap of the map page: an XYZ tile URL template (``.../{z}/{x}/{y}.png``). Empty: a
     #: plain background with the sector outlines, and no request leaves the service.
     basemap_url: str = ""
@@ -94,10 +110,22 @@ class Settings(BaseSettings):
     import_timeout_s: int = Field(3600, ge=10)
     #: Where uploads wait while their job runs; the system temp folder when unset.
     import_dir: str | None = None
+    #: An import of at least this many records, and at least half as many as the collection
+    #: holds, is a bulk load: the collection's secondary indexes and foreign keys are dropped and
+    #: built again in the import's transaction (0 turns bulk loads off).
+    import_bulk_rows: int = Field(100_000, ge=0)
+    #: How long a bulk load waits for the collection's exclusive lock before it loads the
+    #: ordinary way instead (readers queue behind a waiting lock, so keep this short).
+    import_bulk_lock_timeout_s: float = Field(2.0, gt=0, le=60)
 
     #: Early warning (``service.alerts``): rules are also evaluated this often, in seconds,
     #: besides on every committed change.
     alerts_interval_s: float = Field(30.0, gt=0, le=86_400)
+    #: Time-based rules (risk threshold, hot spots) and the pruning of the event log run this
+    #: often, in seconds, and a few seconds after the data they read changes.
+    alerts_schedule_s: float = Field(300.0, gt=0, le=86_400)
+    #: Events (what the live stream resumes from) are kept this many hours, then pruned.
+    events_retention_hours: float = Field(72.0, gt=0, le=8760)
     #: URLs every new alert is POSTed to (JSON list), through the outbox, with retries.
     alert_webhook_urls: list[str] = Field(default_factory=list)
     #: Webhook receivers get what a user of this role sees (alerts it may not see are not sent).
@@ -133,10 +161,16 @@ class Settings(BaseSettings):
         return value
 
     def check_serving(self) -> None:
-        """Refuse to serve without a signing secret, except in the demo."""
+        """Refuse to serve without a signing secret (except in the demo), or with CORS open to
+        every origin together with credentials."""
         if self.secret_key is None and not self.demo:
             raise RuntimeError(
                 "CIVOP_SECRET_KEY must be set (at least 32 random characters) unless CIVOP_DEMO=1"
+            )
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise RuntimeError(
+                "CIVOP_CORS_ORIGINS must list the origins when CIVOP_CORS_ALLOW_CREDENTIALS=1: "
+                "'*' with credentials would let any web page act as the signed-in user"
             )
 
     def signing_key(self) -> str:

@@ -2,18 +2,77 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections import deque
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util import queue
+from sqlalchemy.util.concurrency import await_only
 
 from service.config import Settings
+
+log = logging.getLogger("civop.db")
+
+
+class FairQueue(queue.AsyncAdaptedQueue[Any]):
+    """The pool's idle connections, handed to waiting requests in the order they asked.
+
+    SQLAlchemy's queue lets a request that just arrived take a connection returned for one
+    that was waiting, which then goes to the back of the line: under sustained load a request
+    could be passed over until its pool timeout ran out (503) while later ones were served."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self.waiters: deque[asyncio.Future[Any]] = deque()
+
+    def put_nowait(self, item: Any) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        super().put_nowait(item)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or not self.waiters:
+            try:
+                return self.get_nowait()
+            except queue.Empty:
+                if not block:
+                    raise
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            return await_only(asyncio.wait_for(asyncio.shield(waiter), timeout))
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():  # handed over as time ran out
+                return waiter.result()
+            waiter.cancel()
+            raise queue.Empty() from None
+        except BaseException:  # the request was cancelled: pass its connection on
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())
+            waiter.cancel()
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self.waiters.remove(waiter)
+
+
+class FairPool(AsyncAdaptedQueuePool):
+    _queue_class = FairQueue
 
 
 def create_engine(
@@ -26,7 +85,8 @@ def create_engine(
         # The primary is not pinged per checkout: a dropped connection fails one request (503)
         # and SQLAlchemy discards the pool. Replicas are, so a dead one is passed over at once.
         pool_pre_ping=replica,
-        pool_timeout=settings.db_connect_timeout_s,
+        pool_timeout=settings.db_pool_timeout_s,
+        poolclass=FairPool,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
@@ -38,15 +98,47 @@ def create_engine(
     )
 
 
+def create_health_engine(settings: Settings) -> AsyncEngine:
+    """One connection of its own for ``/health``: requests queueing for the pool under load
+    must not make the database look down."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=1,
+        max_overflow=0,
+        pool_pre_ping=True,
+        pool_timeout=settings.db_connect_timeout_s,
+        poolclass=FairPool,
+        connect_args={
+            "timeout": settings.db_connect_timeout_s,
+            "server_settings": {"application_name": "civop-health"},
+        },
+    )
+
+
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def close_session(session: AsyncSession) -> None:
+    """Close a request's session. Its connection may have died under it (the database
+    restarted): the request has already answered 503, so the connection is discarded quietly
+    rather than failing the closing, which would cut the answer off."""
+    try:
+        await session.close()
+    except (DBAPIError, OSError, TimeoutError) as error:
+        log.warning("discarding a broken database connection: %s", type(error).__name__)
+        with contextlib.suppress(Exception):
+            await session.invalidate()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; committed by the service functions that write."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
+    session = maker()
+    try:
         yield session
+    finally:
+        await close_session(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -82,6 +82,24 @@ def _is_connection_problem(error: BaseException) -> bool:
     return False
 
 
+#: SQLSTATEs of values in a request that PostgreSQL refuses, and what to tell the user.
+_REFUSED_VALUES = {
+    "22021": "text may not contain NUL (\\u0000) characters",
+    "22P05": "text may not contain NUL (\\u0000) characters",
+    "22003": "a number is too large",
+}
+
+
+def _sqlstate(error: DBAPIError) -> str:
+    return getattr(getattr(error.orig, "__cause__", None), "sqlstate", "") or ""
+
+
+def is_statement_timeout(error: DBAPIError) -> bool:
+    """PostgreSQL cancelled the query because it ran past ``statement_timeout``."""
+    cause = getattr(error.orig, "__cause__", None)
+    return _sqlstate(error) == "57014" and "statement timeout" in str(cause)
+
+
 def constraint_of(error: IntegrityError) -> tuple[str, str]:
     """(constraint name, SQLSTATE) of a database integrity error."""
     cause = getattr(error.orig, "__cause__", None)
@@ -99,6 +117,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, error: DBAPIError) -> JSONResponse:
+        refused = _REFUSED_VALUES.get(_sqlstate(error))
+        if refused is not None:  # a value PostgreSQL cannot store, from the request
+            return JSONResponse({"detail": InvalidInput(["request"], refused).detail()}, 422)
+        if is_statement_timeout(error):
+            log.warning("query cancelled: it ran past the statement timeout")
+            return JSONResponse(
+                {
+                    "detail": "the query took longer than the limit "
+                    "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
+                    "area, a shorter period or fewer records"
+                },
+                status_code=504,
+            )
         if _is_connection_problem(error):
             log.warning("database unavailable: %s", type(error.orig).__name__)
             return _unavailable()

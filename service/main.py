@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service import errors
+from service import errors, openapi, security
 from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
@@ -22,12 +22,15 @@ from service.changes import ChangeAwareCache, ChangeListener
 from service.collections.registry import COLLECTIONS
 from service.collections.views import collection_router
 from service.config import Settings, get_settings
-from service.db import create_engine, sessionmaker_for
+from service.db import create_engine, create_health_engine, sessionmaker_for
 from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
 from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
+from service.projects.views import router as projects_router
+from service.reports.views import router as reports_router
+from service.requests.views import router as requests_router
 from service.routing import ReadRouter
 from service.sites.views import router as sites_router
 from service.viewer.views import router as viewer_router
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.check_serving()
         engine = create_engine(settings)
         app.state.engine = engine
+        app.state.health_engine = create_health_engine(settings)
         app.state.sessionmaker = sessionmaker_for(engine)
         app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
         app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
@@ -69,16 +73,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await alerts_lifecycle.stop(app)
             await changes.stop()
             await app.state.reads.dispose()
+            await app.state.health_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    security.install(app, settings)
 
-    @app.get("/health", tags=["health"], summary="Service and database state")
+    @app.get(
+        "/health",
+        tags=["health"],
+        summary="Service and database state",
+        responses={503: {"description": "The database is unreachable (`Retry-After` given)."}},
+    )
     async def health(request: Request) -> JSONResponse:
         try:
             async with asyncio.timeout(settings.db_connect_timeout_s + 1):
-                async with request.app.state.engine.connect() as connection:
+                async with request.app.state.health_engine.connect() as connection:
                     row = (
                         await connection.execute(
                             text(
@@ -96,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok", "postgis": row[0], "schema": row[1]})
 
     _document_geojson_responses(app)
+    openapi.document_errors(app)
     # The map's layers first: tiles and items are most of the requests, matched in route order.
     for layer_router in layer_routers():
         app.include_router(layer_router)
@@ -104,7 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_router)
     app.include_router(exports_router)
     for collection in COLLECTIONS.values():
-        app.include_router(collection_router(collection))
+        if collection.domain_routes:
+            app.include_router(collection_router(collection))
+    app.include_router(requests_router)
+    app.include_router(projects_router)
+    app.include_router(reports_router)
     app.include_router(sites_router)
     app.include_router(audit_router)
     app.include_router(analysis_router)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.access.deps import PrincipalDep
 from service.config import Settings
-from service.db import create_engine, sessionmaker_for
+from service.db import SessionDep, close_session, create_engine, sessionmaker_for
 
 log = logging.getLogger("civop.routing")
 
@@ -39,10 +39,11 @@ class ReadRouter:
         """``username`` just committed a write: send their reads to the primary for a while."""
         self.last_write[username] = time.monotonic()
 
-    async def session(self, username: str) -> AsyncSession:
+    async def session(self, username: str, primary: AsyncSession | None = None) -> AsyncSession:
+        """A replica's session, or ``primary`` (a new primary session when not given)."""
         now = time.monotonic()
         if now - self.last_write.get(username, -1e9) < self.read_your_writes_s:
-            return self.primary()
+            return self.primary() if primary is None else primary
         for _ in range(len(self.replicas)):
             index = self.turn % len(self.replicas)
             self.turn += 1
@@ -60,7 +61,7 @@ class ReadRouter:
                     index,
                     type(error).__name__,
                 )
-        return self.primary()
+        return self.primary() if primary is None else primary
 
     async def dispose(self) -> None:
         for engine in self.engines:
@@ -68,15 +69,19 @@ class ReadRouter:
 
 
 async def get_read_session(
-    request: Request, principal: PrincipalDep
+    request: Request, principal: PrincipalDep, own: SessionDep
 ) -> AsyncIterator[AsyncSession]:
-    """A session for map, tile and analysis reads (see the module docstring)."""
+    """A session for map, tile and analysis reads (see the module docstring). Reads from the
+    primary use the request's own session: a request that holds a connection (finding the
+    principal takes one) must never wait for a second one, or a burst of requests can take
+    every connection of the pool and wait for each other."""
     router: ReadRouter = request.app.state.reads
-    session = await router.session(principal.username)
+    session = await router.session(principal.username, own)
     try:
         yield session
     finally:
-        await session.close()
+        if session is not own:
+            await close_session(session)
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]

@@ -176,7 +176,7 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with AsyncClient() as http:
-            for _ in range(100):
+            for _ in range(600):  # a loaded machine starts slowly
                 try:
                     if (await http.get(f"{base}/health")).status_code == 200:
                         break

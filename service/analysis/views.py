@@ -22,7 +22,9 @@ from service.access.policy import Principal
 from service.analysis import service
 from service.analysis.schemas import AnalysisResult, PlaceIn, RouteIn
 from service.collections.params import parse_bbox, parse_datetime
+from service.collections.views import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.config import get_settings
+from service.enums import IncidentCategory
 from service.errors import InvalidInput
 from service.routing import ReadSessionDep
 
@@ -70,24 +72,34 @@ def area_query(
     ] = None,
     bbox: Annotated[
         str | None,
-        Query(description="minLon,minLat,maxLon,maxLat (WGS 84); with `sector`, both apply."),
+        Query(
+            max_length=BBOX_MAX_LENGTH,
+            description="minLon,minLat,maxLon,maxLat (WGS 84); with `sector`, both apply.",
+        ),
     ] = None,
     datetime: Annotated[
         str | None,
         Query(
+            max_length=DATETIME_MAX_LENGTH,
             description="Window: RFC 3339 interval `start/end` (`..` open). Default: the 90 days "
-            "before the end, which defaults to now. Time decay is counted back from the end."
+            "before the end, which defaults to now. Time decay is counted back from the end.",
         ),
     ] = None,
     category: Annotated[
         str | None,
         Query(
+            max_length=FILTER_MAX_LENGTH,
             description="Only these incident categories (comma-separated), e.g. "
-            "`sexual_violence` for gender-specific risk areas."
+            "`sexual_violence` for gender-specific risk areas.",
         ),
     ] = None,
 ) -> AreaQuery:
     categories = [c.strip() for c in category.split(",") if c.strip()] if category else None
+    known = {c.value for c in IncidentCategory}
+    for unknown in [c for c in categories or [] if c not in known]:
+        raise InvalidInput(
+            ["query", "category"], f"unknown category {unknown!r}; use one of: {', '.join(known)}"
+        )
     return AreaQuery(sector, parse_bbox(bbox), parse_datetime(datetime), categories)
 
 
@@ -115,22 +127,24 @@ def risk_parameters(
         int, Query(ge=4, le=10, description="H3 resolution (7: about 5 km² cells, town scale).")
     ] = 7,
     half_life_days: Annotated[
-        float, Query(gt=0, description="Age (days) at which an incident counts half.")
+        float, Query(gt=0, le=3650, description="Age (days) at which an incident counts half.")
     ] = 30.0,
     severity_weights: Annotated[
-        str, Query(description="Weights of severity 1..5, comma-separated.")
+        str, Query(max_length=100, description="Weights of severity 1..5, comma-separated.")
     ] = "1,2,3,4,5",
     neighbour_weight: Annotated[
         float, Query(ge=0, le=1, description="Hazard smoothing: weight of each neighbour cell.")
     ] = 0.5,
     population_unit: Annotated[
-        float, Query(gt=0, description="People per unit of vulnerability (log scale).")
+        float, Query(gt=0, le=1e9, description="People per unit of vulnerability (log scale).")
     ] = 1000.0,
     site_weight: Annotated[
-        float, Query(ge=0, description="Vulnerability added per IDP site in or next to a cell.")
+        float,
+        Query(ge=0, le=100, description="Vulnerability added per IDP site in or next to a cell."),
     ] = 0.25,
     coverage_half_life_days: Annotated[
-        float, Query(gt=0, description="Age (days) at which a patrol counts half for coverage.")
+        float,
+        Query(gt=0, le=3650, description="Age (days) at which a patrol counts half for coverage."),
     ] = 7.0,
     coverage_reduction: Annotated[
         float, Query(ge=0, le=1, description="Largest share of risk patrol coverage removes.")
@@ -187,19 +201,19 @@ async def exposure(
     area: AreaDep,
     radius_km: Annotated[float, Radius] = 20.0,
     half_distance_km: Annotated[
-        float, Query(gt=0, description="Distance at which an incident counts half.")
+        float, Query(gt=0, le=500, description="Distance at which an incident counts half.")
     ] = 5.0,
     half_life_days: Annotated[
-        float, Query(gt=0, description="Age (days) at which an incident counts half.")
+        float, Query(gt=0, le=3650, description="Age (days) at which an incident counts half.")
     ] = 30.0,
     severity_weights: Annotated[
-        str, Query(description="Weights of severity 1..5, comma-separated.")
+        str, Query(max_length=100, description="Weights of severity 1..5, comma-separated.")
     ] = "1,2,3,4,5",
     population_unit: Annotated[
-        float, Query(gt=0, description="Exposure is hazard per this many residents.")
+        float, Query(gt=0, le=1e9, description="Exposure is hazard per this many residents.")
     ] = 1000.0,
     unknown_population: Annotated[
-        float, Query(ge=0, description="Residents assumed where a site has no figure.")
+        float, Query(ge=0, le=1e9, description="Residents assumed where a site has no figure.")
     ] = 1000.0,
     top: Annotated[int, Query(ge=0, le=50, description="Reasons listed per site.")] = 3,
     limit: Annotated[
@@ -331,7 +345,8 @@ async def emerging_hotspots(
         int, Query(ge=2, le=12, description="The current window and the ones before it.")
     ] = 4,
     z_change: Annotated[
-        float, Query(gt=0, description="Change of z that counts as intensifying / diminishing.")
+        float,
+        Query(gt=0, le=100, description="Change of z that counts as intensifying / diminishing."),
     ] = 1.0,
 ) -> Response:
     """Gi* in the current window and `windows - 1` equal windows before it. new: hot only now;
@@ -458,7 +473,7 @@ async def deconfliction_posted(
 async def near_point(
     session: ReadSessionDep,
     principal: PrincipalDep,
-    point: Annotated[str, Query(description="lon,lat (WGS 84)")],
+    point: Annotated[str, Query(max_length=100, description="lon,lat (WGS 84)")],
     area: AreaDep,
     radius_km: Annotated[float, Radius] = 10.0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Records per collection.")] = 100,

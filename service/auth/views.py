@@ -55,7 +55,15 @@ class LoginLimiter:
         self.limiter.hit(self.per_client, "client", client)
 
 
-@router.post("/token", response_model=Token, summary="Log in: a bearer token for a user")
+@router.post(
+    "/token",
+    response_model=Token,
+    summary="Log in: a bearer token for a user",
+    responses={
+        401: {"description": "Wrong username or password, or the user is disabled."},
+        429: {"description": "Too many failed logins: wait `Retry-After` seconds."},
+    },
+)
 async def login(
     request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep
 ) -> Token:

@@ -35,6 +35,10 @@ from service.db import SessionDep, get_session
 from service.routing import get_read_session
 
 GEOJSON = "application/geo+json"
+#: Longest accepted filter values: enough for any real one, and a bound on what is parsed.
+FILTER_MAX_LENGTH = 1000
+BBOX_MAX_LENGTH = 200
+DATETIME_MAX_LENGTH = 100
 
 
 class GeoJSONResponse(Response):
@@ -47,7 +51,11 @@ def _filters_dependency(collection: Collection) -> Any:
         inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,
-            default=Query(None, description=f"Only these {name} values (comma-separated)."),
+            default=Query(
+                None,
+                max_length=FILTER_MAX_LENGTH,
+                description=f"Only these {name} values (comma-separated).",
+            ),
             annotation=str | None,
         )
         for name in collection.filters
@@ -71,9 +79,12 @@ def list_query_dependency(collection: Collection) -> Any:
     async def list_query(
         filters: Annotated[dict[str, list[Any]], Depends(filters_dependency)],
         bbox: Annotated[
-            str | None, Query(description="minLon,minLat,maxLon,maxLat (WGS 84)")
+            str | None,
+            Query(max_length=BBOX_MAX_LENGTH, description="minLon,minLat,maxLon,maxLat (WGS 84)"),
         ] = None,
-        datetime: Annotated[str | None, Query(description=time_doc)] = None,
+        datetime: Annotated[
+            str | None, Query(max_length=DATETIME_MAX_LENGTH, description=time_doc)
+        ] = None,
         sector: Annotated[
             uuid.UUID | None, Query(description="Within this sector and its sub-areas.")
         ] = None,

@@ -1,0 +1,268 @@
+"""Hostile input against the service as users run it.
+
+Schemathesis generates requests for every operation of the OpenAPI document, valid and
+invalid, signed in as an admin and as a partner: no answer may be a 5xx, and every answer must
+be one the document describes (status, media type, headers, body schema). Then every filter
+parameter of every list, items, analysis and export route gets SQL injection strings and
+oversized values: each is refused with a 4xx (free-text search finds nothing), never a 5xx,
+and the database is the same afterwards.
+
+``CIVOP_FUZZ_EXAMPLES`` (default 5, valid and invalid) sets the requests per operation and
+user; ``CIVOP_FUZZ_SEED`` (default 10) picks other ones: ``CIVOP_FUZZ_EXAMPLES=100`` runs
+deeper (about twenty times as long)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from service.ops.backup import USER_RELATIONS
+from tests import factories
+from tests.conftest import TEST_DB, create_database, drop_database
+from tests.reliability.conftest import Service, record_figures
+
+EXAMPLES = int(os.environ.get("CIVOP_FUZZ_EXAMPLES", "5"))
+SEED = int(os.environ.get("CIVOP_FUZZ_SEED", "10"))
+USERS = ("admin", "partner")
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+#: Text searched for as given (``q``; the audit's exact ``collection`` and ``actor``): a
+#: hostile string is a search that finds nothing, not an error.
+FREE_TEXT = {"q", "collection", "actor"}
+SQL_INJECTION = [
+    "abduction' OR '1'='1",
+    "1; DROP TABLE incidents; --",
+    "x' UNION SELECT password_hash FROM users --",
+    "' AND pg_sleep(10) --",
+]
+#: What the service writes on its own schedule (when its alert passes last ran).
+BOOKKEEPING = {"public.alert_engine_state", "public.alert_schedule_state"}
+OVERSIZED = ["9" * 5000, "a" * 50_000, ",".join(["1"] * 10_000), "1e309"]
+
+
+@dataclass
+class Hostile:
+    service: Service
+    url: str
+    headers: dict[str, dict[str, str]]
+    patrol: str
+    ran: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="module")
+async def hostile() -> AsyncIterator[Hostile]:
+    """The service on a database of its own with a few records of every collection."""
+    name = f"{TEST_DB}_hostile"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    try:
+        await factories.build_world(engine)
+    finally:
+        await engine.dispose()
+    service = Service(url, "reliability-hostile-server.log", settings={"CIVOP_TILE_CACHE_MB": "0"})
+    await service.start()
+    try:
+        headers: dict[str, dict[str, str]] = {}
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+            for user in USERS:
+                login = await http.post(
+                    "/auth/token", data={"username": user, "password": factories.PASSWORD}
+                )
+                headers[user] = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            made: dict[str, str] = {}
+            for collection in ("actors", "idp_sites", "projects", "incidents", "patrols", "bases"):
+                for classification in ("public", "mission"):
+                    feature = factories.feature(collection, classification=classification)
+                    created = await http.post(
+                        f"/api/{collection}", json=feature, headers=headers["admin"]
+                    )
+                    assert created.status_code == 201, created.text
+                    made[collection] = created.json()["id"]
+        yield Hostile(service, url, headers, made["patrols"])
+    finally:
+        service.stop()
+        await drop_database(name)
+
+
+async def fingerprint(url: str) -> dict[str, tuple[int, str]]:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        found = {}
+        for row in await connection.fetch(USER_RELATIONS):
+            if row[0] in BOOKKEEPING:
+                continue
+            schema, _, table = row[0].partition(".")
+            rows = f"""SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), ''))
+                FROM "{schema}"."{table}" t"""  # noqa: S608 - names from the catalog
+            found[row[0]] = tuple(await connection.fetchrow(rows))
+        return found
+    finally:
+        await connection.close()
+
+
+def _filter_routes(paths: dict[str, Any]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(path, query parameters) of every list, items, analysis and export route."""
+    for path, operations in paths.items():
+        get = operations.get("get")
+        if get is None or "{" in path or path == "/api/stream":  # a live feed, not a list
+            continue
+        kind = (
+            path.startswith("/api/analysis/")
+            or path.endswith("/export")
+            or path.endswith("/items")
+            or (path.count("/") == 2 and path.startswith("/api/") and "tiles" not in path)
+        )
+        parameters = [p for p in get.get("parameters", []) if p["in"] == "query"]
+        if kind and parameters:
+            yield path, parameters
+
+
+def _valid(path: str, hostile: Hostile) -> dict[str, str]:
+    """What a route needs to answer 200: an area for analyses, a point, a patrol."""
+    if not path.startswith("/api/analysis/"):
+        return {}
+    return {"bbox": "23,3,29,9", "point": "25,6", "patrol": hostile.patrol}
+
+
+async def test_sql_injection_and_oversized_values_in_every_filter_are_refused(
+    hostile: Hostile,
+) -> None:
+    admin = hostile.headers["admin"]
+    before = await fingerprint(hostile.url)
+    limits = httpx.Limits(max_connections=4)
+    async with httpx.AsyncClient(base_url=hostile.service.url, timeout=60, limits=limits) as http:
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        routes = list(_filter_routes(paths))
+        tried: list[tuple[str, str, str, int]] = []
+        for path, parameters in routes:
+            required = {p["name"] for p in parameters if p.get("required")}
+            base = {k: v for k, v in _valid(path, hostile).items() if k in required | {"bbox"}}
+            baseline = await http.get(path, params=base, headers=admin)
+            assert baseline.status_code == 200, (path, baseline.text)
+
+            async def attempt(
+                name: str, value: str, path: str = path, base: dict[str, str] = base
+            ) -> None:
+                params = {**base, name: value}
+                answer = await http.get(path, params=params, headers=admin)
+                tried.append((path, name, value[:40], answer.status_code))
+                assert answer.status_code < 500, (path, name, value[:60], answer.text[:300])
+                if name in FREE_TEXT and answer.status_code == 200:
+                    found = answer.json() if "json" in answer.headers["content-type"] else []
+                    found = found["features"] if isinstance(found, dict) else found
+                    assert found == [], (path, name, value[:60])
+                    return
+                assert 400 <= answer.status_code < 500, (path, name, value[:60], answer.text[:300])
+
+            await asyncio.gather(
+                *(
+                    attempt(p["name"], value)
+                    for p in parameters
+                    for value in SQL_INJECTION + OVERSIZED
+                )
+            )
+    assert await fingerprint(hostile.url) == before
+    statuses = sorted({status for *_, status in tried})
+    refused = sum(1 for *_, status in tried if 400 <= status < 500)
+    parameters_tried = {(path, name) for path, name, *_ in tried}
+    record_figures(
+        "hostile-filters",
+        {"routes": len(routes), "parameters": len(parameters_tried), "requests": len(tried)},
+        [
+            f"{len(tried)} hostile requests on {len(parameters_tried)} parameters of "
+            f"{len(routes)} list/items/analysis/export routes: {refused} refused (4xx), the "
+            f"rest free-text searches that found nothing; statuses {statuses}; no 5xx; "
+            "database unchanged",
+        ],
+    )
+
+
+# --- every operation, generated by Schemathesis ------------------------------------------
+
+
+@pytest.fixture(scope="module", params=USERS)
+def fuzzed_as(request: pytest.FixtureRequest, hostile: Hostile) -> Iterator[str]:
+    user: str = request.param
+    started = time.monotonic()
+    hostile.ran[user] = {"operations": set(), "examples": 0}
+    yield user
+    ran = hostile.ran[user]
+    seconds = time.monotonic() - started
+    record_figures(
+        f"schemathesis-{user}",
+        {"operations": len(ran["operations"]), "examples": ran["examples"], "seconds": seconds},
+        [
+            f"as {user}: {len(ran['operations'])} operations, {ran['examples']} generated "
+            f"requests (at most {EXAMPLES} per operation, seed {SEED}) in {seconds:.0f} s: "
+            "no 5xx, every answer as documented"
+        ],
+    )
+
+
+def test_every_operation_answers_as_documented(hostile: Hostile, fuzzed_as: str) -> None:
+    config = SchemathesisConfig.from_dict(
+        {
+            "headers": hostile.headers[fuzzed_as],
+            "request-timeout": 30,
+            "max-stream-events": 3,
+            # Signed in as the user throughout: no generated Authorization or X-API-Key.
+            "generation": {"with-security-parameters": False},
+            # The live stream never ends: read for half a second, then judge what came.
+            "operations": [{"include-path": "/api/stream", "request-timeout": 0.5}],
+        }
+    )
+    schema = schemathesis.openapi.from_url(f"{hostile.service.url}/openapi.json", config=config)
+    ran = hostile.ran[fuzzed_as]
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        ran["operations"].add(operation.label)
+        strategy = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
+
+        @hypothesis.seed(SEED)
+        @hypothesis.settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            phases=[hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
+        @hypothesis.given(case=strategy)
+        def answers_as_documented(case: schemathesis.Case) -> None:
+            ran["examples"] += 1
+            case.call_and_validate(checks=CHECKS, headers=hostile.headers[fuzzed_as])
+
+        try:
+            answers_as_documented()
+        except Exception as failure:  # every operation is tried; all failures are reported
+            failures.append(f"{operation.label}: {failure}")
+    assert not failures, "\n\n".join(failures)
