@@ -66,14 +66,14 @@ async def caught_up(primary: str, standby: str, timeout_s: float = 120) -> float
     """Seconds until the replica has replayed everything the primary had written."""
     started = time.monotonic()
     conn = await asyncpg.connect(primary)
-    target = await conn.fetchval("SELECT pg_current_wal_lsn()")
+    target = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
     await conn.close()
     while True:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             conn = await asyncpg.connect(standby)
             try:
                 replayed = await conn.fetchval(
-                    "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", str(target)
+                    "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", target
                 )
             finally:
                 await conn.close()
