@@ -92,6 +92,10 @@ def create_engine(
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
             "server_settings": {
                 "statement_timeout": str(settings.db_statement_timeout_ms),
+                # Statements are prepared, and after five runs PostgreSQL may keep a generic
+                # plan. A bbox matching ten rows and one matching 200,000 need different plans
+                # (the time index vs the spatial one), so every run is planned for its values.
+                "plan_cache_mode": "force_custom_plan",
                 "application_name": "civop-read" if replica else "civop",
             },
         },

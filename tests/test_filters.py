@@ -103,6 +103,11 @@ async def test_keyset_pages_cover_everything_once(
     first = await first_page(client, headers)
     assert link(first, "prev") is None
     assert first["numberMatched"] == 24
+    whole = (
+        await client.get("/api/incidents?category=displacement&limit=100", headers=headers("admin"))
+    ).json()
+    assert whole["numberMatched"] == whole["numberReturned"] == 24
+    assert link(whole, "next") is None
 
     # Walking back with the prev links gives the same pages in reverse order.
     back: list[list[str]] = [pages[-1]]

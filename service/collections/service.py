@@ -29,7 +29,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,17 +56,26 @@ class Page:
 
 
 def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
-    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL."""
-    properties = (
-        func.to_jsonb(rows.table_valued()).op("-")(literal(geometry)).op("-")(literal("id"))
-    )
+    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL.
+
+    The properties are named one by one rather than taken from ``to_jsonb(row)``: that would
+    also convert the geometry to JSON through PostGIS's cast (about 50 us a row) only for it to
+    be dropped again."""
+    pairs: list[Any] = []
     for column in rows.c:
-        if isinstance(column.type, Geometry) and column.name != geometry:
+        if column.name in (geometry, "id"):
+            continue
+        value: Any = column
+        if isinstance(column.type, Geometry):
             # Other geometries (a sector's HQ) as plain GeoJSON objects, without a crs member.
-            as_geojson = cast(func.ST_AsGeoJSON(column, PRECISION), JSONB)
-            properties = properties.op("||")(
-                func.jsonb_build_object(literal(column.name, Text()), as_geojson)
-            )
+            value = cast(func.ST_AsGeoJSON(column, PRECISION), JSON)
+        pairs.extend((literal(column.name, Text()), value))
+    if len(pairs) <= 100:
+        properties: Any = func.json_build_object(*pairs)
+    else:  # PostgreSQL functions take at most 100 arguments
+        properties = func.jsonb_build_object(*pairs[:100])
+        for start in range(100, len(pairs), 100):
+            properties = properties.op("||")(func.jsonb_build_object(*pairs[start : start + 100]))
     return cast(
         func.json_build_object(
             literal("type"),
@@ -136,20 +144,17 @@ async def list_features(
     conditions = apply_filters(v, collection, query)
     statement = v.select().where(*conditions)
     cursor = query.cursor
-    matched = None
-    if cursor is None:
-        # Counted up to a bound so a first page over millions of rows stays cheap; beyond it
-        # numberMatched is left out, as OGC API - Features allows.
-        rows_matched = select(literal(1)).select_from(table).where(v.where, *conditions)
-        bounded = rows_matched.limit(COUNT_BOUND + 1).subquery("matched")
-        found = int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
-        matched = found if found <= COUNT_BOUND else None
     backward = cursor is not None and cursor.backward
     if cursor is not None:
         position = tuple_(cast(literal(cursor.order_value), order.type), cursor.record_id)
         keys = tuple_(order, table.c.id)
         statement = statement.where(keys > position if backward else keys < position)
     ordering = (order.asc(), table.c.id.asc()) if backward else (order.desc(), table.c.id.desc())
+    # A page walks the order index and stops at the limit: parallel workers would only add
+    # their start-up (about 20 ms, ten times the page itself on 1M incidents). For the count
+    # they halve the worst case at one client but cost more than they save on average, and
+    # more again when requests run side by side (measured on 1M incidents, 2 cores).
+    await session.execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
     rows = statement.order_by(*ordering).limit(query.limit + 1).subquery("r")
     result = await session.execute(
         select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)
@@ -157,6 +162,16 @@ async def list_features(
     fetched = list(result.all())
     more = len(fetched) > query.limit
     fetched = fetched[: query.limit]
+    matched = None
+    if cursor is None and not more:
+        matched = len(fetched)  # the first page holds them all
+    elif cursor is None:
+        # Counted up to a bound so a first page over millions of rows stays cheap; beyond it
+        # numberMatched is left out, as OGC API - Features allows.
+        rows_matched = select(literal(1)).select_from(table).where(v.where, *conditions)
+        bounded = rows_matched.limit(COUNT_BOUND + 1).subquery("matched")
+        found = int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
+        matched = found if found <= COUNT_BOUND else None
     if backward:
         fetched.reverse()
     if not fetched:
