@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -121,6 +122,15 @@ def create_health_engine(settings: Settings) -> AsyncEngine:
 
 def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def without_parallel_workers(session: AsyncSession) -> None:
+    """Plan the rest of this transaction's statements without parallel workers.
+
+    For the map's many small reads (a page, a tile) the workers' start-up costs more than they
+    save, and with requests side by side they only take cores from each other (measured on
+    1M incidents, 2 cores: bench/bench_layers.py). Analysis keeps them."""
+    await session.execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
 
 
 async def close_session(session: AsyncSession) -> None:

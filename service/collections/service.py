@@ -38,6 +38,7 @@ from service.access.sql import View, row_filter, view
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
+from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
@@ -152,9 +153,8 @@ async def list_features(
     ordering = (order.asc(), table.c.id.asc()) if backward else (order.desc(), table.c.id.desc())
     # A page walks the order index and stops at the limit: parallel workers would only add
     # their start-up (about 20 ms, ten times the page itself on 1M incidents). For the count
-    # they halve the worst case at one client but cost more than they save on average, and
-    # more again when requests run side by side (measured on 1M incidents, 2 cores).
-    await session.execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
+    # they halve the worst case at one client but cost more than they save on average.
+    await without_parallel_workers(session)
     rows = statement.order_by(*ordering).limit(query.limit + 1).subquery("r")
     result = await session.execute(
         select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)

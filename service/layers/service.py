@@ -21,6 +21,7 @@ from service.collections.params import ListQuery
 from service.collections.registry import Collection
 from service.collections.service import apply_filters
 from service.config import get_settings
+from service.db import without_parallel_workers
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 MVT_EXTENT = 4096
@@ -197,5 +198,6 @@ async def build_tile(
         .subquery("t")
     )
     tile = select(func.ST_AsMVT(rows.table_valued(), collection.name, MVT_EXTENT, "geom"))
+    await without_parallel_workers(session)
     content = await session.scalar(tile)
     return bytes(content or b"")
