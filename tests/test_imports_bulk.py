@@ -34,18 +34,19 @@ SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'in
 """
 
 
-def _many(folder: Path, count: int, prefix: str) -> Path:
-    rng = random.Random(count)
+def _many(folder: Path, count: int, prefix: str, moved: int = 0, seed: int | None = None) -> Path:
+    """``count`` incidents at random places; the first ``moved`` of them 0.05 degrees east."""
+    rng = random.Random(count if seed is None else seed)
     rows = [
         dict(
             geofiles.INCIDENTS[i % len(geofiles.INCIDENTS)],
             external_id=f"{prefix}-{i}",
-            lon=round(rng.uniform(23.2, 28.8), 6),
+            lon=round(rng.uniform(23.2, 28.8), 6) + (0.05 if i < moved else 0),
             lat=round(rng.uniform(3.2, 8.8), 6),
         )
         for i in range(count)
     ]
-    path = folder / f"{prefix}.csv"
+    path = folder / f"{prefix}-{count}-{moved}.csv"
     path.write_text(geofiles.incidents_csv(rows))
     return path
 
@@ -100,6 +101,48 @@ async def test_a_big_import_comes_back_with_every_index_and_key(
         await session.execute(text("SELECT count(*) FROM incidents WHERE origin = 'import'"))
     ).one()
     assert count == 1200
+
+
+async def test_a_bulk_reimport_updates_the_changed_records_in_place(
+    client: AsyncClient, headers: Headers, session: AsyncSession, tmp_path: Path, bulk_from_50: None
+) -> None:
+    first = await upload(
+        client, headers, _many(tmp_path, 600, "re", seed=1), collection="incidents"
+    )
+    assert first.json()["created"] == 600
+    ids = dict(
+        await _rows(session, "SELECT external_id, id FROM incidents WHERE origin = 'import'")
+    )
+    # 150 records moved, 600 unchanged, 100 new: a bulk load again (700 rows >= 50).
+    changed = _many(tmp_path, 700, "re", moved=150, seed=1)
+    oids = dict(await _rows(session, INDEX_OIDS))
+    again = await upload(client, headers, changed, collection="incidents")
+    assert again.status_code == 201, again.text
+    rebuilt = dict(await _rows(session, INDEX_OIDS))
+    assert rebuilt["idx_incidents_geom"] != oids["idx_incidents_geom"]  # it was a bulk load
+    job = again.json()
+    assert (job["created"], job["updated"]) == (100, 150)
+    after = dict(
+        await _rows(session, "SELECT external_id, id FROM incidents WHERE origin = 'import'")
+    )
+    assert len(after) == 700
+    assert all(after[key] == ids[key] for key in ids)  # updated in place, never recreated
+    audit = await _rows(
+        session,
+        "SELECT action, count(*), count(before) FROM audit_log WHERE context = :context "
+        "GROUP BY action ORDER BY action",
+        context=f"import:{job['id']}",
+    )
+    assert audit == [("create", 100, 0), ("update", 150, 150)]
+    (wrong_sector,) = (
+        await session.execute(
+            text(
+                "SELECT count(*) FROM incidents WHERE origin = 'import' "
+                "AND sector_id IS DISTINCT FROM civop_sector_at(geom)"
+            )
+        )
+    ).one()
+    assert wrong_sector == 0
 
 
 async def test_a_busy_table_is_loaded_the_ordinary_way(
