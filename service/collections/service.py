@@ -71,12 +71,10 @@ def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
             # Other geometries (a sector's HQ) as plain GeoJSON objects, without a crs member.
             value = cast(func.ST_AsGeoJSON(column, PRECISION), JSON)
         pairs.extend((literal(column.name, Text()), value))
-    if len(pairs) <= 100:
-        properties: Any = func.json_build_object(*pairs)
-    else:  # PostgreSQL functions take at most 100 arguments
-        properties = func.jsonb_build_object(*pairs[:100])
-        for start in range(100, len(pairs), 100):
-            properties = properties.op("||")(func.jsonb_build_object(*pairs[start : start + 100]))
+    # PostgreSQL functions take at most 100 arguments: 50 properties per object, merged.
+    properties: Any = func.jsonb_build_object(*pairs[:100])
+    for start in range(100, len(pairs), 100):
+        properties = properties.op("||")(func.jsonb_build_object(*pairs[start : start + 100]))
     return cast(
         func.json_build_object(
             literal("type"),
