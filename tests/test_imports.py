@@ -304,6 +304,46 @@ async def test_reimport_updates_by_external_id_instead_of_duplicating(
     assert len(found) == 4 and found["inc-1"]["properties"]["severity"] == 5
 
 
+async def test_a_record_named_by_id_in_one_row_and_by_key_in_another_is_refused(
+    client: AsyncClient, headers: Headers, tmp_path: Path
+) -> None:
+    """Both rows would change the same record: one of them would be lost without a word."""
+    path = tmp_path / "v1.csv"
+    path.write_text(geofiles.incidents_csv())
+    assert (await upload(client, headers, path, collection="incidents")).status_code == 201
+    record = (await records(client, headers, "incidents"))["inc-1"]
+    fields = [*geofiles.FIELDS, "latitude", "longitude"]
+    first, second = geofiles.INCIDENTS[0], geofiles.INCIDENTS[1]
+    both = tmp_path / "both.csv"
+    both.write_text(
+        geofiles.csv_text(
+            [
+                ["id", *fields],
+                # Row 1: inc-1 by its id (under a new external id); row 2: inc-1 by its key.
+                [
+                    record["id"],
+                    "inc-1-renamed",
+                    *(first[f] for f in geofiles.FIELDS[1:]),
+                    first["lat"],
+                    first["lon"],
+                ],
+                ["", *(first[f] for f in geofiles.FIELDS), second["lat"], second["lon"]],
+            ]
+        )
+    )
+    mapping = {"id": "id"}  # civop ids are taken from a file when asked (or from our exports)
+    report = (
+        await upload(client, headers, both, collection="incidents", mapping=mapping, dry_run="true")
+    ).json()
+    assert report["ok"] is False
+    problems = {p["row"]: p["message"] for p in report["problems"]}
+    assert "names the record row 1 names by id" in problems.get(2, ""), report["problems"]
+    refused = await upload(client, headers, both, collection="incidents", mapping=mapping)
+    assert refused.status_code == 422, refused.text
+    found = await records(client, headers, "incidents")
+    assert found["inc-1"]["geometry"]["coordinates"] == record["geometry"]["coordinates"]
+
+
 async def test_a_file_without_ids_can_be_imported_twice_without_duplicates(
     client: AsyncClient, headers: Headers, tmp_path: Path
 ) -> None:

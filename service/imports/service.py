@@ -13,7 +13,9 @@ The flow, for the API and the command line alike:
    references, records the importer may not change, sectors outside the importer's scope.
 4. Without errors, one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` merges the staging
    table into the collection (records are matched beforehand by their civop id or by origin +
-   external_id) and the job is marked succeeded in the same transaction. With errors, or if the
+   external_id) and the job is marked succeeded in the same transaction. A bulk load (a big
+   import, holding the collection's lock) updates the matched records and inserts the new ones
+   with the secondary indexes and keys dropped, then rebuilds them. With errors, or if the
    process dies, PostgreSQL rolls everything back and the job says why.
 
 ``rollback`` undoes a finished import from the audit trail: records it created are removed,
@@ -514,6 +516,26 @@ async def _check(
             _source_of(opened, IDENTITY),
             lambda r: "its id and its external_id name two different records; remove one",
         )
+        # One row may name a record by its id and another row the same record by its key.
+        by_id_row = func.min(case((st.c.id.is_not(None), st.c.row_no))).over(
+            partition_by=match.matched
+        )
+        both = (
+            select(st.c.row_no, st.c.id, by_id_row.label("first"))
+            .select_from(match.joined)
+            .where(match.matched.is_not(None))
+            .subquery("both_ways")
+        )
+        await report(
+            select(both.c.row_no, both.c.first).where(
+                both.c.id.is_(None), both.c.first.is_not(None)
+            ),
+            key_field,
+            lambda r: (
+                f"its external_id names the record row {r['first']} names by id: "
+                "each record may appear once"
+            ),
+        )
     match.skipped = await report(
         select(st.c.row_no).select_from(match.joined).where(match.deleted_at.is_not(None)),
         key_field,
@@ -624,7 +646,8 @@ def record_id(collection: str, origin: str, external_id: str) -> uuid.UUID:
 async def _merge(
     session: AsyncSession, staging: Staging, match: Matching, settings: Settings
 ) -> tuple[int, int]:
-    """One INSERT ... ON CONFLICT (id) DO UPDATE; returns (created, updated)."""
+    """One INSERT ... ON CONFLICT (id) DO UPDATE (in a bulk load, an UPDATE of the matched
+    records and an INSERT of the new ones); returns (created, updated)."""
     target = staging.collection.table
     st = staging.table
     fields = [
@@ -762,8 +785,11 @@ class _BulkLoad:
         """Indexes built in one sorted pass each, keys checked with one join each, and fresh
         statistics, so the map's queries plan well at once."""
         # Each index sorts the whole table: with room for a million rows in memory the sorts
-        # do not spill to disk (PostgreSQL's default is 64 MB).
-        await self.driver.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # do not spill to disk (PostgreSQL's default is 64 MB; a larger setting is kept).
+        await self.driver.execute(
+            "SELECT set_config('maintenance_work_mem', '256MB', true) "
+            "WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('256MB')"
+        )
         for statement in self.build:
             await self.driver.execute(statement, timeout=settings.import_timeout_s)
         await self.driver.execute(f'ANALYZE "{self.table}"', timeout=settings.import_timeout_s)
