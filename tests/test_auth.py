@@ -36,6 +36,7 @@ async def test_login_gives_an_expiring_bearer_token(client: AsyncClient) -> None
     me = await client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.json()["username"] == "analyst" and me.json()["role"] == "analyst"
+    assert me.json()["actor_id"] is None  # mission staff work for no partner organisation
 
 
 async def test_wrong_password_and_unknown_user_are_alike(client: AsyncClient) -> None:

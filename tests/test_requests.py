@@ -199,6 +199,7 @@ async def test_partner_submits_for_its_own_actor_and_sees_it(
     client: AsyncClient, headers: Headers, make: Make, ngo: str, partner_of: PartnerOf
 ) -> None:
     own = await partner_of(ngo)
+    assert (await client.get("/auth/me", headers=own)).json()["actor_id"] == ngo
     feature = request_feature(classification="mission")
     created = await client.post(URL, json=feature, headers=own)
     assert created.status_code == 201, created.text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +30,9 @@ class Me(BaseModel):
     role: str
     cleared_restricted: bool
     sector_scope: list[str] | None
+    #: The actor (organisation) the user works for: a partner sees and withdraws its own
+    #: assistance requests and sees its own records in full.
+    actor_id: uuid.UUID | None = None
 
 
 class LoginLimiter:
@@ -89,4 +93,5 @@ async def me(principal: PrincipalDep) -> Me:
         role=principal.role.value,
         cleared_restricted=principal.cleared_restricted,
         sector_scope=scope,
+        actor_id=principal.actor_id,
     )
