@@ -254,3 +254,20 @@ async def test_atom_feed_of_alerts(
                 link.get("type"): link.get("href") for link in entries[0].findall(f"{atom}link")
             }
             assert links["application/cap+xml"].endswith(f"/api/alerts/{raised.alert_id}/cap")
+
+
+async def test_the_api_document_names_what_each_alert_route_answers(client: AsyncClient) -> None:
+    """A client generated from the OpenAPI document must know it gets GeoJSON, CAP, Atom or
+    an event stream, not JSON of unknown shape."""
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    expected = {
+        ("/api/alerts", "get"): "application/geo+json",
+        ("/api/alerts/feed.atom", "get"): "application/atom+xml",
+        ("/api/alerts/{alert_id}", "get"): "application/geo+json",
+        ("/api/alerts/{alert_id}/cap", "get"): "application/cap+xml",
+        ("/api/alerts/{alert_id}/acknowledge", "post"): "application/geo+json",
+        ("/api/alerts/{alert_id}/close", "post"): "application/geo+json",
+        ("/api/stream", "get"): "text/event-stream",
+    }
+    for (path, method), media_type in expected.items():
+        assert list(paths[path][method]["responses"]["200"]["content"]) == [media_type], path

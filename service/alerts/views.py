@@ -29,6 +29,13 @@ CAP = "application/cap+xml"
 router = APIRouter(tags=["Early warning"])
 
 
+def _answer(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer as the OpenAPI document shows it: these routes build their bodies
+    themselves (GeoJSON, CAP, Atom, server-sent events), so the media type is named here."""
+    schema = {"type": "object"} if "json" in media_type else {"type": "string"}
+    return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
+
+
 def _analyst_or_more(principal: Any) -> None:
     if not principal.at_least(Role.analyst):
         raise Forbidden("this needs the analyst role or higher")
@@ -111,6 +118,7 @@ def _collection(request: Request, features: list[str], next_before: int | None) 
     "/api/alerts",
     summary="Alerts, newest first (also the GeoJSON feed of alerts)",
     response_class=Response,
+    responses=_answer(GEOJSON, "A FeatureCollection of alerts, with a `next` link"),
 )
 async def list_alerts(
     request: Request,
@@ -143,7 +151,10 @@ async def list_alerts(
 
 
 @router.get(
-    "/api/alerts/feed.atom", summary="The newest alerts as an Atom feed", response_class=Response
+    "/api/alerts/feed.atom",
+    summary="The newest alerts as an Atom feed",
+    response_class=Response,
+    responses=_answer("application/atom+xml", "An Atom feed, one entry per alert"),
 )
 async def alerts_atom(
     request: Request,
@@ -159,13 +170,21 @@ async def alerts_atom(
     return Response(document, media_type="application/atom+xml")
 
 
-@router.get("/api/alerts/{alert_id}", summary="One alert", response_class=Response)
+@router.get(
+    "/api/alerts/{alert_id}",
+    summary="One alert",
+    response_class=Response,
+    responses=_answer(GEOJSON, "The alert as a GeoJSON Feature"),
+)
 async def get_alert(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     return Response(await service.get_alert(session, principal, alert_id), media_type=GEOJSON)
 
 
 @router.get(
-    "/api/alerts/{alert_id}/cap", summary="One alert as CAP 1.2 XML", response_class=Response
+    "/api/alerts/{alert_id}/cap",
+    summary="One alert as CAP 1.2 XML",
+    response_class=Response,
+    responses=_answer(CAP, "A CAP 1.2 alert message"),
 )
 async def get_alert_cap(
     request: Request, alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -176,14 +195,24 @@ async def get_alert_cap(
     return Response(document, media_type=CAP)
 
 
-@router.post("/api/alerts/{alert_id}/acknowledge", summary="Acknowledge an alert (officers)")
+@router.post(
+    "/api/alerts/{alert_id}/acknowledge",
+    summary="Acknowledge an alert (officers)",
+    response_class=Response,
+    responses=_answer(GEOJSON, "The acknowledged alert as a GeoJSON Feature"),
+)
 async def acknowledge(
     alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     return Response(await service.acknowledge(session, principal, alert_id), media_type=GEOJSON)
 
 
-@router.post("/api/alerts/{alert_id}/close", summary="Close an alert (officers)")
+@router.post(
+    "/api/alerts/{alert_id}/close",
+    summary="Close an alert (officers)",
+    response_class=Response,
+    responses=_answer(GEOJSON, "The closed alert as a GeoJSON Feature"),
+)
 async def close(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     return Response(await service.close(session, principal, alert_id), media_type=GEOJSON)
 
@@ -192,6 +221,7 @@ async def close(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDe
     "/api/stream",
     summary="Live stream of changed features and alerts (server-sent events)",
     response_class=StreamingResponse,
+    responses=_answer("text/event-stream", "Server-sent events: `feature`, `alert`, `reset`"),
 )
 async def live_stream(
     request: Request,
