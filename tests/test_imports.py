@@ -344,6 +344,38 @@ async def test_a_record_named_by_id_in_one_row_and_by_key_in_another_is_refused(
     assert found["inc-1"]["geometry"]["coordinates"] == record["geometry"]["coordinates"]
 
 
+async def test_a_record_whose_key_was_changed_is_still_found_by_the_id_its_key_gave(
+    client: AsyncClient, headers: Headers, tmp_path: Path
+) -> None:
+    """inc-1 is renamed and moved south after its import. Importing the old file again must
+    treat inc-1 as that record, with every rule of changing it: an officer limited to the
+    North may not pull it back, an unlimited officer updates it in place (no duplicate)."""
+    path = tmp_path / "v1.csv"
+    path.write_text(geofiles.incidents_csv())
+    assert (await upload(client, headers, path, collection="incidents")).status_code == 201
+    record = (await records(client, headers, "incidents"))["inc-1"]
+    moved = await client.patch(
+        f"/api/incidents/{record['id']}",
+        json={
+            "properties": {"external_id": "inc-1-renamed"},
+            "geometry": {"type": "Point", "coordinates": [24.11, 4.5]},
+        },
+        headers=headers("officer"),
+    )
+    assert moved.status_code == 200, moved.text
+
+    north = await upload(client, headers, path, collection="incidents", user="officer-north")
+    assert north.status_code == 422, north.text
+    assert any("may not change" in p["msg"] for p in north.json()["detail"])
+
+    again = await upload(client, headers, path, collection="incidents")
+    assert again.status_code == 201, again.text
+    assert (again.json()["created"], again.json()["updated"]) == (0, 1)
+    found = await records(client, headers, "incidents")
+    assert len(found) == 3 and found["inc-1-renamed"]["id"] == record["id"]
+    assert found["inc-1-renamed"]["geometry"]["coordinates"] == [24.11, 7.21]
+
+
 async def test_a_file_without_ids_can_be_imported_twice_without_duplicates(
     client: AsyncClient, headers: Headers, tmp_path: Path
 ) -> None:
@@ -627,7 +659,7 @@ async def test_an_imported_record_id_follows_from_its_key(
 ) -> None:
     """The same key gives the same id in any database (a sharded table keeps keys unique by
     its primary key alone); records without an external id get random ids."""
-    from service.imports.service import record_id
+    from service.imports.ids import record_id
 
     path = tmp_path / "keyed.csv"
     path.write_text(geofiles.incidents_csv())
@@ -640,3 +672,18 @@ async def test_an_imported_record_id_follows_from_its_key(
     assert record_id("incidents", "partner-x", "inc-1") != record_id(
         "idp_sites", "partner-x", "inc-1"
     )
+
+
+def test_ids_derived_a_batch_at_a_time_are_uuid5_of_the_key() -> None:
+    """The fast batch form gives exactly what ``uuid.uuid5`` gives, for any text."""
+    from service.imports.ids import derived_ids, record_id
+
+    keys = ["inc-1", None, "Événement 7", "clé/ü/漢字", "", "x" * 300, None]
+    origins = ["acled", "acled", "partner-x", "acled", "dtm", "acled", "acled"]
+    found = derived_ids(keys, origins, "incidents").to_pylist()
+    expected = [
+        None if key is None else str(record_id("incidents", origin, key))
+        for key, origin in zip(keys, origins, strict=True)
+    ]
+    assert found == expected
+    assert derived_ids([], [], "incidents").to_pylist() == []

@@ -46,7 +46,6 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
-    Text,
     and_,
     case,
     cast,
@@ -81,6 +80,7 @@ from service.collections.service import _check_clearance, act_as
 from service.config import Settings
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
+from service.imports.ids import derived_ids
 from service.imports.models import ImportJob, JobStatus
 from service.imports.targets import target_schema
 from service.sectors.models import Sector
@@ -91,6 +91,9 @@ IMPORT_LOCK = 4217
 STALE_AFTER_S = 10
 DEFAULT_ORIGIN = "import"
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+#: The staging column holding the id a row's record gets if it is new.
+DERIVED = "derived_id"
+
 
 Progress = Callable[[int], Awaitable[None]]
 
@@ -327,7 +330,7 @@ class Staging:
 
 
 def _column_type(collection: Collection, name: str) -> str:
-    if name == IDENTITY:
+    if name in (IDENTITY, DERIVED):
         return "uuid"
     if name in (ROW,):
         return "bigint"
@@ -348,7 +351,21 @@ async def _create_staging(session: AsyncSession, staging: Staging) -> None:
     await session.execute(text(f'CREATE TEMP TABLE "{staging.name}" ({definition}) ON COMMIT DROP'))
 
 
-async def _chunks(opened: Input, log: ProblemLog) -> AsyncIterator[tuple[int, bytes]]:
+def _with_derived_ids(batch: pa.Table, staging: Staging) -> pa.Table:
+    """Add the id each row's record gets if it is new: ``record_id`` of its key, or none for
+    a row without an external id (it gets a random one)."""
+    keys = batch.column(KEY).to_pylist()
+    origins = [staging.origin] * len(keys)
+    if staging.has("origin"):
+        given = batch.column("origin").to_pylist()
+        origins = [staging.origin if o is None else o for o in given]
+    ids = derived_ids(keys, origins, staging.collection.table.name)
+    return batch.append_column(DERIVED, ids)
+
+
+async def _chunks(
+    opened: Input, staging: Staging, log: ProblemLog
+) -> AsyncIterator[tuple[int, bytes]]:
     """CSV chunks of checked rows; the next batch is read and checked (in a thread) while the
     current one is copied into PostgreSQL."""
     batches: Iterator[pa.Table] = opened.convert(log)
@@ -357,6 +374,7 @@ async def _chunks(opened: Input, log: ProblemLog) -> AsyncIterator[tuple[int, by
         batch = next(batches, None)
         if batch is None:
             return None
+        batch = _with_derived_ids(batch, staging)
         buffer = io.BytesIO()
         pacsv.write_csv(batch, buffer, _CSV)
         return batch.num_rows, buffer.getvalue()
@@ -394,7 +412,7 @@ async def _stage(
     await _create_staging(session, staging)
     driver = await _driver(session)
     try:
-        async for rows, data in _chunks(opened, log):
+        async for rows, data in _chunks(opened, staging, log):
             await driver.copy_to_table(
                 staging.name,
                 source=_once(data),
@@ -426,9 +444,12 @@ class Matching:
 
 
 def _matching(staging: Staging) -> Matching:
+    """A row names a record by its civop id if it gives one, else by origin + external_id, else
+    by the id its key gives (a record imported under this key whose key was changed since)."""
     target = staging.collection.table
     st = staging.table
     by_key = target.alias("by_key")
+    by_derived = target.alias("by_derived")
     joined = st
     by_id = None
     if staging.has(IDENTITY):
@@ -438,11 +459,12 @@ def _matching(staging: Staging) -> Matching:
         by_key,
         and_(by_key.c.origin == staging.origin_expr(), by_key.c.external_id == st.c.external_id),
     )
-    matched: ColumnElement[Any] = by_key.c.id
-    deleted: ColumnElement[Any] = by_key.c.deleted_at
-    if by_id is not None:
-        matched = func.coalesce(by_id.c.id, by_key.c.id)
-        deleted = func.coalesce(by_id.c.deleted_at, by_key.c.deleted_at)
+    joined = joined.outerjoin(by_derived, by_derived.c.id == st.c[DERIVED])
+    found = [*([by_id] if by_id is not None else []), by_key, by_derived]
+    matched: ColumnElement[Any] = func.coalesce(*(alias.c.id for alias in found))
+    deleted: ColumnElement[Any] = case(
+        *((alias.c.id.is_not(None), alias.c.deleted_at) for alias in found), else_=None
+    )
     return Matching(by_id, by_key, joined, matched, deleted)
 
 
@@ -634,15 +656,6 @@ def _sector_expr(staging: Staging) -> ColumnElement[Any]:
 # --- the merge -------------------------------------------------------------------------------
 
 
-#: The namespace of imported records' ids: uuid5 of "<collection>:<origin>:<external_id>".
-RECORD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:civop:records")
-
-
-def record_id(collection: str, origin: str, external_id: str) -> uuid.UUID:
-    """The id an imported record gets (the database computes the same with uuid-ossp)."""
-    return uuid.uuid5(RECORD_NAMESPACE, f"{collection}:{origin}:{external_id}")
-
-
 async def _merge(
     session: AsyncSession, staging: Staging, match: Matching, settings: Settings
 ) -> tuple[int, int]:
@@ -653,22 +666,14 @@ async def _merge(
     fields = [
         n
         for n in staging.columns
-        if n not in (ROW, IDENTITY, GEOM, "origin", KEY, "classification") and n in target.c
+        if n not in (ROW, IDENTITY, GEOM, DERIVED, "origin", KEY, "classification")
+        and n in target.c
     ]
     # A record's id follows from its key (collection, origin, external_id), so that the primary
     # key alone keeps keys unique when the table is sharded by id (docs/scaling.md).
-    keyed = func.uuid_generate_v5(
-        literal(str(RECORD_NAMESPACE), postgresql.UUID),
-        func.concat_ws(
-            ":",
-            literal(target.name, Text),
-            cast(staging.origin_expr(), Text),
-            cast(st.c.external_id, Text),
-        ),
-    )
-    new_id: ColumnElement[Any] = case(
-        (st.c.external_id.is_(None), func.gen_random_uuid()), else_=keyed
-    )
+    # (computed by ``_with_derived_ids`` while the file was read: uuid5 in SQL takes 3 s per
+    # million rows).
+    new_id: ColumnElement[Any] = func.coalesce(st.c[DERIVED], func.gen_random_uuid())
     if staging.has(IDENTITY):
         new_id = func.coalesce(cast(st.c.id, postgresql.UUID), new_id)
     values: dict[str, ColumnElement[Any]] = {
@@ -856,7 +861,7 @@ def _staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
     return Staging(
         name=name,
         collection=collection_of(request.collection),
-        columns=[ROW, *(n for n, _ in opened.columns), GEOM],
+        columns=[ROW, *(n for n, _ in opened.columns), GEOM, DERIVED],
         origin=request.origin or preset_origin or DEFAULT_ORIGIN,
         classification=str(request.classification or Classification.mission),
         classification_given=request.classification is not None,
