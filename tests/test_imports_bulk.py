@@ -29,6 +29,11 @@ SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid)
 FROM pg_constraint WHERE conrelid = 'incidents'::regclass
 ORDER BY 1
 """
+#: Imported incidents whose sector is not the one the database would give them.
+WRONG_SECTOR = """
+SELECT count(*) FROM incidents
+WHERE origin = 'import' AND sector_id IS DISTINCT FROM civop_sector_at(geom)
+"""
 INDEX_OIDS = """
 SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'incidents'::regclass
 """
@@ -77,15 +82,7 @@ async def test_a_big_import_comes_back_with_every_index_and_key(
     assert {"idx_incidents_geom", "uq_incidents_origin_external_id"} <= rebuilt
 
     # Sectors as the database would give them, one lean audit row per record.
-    (wrong_sector,) = (
-        await session.execute(
-            text(
-                "SELECT count(*) FROM incidents WHERE origin = 'import' "
-                "AND sector_id IS DISTINCT FROM civop_sector_at(geom)"
-            )
-        )
-    ).one()
-    assert wrong_sector == 0
+    assert await _rows(session, WRONG_SECTOR) == [(0,)]
     audit = await _rows(
         session,
         "SELECT count(*), count(DISTINCT record_id), count(after), min(actor) "
@@ -134,15 +131,7 @@ async def test_a_bulk_reimport_updates_the_changed_records_in_place(
         context=f"import:{job['id']}",
     )
     assert audit == [("create", 100, 0), ("update", 150, 150)]
-    (wrong_sector,) = (
-        await session.execute(
-            text(
-                "SELECT count(*) FROM incidents WHERE origin = 'import' "
-                "AND sector_id IS DISTINCT FROM civop_sector_at(geom)"
-            )
-        )
-    ).one()
-    assert wrong_sector == 0
+    assert await _rows(session, WRONG_SECTOR) == [(0,)]
 
 
 async def test_a_busy_table_is_loaded_the_ordinary_way(
