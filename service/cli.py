@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -41,7 +42,19 @@ DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
 DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105 - documented demo-only accounts
 
 
+@contextlib.contextmanager
+def _reporting_errors() -> Iterator[None]:
+    """A refusal (``CivopError``) ends the command with its message and exit status 1."""
+    try:
+        yield
+    except CivopError as error:
+        typer.secho(f"error: {error.message}", fg="red", err=True)
+        raise typer.Exit(1) from error
+
+
 def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` with a database session of its own; refusals end the command."""
+
     async def run() -> T:
         engine = create_engine(get_settings())
         try:
@@ -50,11 +63,8 @@ def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    try:
+    with _reporting_errors():
         return asyncio.run(run())
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
 
 
 @db_app.command("upgrade")
@@ -73,11 +83,8 @@ def backup_database(
     """Back up the whole database to FILE; the service may keep running."""
     from service.ops import backup
 
-    try:
+    with _reporting_errors():
         done = backup.backup(get_settings().database_url, file)
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
     typer.echo(
         f"backup of {done.database}: {done.tables} tables, {done.size_bytes / 1e6:.1f} MB "
         f"in {done.seconds} s -> {done.path}"
@@ -97,11 +104,8 @@ def restore_database(
     """Restore a backup into an empty or new database, in one transaction."""
     from service.ops import backup
 
-    try:
+    with _reporting_errors():
         done = backup.restore(get_settings().database_url, file, into=into, replace=replace)
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
     typer.echo(
         f"restored {done.path.name} into {done.database}: {done.tables} tables in {done.seconds} s"
     )
@@ -130,11 +134,8 @@ def demo(
         finally:
             await engine.dispose()
 
-    try:
+    with _reporting_errors():
         counts = asyncio.run(run())
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
     if not counts:
         typer.echo("demo: the database already holds data; nothing loaded")
         return
@@ -478,31 +479,22 @@ def export_file(
         raise typer.Exit(1)
     raw = dict(item.split("=", 1) for item in (where or []) if "=" in item)
 
-    async def run() -> Path:
-        engine = create_engine(get_settings())
-        try:
-            async with sessionmaker_for(engine)() as session:
-                principal = await _cli_principal(session, user)
-                query = ListQuery(
-                    bbox=parse_bbox(bbox),
-                    interval=parse_datetime(datetime),
-                    sector=sector,
-                    q=q,
-                    filters=parse_filters(found.properties, found.filters, dict(raw)),
-                )
-                exported = await export(session, found, principal, query, file_format)
-            target = output or Path(exported.filename)
-            shutil.move(str(exported.path), target)
-            exported.discard()
-            return target
-        finally:
-            await engine.dispose()
+    async def run(session: AsyncSession) -> Path:
+        principal = await _cli_principal(session, user)
+        query = ListQuery(
+            bbox=parse_bbox(bbox),
+            interval=parse_datetime(datetime),
+            sector=sector,
+            q=q,
+            filters=parse_filters(found.properties, found.filters, dict(raw)),
+        )
+        exported = await export(session, found, principal, query, file_format)
+        target = output or Path(exported.filename)
+        shutil.move(str(exported.path), target)
+        exported.discard()
+        return target
 
-    try:
-        target = asyncio.run(run())
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
+    target = _with_session(run)
     typer.echo(f"{collection} exported to {target}")
 
 

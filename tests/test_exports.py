@@ -3,15 +3,20 @@ and a round trip export -> import gives back the same records."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from httpx import AsyncClient
 
 from service.collections.registry import COLLECTIONS
 from tests import factories, geofiles
+from tests.conftest import LiveServer
 from tests.test_imports import upload
 
 Headers = Callable[[str], dict[str, str]]
@@ -185,3 +190,47 @@ async def test_the_export_route_is_not_taken_for_a_record_id(
     response = await client.get("/api/bases/export", headers=headers("partner"))
     assert response.status_code == 200
     assert response.json() == {"type": "FeatureCollection", "features": []}
+
+
+async def test_civop_export_writes_what_the_user_may_see(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    """The command line exports through the same access rules; a refusal is a message and
+    exit status 1, not a traceback."""
+    key = await live_server.api_key("admin")
+    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}) as http:
+        for classification in ("public", "restricted"):
+            marker = f"cli-export-{classification}"
+            feature = factories.feature(
+                "incidents", classification=classification, description=marker
+            )
+            assert (await http.post("/api/incidents", json=feature)).status_code == 201
+    env = {
+        **os.environ,
+        "DATABASE_URL": live_server.database_url.replace("postgresql+asyncpg://", "postgresql://"),
+    }
+    output = tmp_path / "incidents.geojson"
+    command = [sys.executable, "-m", "service.cli", "export", "incidents", "--format", "geojson"]
+    done = subprocess.run(
+        [*command, "--user", "partner", "--output", str(output)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"incidents exported to {output}" in done.stdout
+    written = output.read_text()
+    assert "cli-export-public" in written and "cli-export-restricted" not in written
+
+    refused = subprocess.run(
+        [*command, "--user", "nobody", "--output", str(tmp_path / "x.geojson")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 1 and "error: no active user 'nobody'" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -3,7 +3,6 @@ may see (``--user``; without it, the command line's own full view)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -67,10 +66,7 @@ def _make(
     output: Path | None,
     user: str | None,
 ) -> None:
-    from service.cli import _cli_principal
-    from service.config import get_settings
-    from service.db import create_engine, sessionmaker_for
-    from service.errors import CivopError
+    from service.cli import _cli_principal, _with_session
     from service.reports.service import ReportQuery, build_report
     from service.reports.views import Format, file_name, rendered, report_query
 
@@ -79,33 +75,24 @@ def _make(
         raise typer.Exit(1)
     chosen: Format = "pdf" if output_format == "pdf" else "html"
 
-    async def run() -> Path:
-        engine = create_engine(get_settings())
-        try:
-            async with sessionmaker_for(engine)() as session:
-                principal = await _cli_principal(session, user)
-                query: ReportQuery = report_query(kind, None, bbox, start, end)
-                if sector is not None:
-                    query = ReportQuery(
-                        kind=kind,
-                        sector=await sector_id(session, principal, sector),
-                        bbox=query.bbox,
-                        start=query.start,
-                        end=query.end,
-                    )
-                report = await build_report(session, principal, query)
-            content, _ = await rendered(report, chosen)
-            target = output or Path(file_name(report, chosen))
-            target.write_bytes(content)
-            return target
-        finally:
-            await engine.dispose()
+    async def run(session: AsyncSession) -> Path:
+        principal = await _cli_principal(session, user)
+        query: ReportQuery = report_query(kind, None, bbox, start, end)
+        if sector is not None:
+            query = ReportQuery(
+                kind=kind,
+                sector=await sector_id(session, principal, sector),
+                bbox=query.bbox,
+                start=query.start,
+                end=query.end,
+            )
+        report = await build_report(session, principal, query)
+        content, _ = await rendered(report, chosen)
+        target = output or Path(file_name(report, chosen))
+        target.write_bytes(content)
+        return target
 
-    try:
-        target = asyncio.run(run())
-    except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
-        raise typer.Exit(1) from error
+    target = _with_session(run)
     typer.echo(f"{kind} report written to {target}")
 
 
