@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,14 +153,23 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
     url = await create_database(name)
     engine = create_async_engine(url)
     world = await factories.build_world(engine)
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_TILE_CACHE_MB": "0",
     }
-    log = open(ARTIFACTS / "live-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once per run, returns at once
+    try:
+        async with serving(env, "live-server.log") as base:
+            yield LiveServer(base, url, world, engine)
+    finally:
+        await engine.dispose()
+        await drop_database(name)
+
+
+async def start_service(env: dict[str, str], log_name: str, port: int) -> subprocess.Popen[bytes]:
+    """The service in a uvicorn process of its own (``env`` over this process's environment),
+    once its /health answers; its output goes to ``artifacts/<log_name>``."""
+    log = open(ARTIFACTS / log_name, "ab")  # noqa: ASYNC230 - a small append, closed below
+    process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
         [
             sys.executable,
             "-m",
@@ -167,33 +177,41 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
             "service.main:app_factory",
             "--factory",
             "--port",
-            str(port),
+            f"{port}",
         ],
-        env=env,
+        env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
+    log.close()  # the child keeps its own handle
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # a loaded machine starts slowly
+    async with AsyncClient() as http:
+        while loop.time() < deadline and process.poll() is None:
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                    return process
+            except (OSError, HTTPError):
+                pass
+            await asyncio.sleep(0.1)
+    stop_service(process)
+    raise RuntimeError(f"the service did not start; see {ARTIFACTS / log_name}")
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(30)  # a loaded machine shuts down slowly
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], log_name: str) -> AsyncIterator[str]:
+    """``start_service`` on a free port for the block; yields the service's base URL."""
+    port = free_port()
+    process = await start_service(env, log_name, port)
     try:
-        async with AsyncClient() as http:
-            for _ in range(600):  # a loaded machine starts slowly
-                try:
-                    if (await http.get(f"{base}/health")).status_code == 200:
-                        break
-                except (OSError, HTTPError):
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(
-                    f"the service did not start; see {ARTIFACTS / 'live-server.log'}"
-                )
-        yield LiveServer(base, url, world, engine)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-        await engine.dispose()
-        await drop_database(name)
+        stop_service(process)
 
 
 @pytest.fixture

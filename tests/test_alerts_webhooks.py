@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from service.auth import service as auth
 from tests import factories
-from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, free_port
+from tests.conftest import (
+    TEST_DB,
+    create_database,
+    drop_database,
+    free_port,
+    start_service,
+    stop_service,
+)
 
 KM = 1 / 111.32
 
@@ -52,7 +57,6 @@ class Receiver:
 
 async def serve(database_url: str, port: int, hook: str) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "DATABASE_URL": database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_ALERT_WEBHOOK_URLS": json.dumps([hook]),
         "CIVOP_ALERT_WEBHOOK_BACKOFF_S": "0.2",
@@ -60,38 +64,7 @@ async def serve(database_url: str, port: int, hook: str) -> subprocess.Popen[byt
         "CIVOP_ALERT_WEBHOOK_POLL_S": "0.1",
         "CIVOP_ALERT_WEBHOOK_TIMEOUT_S": "1",
     }
-    log = open(ARTIFACTS / "webhook-server.log", "ab")  # noqa: ASYNC230 - closed with the process
-    process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.main:app_factory",
-            "--factory",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60  # a loaded machine starts slowly
-    async with httpx.AsyncClient() as http:
-        while loop.time() < deadline and process.poll() is None:
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                    return process
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    process.terminate()
-    raise RuntimeError(f"the service did not start; see {ARTIFACTS / 'webhook-server.log'}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(30)  # a loaded machine shuts down slowly
+    return await start_service(env, "webhook-server.log", port)
 
 
 @pytest.fixture
@@ -148,7 +121,7 @@ async def test_a_receiver_down_at_first_gets_the_alert_after_a_restart(
                 break
             await asyncio.sleep(0.1)
         assert len(state) == 1 and state[0][0] >= 2 and not state[0][1], state
-        stop(process)
+        stop_service(process)
         await receiver.start()
         await asyncio.sleep(0.5)
         assert receiver.bodies == []  # nothing is delivered while the service is stopped
@@ -164,5 +137,5 @@ async def test_a_receiver_down_at_first_gets_the_alert_after_a_restart(
         assert len(receiver.bodies) == 1  # delivered once
         assert (await outbox(engine))[0][1] is True
     finally:
-        stop(process)
+        stop_service(process)
         await receiver.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 
 from service.auth import service as auth
 from tests import factories
-from tests.conftest import ARTIFACTS, TEST_DB, TEST_URL, create_database, drop_database, free_port
+from tests.conftest import (
+    TEST_DB,
+    TEST_URL,
+    create_database,
+    drop_database,
+    free_port,
+    start_service,
+    stop_service,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = str(ROOT / "scripts" / "pg.sh")
@@ -110,43 +117,19 @@ async def pair() -> AsyncIterator[Pair]:
 
     await until(replica_ready, 60)
     env = {
-        **os.environ,
         "DATABASE_URL": pair.primary_dsn(),
         "READ_DATABASE_URL": pair.replica_dsn(),
         "CIVOP_REPLICA_RETRY_S": "1",
         "CIVOP_READ_YOUR_WRITES_S": "5",
         "CIVOP_TILE_CACHE_MB": "0",
     }
-    log = open(ARTIFACTS / "replica-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.main:app_factory",
-            "--factory",
-            "--port",
-            str(service_port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-    async def serving() -> bool:
-        try:
-            async with httpx.AsyncClient() as http:
-                return (await http.get(f"{pair.url}/health")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    process = None
     try:
-        await until(serving, 30)
+        process = await start_service(env, "replica-server.log", service_port)
         yield pair
     finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+        if process is not None:
+            stop_service(process)
         subprocess.run([PG, "replica-drop", str(port)], check=False, capture_output=True)
         await engine.dispose()
         await drop_database(name)

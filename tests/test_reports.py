@@ -5,7 +5,6 @@ record, and its figures are those of what a partner may see."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
@@ -29,7 +28,7 @@ from service.auth.security import issue_token
 from service.config import get_settings
 from service.demo import load_demo
 from service.enums import Role
-from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, free_port
+from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving
 
 START, END = "2026-08-03T00:00:00Z", "2026-11-01T00:00:00Z"
 SECTOR = "Sector North-West"
@@ -161,46 +160,14 @@ async def server() -> AsyncIterator[ReportServer]:
             tokens[username], _ = issue_token(
                 user.id, get_settings().signing_key(), timedelta(minutes=30)
             )
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_DB_STATEMENT_TIMEOUT_MS": "120000",
     }
-    log = open(ARTIFACTS / "report-server.log", "wb")  # noqa: ASYNC230 - closed at teardown
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once per module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "service.main:app_factory",
-            "--factory",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as http:
-            for _ in range(150):
-                try:
-                    if (await http.get(f"{base}/health")).status_code == 200:
-                        break
-                except (OSError, httpx.HTTPError):
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(
-                    f"the service did not start; see {ARTIFACTS / 'report-server.log'}"
-                )
-        yield ReportServer(base, env["DATABASE_URL"], engine, sector, tokens)
+        async with serving(env, "report-server.log") as base:
+            yield ReportServer(base, env["DATABASE_URL"], engine, sector, tokens)
     finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
         await engine.dispose()
         await drop_database(name)
 
