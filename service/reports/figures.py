@@ -161,10 +161,12 @@ def area_map(layers: MapLayers, title: str) -> bytes:
         axes.scatter(
             incidents["lon"], incidents["lat"], s=2.5, c=colours, alpha=0.55, linewidths=0, zorder=4
         )
-    for base in layers.bases:
+    # One scatter per layer (a collection each), not one per point: a mission has thousands
+    # of sites.
+    if layers.bases:
         axes.scatter(
-            [base.x],
-            [base.y],
+            [base.x for base in layers.bases],
+            [base.y for base in layers.bases],
             marker="s",
             s=16,
             color=BASE_COLOURS["company_base"],
@@ -172,26 +174,28 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             linewidths=0.5,
             zorder=6,
         )
-    for site in layers.sites:
-        point = site["shape"].representative_point()
-        population = site["population_individuals"] or 1000
-        size = 6 + 60 * math.sqrt(population / 20_000)
-        colour = SITE_COLOURS.get(site["status"], SITE_COLOURS["open"])
+    if layers.sites:
+        places = [site["shape"].representative_point() for site in layers.sites]
+        sizes = [
+            6 + 60 * math.sqrt((site["population_individuals"] or 1000) / 20_000)
+            for site in layers.sites
+        ]
+        edges = [SITE_COLOURS.get(site["status"], SITE_COLOURS["open"]) for site in layers.sites]
         axes.scatter(
-            [point.x],
-            [point.y],
-            s=size,
+            [p.x for p in places],
+            [p.y for p in places],
+            s=sizes,
             facecolors="white",
-            edgecolors=colour,
+            edgecolors=edges,
             linewidths=1.2,
             alpha=0.9,
             zorder=5,
         )
-    for project in layers.projects_at_risk:
-        point = shape(project["point"]).representative_point()
+    if layers.projects_at_risk:
+        places = [shape(p["point"]).representative_point() for p in layers.projects_at_risk]
         axes.scatter(
-            [point.x],
-            [point.y],
+            [p.x for p in places],
+            [p.y for p in places],
             marker="D",
             s=22,
             color=PROJECT_COLOURS["ongoing"],
@@ -199,11 +203,11 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             linewidths=0.5,
             zorder=7,
         )
-    for request in layers.requests:
-        point = request["shape"].representative_point()
+    if layers.requests:
+        places = [request["shape"].representative_point() for request in layers.requests]
         axes.scatter(
-            [point.x],
-            [point.y],
+            [p.x for p in places],
+            [p.y for p in places],
             marker="^",
             s=34,
             color=REQUEST,
