@@ -50,6 +50,7 @@ from service.analysis.service import (
     fetch_incidents,
     fetch_patrols,
     fetch_places,
+    site_population,
 )
 from service.config import get_settings
 from service.sites.models import IdpSite
@@ -290,13 +291,7 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
         session, SYSTEM, IdpSite, SITE_FIELDS, [open_sites], area=area, margin_km=margin
     )
     patrols = await fetch_patrols(session, SYSTEM, scope, since=start, margin_km=margin)
-    population = np.array(
-        [
-            np.nan if p["population_individuals"] is None else float(p["population_individuals"])
-            for p in sites.properties
-        ],
-        dtype=np.float64,
-    )
+    population = site_population(sites)
     overlay = await asyncio.to_thread(
         risk.risk_overlay,
         hex_grid,

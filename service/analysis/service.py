@@ -377,6 +377,17 @@ async def fetch_patrols(
     )
 
 
+def site_population(sites: Places) -> npt.NDArray[np.float64]:
+    """Each site's population in individuals; NaN where it is not known."""
+    return np.array(
+        [
+            np.nan if p["population_individuals"] is None else float(p["population_individuals"])
+            for p in sites.properties
+        ],
+        dtype=np.float64,
+    )
+
+
 def nearest_to(sites: Places, places: Places, name: str = "name") -> list[dict[str, Any] | None]:
     """For each site, the nearest of ``places`` (as seen) and its geodesic distance."""
     index, km = proximity.nearest(
@@ -599,13 +610,7 @@ async def exposure_layer(
         source_shapes=sites.area_shapes,
     )
     ages = scope.age_days(incidents.at)
-    population = np.array(
-        [
-            np.nan if p["population_individuals"] is None else float(p["population_individuals"])
-            for p in sites.properties
-        ],
-        dtype=np.float64,
-    )
+    population = site_population(sites)
     result = await asyncio.to_thread(
         exposure.site_exposure, pairs, incidents.severity, ages, population, parameters
     )
@@ -695,13 +700,7 @@ async def compute_risk(
         margin_km=margin,
     )
     patrols = await fetch_patrols(session, principal, scope, since=scope.start, margin_km=margin)
-    population = np.array(
-        [
-            np.nan if p["population_individuals"] is None else float(p["population_individuals"])
-            for p in sites.properties
-        ],
-        dtype=np.float64,
-    )
+    population = site_population(sites)
     # Heavy maths runs in a worker thread: the service keeps answering meanwhile.
     overlay = await asyncio.to_thread(
         risk.risk_overlay,
