@@ -6,19 +6,23 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.util import queue
 from sqlalchemy.util.concurrency import await_only
 
@@ -131,6 +135,39 @@ async def without_parallel_workers(session: AsyncSession) -> None:
     save, and with requests side by side they only take cores from each other (measured on
     1M incidents, 2 cores: bench/bench_layers.py). Analysis keeps them."""
     await session.execute(select(func.set_config("max_parallel_workers_per_gather", "0", True)))
+
+
+async def driver_of(connection: AsyncSession | AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a session or connection, inside its transaction."""
+    if isinstance(connection, AsyncSession):
+        connection = await connection.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+def on_driver(
+    connection: AsyncSession | AsyncConnection, timeout: float
+) -> Callable[[Executable], Awaitable[list[asyncpg.Record]]]:
+    """Run statements on the driver, in the connection's transaction, with their own time
+    limit (the engine's ``command_timeout`` is made for requests): for imports and loads.
+    Values are bound as they are, without SQLAlchemy's type conversions."""
+
+    async def run(statement: Executable) -> list[asyncpg.Record]:
+        if isinstance(connection, AsyncSession):
+            dialect = connection.get_bind().dialect
+        else:
+            dialect = connection.dialect
+        assert isinstance(statement, ClauseElement)
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        assert isinstance(compiled, SQLCompiler)
+        params = compiled.construct_params() or {}
+        args = [params[name] for name in compiled.positiontup or ()]
+        driver = await driver_of(connection)
+        rows: list[asyncpg.Record] = await driver.fetch(str(compiled), *args, timeout=timeout)
+        return rows
+
+    return run
 
 
 async def close_session(session: AsyncSession) -> None:

@@ -1,9 +1,10 @@
 """Load the fictional demo mission (:mod:`geo.demo`) into the database, fast.
 
 Everything goes in one transaction, table by table in foreign-key order, as
-``INSERT ... SELECT ... FROM unnest($1::uuid[], $2::text[], ...)`` statements of up to
-:data:`BATCH_ROWS` rows with bound array parameters on the asyncpg connection underneath
-SQLAlchemy. The audit triggers see ``civop.actor = 'demo-loader'`` and
+``INSERT ... SELECT ... FROM unnest(CAST(:id AS uuid[]), CAST(:name AS text[]), ...)``
+statements of up to :data:`BATCH_ROWS` rows with bound array parameters on the asyncpg
+connection underneath SQLAlchemy. The writes of collections are recorded as every write is
+(:mod:`service.audit.trail`), with ``civop.actor = 'demo-loader'`` and
 ``civop.context = 'demo-seed-<seed>'``; ``sector_id`` is always given, so the sector
 trigger has nothing to compute.
 """
@@ -16,11 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Insert, Table, column, insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.demo import ORIGIN, Record, Scenario, generate_scenario
+from service.audit import trail
+from service.collections.registry import COLLECTIONS
+from service.db import on_driver
 from service.errors import Conflict
+from service.models import Base
 
 __all__ = ["BATCH_ROWS", "DEMO_ACTOR", "load_demo"]
 
@@ -194,28 +199,43 @@ _INCIDENT_EXPRESSIONS = [
 _ANALYZE = (*TABLES, "incidents", "audit_log")
 
 
-def _insert_sql(
-    table: str, targets: Sequence[str], expressions: Sequence[str], columns: Sequence[_Column]
-) -> str:
-    """``INSERT INTO table (targets) SELECT expressions FROM unnest($1::t1[], ...) AS u(...)``.
+@dataclass(frozen=True)
+class _Insert:
+    """``INSERT INTO table (targets) SELECT expressions FROM unnest(:a, :b, ...) AS u(a, b, ...)``
+    with one bound array per column.
 
     Only module constants are formatted in: every value is a bound parameter.
     """
-    arrays = ", ".join(f"${i}::{c.pg_type}[]" for i, c in enumerate(columns, start=1))
-    names = ", ".join(c.name for c in columns)
-    return (
-        f"INSERT INTO {table} ({', '.join(targets)}) "  # noqa: S608 - constants only
-        f"SELECT {', '.join(expressions)} FROM unnest({arrays}) AS u({names})"
-    )
+
+    table: Table
+    targets: tuple[str, ...]
+    rows: str
+
+    @classmethod
+    def of(
+        cls,
+        table: str,
+        targets: Sequence[str],
+        expressions: Sequence[str],
+        columns: Sequence[_Column],
+    ) -> _Insert:
+        arrays = ", ".join(f"CAST(:{c.name} AS {c.pg_type}[])" for c in columns)
+        names = ", ".join(c.name for c in columns)
+        rows = f"SELECT {', '.join(expressions)} FROM unnest({arrays}) AS u({names})"  # noqa: S608
+        return cls(Base.metadata.tables[table], tuple(targets), rows)
+
+    def of_batch(self, arrays: dict[str, Any]) -> Insert:
+        rows = text(self.rows).bindparams(**arrays).columns(*map(column, self.targets))
+        return insert(self.table).from_select(list(self.targets), rows)
 
 
-_TABLE_SQL = {
-    table: _insert_sql(
+_TABLE_INSERT = {
+    table: _Insert.of(
         table, [c.name for c in columns], [c.expression or f"u.{c.name}" for c in columns], columns
     )
     for table, columns in TABLES.items()
 }
-_INCIDENT_SQL = _insert_sql("incidents", _INCIDENT_TARGETS, _INCIDENT_EXPRESSIONS, _INCIDENTS)
+_INCIDENT_INSERT = _Insert.of("incidents", _INCIDENT_TARGETS, _INCIDENT_EXPRESSIONS, _INCIDENTS)
 
 
 async def load_demo(
@@ -280,10 +300,10 @@ async def load_demo(
                 "the demo mission is already loaded (records with origin 'demo' exist); "
                 "use an empty database or --if-empty"
             )
-        driver = (await conn.get_raw_connection()).driver_connection
+        run = on_driver(conn, _STATEMENT_TIMEOUT_S)
         for table, records in scenario.tables().items():
-            counts[table] = await _load_records(driver, table, records, progress)
-        counts["incidents"] = await _load_incidents(driver, scenario, progress)
+            counts[table] = await _load_records(run, table, records, progress)
+        counts["incidents"] = await _load_incidents(run, scenario, progress)
     async with engine.connect() as conn:
         await conn.execute(text(f"ANALYZE {', '.join(_ANALYZE)}"))
         await conn.commit()
@@ -306,37 +326,45 @@ async def _has_demo_records(conn: AsyncConnection) -> bool:
     return bool(found)
 
 
+async def _insert_batch(run: trail.Run, load: _Insert, arrays: dict[str, Any]) -> None:
+    statement = load.of_batch(arrays)
+    if load.table.name in COLLECTIONS:  # recorded as every write of a collection is
+        await trail.write(run, load.table, statement, kind="insert")
+    else:
+        await run(statement)
+
+
 async def _load_records(
-    driver: Any, table: str, records: list[Record], progress: Progress | None
+    run: trail.Run, table: str, records: list[Record], progress: Progress | None
 ) -> int:
     columns = TABLES[table]
     for lo in range(0, len(records), BATCH_ROWS):
         batch = records[lo : lo + BATCH_ROWS]
-        arrays = [[record.get(c.name) for record in batch] for c in columns]
-        await driver.execute(_TABLE_SQL[table], *arrays, timeout=_STATEMENT_TIMEOUT_S)
+        arrays = {c.name: [record.get(c.name) for record in batch] for c in columns}
+        await _insert_batch(run, _TABLE_INSERT[table], arrays)
         if progress is not None:
             progress(table, lo + len(batch))
     return len(records)
 
 
-def _incident_arrays(batch: dict[str, Any]) -> list[Any]:
+def _incident_arrays(batch: dict[str, Any]) -> dict[str, Any]:
     """The bound arrays of one incident batch, as the Python lists asyncpg encodes."""
-    arrays: list[Any] = []
-    for column in _INCIDENTS:
-        values = batch[column.name]
+    arrays: dict[str, Any] = {}
+    for spec in _INCIDENTS:
+        values = batch[spec.name]
         if isinstance(values, np.ndarray):
             if np.issubdtype(values.dtype, np.datetime64):
                 values = values.astype("datetime64[s]").astype(np.int64)
             values = values.tolist()
-        arrays.append(values)
+        arrays[spec.name] = values
     return arrays
 
 
-async def _load_incidents(driver: Any, scenario: Scenario, progress: Progress | None) -> int:
+async def _load_incidents(run: trail.Run, scenario: Scenario, progress: Progress | None) -> int:
     done = 0
     batches = scenario.incident_batches(BATCH_ROWS)
 
-    def next_arrays() -> list[Any] | None:
+    def next_arrays() -> dict[str, Any] | None:
         batch = next(batches, None)
         return None if batch is None else _incident_arrays(batch)
 
@@ -345,8 +373,8 @@ async def _load_incidents(driver: Any, scenario: Scenario, progress: Progress | 
     try:
         while (arrays := await pending) is not None:
             pending = asyncio.ensure_future(asyncio.to_thread(next_arrays))
-            await driver.execute(_INCIDENT_SQL, *arrays, timeout=_STATEMENT_TIMEOUT_S)
-            done += len(arrays[0])
+            await _insert_batch(run, _INCIDENT_INSERT, arrays)
+            done += len(arrays["id"])
             if progress is not None:
                 progress("incidents", done)
     finally:

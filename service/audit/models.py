@@ -12,8 +12,10 @@ from service.base import CURRENT_ACTOR, Base
 
 
 class AuditEntry(Base):
-    """One change to one record. Written by database triggers on every audited table, so no
-    write path can skip it; UPDATE, DELETE and TRUNCATE on this table are refused."""
+    """One change to one record. Written by statement triggers on every audited table, or, for a
+    collection without them (a table distributed by Citus), by ``service.audit.trail.write``,
+    which every write of a collection runs through. UPDATE, DELETE and TRUNCATE on this table
+    are refused."""
 
     __tablename__ = "audit_log"
 

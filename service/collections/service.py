@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal
 from service.access.sql import View, row_filter, view
+from service.audit import trail
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
@@ -336,8 +337,10 @@ async def create_feature(
     async with writing(session, collection):
         await act_as(session, principal)
         await _check_references(session, table, values, principal)
-        insert_values = insert(table).values(values).returning(table.c.id)
-        record_id: uuid.UUID = (await session.execute(insert_values)).scalar_one()
+        record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
+        await trail.write(
+            trail.on_session(session), table, insert(table).values(values), kind="insert"
+        )
         await _check_scope(session, table, record_id, principal)
     return record_id, await get_feature(session, collection, principal, record_id)
 
@@ -373,10 +376,14 @@ async def update_feature(
         await _editable(session, collection, principal, record_id)
         await _check_references(session, table, values, principal)
         if values:
-            await session.execute(
+            await trail.write(
+                trail.on_session(session),
+                table,
                 update(table)
                 .where(table.c.id == record_id, table.c.deleted_at.is_(None))
-                .values(values)
+                .values(values),
+                kind="update",
+                targets=[record_id],
             )
             await _check_scope(session, table, record_id, principal)
     return await get_feature(session, collection, principal, record_id)
@@ -391,8 +398,12 @@ async def delete_feature(
     async with writing(session, collection):
         await act_as(session, principal)
         await _editable(session, collection, principal, record_id)
-        await session.execute(
+        await trail.write(
+            trail.on_session(session),
+            table,
             update(table)
             .where(table.c.id == record_id, table.c.deleted_at.is_(None))
-            .values(deleted_at=func.now(), deleted_by=principal.username)
+            .values(deleted_at=func.now(), deleted_by=principal.username),
+            kind="update",
+            targets=[record_id],
         )

@@ -6,7 +6,7 @@ The flow, for the API and the command line alike:
    ``open_upload`` finds the format, layer, CRS and field mapping (``geo.formats``) and refuses
    an unusable file with a 4xx that says why.
 2. ``run`` (or ``preview``, which writes nothing) opens one transaction that names the acting
-   user and the context ``import:<job id>`` (so the audit triggers record every row with it),
+   user and the context ``import:<job id>`` (so every audit row of the import carries it),
    takes the job's advisory lock, and streams the checked batches with COPY into a temporary
    staging table while the next batch is being read.
 3. Checks that need the database run set-wise on the staging table: duplicates in the file,
@@ -15,8 +15,9 @@ The flow, for the API and the command line alike:
    table into the collection (records are matched beforehand by their civop id or by origin +
    external_id) and the job is marked succeeded in the same transaction. A bulk load (a big
    import, holding the collection's lock) updates the matched records and inserts the new ones
-   with the secondary indexes and keys dropped, then rebuilds them. With errors, or if the
-   process dies, PostgreSQL rolls everything back and the job says why.
+   with the secondary indexes and keys dropped, then rebuilds them. Each write runs through
+   ``service.audit.trail.write``, which records it. With errors, or if the process dies,
+   PostgreSQL rolls everything back and the job says why.
 
 ``rollback`` undoes a finished import from the audit trail: records it created are removed,
 records it changed get their previous values back.
@@ -43,13 +44,17 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import (
     ColumnElement,
+    Executable,
     Integer,
     Select,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     column,
+    delete,
     exists,
     false,
     func,
@@ -66,8 +71,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement
 
 from geo.formats import Area, FileRefused, Input, Limits, Options, Problem, ProblemLog, open_input
 from geo.formats.base import Severity
@@ -75,9 +78,11 @@ from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
 from service.access.policy import Principal
 from service.access.sql import row_filter, view
+from service.audit import trail
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import _check_clearance, act_as
 from service.config import Settings
+from service.db import driver_of, on_driver
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
 from service.imports.ids import derived_ids
@@ -268,30 +273,11 @@ async def open_upload(upload: Upload, request: ImportRequest, settings: Settings
 # --- running SQL with the import's own time limit -------------------------------------------
 
 
-async def _driver(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection
-    return driver
-
-
-def _compiled(session: AsyncSession, statement: ClauseElement) -> tuple[str, list[Any]]:
-    bind = session.get_bind()
-    compiled = statement.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
-    assert isinstance(compiled, SQLCompiler)
-    params = compiled.construct_params() or {}
-    return str(compiled), [params[name] for name in compiled.positiontup or ()]
-
-
 async def _fetch(
-    session: AsyncSession, statement: ClauseElement, settings: Settings
+    session: AsyncSession, statement: Executable, settings: Settings
 ) -> list[asyncpg.Record]:
     """Long statements run on the driver with the import timeout, not the request one."""
-    sql, args = _compiled(session, statement)
-    driver = await _driver(session)
-    rows: list[asyncpg.Record] = await driver.fetch(sql, *args, timeout=settings.import_timeout_s)
-    return rows
+    return await on_driver(session, settings.import_timeout_s)(statement)
 
 
 async def _begin(
@@ -410,7 +396,7 @@ async def _stage(
     progress: Progress | None,
 ) -> None:
     await _create_staging(session, staging)
-    driver = await _driver(session)
+    driver = await driver_of(session)
     try:
         async for rows, data in _chunks(opened, staging, log):
             await driver.copy_to_table(
@@ -703,21 +689,25 @@ async def _merge(
     if staging.classification_given or staging.has("classification"):
         changed.append("classification")
     excluded = statement.excluded
-    merge: Any = statement.on_conflict_do_update(
+    merge = statement.on_conflict_do_update(
         index_elements=[target.c.id],
         set_={name: excluded[name] for name in changed},
         where=tuple_(*(target.c[n] for n in changed)).is_distinct_from(
             tuple_(*(excluded[n] for n in changed))
         ),
-    ).returning(literal_column("(xmax = 0)").label("created"))
-    merged = merge.cte("merged")
-    counting = select(
-        func.count().filter(merged.c.created), func.count().filter(not_(merged.c.created))
     )
+    # The records the merge may change (for their previous values when the service writes
+    # the audit itself, see service.audit.trail).
+    existing = (
+        select(match.matched)
+        .select_from(match.joined)
+        .where(match.matched.is_not(None), match.deleted_at.is_(None))
+    )
+    run = _runner(session, settings)
     bulk = await _bulk_load(session, staging, settings)
     if bulk is None:
-        (row,) = await _fetch(session, counting, settings)
-        return int(row[0]), int(row[1])
+        merged = await trail.write(run, target, merge, kind="upsert", targets=existing)
+        return merged.created, merged.changed
     # No one else writes the collection while the bulk load holds its lock, so new records go
     # in with a plain INSERT and matched ones are updated in place: the speculative insertion
     # of ON CONFLICT costs about 3 s per million rows.
@@ -742,18 +732,15 @@ async def _merge(
         .values({name: rows.c[name] for name in changed})
     )
     # Updates first: once the new records are in, they would match their own rows.
-    updated = await _execute(session, stale, settings)
-    created = await _execute(session, fresh, settings)
+    updated = await trail.write(run, target, stale, kind="update", targets=existing, lock=False)
+    created = await trail.write(run, target, fresh, kind="insert")
     await bulk.rebuild(settings)
-    return created, updated
+    return created.created, updated.changed
 
 
-async def _execute(session: AsyncSession, statement: ClauseElement, settings: Settings) -> int:
-    """Run a write on the driver with the import timeout; how many rows it wrote."""
-    sql, args = _compiled(session, statement)
-    driver = await _driver(session)
-    status: str = await driver.execute(sql, *args, timeout=settings.import_timeout_s)
-    return int(status.rsplit(" ", 1)[-1])
+def _runner(session: AsyncSession, settings: Settings) -> trail.Run:
+    """Writes run on the driver with the import timeout, not the request one."""
+    return on_driver(session, settings.import_timeout_s)
 
 
 # --- bulk loads ------------------------------------------------------------------------------
@@ -816,7 +803,7 @@ async def _bulk_load(
     if not settings.import_bulk_rows or staging.rows < settings.import_bulk_rows:
         return None
     table = staging.collection.table.name
-    driver = await _driver(session)
+    driver = await driver_of(session)
     held = await driver.fetchval(
         "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", table
     )
@@ -1240,45 +1227,53 @@ async def _remove(
 ) -> int:
     if not ids:
         return 0
-    driver = await _driver(session)
-    # Identifiers come from the registry, values are bound.
+    run = _runner(session, settings)
+    listed = target.c.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(postgresql.UUID)))
     try:
-        async with driver.transaction():  # a savepoint: a referenced record cannot go
-            await driver.execute(
-                f'DELETE FROM "{target.name}" WHERE id = ANY($1::uuid[])',  # noqa: S608
-                ids,
-                timeout=settings.import_timeout_s,
-            )
+        async with (
+            await driver_of(session)
+        ).transaction():  # a savepoint: a referenced record cannot go
+            await trail.write(run, target, delete(target).where(listed), kind="purge")
     except asyncpg.ForeignKeyViolationError:
         # Another record points at one of them: take them out of every output instead.
-        await driver.execute(
-            f'UPDATE "{target.name}" SET deleted_at = now(), deleted_by = $2 '  # noqa: S608
-            "WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL",
-            ids,
-            principal.username,
-            timeout=settings.import_timeout_s,
+        hide = (
+            update(target)
+            .where(listed, target.c.deleted_at.is_(None))
+            .values(deleted_at=func.now(), deleted_by=principal.username)
         )
+        await trail.write(run, target, hide, kind="update", targets=ids)
     return len(ids)
 
 
 async def _restore(
     session: AsyncSession, target: Table, context: str, ids: list[uuid.UUID], settings: Settings
 ) -> None:
+    """The records ``ids`` get back the values they had before the import ``context``."""
     if not ids:
         return
     skip = {"id", "created_at", "created_by", "updated_at", "updated_by"}
     names = [c.name for c in target.c if c.name not in skip]
-    columns_sql = ", ".join(f'"{n}"' for n in names)
-    values_sql = ", ".join(f'r."{n}"' for n in names)
-    driver = await _driver(session)
-    # Identifiers come from the registry; the values are bound.
-    await driver.execute(
-        f'UPDATE "{target.name}" AS t SET ({columns_sql}) = ({values_sql}) '  # noqa: S608
-        f'FROM audit_log a, jsonb_populate_record(NULL::"{target.name}", a.before) AS r '
-        "WHERE a.context = $1 AND a.collection = $2 AND a.action = 'update' "
-        "AND t.id = a.record_id AND a.record_id = ANY($3::uuid[])",
-        context,
-        target.name,
-        ids,
-        timeout=settings.import_timeout_s,
+    audit = table(
+        "audit_log",
+        column("context"),
+        column("collection"),
+        column("action"),
+        column("record_id"),
+        column("before"),
     )
+    # The row type of the table, read from the audit row's JSON (the name is the registry's).
+    row_type: ColumnElement[Any] = literal_column(f'NULL::"{target.name}"')
+    previous = func.jsonb_populate_record(row_type, audit.c.before).table_valued(*names).alias("r")
+    restore = (
+        update(target)
+        .values({name: previous.c[name] for name in names})
+        .where(
+            audit.c.context == context,
+            audit.c.collection == target.name,
+            audit.c.action == "update",
+            target.c.id == audit.c.record_id,
+            audit.c.record_id
+            == any_(bindparam("ids", ids, type_=postgresql.ARRAY(postgresql.UUID))),
+        )
+    )
+    await trail.write(_runner(session, settings), target, restore, kind="update", targets=ids)

@@ -1,0 +1,259 @@
+"""Every write of a collection, with its audit rows, change events and layer version.
+
+On one PostgreSQL node, statement triggers record each write of a collection: ``civop_audit``
+writes the audit rows (from the statement's transition tables), ``civop_record_events`` the
+change events the alert engine and the live map read, and ``civop_bump_layer`` the layer version
+the tile and extent caches key on. They also record writes made outside the service.
+
+Citus does not run statement triggers on distributed tables (incidents and patrols there, see
+docs/scaling.md), so every write path of a collection runs through :func:`write`. When the
+table has its triggers, :func:`write` runs the statement as it is. When it lacks them, it
+writes the same records itself, in the same statement: the write becomes a data-modifying CTE
+whose ``RETURNING`` feeds the audit and event inserts, with the records' previous values read
+in that statement too, after their rows were locked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Executable,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import UpdateBase
+
+#: What each statement trigger writes; a table without the trigger gets it from here.
+DUTIES = {"civop_audit": "audit", "civop_record_events": "events", "civop_bump_layer": "layer"}
+
+#: A statement creating more records than this writes lean audit rows, without the record's
+#: values (as the trigger does, migration d1f3a5c7e9b2): an import's file and job keep them.
+LEAN_AUDIT_ROWS = 1000
+#: A statement changing more records than this announces one 'reload' event instead of one
+#: event per record (as ``civop_record_events`` does).
+RELOAD_EVENTS = 500
+
+#: ``insert`` creates records, ``update`` changes existing ones (a soft delete included),
+#: ``upsert`` does either (``INSERT ... ON CONFLICT DO UPDATE``), ``purge`` removes them.
+Kind = Literal["insert", "update", "upsert", "purge"]
+
+#: The trigger functions the table runs (a disabled trigger runs nothing).
+_OWED = """
+SELECT array_agg(p.proname::text) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid = CAST(:table AS regclass) AND t.tgenabled <> 'D'
+"""
+
+
+@dataclass(frozen=True)
+class Written:
+    """How many records a write created and how many it changed (or removed)."""
+
+    created: int
+    changed: int
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def record_json(table: Table, alias: str) -> str:
+    """SQL for a row of ``table`` as the audit log keeps it: every column by name, geometries
+    as GeoJSON objects (the same expression as ``civop_audit_json``)."""
+    pairs = []
+    for column in table.c:
+        value = f"{alias}.{_quoted(column.name)}"
+        if isinstance(column.type, Geometry):
+            value = f"ST_AsGeoJSON({value})::jsonb"
+        pairs.append(f"{_literal(column.name)}, {value}")
+    # PostgreSQL functions take at most 100 arguments: 50 columns per object, merged.
+    parts = [
+        "jsonb_build_object(" + ", ".join(pairs[start : start + 50]) + ")"
+        for start in range(0, len(pairs), 50)
+    ]
+    return " || ".join(parts)
+
+
+def _cte(sql: str, name: str, *binds: BindParameter[Any]) -> CTE:
+    return text(sql).bindparams(*binds).columns().cte(name)
+
+
+def recording(
+    table: Table,
+    statement: UpdateBase,
+    kind: Kind,
+    duties: frozenset[str],
+    before: Sequence[uuid.UUID] = (),
+) -> Executable:
+    """``statement`` as one statement that returns (created, changed) and also writes the audit
+    rows and change events ``duties`` asks for. ``before`` (for ``update`` and ``upsert``) holds
+    the ids of the existing records it may change: their rows, read in the same statement, are
+    the previous values."""
+    name = _quoted(table.name)
+    collection = _literal(table.name)
+    ctes = []
+    if kind in ("update", "upsert"):
+        ids = bindparam("civop_before", list(before), type_=postgresql.ARRAY(postgresql.UUID))
+        ctes.append(_cte(f"SELECT * FROM {name} WHERE id = ANY(:civop_before)", "before", ids))
+        rows = "changed c LEFT JOIN before b ON b.id = c.id"
+        fresh = "b.id IS NULL"
+    else:
+        rows = "changed c"
+        fresh = "true" if kind == "insert" else "false"
+    ctes.append(statement.returning(literal_column(f"{name}.*")).cte("changed"))
+    ctes.append(
+        _cte(
+            f"SELECT count(*) FILTER (WHERE {fresh}) AS fresh, "
+            f"count(*) FILTER (WHERE NOT ({fresh})) AS stale FROM {rows}",
+            "counted",
+        )
+    )
+    soft = "deleted_at" in table.c
+    if "audit" in duties:
+        after = record_json(table, "c")
+        if kind == "purge":
+            entry = f"'purge', {collection}, c.id, {after}, NULL::jsonb"
+        else:
+            deleted = (
+                "WHEN b.deleted_at IS NULL AND c.deleted_at IS NOT NULL THEN 'delete' "
+                if soft and kind != "insert"
+                else ""
+            )
+            action = f"CASE WHEN {fresh} THEN 'create' {deleted}ELSE 'update' END"
+            previous = (
+                f"CASE WHEN {fresh} THEN NULL ELSE {record_json(table, 'b')} END"
+                if kind != "insert"
+                else "NULL::jsonb"
+            )
+            lean = f"{fresh} AND (SELECT fresh FROM counted) > {LEAN_AUDIT_ROWS}"
+            entry = (
+                f"{action}, {collection}, c.id, {previous}, "
+                f"CASE WHEN {lean} THEN NULL ELSE {after} END"
+            )
+        ctes.append(
+            _cte(
+                "INSERT INTO audit_log (action, collection, record_id, before, after) "
+                f"SELECT {entry} FROM {rows} ORDER BY c.id",
+                "audit",
+            )
+        )
+    if "events" in duties and kind != "purge":
+        gone = "WHEN c.deleted_at IS NOT NULL THEN 'deleted' " if soft else ""
+        event = f"CASE WHEN {fresh} THEN 'created' {gone}ELSE 'updated' END"
+        # One event per record, or one 'reload' for the records created and one for those
+        # changed when there are too many of them, as the trigger does for its two statements.
+        one_by_one = (
+            f"CASE WHEN {fresh} THEN (SELECT fresh FROM counted) "
+            f"ELSE (SELECT stale FROM counted) END <= {RELOAD_EVENTS}"
+        )
+        ctes.append(
+            _cte(
+                "INSERT INTO events (collection, record_id, action) "
+                f"SELECT * FROM (SELECT {collection}, c.id, {event} FROM {rows} "
+                f"WHERE {one_by_one} ORDER BY c.id) one "
+                f"UNION ALL SELECT {collection}, NULL, 'reload' FROM counted "
+                "CROSS JOIN LATERAL (VALUES (fresh), (stale)) AS part(n) "
+                f"WHERE part.n > {RELOAD_EVENTS}",
+                "events",
+            )
+        )
+    return (
+        select(literal_column("fresh"), literal_column("stale"))
+        .select_from(text("counted"))
+        .add_cte(*ctes)
+    )
+
+
+def counting(statement: UpdateBase, kind: Kind) -> Executable:
+    """``statement`` returning (created, changed), for a table whose triggers record it."""
+    created = {"insert": "true", "upsert": "(xmax = 0)"}.get(kind, "false")
+    changed = statement.returning(literal_column(created).label("created")).cte("changed")
+    return select(
+        func.count().filter(changed.c.created), func.count().filter(not_(changed.c.created))
+    )
+
+
+_BUMP = """
+WITH bumped AS (
+  INSERT INTO layer_versions (collection, version, changed_at) VALUES (:collection, 1, now())
+  ON CONFLICT (collection) DO UPDATE
+    SET version = layer_versions.version + 1, changed_at = now()
+  RETURNING collection
+)
+SELECT pg_notify('civop_changes', collection) FROM bumped
+"""
+
+#: Runs a statement in the writer's transaction and returns its rows.
+Run = Callable[[Executable], Awaitable[Sequence[Sequence[Any]]]]
+
+
+def on_session(session: AsyncSession) -> Run:
+    """Statements run through ``session`` (with its values' conversions and error mapping)."""
+
+    async def run(statement: Executable) -> Sequence[Sequence[Any]]:
+        return (await session.execute(statement)).all()
+
+    return run
+
+
+async def write(
+    run: Run,
+    table: Table,
+    statement: UpdateBase,
+    *,
+    kind: Kind,
+    targets: Select[Any] | Sequence[uuid.UUID] | None = None,
+    lock: bool = True,
+) -> Written:
+    """Run one write of ``table`` (``statement``, an INSERT, UPDATE or DELETE without
+    RETURNING) and record it.
+
+    ``targets`` (for ``update`` and ``upsert``) are the ids, or a query of the ids, of the
+    existing records the write may change. Their rows are locked first (unless ``lock`` is
+    false: the caller holds the table's lock), so that their previous values, read for the
+    audit, are the ones the write replaces.
+    """
+    ((duties,),) = await run(text(_OWED).bindparams(table=table.name))
+    owed = frozenset(duty for trigger, duty in DUTIES.items() if trigger not in (duties or ()))
+    if not owed:
+        ((created, changed),) = await run(counting(statement, kind))
+        return Written(int(created), int(changed))
+    before: Sequence[uuid.UUID] = ()
+    if kind in ("update", "upsert"):
+        if targets is None:
+            raise ValueError(f"an {kind} of {table.name} needs the ids of the records it changes")
+        which: ColumnElement[bool]
+        if isinstance(targets, Select):
+            which = table.c.id.in_(targets)
+        else:
+            ids = bindparam("ids", list(targets), type_=postgresql.ARRAY(postgresql.UUID))
+            which = table.c.id == any_(ids)
+        query = select(table.c.id).where(which).order_by(table.c.id)
+        before = [row[0] for row in await run(query.with_for_update() if lock else query)]
+    ((created, changed),) = await run(recording(table, statement, kind, owed, before))
+    if created or changed:
+        if "layer" in owed:
+            await run(text(_BUMP).bindparams(collection=table.name))
+        if "events" in owed and kind != "purge":
+            await run(text("SELECT pg_notify('civop_changes', 'events')"))
+    return Written(int(created), int(changed))

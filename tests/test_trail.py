@@ -1,0 +1,233 @@
+"""Without their statement triggers (as under Citus, docs/scaling.md), incidents and patrols keep
+the same audit trail, change events and layer versions: the service writes them itself in
+every write path. Each test runs the same writes with the triggers and without them and
+compares what a user of the audit log, the alert engine and the map would see."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
+
+from service.demo import load_demo
+from tests import factories
+from tests.conftest import TEST_DB, _server_dsn, create_database, drop_database
+from tests.test_imports import upload
+from tests.test_imports_bulk import _many
+
+Headers = Callable[[str], dict[str, str]]
+
+#: What a Citus set-up drops from the distributed tables.
+DROP_STATEMENT_TRIGGERS = """
+SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass)
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid IN ('incidents'::regclass, 'patrols'::regclass)
+  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer')
+"""
+
+#: (A custom setting once set in a session reads '' rather than NULL after its transaction.)
+AUDIT = """
+SELECT action, collection, record_id, before, after, actor, nullif(context, '')
+FROM audit_log WHERE id > :mark ORDER BY id
+"""
+EVENTS = "SELECT collection, record_id, action FROM events WHERE id > :mark ORDER BY id"
+VERSIONS = "SELECT collection, version FROM layer_versions"
+#: The records as they end up (created in this transaction: their created_at is now()).
+RECORDS = """
+SELECT 'incidents', to_jsonb(i) - 'geom' || jsonb_build_object('geom', ST_AsText(i.geom))
+FROM incidents i WHERE created_at = now()
+UNION ALL
+SELECT 'patrols', to_jsonb(p) - 'geom' || jsonb_build_object('geom', ST_AsText(p.geom))
+FROM patrols p WHERE created_at = now()
+"""
+
+
+async def _drop_statement_triggers(run: Callable[[Any], Awaitable[Any]]) -> int:
+    statements = [row[0] for row in (await run(text(DROP_STATEMENT_TRIGGERS))).all()]
+    for statement in statements:
+        await run(text(statement))
+    return len(statements)
+
+
+async def _writes(client: AsyncClient, headers: Headers, folder: Path) -> list[str]:
+    """Every write path: the API (create, change, delete), an ordinary import and re-import,
+    a bulk import and re-import, and the rollback of both; returns the ids it was given."""
+    given: list[str] = []
+
+    async def ok(response: Any, status: int = 200) -> Any:
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+    for collection, change in (("incidents", {"severity": 4}), ("patrols", {"unit": "BANBAT-2"})):
+        feature = factories.feature(collection)
+        created = await ok(
+            await client.post(f"/api/{collection}", json=feature, headers=headers("admin")), 201
+        )
+        given.append(created["id"])
+        url = f"/api/{collection}/{created['id']}"
+        await ok(await client.patch(url, json={"properties": change}, headers=headers("admin")))
+        await ok(await client.delete(url, headers=headers("admin")), 204)
+
+    async def imported(path: Path) -> dict[str, Any]:
+        job: dict[str, Any] = await ok(
+            await upload(client, headers, path, collection="incidents"), 201
+        )
+        assert job["status"] == "succeeded", job
+        given.append(job["id"])
+        return job
+
+    first = await imported(_many(folder, 30, "few", seed=1))
+    again = await imported(_many(folder, 40, "few", moved=10, seed=1))
+    assert (first["created"], again["created"], again["updated"]) == (30, 10, 10)
+    bulk = await imported(_many(folder, 120, "bulk", seed=2))
+    moved = await imported(_many(folder, 120, "bulk", moved=30, seed=2))
+    assert (bulk["created"], moved["updated"]) == (120, 30)
+    for job in (moved, bulk):
+        await ok(
+            await client.post(f"/api/imports/{job['id']}/rollback", headers=headers("officer"))
+        )
+    return given
+
+
+async def _seen(session: AsyncSession, audit_mark: int, event_mark: int) -> dict[str, Any]:
+    async def rows(sql: str, **params: Any) -> list[list[Any]]:
+        result = await session.execute(text(sql), params)
+        return [[str(v) if v is not None else None for v in row] for row in result.all()]
+
+    return {
+        "audit": await rows(AUDIT, mark=audit_mark),
+        "events": await rows(EVENTS, mark=event_mark),
+        "versions": dict(await rows(VERSIONS)),
+        "records": await rows(RECORDS),
+    }
+
+
+def _same_text(seen: dict[str, Any], ids: list[str]) -> str:
+    """``seen`` with the ids the service drew at random (API records, import jobs) numbered in
+    the order they were given."""
+    out = json.dumps(seen, sort_keys=True)
+    for number, value in enumerate(ids):
+        out = out.replace(value, f"<given {number}>")
+    return out
+
+
+def _multiset(rows: list[list[Any]]) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True) for row in rows)
+
+
+@pytest.fixture
+def bulk_from_50(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.config import get_settings
+
+    monkeypatch.setattr(get_settings(), "import_bulk_rows", 50)
+
+
+async def test_every_write_path_records_the_same_without_triggers(
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    connection: AsyncConnection,
+    tmp_path: Path,
+    bulk_from_50: None,
+) -> None:
+    marks = (
+        await session.scalar(text("SELECT coalesce(max(id), 0) FROM audit_log")),
+        await session.scalar(text("SELECT coalesce(max(id), 0) FROM events")),
+    )
+    versions_before = dict((await session.execute(text(VERSIONS))).all())
+    await session.commit()  # the session's savepoints now open inside the test's own ones
+
+    runs = []
+    for triggers in (True, False):
+        savepoint = await connection.begin_nested()
+        if not triggers:
+            assert await _drop_statement_triggers(session.execute) == 12
+        folder = tmp_path / ("with" if triggers else "without")
+        folder.mkdir()
+        ids = await _writes(client, headers, folder)
+        seen = await _seen(session, *marks)
+        runs.append((seen, ids))
+        await session.rollback()
+        await savepoint.rollback()
+
+    (with_triggers, ids_a), (without, ids_b) = runs
+    a = json.loads(_same_text(with_triggers, ids_a))
+    b = json.loads(_same_text(without, ids_b))
+    # The same records in the end, and the same history of each of them.
+    assert _multiset(b["records"]) == _multiset(a["records"])
+    assert len(a["records"]) == 2 + 40 + 30  # the 90 bulk records created and not changed are gone
+    assert _multiset(b["audit"]) == _multiset(a["audit"])
+    actions = {row[0] for row in b["audit"]}
+    assert actions == {"create", "update", "delete", "purge"}
+    assert all(row[5] in ("admin", "officer") for row in b["audit"])
+    # Rollback found the imports' rows by their context.
+    assert {row[6].split(":")[0] for row in b["audit"] if row[6]} == {"import", "rollback"}
+    # The same change events for the alert engine and the live map.
+    assert _multiset(b["events"]) == _multiset(a["events"])
+    # Every collection written has a new layer version, so no cached tile outlives a change.
+    for seen in (a, b):
+        bumped = {
+            name
+            for name, version in seen["versions"].items()
+            if int(version) > int(versions_before.get(name, 0))
+        }
+        assert bumped == {"incidents", "patrols"}
+
+
+async def _notifications(dsn: str) -> tuple[asyncpg.Connection, list[str]]:
+    heard: list[str] = []
+    listener = await asyncpg.connect(dsn)
+    await listener.add_listener("civop_changes", lambda *args: heard.append(args[3]))
+    return listener, heard
+
+
+async def test_the_demo_loader_records_the_same_without_triggers() -> None:
+    """Committed, in databases of their own: the notifications go out on commit."""
+    seen = []
+    for triggers in (True, False):
+        name = f"{TEST_DB}_trail_{'on' if triggers else 'off'}"
+        url = await create_database(name)
+        engine = create_async_engine(url)
+        try:
+            if not triggers:
+                async with engine.begin() as conn:
+                    assert await _drop_statement_triggers(conn.execute) == 12
+            listener, heard = await _notifications(_server_dsn(name))
+            await load_demo(engine, incidents=1_200)
+            await asyncio.sleep(0.2)
+            await listener.close()
+            async with engine.connect() as conn:
+                audit = (
+                    await conn.execute(
+                        text(
+                            "SELECT action, collection, record_id, after - 'created_at' "
+                            "- 'updated_at', actor, context FROM audit_log ORDER BY id"
+                        )
+                    )
+                ).all()
+                events = (await conn.execute(text(EVENTS), {"mark": 0})).all()
+                versions = dict((await conn.execute(text(VERSIONS))).all())
+            seen.append((audit, events, versions, set(heard)))
+        finally:
+            await engine.dispose()
+            await drop_database(name)
+    (audit_a, events_a, versions_a, heard_a), (audit_b, events_b, versions_b, heard_b) = seen
+    by_collection = {}
+    for row in audit_b:
+        by_collection[row[1]] = by_collection.get(row[1], 0) + 1
+    assert by_collection["incidents"] == 1_200 and by_collection["patrols"] > 0
+    # 1,200 incidents in one statement: lean audit rows and one 'reload' event, as the triggers do.
+    assert all(row[3] is None for row in audit_b if row[1] == "incidents")
+    assert sorted(map(tuple, audit_b), key=str) == sorted(map(tuple, audit_a), key=str)
+    assert sorted(map(tuple, events_b), key=str) == sorted(map(tuple, events_a), key=str)
+    assert set(versions_b) == set(versions_a)
+    assert {"incidents", "patrols", "events"} <= heard_b
+    assert heard_b == heard_a
