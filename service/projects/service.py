@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import Principal
 from service.access.sql import view
+from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.collections.service import _check_scope, act_as, get_feature, writing
 from service.enums import ProjectStatus, Role
@@ -63,8 +64,12 @@ async def change_status(
         if change.status == status:
             raise Conflict(f"the project is {status} already")
         await session.execute(select(func.set_config("civop.reason", change.reason or "", True)))
-        await session.execute(
-            update(PROJECTS).where(PROJECTS.c.id == project_id).values(status=change.status)
+        await trail.write(
+            trail.on_session(session),
+            PROJECTS,
+            update(PROJECTS).where(PROJECTS.c.id == project_id).values(status=change.status),
+            kind="update",
+            targets=[project_id],
         )
         await session.execute(select(func.set_config("civop.reason", "", True)))
     return await get_feature(session, collection, principal, project_id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import REQUEST_STEPS, Principal, may_take_step
 from service.access.sql import view
+from service.audit import trail
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import (
     _check_references,
@@ -93,9 +94,10 @@ async def submit(
     async with writing(session, found):
         await act_as(session, principal)
         await _check_references(session, REQUESTS, values, principal)
-        record_id: uuid.UUID = (
-            await session.execute(insert(REQUESTS).values(values).returning(REQUESTS.c.id))
-        ).scalar_one()
+        record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
+        await trail.write(
+            trail.on_session(session), REQUESTS, insert(REQUESTS).values(values), kind="insert"
+        )
         await _check_scope(session, REQUESTS, record_id, principal)
     return record_id, await get_feature(session, found, principal, record_id)
 
@@ -184,7 +186,13 @@ async def take_step(
         await session.execute(
             select(func.set_config("civop.workflow", "assistance_requests", True))
         )
-        await session.execute(update(REQUESTS).where(REQUESTS.c.id == request_id).values(changes))
+        await trail.write(
+            trail.on_session(session),
+            REQUESTS,
+            update(REQUESTS).where(REQUESTS.c.id == request_id).values(changes),
+            kind="update",
+            targets=[request_id],
+        )
         await session.execute(select(func.set_config("civop.workflow", "", True)))
         await session.execute(
             insert(HISTORY).values(

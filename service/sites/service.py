@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import Principal
 from service.access.sql import view
+from service.audit import trail
 from service.collections.service import act_as
 from service.errors import Forbidden, NotFound
 from service.sites.models import IdpSite, SitePopulation
 from service.sites.schemas import PopulationFigure, PopulationFigureIn
+
+SITES: Table = IdpSite.__table__  # type: ignore[assignment]
 
 
 async def _site_exact(session: AsyncSession, principal: Principal, site_id: uuid.UUID) -> bool:
@@ -64,17 +67,21 @@ async def add_population(
             .returning(SitePopulation.id)
         )
     ).scalar_one()
-    await session.execute(
-        update(IdpSite)
+    await trail.write(
+        trail.on_session(session),
+        SITES,
+        update(SITES)
         .where(
-            IdpSite.id == site_id,
-            or_(IdpSite.population_date.is_(None), IdpSite.population_date <= figure.observed_on),
+            SITES.c.id == site_id,
+            or_(SITES.c.population_date.is_(None), SITES.c.population_date <= figure.observed_on),
         )
         .values(
             population_individuals=figure.individuals,
             population_households=figure.households,
             population_date=figure.observed_on,
-        )
+        ),
+        kind="update",
+        targets=[site_id],
     )
     await session.commit()
     return PopulationFigure(id=figure_id, site_id=site_id, **figure.model_dump())
