@@ -14,9 +14,11 @@ from typing import Any
 import asyncpg
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
+from service.audit import trail
+from service.collections.registry import COLLECTIONS
 from service.demo import load_demo
 from tests import factories
 from tests.conftest import TEST_DB, _server_dsn, create_database, drop_database
@@ -231,3 +233,56 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
     assert set(versions_b) == set(versions_a)
     assert {"incidents", "patrols", "events"} <= heard_b
     assert heard_b == heard_a
+
+
+async def test_a_change_waits_for_a_concurrent_one_and_records_what_it_replaced() -> None:
+    """The previous values in the audit are those the change replaced, even when another
+    transaction changed the record between the start of the statement and its row lock."""
+    name = f"{TEST_DB}_trail_race"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    other = await asyncpg.connect(_server_dsn(name))
+    incidents = COLLECTIONS["incidents"].table
+    try:
+        async with engine.begin() as conn:
+            await _drop_statement_triggers(conn.execute)
+            record = await conn.scalar(
+                text(
+                    "INSERT INTO incidents (category, occurred_at, severity, geom) VALUES "
+                    "('looting', now(), 2, ST_SetSRID(ST_MakePoint(25, 5), 4326)) RETURNING id"
+                )
+            )
+        async with other.transaction():
+            await other.execute("UPDATE incidents SET severity = 5 WHERE id = $1", record)
+
+            async def change() -> None:
+                async with AsyncSession(engine) as session:
+                    await trail.write(
+                        trail.on_session(session),
+                        incidents,
+                        update(incidents).where(incidents.c.id == record).values(killed=3),
+                        kind="update",
+                        targets=[record],
+                    )
+                    await session.commit()
+
+            changing = asyncio.create_task(change())
+            await asyncio.sleep(0.5)
+            assert not changing.done()  # waiting for the other transaction's row lock
+        await asyncio.wait_for(changing, 10)
+        async with engine.connect() as conn:
+            before, after = (
+                await conn.execute(
+                    text(
+                        "SELECT before, after FROM audit_log WHERE record_id = :id "
+                        "AND action = 'update'"
+                    ),
+                    {"id": record},
+                )
+            ).one()
+        assert (before["severity"], before["killed"]) == (5, 0)
+        assert (after["severity"], after["killed"]) == (5, 3)
+    finally:
+        await other.close()
+        await engine.dispose()
+        await drop_database(name)

@@ -23,12 +23,9 @@ from typing import Any, Literal
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     CTE,
-    BindParameter,
-    ColumnElement,
     Executable,
     Select,
     Table,
-    any_,
     bindparam,
     func,
     literal_column,
@@ -94,8 +91,8 @@ def record_json(table: Table, alias: str) -> str:
     return " || ".join(parts)
 
 
-def _cte(sql: str, name: str, *binds: BindParameter[Any]) -> CTE:
-    return text(sql).bindparams(*binds).columns().cte(name)
+def _cte(sql: str, name: str) -> CTE:
+    return text(sql).columns().cte(name)
 
 
 def recording(
@@ -103,18 +100,20 @@ def recording(
     statement: UpdateBase,
     kind: Kind,
     duties: frozenset[str],
-    before: Sequence[uuid.UUID] = (),
+    targets: Select[Any] | None = None,
 ) -> Executable:
     """``statement`` as one statement that returns (created, changed) and also writes the audit
-    rows and change events ``duties`` asks for. ``before`` (for ``update`` and ``upsert``) holds
-    the ids of the existing records it may change: their rows, read in the same statement, are
-    the previous values."""
+    rows and change events ``duties`` asks for. ``targets`` (for ``update`` and ``upsert``)
+    selects the ids of the existing records it may change: their rows, read in the same
+    statement, are the previous values."""
     name = _quoted(table.name)
     collection = _literal(table.name)
     ctes = []
     if kind in ("update", "upsert"):
-        ids = bindparam("civop_before", list(before), type_=postgresql.ARRAY(postgresql.UUID))
-        ctes.append(_cte(f"SELECT * FROM {name} WHERE id = ANY(:civop_before)", "before", ids))
+        if targets is None:
+            raise ValueError(f"an {kind} of {table.name} needs the ids of the records it changes")
+        ctes.append(targets.cte("targets"))
+        ctes.append(_cte(f"SELECT * FROM {name} WHERE id IN (SELECT * FROM targets)", "before"))
         rows = "changed c LEFT JOIN before b ON b.id = c.id"
         fresh = "b.id IS NULL"
     else:
@@ -238,19 +237,17 @@ async def write(
     if not owed:
         ((created, changed),) = await run(counting(statement, kind))
         return Written(int(created), int(changed))
-    before: Sequence[uuid.UUID] = ()
-    if kind in ("update", "upsert"):
-        if targets is None:
-            raise ValueError(f"an {kind} of {table.name} needs the ids of the records it changes")
-        which: ColumnElement[bool]
+    chosen: Select[Any] | None = None
+    if targets is not None:
         if isinstance(targets, Select):
-            which = table.c.id.in_(targets)
+            chosen = targets
         else:
-            ids = bindparam("ids", list(targets), type_=postgresql.ARRAY(postgresql.UUID))
-            which = table.c.id == any_(ids)
-        query = select(table.c.id).where(which).order_by(table.c.id)
-        before = [row[0] for row in await run(query.with_for_update() if lock else query)]
-    ((created, changed),) = await run(recording(table, statement, kind, owed, before))
+            ids = bindparam("civop_targets", list(targets), type_=postgresql.ARRAY(postgresql.UUID))
+            chosen = select(func.unnest(ids))
+        if lock:
+            locked = select(table.c.id).where(table.c.id.in_(chosen)).order_by(table.c.id)
+            await run(select(func.count()).select_from(locked.with_for_update().subquery()))
+    ((created, changed),) = await run(recording(table, statement, kind, owed, chosen))
     if created or changed:
         if "layer" in owed:
             await run(text(_BUMP).bindparams(collection=table.name))
