@@ -6,7 +6,11 @@ Prints both wall times, the ratio (ours / ogr2ogr; target <= 1.0) and our peak m
 under 1 GiB). Builds its own file in a temporary folder and its own scratch database on the
 server DATABASE_URL names (the project-local cluster by default), dropped at the end.
 
-    .venv/bin/python bench/bench_import.py [--rows 1000000] [--keep]
+    .venv/bin/python bench/bench_import.py [--rows 1000000] [--keep] [--without-statement-triggers]
+
+``--without-statement-triggers`` drops the audit, event and layer-version statement triggers of
+incidents and patrols first, as a Citus set-up does (docs/scaling.md): the service then writes
+the audit rows itself (``service.audit.trail``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,15 @@ SECTORS = [
     ("South-West", "battalion", (23.0, 3.0, 26.0, 6.0)),
     ("South-East", "battalion", (26.0, 3.0, 29.0, 6.0)),
 ]
+
+
+#: The statement triggers a Citus set-up drops from the distributed tables, as one script.
+DROP_STATEMENT_TRIGGERS = """
+SELECT string_agg(format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass), ' ')
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid IN ('incidents'::regclass, 'patrols'::regclass)
+  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer')
+"""
 
 
 def build_file(path: Path, rows: int, seed: int = 7) -> None:
@@ -106,6 +119,11 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--without-statement-triggers",
+        action="store_true",
+        help="drop the statement triggers of incidents and patrols, as a Citus set-up does",
+    )
     options = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
@@ -137,6 +155,9 @@ def main() -> None:
                     f"('{sector}', '{level}', ST_Multi(ST_MakeEnvelope({x0}, {y0}, "
                     f"{x1}, {y1}, 4326)), 'public')",
                 )
+            if options.without_statement_triggers:
+                drops = scalar(scratch, DROP_STATEMENT_TRIGGERS)
+                psql(scratch, drops)
             psql(scratch, "ANALYZE")
             print("ogr2ogr ...", flush=True)
             pg = scratch.replace("postgresql://", "")
@@ -199,7 +220,8 @@ def main() -> None:
     print(
         f"civop peak memory: {ours_rss:.0f} MiB  (target < 1024: {'met' if ours_rss < 1024 else 'NOT met'})"
     )
-    print(f"audit rows written by the import: {audited:,}")
+    writer = "the service" if options.without_statement_triggers else "the statement triggers"
+    print(f"audit rows written by the import: {audited:,} (written by {writer})")
     print(
         "civop phases (s): read, check and COPY to staging {read_and_stage:.1f}; "
         "checks in SQL {check:.1f}; merge into incidents (indexes, triggers, audit) {merge:.1f}".format(
