@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.imports.ids import record_id
 from tests import factories
 
 Headers = Callable[[str], dict[str, str]]
@@ -105,13 +108,38 @@ async def test_reference_to_unknown_record_is_refused(
     assert "actors" in item["msg"]
 
 
-async def test_duplicate_external_id_is_a_conflict(client: AsyncClient, headers: Headers) -> None:
+@pytest.mark.parametrize("unique_constraint", [True, False], ids=["one node", "sharded"])
+async def test_duplicate_external_id_is_a_conflict(
+    client: AsyncClient, headers: Headers, session: AsyncSession, unique_constraint: bool
+) -> None:
+    """Also on a table sharded by id, which has no unique constraint on the key (Citus,
+    docs/scaling.md): the id follows from the key, and a changed key is checked."""
+    if not unique_constraint:
+        await session.execute(
+            text("ALTER TABLE incidents DROP CONSTRAINT uq_incidents_origin_external_id")
+        )
     feature = factories.feature("incidents", origin="acled", external_id="SSD1234")
     first = await client.post("/api/incidents", json=feature, headers=headers("admin"))
     assert first.status_code == 201
+    assert first.json()["id"] == str(record_id("incidents", "acled", "SSD1234"))
     second = await client.post("/api/incidents", json=feature, headers=headers("admin"))
     assert second.status_code == 409
     assert "external_id" in second.json()["detail"]
+
+    other = factories.feature("incidents", origin="acled", external_id="SSD1235")
+    third = await client.post("/api/incidents", json=other, headers=headers("admin"))
+    assert third.status_code == 201
+    renamed = await client.patch(
+        f"/api/incidents/{third.json()['id']}",
+        json={"properties": {"external_id": "SSD1234"}},
+        headers=headers("admin"),
+    )
+    assert renamed.status_code == 409
+    assert "external_id" in renamed.json()["detail"]
+    keys = await session.scalar(
+        text("SELECT count(*) FROM incidents WHERE origin = 'acled' AND external_id = 'SSD1234'")
+    )
+    assert keys == 1
 
 
 async def test_patch_breaking_a_rule_names_the_field(client: AsyncClient, headers: Headers) -> None:

@@ -41,6 +41,7 @@ from service.collections.registry import Collection
 from service.config import get_settings
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
+from service.imports.ids import record_id as derived_id
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
@@ -279,6 +280,9 @@ async def _check_scope(
         raise Forbidden("the record lies outside the sectors you are assigned to")
 
 
+DUPLICATE_KEY = "a record with this origin and external_id exists; update it instead"
+
+
 def _integrity_problem(error: IntegrityError | DataError, collection: Collection) -> Exception:
     if isinstance(error, DataError):
         return InvalidInput(
@@ -286,8 +290,9 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
         )
     name, sqlstate = constraint_of(error)
     table = collection.name
-    if name.startswith(f"uq_{table}_origin_external_id"):
-        return Conflict("a record with this origin and external_id exists; update it instead")
+    if name.startswith(f"uq_{table}_origin_external_id") or name == f"pk_{table}":
+        # (The primary key too: a record's id follows from its key.)
+        return Conflict(DUPLICATE_KEY)
     if name.startswith(f"fk_{table}_"):
         column = name.removeprefix(f"fk_{table}_")
         return InvalidInput(
@@ -337,12 +342,46 @@ async def create_feature(
     async with writing(session, collection):
         await act_as(session, principal)
         await _check_references(session, table, values, principal)
-        record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
+        record_id: uuid.UUID = values.setdefault("id", _new_id(collection, values))
         await trail.write(
             trail.on_session(session), table, insert(table).values(values), kind="insert"
         )
         await _check_scope(session, table, record_id, principal)
     return record_id, await get_feature(session, collection, principal, record_id)
+
+
+def _new_id(collection: Collection, values: dict[str, Any]) -> uuid.UUID:
+    """A record with a key gets the id its key gives, as an imported one does: on a table
+    sharded by id (Citus, docs/scaling.md) the primary key is what keeps keys unique."""
+    external_id = values.get("external_id")
+    if external_id is None:
+        return uuid.uuid4()
+    return derived_id(collection.name, values.get("origin") or "api", external_id)
+
+
+async def _check_key_free(
+    session: AsyncSession, table: Table, values: dict[str, Any], record_id: uuid.UUID
+) -> None:
+    """A changed key must not be another record's. The unique constraint says so on one node;
+    a table sharded by id has none, so the service asks first."""
+    if "external_id" not in values and "origin" not in values:
+        return
+    current = (
+        await session.execute(
+            select(table.c.origin, table.c.external_id).where(table.c.id == record_id)
+        )
+    ).one()
+    origin = values.get("origin", current.origin)
+    external_id = values.get("external_id", current.external_id)
+    if external_id is None:
+        return
+    taken = await session.scalar(
+        select(table.c.id).where(
+            table.c.origin == origin, table.c.external_id == external_id, table.c.id != record_id
+        )
+    )
+    if taken is not None:
+        raise Conflict(DUPLICATE_KEY)
 
 
 async def _editable(
@@ -375,6 +414,7 @@ async def update_feature(
         await act_as(session, principal)
         await _editable(session, collection, principal, record_id)
         await _check_references(session, table, values, principal)
+        await _check_key_free(session, table, values, record_id)
         if values:
             await trail.write(
                 trail.on_session(session),
