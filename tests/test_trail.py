@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
+from service.config import get_settings
 from service.demo import load_demo
 from tests import factories
 from tests.conftest import TEST_DB, _server_dsn, create_database, drop_database
@@ -78,7 +79,9 @@ async def _writes(client: AsyncClient, headers: Headers, folder: Path) -> list[s
         await ok(await client.patch(url, json={"properties": change}, headers=headers("admin")))
         await ok(await client.delete(url, headers=headers("admin")), 204)
 
-    async def imported(path: Path) -> dict[str, Any]:
+    async def imported(path: Path, bulk: bool) -> dict[str, Any]:
+        settings = get_settings()
+        settings.import_bulk_rows = 50 if bulk else 100_000
         job: dict[str, Any] = await ok(
             await upload(client, headers, path, collection="incidents"), 201
         )
@@ -86,13 +89,16 @@ async def _writes(client: AsyncClient, headers: Headers, folder: Path) -> list[s
         given.append(job["id"])
         return job
 
-    first = await imported(_many(folder, 30, "few", seed=1))
-    again = await imported(_many(folder, 40, "few", moved=10, seed=1))
-    assert (first["created"], again["created"], again["updated"]) == (30, 10, 10)
-    bulk = await imported(_many(folder, 120, "bulk", seed=2))
-    moved = await imported(_many(folder, 120, "bulk", moved=30, seed=2))
+    # Ordinary imports (one INSERT ... ON CONFLICT): more than 1,000 records created (lean
+    # audit rows), then more than 500 changed (one 'reload' event) and 100 created.
+    first = await imported(_many(folder, 1_100, "few", seed=1), bulk=False)
+    again = await imported(_many(folder, 1_200, "few", moved=550, seed=1), bulk=False)
+    assert (first["created"], again["created"], again["updated"]) == (1_100, 100, 550)
+    # Bulk loads (an UPDATE, then an INSERT).
+    bulk = await imported(_many(folder, 120, "bulk", seed=2), bulk=True)
+    moved = await imported(_many(folder, 120, "bulk", moved=30, seed=2), bulk=True)
     assert (bulk["created"], moved["updated"]) == (120, 30)
-    for job in (moved, bulk):
+    for job in (moved, bulk, again):
         await ok(
             await client.post(f"/api/imports/{job['id']}/rollback", headers=headers("officer"))
         )
@@ -126,10 +132,9 @@ def _multiset(rows: list[list[Any]]) -> list[str]:
 
 
 @pytest.fixture
-def bulk_from_50(monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.config import get_settings
-
-    monkeypatch.setattr(get_settings(), "import_bulk_rows", 50)
+def bulk_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk-load threshold, as it was after the test."""
+    monkeypatch.setattr(get_settings(), "import_bulk_rows", get_settings().import_bulk_rows)
 
 
 async def test_every_write_path_records_the_same_without_triggers(
@@ -138,7 +143,7 @@ async def test_every_write_path_records_the_same_without_triggers(
     session: AsyncSession,
     connection: AsyncConnection,
     tmp_path: Path,
-    bulk_from_50: None,
+    bulk_setting: None,
 ) -> None:
     marks = (
         await session.scalar(text("SELECT coalesce(max(id), 0) FROM audit_log")),
@@ -165,15 +170,19 @@ async def test_every_write_path_records_the_same_without_triggers(
     b = json.loads(_same_text(without, ids_b))
     # The same records in the end, and the same history of each of them.
     assert _multiset(b["records"]) == _multiset(a["records"])
-    assert len(a["records"]) == 2 + 40 + 30  # the 90 bulk records created and not changed are gone
-    assert _multiset(b["audit"]) == _multiset(a["audit"])
+    # 2 by the API, the first ordinary import's 1,100 and the 30 bulk records changed after
+    # their import (the other 90, and the re-import's 100, were rolled back).
+    assert len(a["records"]) == 2 + 1_100 + 30
+    # The same audit rows, in the same order.
+    assert b["audit"] == a["audit"]
     actions = {row[0] for row in b["audit"]}
     assert actions == {"create", "update", "delete", "purge"}
     assert all(row[5] in ("admin", "officer") for row in b["audit"])
     # Rollback found the imports' rows by their context.
     assert {row[6].split(":")[0] for row in b["audit"] if row[6]} == {"import", "rollback"}
     # The same change events for the alert engine and the live map.
-    assert _multiset(b["events"]) == _multiset(a["events"])
+    assert b["events"] == a["events"]
+    assert ["incidents", None, "reload"] in b["events"]
     # Every collection written has a new layer version, so no cached tile outlives a change.
     for seen in (a, b):
         bumped = {

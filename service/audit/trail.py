@@ -6,11 +6,11 @@ change events the alert engine and the live map read, and ``civop_bump_layer`` t
 the tile and extent caches key on. They also record writes made outside the service.
 
 Citus does not run statement triggers on distributed tables (incidents and patrols there, see
-docs/scaling.md), so every write path of a collection runs through :func:`write`. When the
-table has its triggers, :func:`write` runs the statement as it is. When it lacks them, it
-writes the same records itself, in the same statement: the write becomes a data-modifying CTE
-whose ``RETURNING`` feeds the audit and event inserts, with the records' previous values read
-in that statement too, after their rows were locked.
+docs/scaling.md), so every write of a collection in the service runs through :func:`write`.
+When the table has its triggers, :func:`write` runs the statement and the triggers record it.
+When it lacks them, it writes the same records itself, in the same statement: the write becomes
+a data-modifying CTE whose ``RETURNING`` feeds the audit and event inserts, with the records'
+previous values read in that statement too, after locking them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Literal
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     CTE,
+    ColumnElement,
     Executable,
     Select,
     Table,
@@ -46,6 +47,9 @@ LEAN_AUDIT_ROWS = 1000
 #: A statement changing more records than this announces one 'reload' event instead of one
 #: event per record (as ``civop_record_events`` does).
 RELOAD_EVENTS = 500
+
+#: Columns that never enter the audit log (as in ``civop_audit_json``).
+SECRETS = ("password_hash", "key_hash")
 
 #: ``insert`` creates records, ``update`` changes existing ones (a soft delete included),
 #: ``upsert`` does either (``INSERT ... ON CONFLICT DO UPDATE``), ``purge`` removes them.
@@ -79,6 +83,8 @@ def record_json(table: Table, alias: str) -> str:
     as GeoJSON objects (the same expression as ``civop_audit_json``)."""
     pairs = []
     for column in table.c:
+        if column.name in SECRETS:
+            continue
         value = f"{alias}.{_quoted(column.name)}"
         if isinstance(column.type, Geometry):
             value = f"ST_AsGeoJSON({value})::jsonb"
@@ -115,11 +121,16 @@ def recording(
         ctes.append(targets.cte("targets"))
         ctes.append(_cte(f"SELECT * FROM {name} WHERE id IN (SELECT * FROM targets)", "before"))
         rows = "changed c LEFT JOIN before b ON b.id = c.id"
-        fresh = "b.id IS NULL"
     else:
         rows = "changed c"
-        fresh = "true" if kind == "insert" else "false"
-    ctes.append(statement.returning(literal_column(f"{name}.*")).cte("changed"))
+    # Whether a row was created: an upsert says so itself (the row it inserted has no xmax).
+    fresh = {"insert": "true", "upsert": "c.civop_created"}.get(kind, "false")
+    # The changes first, then the creations, as the triggers of an upsert fire.
+    order = "c.civop_created, c.id" if kind == "upsert" else "c.id"
+    returned: list[ColumnElement[Any]] = [literal_column(f"{name}.*")]
+    if kind == "upsert":
+        returned.append(literal_column("(xmax = 0)").label("civop_created"))
+    ctes.append(statement.returning(*returned).cte("changed"))
     ctes.append(
         _cte(
             f"SELECT count(*) FILTER (WHERE {fresh}) AS fresh, "
@@ -140,7 +151,7 @@ def recording(
             )
             action = f"CASE WHEN {fresh} THEN 'create' {deleted}ELSE 'update' END"
             previous = (
-                f"CASE WHEN {fresh} THEN NULL ELSE {record_json(table, 'b')} END"
+                f"CASE WHEN {fresh} OR b.id IS NULL THEN NULL ELSE {record_json(table, 'b')} END"
                 if kind != "insert"
                 else "NULL::jsonb"
             )
@@ -152,7 +163,7 @@ def recording(
         ctes.append(
             _cte(
                 "INSERT INTO audit_log (action, collection, record_id, before, after) "
-                f"SELECT {entry} FROM {rows} ORDER BY c.id",
+                f"SELECT {entry} FROM {rows} ORDER BY {order}",
                 "audit",
             )
         )
@@ -168,11 +179,12 @@ def recording(
         ctes.append(
             _cte(
                 "INSERT INTO events (collection, record_id, action) "
-                f"SELECT * FROM (SELECT {collection}, c.id, {event} FROM {rows} "
-                f"WHERE {one_by_one} ORDER BY c.id) one "
-                f"UNION ALL SELECT {collection}, NULL, 'reload' FROM counted "
-                "CROSS JOIN LATERAL (VALUES (fresh), (stale)) AS part(n) "
-                f"WHERE part.n > {RELOAD_EVENTS}",
+                f"SELECT {collection}, e.id, e.action FROM ("
+                f"SELECT {fresh} AS fresh, c.id, {event} AS action FROM {rows} "
+                f"WHERE {one_by_one} "
+                "UNION ALL SELECT part.fresh, NULL, 'reload' FROM counted "
+                "CROSS JOIN LATERAL (VALUES (true, fresh), (false, stale)) AS part(fresh, n) "
+                f"WHERE part.n > {RELOAD_EVENTS}) e ORDER BY e.fresh, e.id",
                 "events",
             )
         )
@@ -228,9 +240,10 @@ async def write(
     RETURNING) and record it.
 
     ``targets`` (for ``update`` and ``upsert``) are the ids, or a query of the ids, of the
-    existing records the write may change. Their rows are locked first (unless ``lock`` is
-    false: the caller holds the table's lock), so that their previous values, read for the
-    audit, are the ones the write replaces.
+    existing records the write may change. When the service records the write, they are locked
+    first (one record's row, or the table against other writers; not when ``lock`` is false:
+    the caller holds the table's lock), so that their previous values, read for the audit, are
+    the ones the write replaces.
     """
     ((duties,),) = await run(text(_OWED).bindparams(table=table.name))
     owed = frozenset(duty for trigger, duty in DUTIES.items() if trigger not in (duties or ()))
@@ -244,9 +257,15 @@ async def write(
         else:
             ids = bindparam("civop_targets", list(targets), type_=postgresql.ARRAY(postgresql.UUID))
             chosen = select(func.unnest(ids))
-        if lock:
-            locked = select(table.c.id).where(table.c.id.in_(chosen)).order_by(table.c.id)
-            await run(select(func.count()).select_from(locked.with_for_update().subquery()))
+        if lock and isinstance(targets, Sequence) and len(targets) == 1:
+            # One record (the API): its row, which Citus locks on the one shard holding it.
+            one = select(table.c.id).where(table.c.id == targets[0]).with_for_update()
+            await run(one)
+        elif lock:
+            # Several (an import's merge, its rollback): the table, against other writers
+            # only, until the transaction ends. Row locks alone would miss a record another
+            # transaction inserts meanwhile, which the upsert would then find and update.
+            await run(text(f"LOCK TABLE {_quoted(table.name)} IN SHARE ROW EXCLUSIVE MODE"))
     ((created, changed),) = await run(recording(table, statement, kind, owed, chosen))
     if created or changed:
         if "layer" in owed:

@@ -1199,8 +1199,10 @@ async def rollback(
     created = [r["record_id"] for r in rows if r["action"] == "create" and not r["later"]]
     updated = [r["record_id"] for r in rows if r["action"] == "update" and not r["later"]]
     kept = sum(1 for r in rows if r["later"])
-    removed = await _remove(session, target, created, principal, settings)
+    # Restored first: when the service records the writes, the restore locks the table before
+    # the removal holds any row (service.audit.trail).
     await _restore(session, target, context, updated, settings)
+    removed = await _remove(session, target, created, principal, settings)
     message = f"rolled back: {removed} record(s) removed, {len(updated)} restored"
     if kept:
         message += f"; {kept} record(s) changed since the import were left as they are"
