@@ -30,6 +30,8 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
+from service.audit import trail
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CATEGORIES = np.array(["armed_clash", "looting", "abduction", "explosive_hazard", "other"])
@@ -43,15 +45,6 @@ SECTORS = [
     ("South-West", "battalion", (23.0, 3.0, 26.0, 6.0)),
     ("South-East", "battalion", (26.0, 3.0, 29.0, 6.0)),
 ]
-
-
-#: The statement triggers a Citus set-up drops from the distributed tables, as one script.
-DROP_STATEMENT_TRIGGERS = """
-SELECT string_agg(format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass), ' ')
-FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid IN ('incidents'::regclass, 'patrols'::regclass)
-  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer')
-"""
 
 
 def build_file(path: Path, rows: int, seed: int = 7) -> None:
@@ -156,8 +149,7 @@ def main() -> None:
                     f"{x1}, {y1}, 4326)), 'public')",
                 )
             if options.without_statement_triggers:
-                drops = scalar(scratch, DROP_STATEMENT_TRIGGERS)
-                psql(scratch, drops)
+                psql(scratch, scalar(scratch, trail.DROP_STATEMENT_TRIGGERS))
             psql(scratch, "ANALYZE")
             print("ogr2ogr ...", flush=True)
             pg = scratch.replace("postgresql://", "")

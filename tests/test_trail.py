@@ -28,14 +28,6 @@ from tests.test_imports_bulk import _many
 
 Headers = Callable[[str], dict[str, str]]
 
-#: What a Citus set-up drops from the distributed tables.
-DROP_STATEMENT_TRIGGERS = """
-SELECT format('DROP TRIGGER %I ON %s', t.tgname, t.tgrelid::regclass)
-FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid IN ('incidents'::regclass, 'patrols'::regclass)
-  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer')
-"""
-
 #: (A custom setting once set in a session reads '' rather than NULL after its transaction.)
 AUDIT = """
 SELECT action, collection, record_id, before, after, actor, nullif(context, '')
@@ -54,7 +46,7 @@ FROM patrols p WHERE created_at = now()
 
 
 async def _drop_statement_triggers(run: Callable[[Any], Awaitable[Any]]) -> int:
-    statements = [row[0] for row in (await run(text(DROP_STATEMENT_TRIGGERS))).all()]
+    statements = [row[0] for row in (await run(text(trail.DROP_STATEMENT_TRIGGERS))).all()]
     for statement in statements:
         await run(text(statement))
     return len(statements)

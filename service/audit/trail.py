@@ -41,6 +41,17 @@ from sqlalchemy.sql.dml import UpdateBase
 #: What each statement trigger writes; a table without the trigger gets it from here.
 DUTIES = {"civop_audit": "audit", "civop_record_events": "events", "civop_bump_layer": "layer"}
 
+#: The tables a Citus set-up distributes (docs/scaling.md).
+DISTRIBUTED = ("incidents", "patrols")
+#: The statements, one per row, that drop their statement triggers: what a Citus set-up runs.
+DROP_STATEMENT_TRIGGERS = f"""
+SELECT format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass)
+FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in DISTRIBUTED)})
+  AND p.proname IN ({", ".join(f"'{name}'" for name in DUTIES)})
+ORDER BY 1
+"""
+
 #: A statement creating more records than this writes lean audit rows, without the record's
 #: values (as the trigger does, migration d1f3a5c7e9b2): an import's file and job keep them.
 LEAN_AUDIT_ROWS = 1000
