@@ -148,7 +148,7 @@ async def test_every_write_path_records_the_same_without_triggers(
     for triggers in (True, False):
         savepoint = await connection.begin_nested()
         if not triggers:
-            assert await _drop_statement_triggers(session.execute) == 12
+            assert await _drop_statement_triggers(session.execute) == 6 * len(COLLECTIONS)
         folder = tmp_path / ("with" if triggers else "without")
         folder.mkdir()
         ids = await _writes(client, headers, folder)
@@ -202,7 +202,7 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
         try:
             if not triggers:
                 async with engine.begin() as conn:
-                    assert await _drop_statement_triggers(conn.execute) == 12
+                    assert await _drop_statement_triggers(conn.execute) == 6 * len(COLLECTIONS)
             listener, heard = await _notifications(_server_dsn(name))
             await load_demo(engine, incidents=1_200)
             await asyncio.sleep(0.2)

@@ -38,16 +38,19 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
+from service.collections.registry import COLLECTIONS
+
 #: What each statement trigger writes; a table without the trigger gets it from here.
 DUTIES = {"civop_audit": "audit", "civop_record_events": "events", "civop_bump_layer": "layer"}
 
-#: The tables a Citus set-up distributes (docs/scaling.md).
-DISTRIBUTED = ("incidents", "patrols")
-#: The statements, one per row, that drop their statement triggers: what a Citus set-up runs.
+#: The statements, one per row, that drop the statement triggers of every collection: what a
+#: Citus set-up runs (docs/scaling.md). Under Citus each collection's table is a reference or a
+#: distributed table, or a local one that Citus manages because of its foreign keys to them, and
+#: none of these runs the triggers.
 DROP_STATEMENT_TRIGGERS = f"""
 SELECT format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in DISTRIBUTED)})
+WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in COLLECTIONS)})
   AND p.proname IN ({", ".join(f"'{name}'" for name in DUTIES)})
 ORDER BY 1
 """
