@@ -765,6 +765,20 @@ ORDER BY contype DESC, conname
 """
 
 
+async def _spread_by_citus(driver: asyncpg.Connection, table: str) -> bool:
+    """Whether Citus spreads the table over its workers: their shards keep indexes of their
+    own, and Citus refuses to write a table after dropping its indexes in one transaction."""
+    if not await driver.fetchval("SELECT to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL"):
+        return False
+    return bool(
+        await driver.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition "
+            "WHERE logicalrelid = $1::regclass)",
+            table,
+        )
+    )
+
+
 @dataclass
 class _BulkLoad:
     """A collection whose secondary indexes and foreign keys are gone until ``rebuild``."""
@@ -807,7 +821,7 @@ async def _bulk_load(
     held = await driver.fetchval(
         "SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = $1::regclass", table
     )
-    if staging.rows * 2 < held:
+    if staging.rows * 2 < held or await _spread_by_citus(driver, table):
         return None
     try:
         async with driver.transaction():  # a savepoint: a lock timeout leaves the import intact
