@@ -25,6 +25,7 @@ from tests import factories
 from tests.conftest import TEST_DB, _server_dsn, create_database, drop_database
 from tests.test_imports import upload
 from tests.test_imports_bulk import _many
+from tests.test_requests import request_feature
 
 Headers = Callable[[str], dict[str, str]]
 
@@ -34,6 +35,23 @@ SELECT action, collection, record_id, before, after, actor, nullif(context, '')
 FROM audit_log WHERE id > :mark ORDER BY id
 """
 EVENTS = "SELECT collection, record_id, action FROM events WHERE id > :mark ORDER BY id"
+#: Every status history row, as the demo loader leaves them.
+DEMO_HISTORIES = """
+SELECT 'project', project_id, from_status, to_status, reason, context, changed_by
+FROM project_status_history
+UNION ALL
+SELECT 'request', request_id, step, from_status, to_status, happened_at::text, NULL
+FROM assistance_request_history
+"""
+#: The status histories of the projects and requests created in this transaction.
+HISTORIES = """
+SELECT 'project', project_id, from_status, to_status, reason, nullif(context, ''), changed_by
+FROM project_status_history WHERE changed_at = now()
+UNION ALL
+SELECT 'request', request_id, step, from_status, to_status, happened_at::text, NULL
+FROM assistance_request_history h
+WHERE request_id IN (SELECT id FROM assistance_requests WHERE created_at = now())
+"""
 VERSIONS = "SELECT collection, version FROM layer_versions"
 #: The records as they end up (created in this transaction: their created_at is now()).
 RECORDS = """
@@ -49,6 +67,7 @@ async def _drop_statement_triggers(run: Callable[[Any], Awaitable[Any]]) -> int:
     statements = [row[0] for row in (await run(text(trail.DROP_STATEMENT_TRIGGERS))).all()]
     for statement in statements:
         await run(text(statement))
+    assert (await run(text(trail.DROP_STATEMENT_TRIGGERS))).all() == []
     return len(statements)
 
 
@@ -70,6 +89,40 @@ async def _writes(client: AsyncClient, headers: Headers, folder: Path) -> list[s
         url = f"/api/{collection}/{created['id']}"
         await ok(await client.patch(url, json={"properties": change}, headers=headers("admin")))
         await ok(await client.delete(url, headers=headers("admin")), 204)
+
+    # A project whose status changes, and a request for assistance: each keeps a history.
+    actor = await ok(
+        await client.post(
+            "/api/actors",
+            json=factories.feature("actors", name="Kalembe Relief", classification="public"),
+            headers=headers("admin"),
+        ),
+        201,
+    )
+    project = await ok(
+        await client.post(
+            "/api/projects",
+            json=factories.feature("projects", status="proposed"),
+            headers=headers("admin"),
+        ),
+        201,
+    )
+    await ok(
+        await client.post(
+            f"/api/projects/{project['id']}/status",
+            json={"status": "approved", "reason": "QIP committee"},
+            headers=headers("admin"),
+        )
+    )
+    request = await ok(
+        await client.post(
+            "/api/assistance_requests",
+            json=request_feature(actor["id"]),
+            headers=headers("officer"),
+        ),
+        201,
+    )
+    given.extend([actor["id"], project["id"], request["id"]])
 
     async def imported(path: Path, bulk: bool) -> dict[str, Any]:
         settings = get_settings()
@@ -103,6 +156,7 @@ async def _seen(session: AsyncSession, audit_mark: int, event_mark: int) -> dict
         return [[str(v) if v is not None else None for v in row] for row in result.all()]
 
     return {
+        "histories": sorted(await rows(HISTORIES), key=str),
         "audit": await rows(AUDIT, mark=audit_mark),
         "events": await rows(EVENTS, mark=event_mark),
         "versions": dict(await rows(VERSIONS)),
@@ -148,7 +202,7 @@ async def test_every_write_path_records_the_same_without_triggers(
     for triggers in (True, False):
         savepoint = await connection.begin_nested()
         if not triggers:
-            assert await _drop_statement_triggers(session.execute) == 6 * len(COLLECTIONS)
+            assert await _drop_statement_triggers(session.execute) == 6 * len(COLLECTIONS) + 3
         folder = tmp_path / ("with" if triggers else "without")
         folder.mkdir()
         ids = await _writes(client, headers, folder)
@@ -182,7 +236,16 @@ async def test_every_write_path_records_the_same_without_triggers(
             for name, version in seen["versions"].items()
             if int(version) > int(versions_before.get(name, 0))
         }
-        assert bumped == {"incidents", "patrols"}
+        assert bumped == {"incidents", "patrols", "actors", "projects", "assistance_requests"}
+    assert sorted((h[:4] for h in b["histories"]), key=str) == sorted(
+        [
+            ["project", "<given 3>", None, "proposed"],
+            ["project", "<given 3>", "proposed", "approved"],
+            ["request", "<given 4>", "recorded", None],
+        ],
+        key=str,
+    )
+    assert b["histories"] == a["histories"]
 
 
 async def _notifications(dsn: str) -> tuple[asyncpg.Connection, list[str]]:
@@ -195,6 +258,7 @@ async def _notifications(dsn: str) -> tuple[asyncpg.Connection, list[str]]:
 async def test_the_demo_loader_records_the_same_without_triggers() -> None:
     """Committed, in databases of their own: the notifications go out on commit."""
     seen = []
+    seen_histories = []
     for triggers in (True, False):
         name = f"{TEST_DB}_trail_{'on' if triggers else 'off'}"
         url = await create_database(name)
@@ -202,7 +266,7 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
         try:
             if not triggers:
                 async with engine.begin() as conn:
-                    assert await _drop_statement_triggers(conn.execute) == 6 * len(COLLECTIONS)
+                    assert await _drop_statement_triggers(conn.execute) == 6 * len(COLLECTIONS) + 3
             listener, heard = await _notifications(_server_dsn(name))
             await load_demo(engine, incidents=1_200)
             await asyncio.sleep(0.2)
@@ -218,11 +282,17 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
                 ).all()
                 events = (await conn.execute(text(EVENTS), {"mark": 0})).all()
                 versions = dict((await conn.execute(text(VERSIONS))).all())
+                histories = sorted(
+                    map(tuple, (await conn.execute(text(DEMO_HISTORIES))).all()), key=str
+                )
+            assert histories, "the demo has projects and requests"
             seen.append((audit, events, versions, set(heard)))
+            seen_histories.append(histories)
         finally:
             await engine.dispose()
             await drop_database(name)
     (audit_a, events_a, versions_a, heard_a), (audit_b, events_b, versions_b, heard_b) = seen
+    assert seen_histories[1] == seen_histories[0]
     by_collection = {}
     for row in audit_b:
         by_collection[row[1]] = by_collection.get(row[1], 0) + 1

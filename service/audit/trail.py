@@ -3,7 +3,8 @@
 On one PostgreSQL node, statement triggers record each write of a collection: ``civop_audit``
 writes the audit rows (from the statement's transition tables), ``civop_record_events`` the
 change events the alert engine and the live map read, and ``civop_bump_layer`` the layer version
-the tile and extent caches key on. They also record writes made outside the service.
+the tile and extent caches key on; projects and assistance requests have one more each, for
+their status histories. They also record writes made outside the service.
 
 Citus does not run statement triggers on distributed tables (incidents and patrols there, see
 docs/scaling.md), so every write of a collection in the service runs through :func:`write`.
@@ -42,6 +43,12 @@ from service.collections.registry import COLLECTIONS
 
 #: What each statement trigger writes; a table without the trigger gets it from here.
 DUTIES = {"civop_audit": "audit", "civop_record_events": "events", "civop_bump_layer": "layer"}
+#: The status histories two collections keep, written by a statement trigger of their own on
+#: one node: a project's changes of status, and the state a request was recorded in.
+HISTORIES = {
+    "projects": "civop_project_status_history",
+    "assistance_requests": "civop_request_recorded",
+}
 
 #: The statements, one per row, that drop the statement triggers of every collection: what a
 #: Citus set-up runs (docs/scaling.md). Under Citus each collection's table is a reference or a
@@ -51,7 +58,7 @@ DROP_STATEMENT_TRIGGERS = f"""
 SELECT format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
 WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in COLLECTIONS)})
-  AND p.proname IN ({", ".join(f"'{name}'" for name in DUTIES)})
+  AND p.proname IN ({", ".join(f"'{name}'" for name in [*DUTIES, *HISTORIES.values()])})
 ORDER BY 1
 """
 
@@ -202,11 +209,38 @@ def recording(
                 "events",
             )
         )
+    if "history" in duties and kind != "purge":
+        history = _history(
+            table.name, rows, fresh, order, previous="b." if kind != "insert" else None
+        )
+        if history is not None:
+            ctes.append(_cte(history, "history"))
     return (
         select(literal_column("fresh"), literal_column("stale"))
         .select_from(text("counted"))
         .add_cte(*ctes)
     )
+
+
+def _history(table: str, rows: str, fresh: str, order: str, previous: str | None) -> str | None:
+    """The history rows the table's own trigger writes on one node (``HISTORIES``)."""
+    if table == "projects":
+        before = f"CASE WHEN {fresh} THEN NULL ELSE {previous}status END" if previous else "NULL"
+        changed = f"{fresh} OR {previous}status IS DISTINCT FROM c.status" if previous else "true"
+        return (
+            "INSERT INTO project_status_history "
+            "(project_id, from_status, to_status, reason, context) "
+            f"SELECT c.id, {before}, c.status, nullif(current_setting('civop.reason', true), ''), "
+            f"current_setting('civop.context', true) FROM {rows} WHERE {changed} ORDER BY {order}"
+        )
+    if table == "assistance_requests":
+        return (
+            "INSERT INTO assistance_request_history "
+            "(request_id, step, from_status, to_status, happened_at) "
+            f"SELECT c.id, 'recorded', NULL, c.status, c.requested_at FROM {rows} "
+            f"WHERE {fresh} ORDER BY {order}"
+        )
+    return None
 
 
 def counting(statement: UpdateBase, kind: Kind) -> Executable:
@@ -260,7 +294,10 @@ async def write(
     the ones the write replaces.
     """
     ((duties,),) = await run(text(_OWED).bindparams(table=table.name))
-    owed = frozenset(duty for trigger, duty in DUTIES.items() if trigger not in (duties or ()))
+    present = set(duties or ())
+    owed = {duty for trigger, duty in DUTIES.items() if trigger not in present}
+    if table.name in HISTORIES and HISTORIES[table.name] not in present:
+        owed.add("history")
     if not owed:
         ((created, changed),) = await run(counting(statement, kind))
         return Written(int(created), int(changed))
@@ -280,7 +317,7 @@ async def write(
             # only, until the transaction ends. Row locks alone would miss a record another
             # transaction inserts meanwhile, which the upsert would then find and update.
             await run(text(f"LOCK TABLE {_quoted(table.name)} IN SHARE ROW EXCLUSIVE MODE"))
-    ((created, changed),) = await run(recording(table, statement, kind, owed, chosen))
+    ((created, changed),) = await run(recording(table, statement, kind, frozenset(owed), chosen))
     if created or changed:
         if "layer" in owed:
             await run(text(_BUMP).bindparams(collection=table.name))
