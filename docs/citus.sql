@@ -9,14 +9,16 @@
 -- reference tables.
 SET citus.enable_unsafe_triggers = on;
 
--- 1. The statement triggers that write the audit trail, the change events and the layer
---    versions of every collection (service.audit.trail.DROP_STATEMENT_TRIGGERS): Citus runs
---    none of them, and the service writes the same records itself when they are gone.
+-- 1. The statement triggers that write the audit trail, the change events, the layer
+--    versions and the status histories of every collection
+--    (service.audit.trail.DROP_STATEMENT_TRIGGERS): Citus runs none of them, and the service
+--    writes the same records itself when they are gone.
 SELECT format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
 WHERE t.tgrelid::regclass::text IN ('sectors', 'actors', 'idp_sites', 'projects', 'incidents',
                                      'patrols', 'bases', 'assistance_requests')
-  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer')
+  AND p.proname IN ('civop_audit', 'civop_record_events', 'civop_bump_layer',
+                    'civop_project_status_history', 'civop_request_recorded')
 ORDER BY 1 \gexec
 
 -- 2. Keys Citus cannot keep unique on a table distributed by id: the id follows from the key
