@@ -261,9 +261,9 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
     seen_histories = []
     for triggers in (True, False):
         name = f"{TEST_DB}_trail_{'on' if triggers else 'off'}"
-        url = await create_database(name)
-        engine = create_async_engine(url)
-        try:
+        engine = None
+        try:  # (a database half made is dropped too)
+            engine = create_async_engine(await create_database(name))
             if not triggers:
                 async with engine.begin() as conn:
                     assert await _drop_statement_triggers(conn.execute) == 6 * len(COLLECTIONS) + 3
@@ -289,7 +289,8 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
             seen.append((audit, events, versions, set(heard)))
             seen_histories.append(histories)
         finally:
-            await engine.dispose()
+            if engine is not None:
+                await engine.dispose()
             await drop_database(name)
     (audit_a, events_a, versions_a, heard_a), (audit_b, events_b, versions_b, heard_b) = seen
     assert seen_histories[1] == seen_histories[0]
@@ -310,11 +311,11 @@ async def test_a_change_waits_for_a_concurrent_one_and_records_what_it_replaced(
     """The previous values in the audit are those the change replaced, even when another
     transaction changed the record between the start of the statement and its row lock."""
     name = f"{TEST_DB}_trail_race"
-    url = await create_database(name)
-    engine = create_async_engine(url)
-    other = await asyncpg.connect(_server_dsn(name))
     incidents = COLLECTIONS["incidents"].table
-    try:
+    engine, other = None, None
+    try:  # (a database half made is dropped too)
+        engine = create_async_engine(await create_database(name))
+        other = await asyncpg.connect(_server_dsn(name))
         async with engine.begin() as conn:
             await _drop_statement_triggers(conn.execute)
             record = await conn.scalar(
@@ -354,6 +355,8 @@ async def test_a_change_waits_for_a_concurrent_one_and_records_what_it_replaced(
         assert (before["severity"], before["killed"]) == (5, 0)
         assert (after["severity"], after["killed"]) == (5, 3)
     finally:
-        await other.close()
-        await engine.dispose()
+        if other is not None:
+            await other.close()
+        if engine is not None:
+            await engine.dispose()
         await drop_database(name)
