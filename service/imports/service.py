@@ -273,10 +273,14 @@ async def open_upload(upload: Upload, request: ImportRequest, settings: Settings
 # --- running SQL with the import's own time limit -------------------------------------------
 
 
+def _runner(session: AsyncSession, settings: Settings) -> trail.Run:
+    """Long statements run on the driver with the import timeout, not the request one."""
+    return on_driver(session, settings.import_timeout_s)
+
+
 async def _fetch(
     session: AsyncSession, statement: Executable, settings: Settings
 ) -> list[asyncpg.Record]:
-    """Long statements run on the driver with the import timeout, not the request one."""
     return await on_driver(session, settings.import_timeout_s)(statement)
 
 
@@ -736,11 +740,6 @@ async def _merge(
     created = await trail.write(run, target, fresh, kind="insert")
     await bulk.rebuild(settings)
     return created.created, updated.changed
-
-
-def _runner(session: AsyncSession, settings: Settings) -> trail.Run:
-    """Writes run on the driver with the import timeout, not the request one."""
-    return on_driver(session, settings.import_timeout_s)
 
 
 # --- bulk loads ------------------------------------------------------------------------------
