@@ -78,8 +78,7 @@ async def test_a_big_import_comes_back_with_every_index_and_key(
     assert await _rows(session, STRUCTURE) == before
     oids_after = dict(await _rows(session, INDEX_OIDS))
     rebuilt = {name for name, oid in oids_after.items() if oids_before.get(name) != oid}
-    assert "pk_incidents" not in rebuilt  # the merge matches on it
-    assert {"idx_incidents_geom", "uq_incidents_origin_external_id"} <= rebuilt
+    assert {"pk_incidents", "idx_incidents_geom", "uq_incidents_origin_external_id"} <= rebuilt
 
     # Sectors as the database would give them, one lean audit row per record.
     assert await _rows(session, WRONG_SECTOR) == [(0,)]
@@ -175,3 +174,35 @@ async def test_a_small_import_into_a_big_table_keeps_the_indexes(
         context=f"import:{response.json()['id']}",
     )
     assert audit == [(60, 60)]  # small creates keep a copy of the values
+
+
+async def test_a_table_other_tables_refer_to_keeps_its_primary_key(
+    client: AsyncClient, headers: Headers, session: AsyncSession, tmp_path: Path, bulk_from_50: None
+) -> None:
+    """Assistance requests and population figures refer to IDP sites by id: a bulk load of
+    sites rebuilds their secondary indexes but leaves the key those references use."""
+    sites = "SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'idp_sites'::regclass"
+    before = dict(await _rows(session, sites))
+    rows = [
+        [
+            f"CF-{i:04}",
+            f"Site {i}",
+            "Planned camp",
+            "Open",
+            4 + i / 100,
+            24 + i / 100,
+            100 + i,
+            20,
+            "2026-07-30",
+        ]
+        for i in range(80)
+    ]
+    path = tmp_path / "dtm-80.csv"
+    path.write_text(geofiles.csv_text([geofiles.DTM_HEADER, *rows]))
+    response = await upload(client, headers, path, collection="idp_sites")
+    assert response.status_code == 201, response.text
+    assert response.json()["created"] == 80
+    after = dict(await _rows(session, sites))
+    assert after["pk_idp_sites"] == before["pk_idp_sites"]
+    assert any(after[name] != oid for name, oid in before.items())  # it was a bulk load
+    assert set(after) == set(before)

