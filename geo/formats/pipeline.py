@@ -38,7 +38,7 @@ from geo.formats.mapping import FieldMapping
 from geo.formats.problems import ProblemLog
 from geo.formats.registry import detect, get_format
 from geo.formats.schema import IDENTITY, LATITUDE, LONGITUDE, WKT, TargetField, TargetSchema
-from geo.formats.values import ARROW_TYPES, clean_text, convert
+from geo.formats.values import ARROW_TYPES, convert, missing
 
 ROW = "row_no"
 GEOM = "geom"
@@ -277,7 +277,7 @@ class Input:
                 values = pc.fill_null(values, pa.scalar(target.default, values.type))
             if target.required and target.kind != "geometry" and source is not None:
                 # Only where the file has nothing: a refused value is reported already.
-                empty = pc.is_null(clean_text(batch.column(names.index(source))))
+                empty = missing(batch.column(names.index(source)))
                 self._require(empty, target, source, row0, log)
             columns[name] = values
         self._check_order(columns, row0, log)

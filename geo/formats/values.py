@@ -63,6 +63,20 @@ def clean_text(array: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
+def missing(array: pa.Array) -> pa.Array:
+    """Where a value is missing: null, or blank text. Only text is trimmed (turning numbers
+    or times into text to look for blanks costs about 0.4 s per million values).
+
+    Examples
+    --------
+    >>> missing(pa.array([" ", "a", None])).to_pylist(), missing(pa.array([1, None])).to_pylist()
+    ([True, False, True], [False, True])
+    """
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return pc.is_null(clean_text(array))
+    return pc.is_null(array)
+
+
 def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str) -> pa.Array:
     """float64 from numbers or number-like text."""
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
