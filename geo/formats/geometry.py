@@ -407,6 +407,36 @@ _POINT_EWKB = np.dtype(
 )
 
 
+def coordinates_of_ewkb_hex(column: pa.Array) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """x and y of a hex EWKB column of points, NaN where a value is missing (or is not a
+    point); the 2D points ``prepare_points`` writes are decoded without parsing each value.
+
+    Examples
+    --------
+    >>> hexes = _points_hex(np.array([24.5, 0.0]), np.array([6.5, 0.0]), [True, False])
+    >>> coordinates_of_ewkb_hex(hexes)
+    (array([24.5,  nan]), array([6.5, nan]))
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    present = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    x, y = np.full(len(column), np.nan), np.full(len(column), np.nan)
+    values = column.filter(pa.array(present))
+    if len(values) == 0:
+        return x, y
+    width = _POINT_EWKB.itemsize * 2
+    if pc.all(pc.equal(pc.binary_length(values), width)).as_py():
+        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
+        text = values.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+        records = np.frombuffer(binascii.unhexlify(text), dtype=_POINT_EWKB)
+        if (records["order"] == 1).all() and (records["kind"] == 0x20000001).all():
+            x[present], y[present] = records["x"], records["y"]
+            return x, y
+    shapes = shapely.from_wkb(values.to_numpy(zero_copy_only=False))
+    x[present], y[present] = shapely.get_x(shapes), shapely.get_y(shapes)
+    return x, y
+
+
 def to_ewkb_hex(geometries: Geometries) -> pa.Array:
     """Hex EWKB with SRID 4326: PostGIS reads it straight into a geometry column."""
     with_srid = shapely.set_srid(geometries, 4326)

@@ -74,8 +74,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from geo.formats import Area, FileRefused, Input, Limits, Options, Problem, ProblemLog, open_input
 from geo.formats.base import Severity
+from geo.formats.geometry import coordinates_of_ewkb_hex
 from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
+from geo.sectors import SectorIndex
 from service.access.policy import Principal
 from service.access.sql import row_filter, view
 from service.audit import trail
@@ -98,6 +100,8 @@ DEFAULT_ORIGIN = "import"
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
 #: The staging column holding the id a row's record gets if it is new.
 DERIVED = "derived_id"
+#: The sector a point's record falls in, found while the file is read (``geo.sectors``).
+LOCATED = "located_sector_id"
 
 
 Progress = Callable[[int], Awaitable[None]]
@@ -306,6 +310,8 @@ class Staging:
     classification: str
     classification_given: bool
     rows: int = 0
+    #: The live sectors, when the rows' sectors are found as the file is read.
+    sectors: SectorIndex | None = None
 
     def __post_init__(self) -> None:
         self.table: Any = table(self.name, *(column(n) for n in self.columns))
@@ -320,7 +326,7 @@ class Staging:
 
 
 def _column_type(collection: Collection, name: str) -> str:
-    if name in (IDENTITY, DERIVED):
+    if name in (IDENTITY, DERIVED, LOCATED):
         return "uuid"
     if name in (ROW,):
         return "bigint"
@@ -341,16 +347,42 @@ async def _create_staging(session: AsyncSession, staging: Staging) -> None:
     await session.execute(text(f'CREATE TEMP TABLE "{staging.name}" ({definition}) ON COMMIT DROP'))
 
 
-def _with_derived_ids(batch: pa.Table, staging: Staging) -> pa.Table:
-    """Add the id each row's record gets if it is new: ``record_id`` of its key, or none for
-    a row without an external id (it gets a random one)."""
+def _with_derived_columns(batch: pa.Table, staging: Staging) -> pa.Table:
+    """Add the id each row's record gets if it is new (``record_id`` of its key, or none for
+    a row without an external id: it gets a random one) and, for points, their sector."""
     keys = batch.column(KEY).to_pylist()
     origins = [staging.origin] * len(keys)
     if staging.has("origin"):
         given = batch.column("origin").to_pylist()
         origins = [staging.origin if o is None else o for o in given]
     ids = derived_ids(keys, origins, staging.collection.table.name)
-    return batch.append_column(DERIVED, ids)
+    batch = batch.append_column(DERIVED, ids)
+    if staging.sectors is not None:
+        x, y = coordinates_of_ewkb_hex(batch.column(GEOM))
+        batch = batch.append_column(LOCATED, staging.sectors.locate(x, y))
+    return batch
+
+
+def _located_by_reader(collection: Collection) -> bool:
+    """Whether the rows' sectors are found as the file is read: for collections of points
+    (the sector of another shape is that of its point on surface, left to the database)."""
+    return (
+        "sector_id" in collection.table.c
+        and collection.geometry_types == ("Point",)
+        and (not collection.multi)
+    )
+
+
+async def _sector_index(session: AsyncSession) -> SectorIndex:
+    """The live sectors, read in the import's transaction (as ``civop_sector_at`` reads
+    them: every sector, whoever imports)."""
+    sectors = Sector.__table__
+    rows = await session.execute(
+        select(sectors.c.id, sectors.c.level, func.ST_AsBinary(sectors.c.geom)).where(
+            sectors.c.deleted_at.is_(None)
+        )
+    )
+    return SectorIndex([(sector_id, level, bytes(wkb)) for sector_id, level, wkb in rows])
 
 
 async def _chunks(
@@ -364,7 +396,7 @@ async def _chunks(
         batch = next(batches, None)
         if batch is None:
             return None
-        batch = _with_derived_ids(batch, staging)
+        batch = _with_derived_columns(batch, staging)
         buffer = io.BytesIO()
         pacsv.write_csv(batch, buffer, _CSV)
         return batch.num_rows, buffer.getvalue()
@@ -400,6 +432,8 @@ async def _stage(
     progress: Progress | None,
 ) -> None:
     await _create_staging(session, staging)
+    if staging.has(LOCATED):
+        staging.sectors = await _sector_index(session)
     driver = await driver_of(session)
     try:
         async for rows, data in _chunks(opened, staging, log):
@@ -620,8 +654,14 @@ async def _check_references(
 
 def _sector_expr(staging: Staging) -> ColumnElement[Any]:
     """The record's area of responsibility: given, else the rule of ``civop_sector_at`` (the
-    smallest area holding the record) as a subquery, planned once rather than per row."""
+    smallest area holding the record): found as the file was read for points, else as a
+    subquery, planned once rather than per row."""
     st = staging.table
+    if staging.has(LOCATED):
+        located: ColumnElement[Any] = st.c[LOCATED]
+        if staging.has("sector_id"):
+            return func.coalesce(cast(st.c.sector_id, postgresql.UUID), located)
+        return located
     sectors = Sector.__table__
     rank = case((sectors.c.level == "battalion", 0), (sectors.c.level == "sector", 1), else_=2)
     # A point is its own point on surface; asking GEOS for it costs 2.6 s per million rows.
@@ -656,7 +696,7 @@ async def _merge(
     fields = [
         n
         for n in staging.columns
-        if n not in (ROW, IDENTITY, GEOM, DERIVED, "origin", KEY, "classification")
+        if n not in (ROW, IDENTITY, GEOM, DERIVED, LOCATED, "origin", KEY, "classification")
         and n in target.c
     ]
     # A record's id follows from its key (collection, origin, external_id), so that the primary
@@ -884,10 +924,17 @@ async def _would(
 
 def _staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
     preset_origin = opened.format.preset.origin
+    collection = collection_of(request.collection)
     return Staging(
         name=name,
-        collection=collection_of(request.collection),
-        columns=[ROW, *(n for n, _ in opened.columns), GEOM, DERIVED],
+        collection=collection,
+        columns=[
+            ROW,
+            *(n for n, _ in opened.columns),
+            GEOM,
+            DERIVED,
+            *([LOCATED] if _located_by_reader(collection) else []),
+        ],
         origin=request.origin or preset_origin or DEFAULT_ORIGIN,
         classification=str(request.classification or Classification.mission),
         classification_given=request.classification is not None,

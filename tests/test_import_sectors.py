@@ -1,0 +1,132 @@
+"""An imported point gets the sector the database's own rule (``civop_sector_at``) gives it,
+though the import finds it while reading the file (``geo.sectors``): on the edge two areas
+share, where areas of one level overlap, in a deleted area, and outside every area."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import shapely
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.formats.geometry import coordinates_of_ewkb_hex, to_ewkb_hex
+from service.config import get_settings
+from tests import geofiles
+from tests.factories import World
+from tests.test_imports import upload
+
+Headers = Callable[[str], dict[str, str]]
+
+LOWEST = uuid.UUID(int=1)
+LOW = uuid.UUID(int=2)
+HIGHEST = uuid.UUID(int=2**128 - 1)
+
+#: external_id: (lon, lat, the sector expected by name, or None for none)
+POINTS: dict[str, tuple[float, float, str | None]] = {
+    "inside-north-west": (24.0, 8.5, "North-West"),
+    "edge-of-two-battalions": (26.0, 7.0, "lower id of North-West and North-East"),
+    "edge-of-north-and-south": (27.0, 6.0, "lower id of North-East and South-All"),
+    "corner-of-the-force-area": (23.0, 3.0, "South-All"),
+    "in-a-deleted-area": (25.5, 8.5, "North-West"),
+    "in-an-overlap-lower-id": (23.5, 6.5, "Overlap-low"),
+    "in-an-overlap-higher-id": (28.5, 8.5, "North-East"),
+    "outside-every-area": (29.2, 7.0, None),
+}
+
+
+async def _add_sector(
+    session: AsyncSession, sector_id: uuid.UUID, name: str, box: tuple[float, ...], deleted: bool
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO sectors (id, name, level, geom, classification, deleted_at) VALUES "
+            "(:id, :name, 'battalion', ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), "
+            "'public', CASE WHEN :deleted THEN now() END)"
+        ),
+        dict(zip(("x0", "y0", "x1", "y1"), box, strict=True))
+        | {"id": sector_id, "name": name, "deleted": deleted},
+    )
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["ordinary", "bulk"])
+async def test_imported_points_get_the_sector_the_database_gives(
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bulk: bool,
+) -> None:
+    monkeypatch.setattr(get_settings(), "import_bulk_rows", 5 if bulk else 100_000)
+    # A deleted area with the lowest id possible, which would win if it counted; two live
+    # battalion areas overlapping the North's, with ids lower and higher than any other.
+    await _add_sector(session, LOWEST, "Deleted", (25.0, 8.0, 26.0, 9.0), deleted=True)
+    await _add_sector(session, LOW, "Overlap-low", (23.0, 6.0, 24.0, 7.0), deleted=False)
+    await _add_sector(session, HIGHEST, "Overlap-high", (28.0, 8.0, 29.0, 9.0), deleted=False)
+    names = {**world.sectors, "Overlap-low": LOW}
+
+    def lower(a: str, b: str) -> uuid.UUID:
+        return min(names[a], names[b])
+
+    expected = {
+        key: (
+            None
+            if name is None
+            else lower("North-West", "North-East")
+            if key == "edge-of-two-battalions"
+            else lower("North-East", "South-All")
+            if key == "edge-of-north-and-south"
+            else names[name]
+        )
+        for key, (_, _, name) in POINTS.items()
+    }
+    rows = [
+        dict(geofiles.INCIDENTS[0], external_id=key, lon=lon, lat=lat)
+        for key, (lon, lat, _) in POINTS.items()
+    ]
+    path = tmp_path / "edges.csv"
+    path.write_text(geofiles.incidents_csv(rows))
+    response = await upload(client, headers, path, collection="incidents")
+    assert response.status_code == 201, response.text
+    assert response.json()["created"] == len(POINTS)
+
+    found = (
+        await session.execute(
+            text(
+                "SELECT external_id, sector_id, civop_sector_at(geom) FROM incidents "
+                "WHERE origin = 'import'"
+            )
+        )
+    ).all()
+    assert {key: sector for key, sector, _ in found} == expected
+    assert all(sector == rule for _, sector, rule in found)
+
+
+def test_points_are_decoded_from_hex_ewkb() -> None:
+    """Points written by the reader are decoded at once; others (here a polygon) are parsed,
+    and give no coordinates."""
+    shapes = np.array([shapely.Point(24.5, 6.5), None, shapely.Point(25, 7)])
+    x, y = coordinates_of_ewkb_hex(to_ewkb_hex(shapes))
+    np.testing.assert_array_equal(x, [24.5, np.nan, 25])
+    np.testing.assert_array_equal(y, [6.5, np.nan, 7])
+    mixed = to_ewkb_hex(np.array([shapely.box(23, 3, 24, 4), shapely.Point(25, 7)]))
+    x, y = coordinates_of_ewkb_hex(pa.chunked_array([mixed.slice(1), mixed.slice(0, 1)]))
+    np.testing.assert_array_equal(x, [25, np.nan])
+    np.testing.assert_array_equal(y, [7, np.nan])
+
+
+@pytest.mark.parametrize("module", ["geo.sectors", "geo.formats.geometry"])
+def test_docstring_examples_hold(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0
+    assert result.failed == 0
