@@ -6,7 +6,8 @@ Prints both wall times, the ratio (ours / ogr2ogr; target <= 1.0) and our peak m
 under 1 GiB). Builds its own file in a temporary folder and its own scratch database on the
 server DATABASE_URL names (the project-local cluster by default), dropped at the end.
 
-    .venv/bin/python bench/bench_import.py [--rows 1000000] [--keep] [--without-statement-triggers]
+    .venv/bin/python bench/bench_import.py [--rows 1000000] [--repeat 1] [--keep]
+        [--without-statement-triggers]
 
 ``--without-statement-triggers`` drops the audit, event and layer-version statement triggers of
 incidents and patrols first, as a Citus set-up does (docs/scaling.md): the service then writes
@@ -19,10 +20,12 @@ import argparse
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -106,12 +109,92 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
+@dataclass
+class Run:
+    ogr_wall: float
+    ogr_rss: float
+    ours_wall: float
+    ours_rss: float
+    loaded: int
+    plain: int
+    audited: int
+    phases: dict[str, float]
+
+
+def one_run(path: Path, base: str, without_statement_triggers: bool, keep: bool) -> Run:
+    """Both loaders on the file, each into a fresh scratch database of its own run."""
+    server, _, _ = base.rpartition("/")
+    name = f"civop_bench_{secrets.token_hex(4)}"
+    admin, scratch = f"{server}/postgres", f"{server}/{name}"
+    env = dict(os.environ, DATABASE_URL=scratch, CIVOP_DEMO="1")
+    psql(admin, f'CREATE DATABASE "{name}"')
+    try:
+        psql(scratch, "CREATE EXTENSION postgis")
+        subprocess.run(
+            [str(BIN / "civop"), "db", "upgrade"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
+        for sector, level, (x0, y0, x1, y1) in SECTORS:  # constants, not input
+            psql(
+                scratch,
+                f"INSERT INTO sectors (name, level, geom, classification) VALUES "  # noqa: S608
+                f"('{sector}', '{level}', ST_Multi(ST_MakeEnvelope({x0}, {y0}, "
+                f"{x1}, {y1}, 4326)), 'public')",
+            )
+        if without_statement_triggers:
+            psql(scratch, scalar(scratch, trail.DROP_STATEMENT_TRIGGERS))
+        psql(scratch, "ANALYZE")
+        # Both loaders start from the same state: nothing dirty waiting to be written.
+        psql(scratch, "CHECKPOINT")
+        print("ogr2ogr ...", flush=True)
+        pg = scratch.replace("postgresql://", "")
+        user_host, _, db = pg.rpartition("/")
+        user, _, hostport = user_host.rpartition("@")
+        host, _, port = hostport.partition(":")
+        conn = f"PG:host={host} port={port or 5432} user={user} dbname={db}"
+        ogr_wall, ogr_rss = timed(
+            ["ogr2ogr", "-f", "PostgreSQL", conn, str(path), "-nln", "ogr_plain", "-gt", "65536"],
+            env,
+        )
+        psql(scratch, "CHECKPOINT")
+        print("civop import ...", flush=True)
+        ours_wall, ours_rss = timed(
+            [str(BIN / "civop"), "import", str(path), "--into", "incidents", "--origin", "bench"],
+            env,
+        )
+        return Run(
+            ogr_wall,
+            ogr_rss,
+            ours_wall,
+            ours_rss,
+            loaded=int(scalar(scratch, "SELECT count(*) FROM incidents WHERE origin = 'bench'")),
+            plain=int(scalar(scratch, "SELECT count(*) FROM ogr_plain")),
+            audited=int(
+                scalar(scratch, "SELECT count(*) FROM audit_log WHERE context LIKE 'import:%'")
+            ),
+            phases=json.loads(
+                scalar(scratch, "SELECT options->'seconds' FROM import_jobs WHERE origin = 'bench'")
+            ),
+        )
+    finally:
+        if keep:
+            print(f"scratch database kept: {scratch}")
+        else:
+            psql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs, each on a fresh database; medians reported"
+    )
     parser.add_argument(
         "--without-statement-triggers",
         action="store_true",
@@ -121,90 +204,40 @@ def main() -> None:
 
     base = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
     base = base.replace("postgresql+asyncpg://", "postgresql://")
-    server, _, _ = base.rpartition("/")
-    name = f"civop_bench_{secrets.token_hex(4)}"
-    admin, scratch = f"{server}/postgres", f"{server}/{name}"
-    env = dict(os.environ, DATABASE_URL=scratch, CIVOP_DEMO="1")
 
     with tempfile.TemporaryDirectory(prefix="civop-bench-") as folder:
         path = Path(folder) / "incidents.gpkg"
         print(f"building {options.rows:,} points into {path.name} ...", flush=True)
         build_file(path, options.rows)
         size_mb = path.stat().st_size / 1024**2
-        psql(admin, f'CREATE DATABASE "{name}"')
-        try:
-            psql(scratch, "CREATE EXTENSION postgis")
-            subprocess.run(
-                [str(BIN / "civop"), "db", "upgrade"],
-                env=env,
-                check=True,
-                cwd=ROOT,
-                capture_output=True,
-            )
-            for sector, level, (x0, y0, x1, y1) in SECTORS:  # constants, not input
-                psql(
-                    scratch,
-                    f"INSERT INTO sectors (name, level, geom, classification) VALUES "  # noqa: S608
-                    f"('{sector}', '{level}', ST_Multi(ST_MakeEnvelope({x0}, {y0}, "
-                    f"{x1}, {y1}, 4326)), 'public')",
-                )
-            if options.without_statement_triggers:
-                psql(scratch, scalar(scratch, trail.DROP_STATEMENT_TRIGGERS))
-            psql(scratch, "ANALYZE")
-            print("ogr2ogr ...", flush=True)
-            pg = scratch.replace("postgresql://", "")
-            user_host, _, db = pg.rpartition("/")
-            user, _, hostport = user_host.rpartition("@")
-            host, _, port = hostport.partition(":")
-            conn = f"PG:host={host} port={port or 5432} user={user} dbname={db}"
-            ogr_wall, ogr_rss = timed(
-                [
-                    "ogr2ogr",
-                    "-f",
-                    "PostgreSQL",
-                    conn,
-                    str(path),
-                    "-nln",
-                    "ogr_plain",
-                    "-gt",
-                    "65536",
-                ],
-                env,
-            )
-            print("civop import ...", flush=True)
-            ours_wall, ours_rss = timed(
-                [
-                    str(BIN / "civop"),
-                    "import",
-                    str(path),
-                    "--into",
-                    "incidents",
-                    "--origin",
-                    "bench",
-                ],
-                env,
-            )
-            loaded = int(scalar(scratch, "SELECT count(*) FROM incidents WHERE origin = 'bench'"))
-            plain = int(scalar(scratch, "SELECT count(*) FROM ogr_plain"))
-            phases = json.loads(
-                scalar(scratch, "SELECT options->'seconds' FROM import_jobs WHERE origin = 'bench'")
-            )
-            audited = int(
-                scalar(scratch, "SELECT count(*) FROM audit_log WHERE context LIKE 'import:%'")
-            )
-        finally:
-            if not options.keep:
-                psql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        runs = [
+            one_run(path, base, options.without_statement_triggers, options.keep)
+            for _ in range(options.repeat)
+        ]
 
-    ratio = ours_wall / ogr_wall
     print()
     print(f"import benchmark: {options.rows:,} points, GeoPackage {size_mb:.0f} MiB")
+    if len(runs) > 1:
+        print(f"{'run':>4} {'ogr2ogr s':>10} {'civop s':>8} {'ratio':>6}")
+        for number, run in enumerate(runs, 1):
+            print(
+                f"{number:>4} {run.ogr_wall:>10.1f} {run.ours_wall:>8.1f} "
+                f"{run.ours_wall / run.ogr_wall:>6.2f}"
+            )
+        print(f"medians of {len(runs)} runs:")
+    ogr_wall = statistics.median(r.ogr_wall for r in runs)
+    ours_wall = statistics.median(r.ours_wall for r in runs)
+    ogr_rss = max(r.ogr_rss for r in runs)
+    ours_rss = max(r.ours_rss for r in runs)
+    last = runs[-1]
+    phases = {k: statistics.median(r.phases[k] for r in runs) for k in last.phases}
+    ratio = ours_wall / ogr_wall
     print(f"{'loader':<52} {'rows':>10} {'wall s':>8} {'peak RSS MiB':>13}")
     print(
-        f"{'ogr2ogr -f PostgreSQL -gt 65536 (plain table)':<52} {plain:>10,} {ogr_wall:>8.1f} {ogr_rss:>13.0f}"
+        f"{'ogr2ogr -f PostgreSQL -gt 65536 (plain table)':<52} {last.plain:>10,} {ogr_wall:>8.1f} {ogr_rss:>13.0f}"
     )
     print(
-        f"{'civop import --into incidents (checked, audited)':<52} {loaded:>10,} {ours_wall:>8.1f} {ours_rss:>13.0f}"
+        f"{'civop import --into incidents (checked, audited)':<52} {last.loaded:>10,} {ours_wall:>8.1f} {ours_rss:>13.0f}"
     )
     print(
         f"ratio civop / ogr2ogr: {ratio:.2f}  (target <= 1.0: {'met' if ratio <= 1.0 else 'NOT met'})"
@@ -213,15 +246,13 @@ def main() -> None:
         f"civop peak memory: {ours_rss:.0f} MiB  (target < 1024: {'met' if ours_rss < 1024 else 'NOT met'})"
     )
     writer = "the service" if options.without_statement_triggers else "the statement triggers"
-    print(f"audit rows written by the import: {audited:,} (written by {writer})")
+    print(f"audit rows written by the import: {last.audited:,} (written by {writer})")
     print(
         "civop phases (s): read, check and COPY to staging {read_and_stage:.1f}; "
         "checks in SQL {check:.1f}; merge into incidents (indexes, triggers, audit) {merge:.1f}".format(
             **phases
         )
     )
-    if options.keep:
-        print(f"scratch database kept: {scratch}")
 
 
 if __name__ == "__main__":
