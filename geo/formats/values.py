@@ -71,7 +71,11 @@ def missing(array: pa.Array) -> pa.Array:
     --------
     >>> missing(pa.array([" ", "a", None])).to_pylist(), missing(pa.array([1, None])).to_pylist()
     ([True, False, True], [False, True])
+    >>> missing(pa.array(["a", " ", None]).dictionary_encode()).to_pylist()  # coded values
+    [False, True, True]
     """
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         return pc.is_null(clean_text(array))
     return pc.is_null(array)
