@@ -201,6 +201,8 @@ def main() -> None:
         help="drop the statement triggers of incidents and patrols, as a Citus set-up does",
     )
     options = parser.parse_args()
+    if options.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     base = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
     base = base.replace("postgresql+asyncpg://", "postgresql://")
