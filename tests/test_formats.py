@@ -3,6 +3,9 @@ values, CRS and geometry checks."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import pkgutil
 import zipfile
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
+import geo.formats
 from geo.formats import (
     Area,
     FileRefused,
@@ -34,6 +38,17 @@ from service.imports.targets import target_schema
 from tests import geofiles
 
 MISSION = Area((22.0, 2.0, 30.0, 10.0), 500.0)
+
+FORMAT_MODULES = sorted(
+    f"geo.formats.{info.name}" for info in pkgutil.iter_modules(geo.formats.__path__)
+)
+
+
+@pytest.mark.parametrize("module", [*FORMAT_MODULES, "geo.sectors"])
+def test_docstring_examples_hold(module: str) -> None:
+    """The examples in the format code's docstrings are right (modules without any pass)."""
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:

@@ -4,8 +4,6 @@ share, where areas of one level overlap, in a deleted area, and outside every ar
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -123,10 +121,3 @@ def test_points_are_decoded_from_hex_ewkb() -> None:
     x, y = coordinates_of_ewkb_hex(pa.chunked_array([mixed.slice(1), mixed.slice(0, 1)]))
     np.testing.assert_array_equal(x, [25, np.nan])
     np.testing.assert_array_equal(y, [7, np.nan])
-
-
-@pytest.mark.parametrize("module", ["geo.sectors", "geo.formats.geometry"])
-def test_docstring_examples_hold(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.attempted > 0
-    assert result.failed == 0

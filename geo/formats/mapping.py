@@ -131,8 +131,8 @@ def build(
     >>> schema = TargetSchema("idp_sites", (TargetField("name", "text", required=True),), ("Point",))
     >>> m = build(schema, [SourceField("Site Name"), SourceField("lat"), SourceField("lon")],
     ...           layer_geometry=False)
-    >>> m.fields, m.location
-    ({'name': 'Site Name', 'latitude': 'lat', 'longitude': 'lon'}, 'lonlat')
+    >>> m.fields == {'name': 'Site Name', 'latitude': 'lat', 'longitude': 'lon'}, m.location
+    (True, 'lonlat')
     """
     explicit = dict(explicit or {})
     targets = (*schema.names, IDENTITY, *LOCATION_FIELDS)
