@@ -28,16 +28,17 @@ LOWEST = uuid.UUID(int=1)
 LOW = uuid.UUID(int=2)
 HIGHEST = uuid.UUID(int=2**128 - 1)
 
-#: external_id: (lon, lat, the sector expected by name, or None for none)
-POINTS: dict[str, tuple[float, float, str | None]] = {
-    "inside-north-west": (24.0, 8.5, "North-West"),
-    "edge-of-two-battalions": (26.0, 7.0, "lower id of North-West and North-East"),
-    "edge-of-north-and-south": (27.0, 6.0, "lower id of North-East and South-All"),
-    "corner-of-the-force-area": (23.0, 3.0, "South-All"),
-    "in-a-deleted-area": (25.5, 8.5, "North-West"),
-    "in-an-overlap-lower-id": (23.5, 6.5, "Overlap-low"),
-    "in-an-overlap-higher-id": (28.5, 8.5, "North-East"),
-    "outside-every-area": (29.2, 7.0, None),
+#: external_id: (lon, lat, the areas that hold the point at the smallest level, by name): the
+#: one with the lower id is expected; none for a point outside every area.
+POINTS: dict[str, tuple[float, float, tuple[str, ...]]] = {
+    "inside-north-west": (24.0, 8.5, ("North-West",)),
+    "edge-of-two-battalions": (26.0, 7.0, ("North-West", "North-East")),
+    "edge-of-north-and-south": (27.0, 6.0, ("North-East", "South-All")),
+    "corner-of-the-force-area": (23.0, 3.0, ("South-All",)),
+    "in-a-deleted-area": (25.5, 8.5, ("North-West",)),
+    "in-an-overlap-lower-id": (23.5, 6.5, ("North-West", "Overlap-low")),
+    "in-an-overlap-higher-id": (28.5, 8.5, ("North-East", "Overlap-high")),
+    "outside-every-area": (29.2, 7.0, ()),
 }
 
 
@@ -71,22 +72,10 @@ async def test_imported_points_get_the_sector_the_database_gives(
     await _add_sector(session, LOWEST, "Deleted", (25.0, 8.0, 26.0, 9.0), deleted=True)
     await _add_sector(session, LOW, "Overlap-low", (23.0, 6.0, 24.0, 7.0), deleted=False)
     await _add_sector(session, HIGHEST, "Overlap-high", (28.0, 8.0, 29.0, 9.0), deleted=False)
-    names = {**world.sectors, "Overlap-low": LOW}
-
-    def lower(a: str, b: str) -> uuid.UUID:
-        return min(names[a], names[b])
-
+    names = {**world.sectors, "Overlap-low": LOW, "Overlap-high": HIGHEST}
     expected = {
-        key: (
-            None
-            if name is None
-            else lower("North-West", "North-East")
-            if key == "edge-of-two-battalions"
-            else lower("North-East", "South-All")
-            if key == "edge-of-north-and-south"
-            else names[name]
-        )
-        for key, (_, _, name) in POINTS.items()
+        key: min((names[name] for name in holders), default=None)
+        for key, (_, _, holders) in POINTS.items()
     }
     rows = [
         dict(geofiles.INCIDENTS[0], external_id=key, lon=lon, lat=lat)

@@ -338,6 +338,19 @@ _POINT_HEADER = b"\x01\x01\x00\x00\x00"
 _POINT_WKB = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
+def _fixed_width(column: pa.Array, width: int) -> memoryview | None:
+    """The values of a binary or text column laid end to end (a view, not a copy), when every
+    one is present and ``width`` bytes long; else ``None``."""
+    if column.null_count or len(column) == 0:
+        return None
+    large = pa.types.is_large_binary(column.type) or pa.types.is_large_string(column.type)
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if large else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1]
+    if not (np.diff(offsets) == width).all():
+        return None
+    return memoryview(column.buffers()[2])[offsets[0] : offsets[-1]]
+
+
 def simple_points(column: pa.Array) -> np.ndarray[Any, Any] | None:
     """Coordinates (n, 2) when every value is a 2D little-endian WKB point, else ``None``.
 
@@ -345,18 +358,12 @@ def simple_points(column: pa.Array) -> np.ndarray[Any, Any] | None:
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if column.null_count or len(column) == 0:
-        return None
     if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
         return None
-    offsets = np.frombuffer(
-        column.buffers()[1], dtype=np.int32 if pa.types.is_binary(column.type) else np.int64
-    )
-    offsets = offsets[column.offset : column.offset + len(column) + 1]
-    if not (np.diff(offsets) == _POINT_WKB.itemsize).all():
+    data = _fixed_width(column, _POINT_WKB.itemsize)
+    if data is None:
         return None
-    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    records = data.view(_POINT_WKB)
+    records = np.frombuffer(data, dtype=_POINT_WKB)
     if not ((records["order"] == 1).all() and (records["kind"] == 1).all()):
         return None
     return np.column_stack([records["x"], records["y"]])
@@ -424,10 +431,8 @@ def coordinates_of_ewkb_hex(column: pa.Array) -> tuple[np.ndarray[Any, Any], np.
     values = column.filter(pa.array(present))
     if len(values) == 0:
         return x, y
-    width = _POINT_EWKB.itemsize * 2
-    if pc.all(pc.equal(pc.binary_length(values), width)).as_py():
-        offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[: len(values) + 1]
-        text = values.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
+    text = _fixed_width(values, _POINT_EWKB.itemsize * 2)
+    if text is not None:
         records = np.frombuffer(binascii.unhexlify(text), dtype=_POINT_EWKB)
         if (records["order"] == 1).all() and (records["kind"] == 0x20000001).all():
             x[present], y[present] = records["x"], records["y"]

@@ -654,30 +654,25 @@ async def _check_references(
 
 def _sector_expr(staging: Staging) -> ColumnElement[Any]:
     """The record's area of responsibility: given, else the rule of ``civop_sector_at`` (the
-    smallest area holding the record): found as the file was read for points, else as a
-    subquery, planned once rather than per row."""
+    smallest area holding the record): found as the file was read for points, else from the
+    point on surface by a subquery, planned once rather than per row."""
     st = staging.table
+    located: ColumnElement[Any]
     if staging.has(LOCATED):
-        located: ColumnElement[Any] = st.c[LOCATED]
-        if staging.has("sector_id"):
-            return func.coalesce(cast(st.c.sector_id, postgresql.UUID), located)
-        return located
-    sectors = Sector.__table__
-    rank = case((sectors.c.level == "battalion", 0), (sectors.c.level == "sector", 1), else_=2)
-    # A point is its own point on surface; asking GEOS for it costs 2.6 s per million rows.
-    point = st.c.geom
-    if staging.collection.geometry_types != ("Point",) or staging.collection.multi:
-        point = func.ST_PointOnSurface(st.c.geom)
-    located = (
-        select(sectors.c.id)
-        .where(
-            sectors.c.deleted_at.is_(None),
-            func.ST_Intersects(sectors.c.geom, point),
+        located = st.c[LOCATED]
+    else:
+        sectors = Sector.__table__
+        rank = case((sectors.c.level == "battalion", 0), (sectors.c.level == "sector", 1), else_=2)
+        located = (
+            select(sectors.c.id)
+            .where(
+                sectors.c.deleted_at.is_(None),
+                func.ST_Intersects(sectors.c.geom, func.ST_PointOnSurface(st.c.geom)),
+            )
+            .order_by(rank, sectors.c.id)
+            .limit(1)
+            .scalar_subquery()
         )
-        .order_by(rank, sectors.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
     if staging.has("sector_id"):
         return func.coalesce(cast(st.c.sector_id, postgresql.UUID), located)
     return located
