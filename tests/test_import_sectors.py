@@ -1,9 +1,11 @@
 """An imported point gets the sector the database's own rule (``civop_sector_at``) gives it,
 though the import finds it while reading the file (``geo.sectors``): on the edge two areas
-share, where areas of one level overlap, in a deleted area, and outside every area."""
+share, where areas of one level overlap, in a deleted area, and outside every area. Imported
+areas get the sector of their point on surface, found in SQL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -110,3 +112,43 @@ def test_points_are_decoded_from_hex_ewkb() -> None:
     x, y = coordinates_of_ewkb_hex(pa.chunked_array([mixed.slice(1), mixed.slice(0, 1)]))
     np.testing.assert_array_equal(x, [25, np.nan])
     np.testing.assert_array_equal(y, [7, np.nan])
+
+
+async def test_imported_areas_get_the_sector_of_their_point_on_surface(
+    client: AsyncClient, headers: Headers, session: AsyncSession, world: World, tmp_path: Path
+) -> None:
+    """Shapes other than points are located in SQL, by their point on surface, as the
+    database's rule does."""
+    squares = {
+        "inside-north-west": (24.0, 8.0, 24.5, 8.5),
+        "across-two-battalions": (25.5, 7.0, 26.3, 7.2),
+        "outside-every-area": (29.2, 7.0, 29.4, 7.2),
+    }
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"external_id": key, "name": key, "site_type": "planned_camp"},
+            "geometry": shapely.geometry.mapping(shapely.box(*bounds)),
+        }
+        for key, bounds in squares.items()
+    ]
+    path = tmp_path / "camps.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    response = await upload(client, headers, path, collection="idp_sites")
+    assert response.status_code == 201, response.text
+    assert response.json()["created"] == len(squares)
+
+    found = (
+        await session.execute(
+            text(
+                "SELECT external_id, sector_id, civop_sector_at(geom) FROM idp_sites "
+                "WHERE origin = 'import'"
+            )
+        )
+    ).all()
+    assert all(sector == rule for _, sector, rule in found)
+    by_name = {sector_id: name for name, sector_id in world.sectors.items()}
+    sectors = {key: by_name.get(sector) for key, sector, _ in found}
+    assert sectors["inside-north-west"] == "North-West"
+    assert sectors["across-two-battalions"] in {"North-West", "North-East"}
+    assert sectors["outside-every-area"] is None
