@@ -79,6 +79,10 @@ async def test_a_big_import_comes_back_with_every_index_and_key(
     oids_after = dict(await _rows(session, INDEX_OIDS))
     rebuilt = {name for name, oid in oids_after.items() if oids_before.get(name) != oid}
     assert {"pk_incidents", "idx_incidents_geom", "uq_incidents_origin_external_id"} <= rebuilt
+    # The job says where its time went, the index builds as part of the merge.
+    seconds = job["options"]["seconds"]
+    assert set(seconds) == {"read_and_stage", "check", "merge", "indexes"}
+    assert 0 < seconds["indexes"] <= seconds["merge"]
 
     # Sectors as the database would give them, one lean audit row per record.
     assert await _rows(session, WRONG_SECTOR) == [(0,)]
@@ -157,6 +161,7 @@ async def test_a_busy_table_is_loaded_the_ordinary_way(
     assert response.json()["created"] == 1300
     assert dict(await _rows(session, INDEX_OIDS)) == oids_before
     assert "the table is busy, loading without a bulk load" in caplog.text
+    assert "indexes" not in response.json()["options"]["seconds"]
 
 
 async def test_a_small_import_into_a_big_table_keeps_the_indexes(

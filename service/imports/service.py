@@ -682,10 +682,15 @@ def _sector_expr(staging: Staging) -> ColumnElement[Any]:
 
 
 async def _merge(
-    session: AsyncSession, staging: Staging, match: Matching, settings: Settings
+    session: AsyncSession,
+    staging: Staging,
+    match: Matching,
+    settings: Settings,
+    timings: dict[str, float],
 ) -> tuple[int, int]:
     """One INSERT ... ON CONFLICT (id) DO UPDATE (in a bulk load, an UPDATE of the matched
-    records and an INSERT of the new ones); returns (created, updated)."""
+    records and an INSERT of the new ones, then the indexes built again: ``timings`` gets
+    ``indexes``); returns (created, updated)."""
     target = staging.collection.table
     st = staging.table
     fields = [
@@ -774,7 +779,9 @@ async def _merge(
     updated = await trail.write(run, target, stale, kind="update", targets=existing, lock=False)
     await bulk.drop_primary_key()
     created = await trail.write(run, target, fresh, kind="insert")
+    clock = time.monotonic()
     await bulk.rebuild(settings)
+    timings["indexes"] = time.monotonic() - clock
     return created.created, updated.changed
 
 
@@ -1049,7 +1056,7 @@ async def run(
                 session, job_id, JobStatus.failed, log, staging.rows, message=message
             )
         clock = time.monotonic()
-        created, updated = await _merge(session, staging, match, settings)
+        created, updated = await _merge(session, staging, match, settings, timings)
         timings["merge"] = time.monotonic() - clock
         await session.execute(text(f'DROP TABLE IF EXISTS "{staging.name}"'))
         return await _finish(
