@@ -6,8 +6,10 @@ Prints both wall times, the ratio (ours / ogr2ogr; target <= 1.0) and our peak m
 under 1 GiB). For reference, once both have loaded, it times the work the import does that
 ogr2ogr does not, done to ogr2ogr's table: the secondary indexes incidents keeps on the columns
 the file has, then one audit row per record as the import writes them (lean rows, in record
-order, into a copy of the audit log as the import found it: same columns, defaults and indexes). It also prints where the import's time went. Builds its own file in a temporary folder and its own scratch database on the
-server DATABASE_URL names (the project-local cluster by default), dropped at the end.
+order, into a copy of the audit log as the import found it: same columns, defaults and
+indexes). It also prints where the import's time went. Builds its own file in a temporary
+folder and its own scratch database on the server DATABASE_URL names (the project-local
+cluster by default), dropped at the end.
 
     .venv/bin/python bench/bench_import.py [--rows 1000000] [--repeat 1] [--keep]
         [--without-statement-triggers]
