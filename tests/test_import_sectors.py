@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -89,16 +90,18 @@ async def test_imported_points_get_the_sector_the_database_gives(
     assert response.status_code == 201, response.text
     assert response.json()["created"] == len(POINTS)
 
-    found = (
-        await session.execute(
-            text(
-                "SELECT external_id, sector_id, civop_sector_at(geom) FROM incidents "
-                "WHERE origin = 'import'"
-            )
-        )
-    ).all()
+    found = await _imported_sectors(session, "incidents")
     assert {key: sector for key, sector, _ in found} == expected
     assert all(sector == rule for _, sector, rule in found)
+
+
+async def _imported_sectors(session: AsyncSession, table: str) -> list[Any]:
+    """(external id, sector given, sector ``civop_sector_at`` gives) of each imported record."""
+    statement = text(
+        f"SELECT external_id, sector_id, civop_sector_at(geom) FROM {table} "  # noqa: S608
+        "WHERE origin = 'import'"
+    )
+    return list((await session.execute(statement)).all())
 
 
 def test_points_are_decoded_from_hex_ewkb() -> None:
@@ -138,14 +141,7 @@ async def test_imported_areas_get_the_sector_of_their_point_on_surface(
     assert response.status_code == 201, response.text
     assert response.json()["created"] == len(squares)
 
-    found = (
-        await session.execute(
-            text(
-                "SELECT external_id, sector_id, civop_sector_at(geom) FROM idp_sites "
-                "WHERE origin = 'import'"
-            )
-        )
-    ).all()
+    found = await _imported_sectors(session, "idp_sites")
     assert all(sector == rule for _, sector, rule in found)
     by_name = {sector_id: name for name, sector_id in world.sectors.items()}
     sectors = {key: by_name.get(sector) for key, sector, _ in found}
