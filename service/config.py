@@ -9,7 +9,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.enums import ActorCategory, IncidentCategory
+
 PolicyAction = Literal["hide", "generalise"]
+PolicyLevel = Literal["public", "mission", "restricted"]
+#: Collections whose records have a category, and the enumeration of its values.
+CATEGORIES = {"incidents": IncidentCategory, "actors": ActorCategory}
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -66,6 +71,11 @@ class Settings(BaseSettings):
     generalise_cell_km: float = Field(10.0, gt=0, le=500)
     #: Per-collection overrides of the access policy: ``{"incidents": {"mission": "generalise"}}``.
     policies: dict[str, dict[str, PolicyAction]] = Field(default_factory=dict)
+
+    #: Least classification per category, over the defaults of ``service.access.policy``
+    #: (``sexual_violence`` incidents are ``restricted``):
+    #: ``{"incidents": {"abduction": "restricted"}, "actors": {"armed_group": "mission"}}``.
+    category_floors: dict[str, dict[str, PolicyLevel]] = Field(default_factory=dict)
 
     #: Mission area (lon_min, lat_min, lon_max, lat_max): used to spot swapped coordinates.
     mission_bbox: tuple[float, float, float, float] = (22.0, 2.0, 30.0, 10.0)
@@ -152,6 +162,27 @@ class Settings(BaseSettings):
     @property
     def read_urls(self) -> list[str]:
         return [url for url in self.read_database_url.split(",") if url]
+
+    @field_validator("category_floors")
+    @classmethod
+    def _known_categories(
+        cls, value: dict[str, dict[str, PolicyLevel]]
+    ) -> dict[str, dict[str, PolicyLevel]]:
+        # A misspelt category would protect nothing, silently: refuse it at start-up.
+        for collection, floors in value.items():
+            categories = CATEGORIES.get(collection)
+            if categories is None:
+                raise ValueError(
+                    f"CIVOP_CATEGORY_FLOORS: {collection!r} has no categories; "
+                    f"use one of {', '.join(CATEGORIES)}"
+                )
+            unknown = sorted(set(floors) - {c.value for c in categories})
+            if unknown:
+                raise ValueError(
+                    f"CIVOP_CATEGORY_FLOORS: {collection} has no category {', '.join(unknown)}; "
+                    f"its categories are {', '.join(c.value for c in categories)}"
+                )
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -7,6 +7,7 @@ service decides visibility.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -162,6 +163,48 @@ def may_take_step(principal: Principal, step: str, owner: uuid.UUID | None) -> b
     if principal.role in OWN_RECORDS_ONLY:
         return principal.actor_id is not None and principal.actor_id == owner
     return True
+
+
+#: Classifications from the least protected to the most.
+CLASSIFICATION_ORDER = (Classification.public, Classification.mission, Classification.restricted)
+
+#: The least classification a record of a category is stored at, per collection: whoever
+#: writes it and whatever they ask for. Settings add or change floors (``CIVOP_CATEGORY_FLOORS``).
+DEFAULT_FLOORS: dict[str, dict[str, Classification]] = {
+    # Survivors of sexual violence are put at risk by any wider circle of readers.
+    "incidents": {"sexual_violence": Classification.restricted},
+}
+
+
+def floors_for(
+    collection: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, Classification]:
+    """Category -> floor of one collection, the settings' floors over the defaults."""
+    floors = dict(DEFAULT_FLOORS.get(collection, {}))
+    if overrides and collection in overrides:
+        floors.update({k: Classification(v) for k, v in overrides[collection].items()})
+    return {k: v for k, v in floors.items() if v is not Classification.public}
+
+
+def below(floor: Classification) -> list[Classification]:
+    """The classifications less protected than ``floor``."""
+    return list(CLASSIFICATION_ORDER[: CLASSIFICATION_ORDER.index(floor)])
+
+
+def floor_above(
+    collection: str,
+    category: str | None,
+    classification: str,
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> Classification | None:
+    """The floor of ``category`` when ``classification`` is below it, else ``None``: the
+    record is stored at the floor (if the writer is cleared for it) or not at all."""
+    if category is None:
+        return None
+    floor = floors_for(collection, overrides).get(category)
+    if floor is None or Classification(classification) not in below(floor):
+        return None
+    return floor
 
 
 def policy_for(

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from service.access.policy import CollectionPolicy, Principal, policy_for
+from service.access.policy import CollectionPolicy, Principal, below, floors_for, policy_for
 from service.config import Settings, get_settings
 from service.enums import Classification
 
@@ -97,6 +97,61 @@ def row_filter(
         else:
             conditions.append(false())
     return and_(*conditions)
+
+
+def within_scope(geometry: ColumnElement[Any], principal: Principal) -> ColumnElement[bool]:
+    """Whether the WHOLE geometry lies in the principal's sectors (their union, boundaries
+    included); always true for a principal of the whole mission. A record's sector is that of
+    one point on its surface, so only this keeps a writer's records inside their sectors."""
+    if principal.sector_scope is None:
+        return true()
+    if not principal.sector_scope:
+        return false()
+    from service.sectors.models import Sector
+
+    sectors = Sector.__table__
+    scope = bindparam(
+        None, sorted(principal.sector_scope), type_=ARRAY(UUID(as_uuid=True)), unique=True
+    )
+    area = (
+        select(func.ST_Union(sectors.c.geom))
+        .where(sectors.c.id == any_(scope), sectors.c.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    return func.coalesce(func.ST_CoveredBy(geometry, area), false())
+
+
+def below_floor(
+    collection: str,
+    category: ColumnElement[Any],
+    classification: ColumnElement[Any],
+    settings: Settings | None = None,
+) -> dict[Classification, ColumnElement[bool]]:
+    """Per floor: rows whose classification is below the floor of their category."""
+    settings = settings or get_settings()
+    by_floor: dict[Classification, list[str]] = {}
+    for name, floor in floors_for(collection, settings.category_floors).items():
+        by_floor.setdefault(floor, []).append(name)
+    return {
+        floor: and_(category.in_(names), classification.in_([c.value for c in below(floor)]))
+        for floor, names in by_floor.items()
+    }
+
+
+def floored(
+    collection: str,
+    category: ColumnElement[Any],
+    classification: ColumnElement[Any],
+    settings: Settings | None = None,
+) -> ColumnElement[Any]:
+    """The classification raised to the floor of the category where it is below it."""
+    cases = below_floor(collection, category, classification, settings)
+    if not cases:
+        return classification
+    return case(
+        *((condition, literal(floor.value)) for floor, condition in cases.items()),
+        else_=classification,
+    )
 
 
 #: Views already built, by table and principal (a principal is immutable: a change to a user or

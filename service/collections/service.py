@@ -4,6 +4,7 @@ and leave the audit to the database triggers."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,8 +34,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.validation import GeometryProblem, check_geometry
-from service.access.policy import Principal
-from service.access.sql import View, row_filter, view
+from service.access.policy import Principal, floor_above
+from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
@@ -269,15 +270,133 @@ def _check_clearance(principal: Principal, classification: str | None) -> None:
         raise Forbidden(f"you are not cleared to write {classification} records")
 
 
+OUTSIDE_SCOPE = "the record lies outside the sectors you are assigned to"
+
+
 async def _check_scope(
     session: AsyncSession, table: Table, record_id: uuid.UUID, principal: Principal
 ) -> None:
+    """A writer limited to sectors changes only records lying wholly within them."""
     if principal.sector_scope is None:
         return
     column = table.c.id if table.name == "sectors" else table.c.sector_id
-    sector = await session.scalar(select(column).where(table.c.id == record_id))
-    if sector not in principal.sector_scope:
-        raise Forbidden("the record lies outside the sectors you are assigned to")
+    found = (
+        await session.execute(
+            select(column, within_scope(table.c.geom, principal)).where(table.c.id == record_id)
+        )
+    ).one_or_none()
+    if found is None or found[0] not in principal.sector_scope:
+        raise Forbidden(OUTSIDE_SCOPE)
+    if not found[1]:
+        raise Forbidden(
+            "the record reaches beyond the sectors you are assigned to; an officer responsible "
+            "for the whole area it covers may change it"
+        )
+
+
+async def _place(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    values: dict[str, Any],
+    record_id: uuid.UUID | None = None,
+) -> None:
+    """Check where a written record lies, and file it under the sector its geometry gives.
+
+    A writer limited to sectors writes only geometries lying wholly within them. A record's
+    sector follows from its geometry (``civop_sector_at``): a ``sector_id`` the writer gives is
+    accepted only when it is that sector, so a record cannot be filed under a sector it does
+    not lie in."""
+    table = collection.table
+    sectored = "sector_id" in table.c
+    if "geom" not in values and not (sectored and "sector_id" in values):
+        return
+    geometry: Any = values.get("geom")
+    if geometry is None:
+        geometry = select(table.c.geom).where(table.c.id == record_id).scalar_subquery()
+    derived: Any = func.civop_sector_at(geometry) if sectored else literal(None)
+    within, sector = (
+        await session.execute(select(within_scope(geometry, principal), derived))
+    ).one()
+    if not within:
+        raise Forbidden(
+            "the geometry reaches beyond the sectors you are assigned to: draw it within them, "
+            "or ask an officer responsible for the whole area"
+        )
+    if not sectored:
+        return
+    given = values.get("sector_id")
+    if given is not None and given != sector:
+        raise InvalidInput(
+            ["body", "properties", "sector_id"],
+            await _sector_disagrees(session, principal, sector),
+        )
+    values["sector_id"] = sector
+
+
+async def _sector_disagrees(
+    session: AsyncSession, principal: Principal, sector: uuid.UUID | None
+) -> str:
+    from service.sectors.models import Sector
+
+    fix = "send that sector_id or leave sector_id out (it follows from the geometry)"
+    if sector is None:
+        return "the geometry lies in no area of responsibility; leave sector_id out"
+    sectors: Table = Sector.__table__  # type: ignore[assignment]
+    name = await session.scalar(
+        select(sectors.c.name).where(sectors.c.id == sector, row_filter(sectors, principal))
+    )
+    if name is None:  # a sector the writer may not see is not named
+        return "the geometry lies outside the sectors you may see; leave sector_id out"
+    return f"the geometry lies in the area of responsibility {name} ({sector}); {fix}"
+
+
+async def _floor(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    values: dict[str, Any],
+    record_id: uuid.UUID | None = None,
+) -> list[str]:
+    """Store the record at least at its category's floor (``service.access.policy``).
+
+    A writer cleared for the floor has the record raised to it and is told so (notices); a
+    writer who is not is refused, since the record would vanish from their own view."""
+    table = collection.table
+    if "category" not in table.c or "classification" not in table.c:
+        return []
+    category, classification = values.get("category"), values.get("classification")
+    if record_id is not None and (category is None or classification is None):
+        stored = (
+            await session.execute(
+                select(table.c.category, table.c.classification).where(table.c.id == record_id)
+            )
+        ).one()
+        category = category or stored.category
+        classification = classification or stored.classification
+    if classification is None:
+        return []
+    floor = floor_above(collection.name, category, classification, get_settings().category_floors)
+    if floor is None:
+        return []
+    if floor not in principal.cleared_for:
+        raise InvalidInput(
+            ["body", "properties", "classification"],
+            f"{category} records are classified {floor} at least and you are not cleared for "
+            f"{floor} records; ask an officer cleared for them to record this",
+        )
+    values["classification"] = floor.value
+    return [
+        f"classification raised from {classification} to {floor}: {category} records are "
+        f"classified {floor} at least"
+    ]
+
+
+def with_notices(feature: str, notices: list[str]) -> str:
+    """Add what the service did beyond what was asked (a foreign member of the Feature)."""
+    if not notices:
+        return feature
+    return feature[:-1] + ',"notices":' + json.dumps(notices) + "}"
 
 
 DUPLICATE_KEY = "a record with this origin and external_id exists; update it instead"
@@ -342,12 +461,15 @@ async def create_feature(
     async with writing(session, collection):
         await act_as(session, principal)
         await _check_references(session, table, values, principal)
+        await _place(session, collection, principal, values)
+        notices = await _floor(session, collection, principal, values)
         record_id: uuid.UUID = values.setdefault("id", _new_id(collection, values))
         await trail.write(
             trail.on_session(session), table, insert(table).values(values), kind="insert"
         )
         await _check_scope(session, table, record_id, principal)
-    return record_id, await get_feature(session, collection, principal, record_id)
+    feature = await get_feature(session, collection, principal, record_id)
+    return record_id, with_notices(feature, notices)
 
 
 def _new_id(collection: Collection, values: dict[str, Any]) -> uuid.UUID:
@@ -415,6 +537,8 @@ async def update_feature(
         await _editable(session, collection, principal, record_id)
         await _check_references(session, table, values, principal)
         await _check_key_free(session, table, values, record_id)
+        await _place(session, collection, principal, values, record_id)
+        notices = await _floor(session, collection, principal, values, record_id)
         if values:
             await trail.write(
                 trail.on_session(session),
@@ -426,7 +550,7 @@ async def update_feature(
                 targets=[record_id],
             )
             await _check_scope(session, table, record_id, principal)
-    return await get_feature(session, collection, principal, record_id)
+    return with_notices(await get_feature(session, collection, principal, record_id), notices)
 
 
 async def delete_feature(

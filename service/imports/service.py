@@ -78,12 +78,12 @@ from geo.formats.geometry import coordinates_of_ewkb_hex
 from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
 from geo.sectors import SectorIndex
-from service.access.policy import Principal
-from service.access.sql import row_filter, view
+from service.access.policy import Principal, floors_for
+from service.access.sql import below_floor, floored, row_filter, view, within_scope
 from service.audit import trail
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import _check_clearance, act_as
-from service.config import Settings
+from service.config import Settings, get_settings
 from service.db import driver_of, on_driver
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
@@ -593,11 +593,14 @@ async def _check(
         match.joined.join(target, target.c.id == match.matched)
     )
     await report(
-        editable.where(target.c.deleted_at.is_(None), not_(and_(v.where, v.exact))),
+        editable.where(
+            target.c.deleted_at.is_(None),
+            not_(and_(v.where, v.exact, within_scope(target.c.geom, principal))),
+        ),
         key_field,
         lambda r: (
-            "it would change a record you may not change (not cleared for it, or outside "
-            "your sectors)"
+            "it would change a record you may not change (not cleared for it, or not lying "
+            "wholly within your sectors)"
         ),
     )
     await _check_references(session, opened, staging, principal, report)
@@ -611,15 +614,102 @@ async def _check(
             lambda r: f"you are not cleared to write {r['classification']} records",
         )
     scope = principal.sector_scope
-    if scope is not None and "sector_id" in target.c:
-        sector = _sector_expr(staging)
-        outside = or_(sector.is_(None), sector.not_in(sorted(scope))) if scope else literal(True)
+    sectored = "sector_id" in target.c
+    if scope is not None:
+        # The whole geometry, not only the point its sector is found from.
+        outside: list[ColumnElement[bool]] = [not_(within_scope(st.c.geom, principal))]
+        if sectored and scope:
+            sector = _sector_expr(staging)
+            outside += [sector.is_(None), sector.not_in(sorted(scope))]
         await report(
-            select(st.c.row_no).where(outside),
+            select(st.c.row_no).where(or_(*outside)),
             "geometry",
-            lambda r: "it lies outside the sectors you are assigned to",
+            lambda r: "it lies outside the sectors you are assigned to, wholly or in part",
         )
+    if sectored and staging.has("sector_id") and scope != frozenset():
+        located = _sector_expr(staging)
+        disagrees = and_(
+            st.c.sector_id.is_not(None),
+            cast(st.c.sector_id, postgresql.UUID).is_distinct_from(located),
+        )
+        if scope is not None:  # rows outside have their problem; their sector is not named
+            disagrees = and_(disagrees, located.in_(sorted(scope)))
+        await report(
+            select(st.c.row_no, located.label("located")).where(disagrees),
+            _source_of(opened, "sector_id"),
+            lambda r: (
+                "the geometry lies in no area of responsibility; leave sector_id empty"
+                if r["located"] is None
+                else f"the geometry lies in the area of responsibility {r['located']}: "
+                "correct sector_id or leave it empty (it follows from the geometry)"
+            ),
+        )
+    await _check_floors(opened, staging, match, principal, settings, report)
     return match
+
+
+async def _check_floors(
+    opened: Input,
+    staging: Staging,
+    match: Matching,
+    principal: Principal,
+    settings: Settings,
+    report: Callable[..., Awaitable[int]],
+) -> None:
+    """Records below their category's floor (``service.access.policy``): raised to it when
+    the importer is cleared for it (a warning per row), refused when not."""
+    target = staging.collection.table
+    if "category" not in target.c or not floors_for(target.name, settings.category_floors):
+        return
+    st = staging.table
+    category, requested, joined = _requested(staging, match)
+    field = _source_of(opened, "classification")
+    cases = below_floor(target.name, category, requested, settings)
+    for floor, condition in cases.items():
+        cleared = floor in principal.cleared_for
+        await report(
+            select(st.c.row_no, category.label("category"), requested.label("requested"))
+            .select_from(joined)
+            .where(condition, match.deleted_at.is_(None)),
+            field,
+            (
+                lambda r, floor=floor: (
+                    f"classification raised from {r['requested']} to {floor}: "
+                    f"{r['category']} records are classified {floor} at least"
+                )
+            )
+            if cleared
+            else (
+                lambda r, floor=floor: (
+                    f"{r['category']} records are classified {floor} at least and you are not "
+                    f"cleared for {floor} records; ask an officer cleared for them to import them"
+                )
+            ),
+            "warning" if cleared else "error",
+        )
+
+
+def _requested(staging: Staging, match: Matching) -> tuple[Any, Any, Any]:
+    """(category, classification asked for, the join they are read from) of each staged row:
+    the file's, else the import's, else the matched record's (which the merge keeps)."""
+    st = staging.table
+    default = literal(staging.classification)
+    joined = match.joined
+    current = staging.collection.table.alias("current")
+    needs_current = not staging.has("category") or not (
+        staging.has("classification") or staging.classification_given
+    )
+    if needs_current:
+        joined = joined.outerjoin(current, current.c.id == match.matched)
+    category = st.c.category if staging.has("category") else current.c.category
+    requested: ColumnElement[Any]
+    if staging.has("classification"):
+        requested = func.coalesce(st.c.classification, default)
+    elif staging.classification_given:
+        requested = default
+    else:
+        requested = func.coalesce(current.c.classification, default)
+    return category, requested, joined
 
 
 async def _check_references(
@@ -653,8 +743,8 @@ async def _check_references(
 
 
 def _sector_expr(staging: Staging) -> ColumnElement[Any]:
-    """The record's area of responsibility: given, else the rule of ``civop_sector_at`` (the
-    smallest area holding the record): found as the file was read for points, else from the
+    """The record's area of responsibility, from its geometry by the rule of ``civop_sector_at``
+    (the smallest area holding the record): found as the file was read for points, else from the
     point on surface by a subquery, planned once rather than per row."""
     st = staging.table
     located: ColumnElement[Any]
@@ -673,8 +763,7 @@ def _sector_expr(staging: Staging) -> ColumnElement[Any]:
             .limit(1)
             .scalar_subquery()
         )
-    if staging.has("sector_id"):
-        return func.coalesce(cast(st.c.sector_id, postgresql.UUID), located)
+    # A sector_id in the file is never taken over: ``_check`` refuses one that disagrees.
     return located
 
 
@@ -716,6 +805,8 @@ async def _merge(
             else literal(staging.classification)
         ),
     }
+    if staging.has("category") and "category" in target.c:
+        values["classification"] = floored(target.name, st.c.category, values["classification"])
     for name in fields:
         values[name] = st.c[name]
     geometry = st.c.geom
@@ -733,12 +824,11 @@ async def _merge(
     if staging.classification_given or staging.has("classification"):
         changed.append("classification")
     excluded = statement.excluded
+    assign = _assignments(staging, changed, excluded)
     merge = statement.on_conflict_do_update(
         index_elements=[target.c.id],
-        set_={name: excluded[name] for name in changed},
-        where=tuple_(*(target.c[n] for n in changed)).is_distinct_from(
-            tuple_(*(excluded[n] for n in changed))
-        ),
+        set_=assign,
+        where=tuple_(*(target.c[n] for n in assign)).is_distinct_from(tuple_(*assign.values())),
     )
     # The records the merge may change (for their previous values when the service writes
     # the audit itself, see service.audit.trail).
@@ -764,16 +854,15 @@ async def _merge(
         select(*(rows.c[name] for name in values)).where(rows.c.matched.is_(None)),
         include_defaults=False,
     )
+    assign = _assignments(staging, changed, rows.c)
     stale = (
         update(target)
         .where(
             target.c.id == rows.c.id,
             rows.c.matched.is_not(None),
-            tuple_(*(target.c[n] for n in changed)).is_distinct_from(
-                tuple_(*(rows.c[n] for n in changed))
-            ),
+            tuple_(*(target.c[n] for n in assign)).is_distinct_from(tuple_(*assign.values())),
         )
-        .values({name: rows.c[name] for name in changed})
+        .values(assign)
     )
     # Updates first: once the new records are in, they would match their own rows.
     updated = await trail.write(run, target, stale, kind="update", targets=existing, lock=False)
@@ -783,6 +872,23 @@ async def _merge(
     await bulk.rebuild(settings)
     timings["indexes"] = time.monotonic() - clock
     return created.created, updated.changed
+
+
+def _assignments(staging: Staging, changed: list[str], incoming: Any) -> dict[str, Any]:
+    """What a matched record's columns become: the incoming row's (``incoming`` is the ON
+    CONFLICT ``excluded`` row or the bulk load's rows), with the classification raised to
+    its category's floor, the record's own classification included when the import leaves
+    it as it is."""
+    target = staging.collection.table
+    assign: dict[str, Any] = {name: incoming[name] for name in changed}
+    if "category" not in target.c or not floors_for(target.name, get_settings().category_floors):
+        return assign
+    category = incoming["category"] if "category" in changed else target.c.category
+    classification = (
+        incoming["classification"] if "classification" in changed else target.c.classification
+    )
+    assign["classification"] = floored(target.name, category, classification)
+    return assign
 
 
 # --- bulk loads ------------------------------------------------------------------------------

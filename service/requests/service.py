@@ -23,6 +23,7 @@ from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import (
     _check_references,
     _check_scope,
+    _place,
     _write_values,
     act_as,
     get_feature,
@@ -94,6 +95,7 @@ async def submit(
     async with writing(session, found):
         await act_as(session, principal)
         await _check_references(session, REQUESTS, values, principal)
+        await _place(session, found, principal, values)
         record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
         await trail.write(
             trail.on_session(session), REQUESTS, insert(REQUESTS).values(values), kind="insert"
@@ -166,6 +168,7 @@ async def take_step(
     async with writing(session, found):
         await act_as(session, principal)
         row = await _locked(session, principal, request_id)
+        await _check_scope(session, REQUESTS, request_id, principal)
         if not may_take_step(principal, step.value, row.requesting_actor_id):
             if principal.role in REQUEST_STEPS[step.value]:
                 raise Forbidden(f"{step.path}: partners act on their own actor's requests only")

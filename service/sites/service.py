@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
-from service.collections.service import act_as
+from service.collections.service import _check_scope, act_as
 from service.errors import Forbidden, NotFound
 from service.sites.models import IdpSite, SitePopulation
 from service.sites.schemas import PopulationFigure, PopulationFigureIn
@@ -60,6 +60,7 @@ async def add_population(
     await act_as(session, principal)
     if not await _site_exact(session, principal, site_id):
         raise Forbidden("you are not cleared for this site and may not change it")
+    await _check_scope(session, SITES, site_id, principal)
     figure_id = (
         await session.execute(
             insert(SitePopulation)
