@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Insert, Table, column, insert, text
+from sqlalchemy import Insert, Table, and_, column, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from geo.demo import ORIGIN, Record, Scenario, generate_scenario
+from service.access.sql import below_floor
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.db import on_driver
@@ -307,10 +308,30 @@ async def load_demo(
         for table, records in scenario.tables().items():
             counts[table] = await _load_records(run, table, records, progress)
         counts["incidents"] = await _load_incidents(run, scenario, progress)
+        await _raise_to_floors(run)
     async with engine.connect() as conn:
         await conn.execute(text(f"ANALYZE {', '.join(_ANALYZE)}"))
         await conn.commit()
     return counts
+
+
+async def _raise_to_floors(run: trail.Run) -> None:
+    """The scenario keeps sexual violence restricted (the default floor); floors set in the
+    settings hold for the demo records too (``service.access.policy``)."""
+    for name, collection in COLLECTIONS.items():
+        table = collection.table
+        if "category" not in table.c:
+            continue
+        below = below_floor(name, table.c.category, table.c.classification)
+        for floor, condition in below.items():
+            mine = and_(condition, table.c.origin == ORIGIN)
+            await trail.write(
+                run,
+                table,
+                update(table).where(mine).values(classification=floor.value),
+                kind="update",
+                targets=select(table.c.id).where(mine),
+            )
 
 
 async def _has_incidents(engine: AsyncEngine) -> bool:

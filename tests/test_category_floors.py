@@ -214,3 +214,24 @@ async def test_the_migration_raises_records_stored_below_the_floor(session: Asyn
         ("looting", "mission"),
         *[("sexual_violence", "restricted")] * 3,
     ]
+
+
+async def test_the_demo_mission_keeps_the_floors_set_in_the_settings(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scenario makes sexual violence restricted (tests/test_demo_generator.py); a floor
+    set in the settings is applied to the demo records as they are loaded."""
+    from service.audit import trail
+    from service.demo import _raise_to_floors
+
+    monkeypatch.setattr(
+        get_settings(), "category_floors", {"incidents": {"abduction": "restricted"}}
+    )
+    insert = (
+        "INSERT INTO incidents (category, occurred_at, severity, classification, origin, geom) "
+        "VALUES (:category, now(), 2, 'mission', 'demo', ST_SetSRID(ST_MakePoint(24.5, 7.5), 4326))"
+    )
+    for category in ("abduction", "looting"):
+        await session.execute(text(insert), {"category": category})
+    await _raise_to_floors(trail.on_session(session))
+    assert await _stored(session) == [("abduction", "restricted"), ("looting", "mission")]
