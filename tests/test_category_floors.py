@@ -235,3 +235,34 @@ async def test_the_demo_mission_keeps_the_floors_set_in_the_settings(
         await session.execute(text(insert), {"category": category})
     await _raise_to_floors(trail.on_session(session))
     assert await _stored(session) == [("abduction", "restricted"), ("looting", "mission")]
+
+
+async def test_rolling_an_import_back_never_restores_a_record_below_its_floor(
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """inc-3 (an abduction) was mission before the second import; abductions get a floor of
+    restricted since: rolling the second import back keeps it restricted."""
+    path = tmp_path / "v1.csv"
+    path.write_text(geofiles.incidents_csv())
+    assert (await upload(client, headers, path, collection="incidents")).status_code == 201
+    monkeypatch.setattr(
+        get_settings(), "category_floors", {"incidents": {"abduction": "restricted"}}
+    )
+    rows = [dict(r) for r in geofiles.INCIDENTS]
+    rows[2]["severity"] = 5
+    path.write_text(geofiles.incidents_csv(rows))
+    job = await upload(client, headers, path, collection="incidents", user="admin")
+    assert job.status_code == 201, job.text
+    rolled = await client.post(
+        f"/api/imports/{job.json()['id']}/rollback", headers=headers("admin")
+    )
+    assert rolled.status_code == 200, rolled.text
+    assert await _stored(session) == [
+        ("abduction", "restricted"),
+        ("armed_clash", "mission"),
+        ("looting", "mission"),
+    ]

@@ -1460,9 +1460,14 @@ async def _restore(
     # The row type of the table, read from the audit row's JSON (the name is the registry's).
     row_type: ColumnElement[Any] = literal_column(f'NULL::"{target.name}"')
     previous = func.jsonb_populate_record(row_type, audit.c.before).table_valued(*names).alias("r")
+    restored: dict[str, Any] = {name: previous.c[name] for name in names}
+    if "category" in restored:  # never back below a floor set since
+        restored["classification"] = floored(
+            target.name, previous.c.category, previous.c.classification
+        )
     restore = (
         update(target)
-        .values({name: previous.c[name] for name in names})
+        .values(restored)
         .where(
             audit.c.context == context,
             audit.c.collection == target.name,
