@@ -269,3 +269,36 @@ async def test_an_import_may_not_change_a_record_reaching_beyond_the_officers_se
     assert any("may not change" in p["msg"] for p in response.json()["detail"])
     (kept,) = await _all(client, headers, "idp_sites")
     assert kept["geometry"] == WHOLE_MISSION
+
+
+async def test_requests_and_project_status_follow_the_same_rule(
+    client: AsyncClient, headers: Headers, make: Any, world: World
+) -> None:
+    """A request for the whole mission, or one claiming the North for a place in the South,
+    was accepted from the officer of the North; so was a project's status change on a project
+    reaching beyond the North."""
+    from tests.test_requests import URL, request_feature
+
+    actor = await make("actors", geometry=IN_THE_NORTH, classification="public")
+    officer = headers("officer-north")
+    whole = dict(request_feature(actor["id"]), geometry=WHOLE_MISSION)
+    refused = await client.post(URL, json=whole, headers=officer)
+    assert refused.status_code == 403, refused.text
+    claimed = request_feature(actor["id"], sector_id=str(world.sectors["North"]))
+    claimed["geometry"] = IN_THE_SOUTH
+    refused = await client.post(URL, json=claimed, headers=officer)
+    assert refused.status_code == 403, refused.text
+    wide = await client.post(URL, json=whole, headers=headers("officer"))
+    assert wide.status_code == 201, wide.text
+    review = await client.post(f"{URL}/{wide.json()['id']}/review", json={}, headers=officer)
+    assert review.status_code == 403, review.text
+    assert wide.json()["properties"]["status"] == "submitted"
+
+    project = await make("projects", geometry=WHOLE_MISSION, status="proposed")
+    change = {"status": "approved", "reason": "funded"}
+    changed = await client.post(
+        f"/api/projects/{project['id']}/status", json=change, headers=officer
+    )
+    assert changed.status_code == 403, changed.text
+    (kept,) = await _all(client, headers, "projects")
+    assert kept["properties"]["status"] == "proposed"
