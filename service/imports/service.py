@@ -83,7 +83,7 @@ from service.access.sql import below_floor, floored, row_filter, view, within_sc
 from service.audit import trail
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import _check_clearance, act_as
-from service.config import Settings, get_settings
+from service.config import Settings
 from service.db import driver_of, on_driver
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
@@ -806,7 +806,9 @@ async def _merge(
         ),
     }
     if staging.has("category") and "category" in target.c:
-        values["classification"] = floored(target.name, st.c.category, values["classification"])
+        values["classification"] = floored(
+            target.name, st.c.category, values["classification"], settings
+        )
     for name in fields:
         values[name] = st.c[name]
     geometry = st.c.geom
@@ -824,7 +826,7 @@ async def _merge(
     if staging.classification_given or staging.has("classification"):
         changed.append("classification")
     excluded = statement.excluded
-    assign = _assignments(staging, changed, excluded)
+    assign = _assignments(staging, changed, excluded, settings)
     merge = statement.on_conflict_do_update(
         index_elements=[target.c.id],
         set_=assign,
@@ -854,7 +856,7 @@ async def _merge(
         select(*(rows.c[name] for name in values)).where(rows.c.matched.is_(None)),
         include_defaults=False,
     )
-    assign = _assignments(staging, changed, rows.c)
+    assign = _assignments(staging, changed, rows.c, settings)
     stale = (
         update(target)
         .where(
@@ -874,20 +876,22 @@ async def _merge(
     return created.created, updated.changed
 
 
-def _assignments(staging: Staging, changed: list[str], incoming: Any) -> dict[str, Any]:
+def _assignments(
+    staging: Staging, changed: list[str], incoming: Any, settings: Settings
+) -> dict[str, Any]:
     """What a matched record's columns become: the incoming row's (``incoming`` is the ON
     CONFLICT ``excluded`` row or the bulk load's rows), with the classification raised to
     its category's floor, the record's own classification included when the import leaves
     it as it is."""
     target = staging.collection.table
     assign: dict[str, Any] = {name: incoming[name] for name in changed}
-    if "category" not in target.c or not floors_for(target.name, get_settings().category_floors):
+    if "category" not in target.c or not floors_for(target.name, settings.category_floors):
         return assign
     category = incoming["category"] if "category" in changed else target.c.category
     classification = (
         incoming["classification"] if "classification" in changed else target.c.classification
     )
-    assign["classification"] = floored(target.name, category, classification)
+    assign["classification"] = floored(target.name, category, classification, settings)
     return assign
 
 
@@ -1463,7 +1467,7 @@ async def _restore(
     restored: dict[str, Any] = {name: previous.c[name] for name in names}
     if "category" in restored:  # never back below a floor set since
         restored["classification"] = floored(
-            target.name, previous.c.category, previous.c.classification
+            target.name, previous.c.category, previous.c.classification, settings
         )
     restore = (
         update(target)
