@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     login_window_s: int = Field(3600, ge=1)
     #: An address where an account logged in is known to it this long.
     login_known_address_days: float = Field(30.0, ge=0, le=3650)
+    #: Dates that record what happened (an incident's time, a population count) may be at
+    #: most this far ahead of the server's clock (devices' clocks drift); plans may be later.
+    future_tolerance_minutes: float = Field(10.0, ge=0, le=24 * 60)
     #: Role given to requests without credentials; ``None`` means they are refused.
     anonymous_role: Literal["partner"] | None = None
 

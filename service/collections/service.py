@@ -36,6 +36,7 @@ from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal
 from service.access.sql import View, row_filter, view
 from service.audit import trail
+from service.collections import dates
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
@@ -347,6 +348,7 @@ async def create_feature(
             trail.on_session(session), table, insert(table).values(values), kind="insert"
         )
         await _check_scope(session, table, record_id, principal)
+        await dates.check_record(session, table, record_id)
     return record_id, await get_feature(session, collection, principal, record_id)
 
 
@@ -426,6 +428,7 @@ async def update_feature(
                 targets=[record_id],
             )
             await _check_scope(session, table, record_id, principal)
+            await dates.check_record(session, table, record_id)
     return await get_feature(session, collection, principal, record_id)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
+from service.collections import dates
 from service.collections.registry import COLLECTIONS
 from service.collections.service import _editable, act_as
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -21,6 +22,7 @@ from service.sites.schemas import PopulationFigure, PopulationFigureIn, Populati
 
 SITES: Table = IdpSite.__table__  # type: ignore[assignment]
 FIGURES: Table = SitePopulation.__table__  # type: ignore[assignment]
+COUNTED = "give the date the population was counted"
 
 
 async def _site_exact(session: AsyncSession, principal: Principal, site_id: uuid.UUID) -> bool:
@@ -113,6 +115,7 @@ async def correct_population(
     for required in ("observed_on", "individuals"):
         if required in values and values[required] is None:
             raise InvalidInput(["body", required], f"{required} cannot be empty; give a value")
+    dates.not_in_future(values.get("observed_on"), ["body", "observed_on"], COUNTED)
     await _may_write_site(session, principal, site_id)
     await _standing_figure(session, site_id, figure_id)
     if values:
@@ -160,6 +163,7 @@ async def add_population(
     session: AsyncSession, principal: Principal, site_id: uuid.UUID, figure: PopulationFigureIn
 ) -> PopulationFigure:
     """Record a figure; the site's current population follows the newest figure."""
+    dates.not_in_future(figure.observed_on, ["body", "observed_on"], COUNTED)
     await _may_write_site(session, principal, site_id)
     figure_id = (
         await session.execute(
