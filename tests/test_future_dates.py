@@ -163,6 +163,15 @@ async def test_a_request_cannot_be_completed_before_it_is_needed(
     )
     assert early["detail"][0]["loc"] == ["body", "completed_at"]
     assert "needed" in early["detail"][0]["msg"]
+    # Nor can a completed request be made to have been needed only after it was delivered.
+    done = await walker.step(needed, "complete", completed_at="2026-11-20T10:00:00Z", note="x")
+    moved = await client.patch(
+        f"{URL}/{done['id']}",
+        json={"properties": {"needed_from": "2026-11-25T00:00:00Z"}},
+        headers=headers("officer"),
+    )
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["detail"][0]["loc"] == ["body", "properties", "needed_from"]
     asked_later = await client.post(
         URL, json=request_feature(ngo, requested_at=NEXT_YEAR), headers=headers("officer")
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +138,33 @@ def in_future(table: Table, columns: Any = None) -> list[tuple[Fact, ColumnEleme
     return found
 
 
-async def check_record(session: AsyncSession, table: Table, record_id: uuid.UUID) -> None:
-    """422 naming the field when the record, as written, dates what happened in the future."""
+#: Per collection, (the date a plan starts, the dates that record it was carried out): a
+#: request's support is not delivered before it is needed.
+NOT_BEFORE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "assistance_requests": ("needed_from", ("completed_at", "delivered_at")),
+}
+
+
+async def check_record(
+    session: AsyncSession, table: Table, record_id: uuid.UUID, written: Iterable[str] = ()
+) -> None:
+    """422 naming the field when the record, as written, dates what happened in the future,
+    or (when ``written`` changes the start of a plan) says it was carried out before it."""
+    if table.name in NOT_BEFORE and NOT_BEFORE[table.name][0] in set(written):
+        start, done = NOT_BEFORE[table.name]
+        plan = (
+            await session.execute(
+                select(table.c[start], *(table.c[d] for d in done)).where(table.c.id == record_id)
+            )
+        ).one()
+        for name, moment in zip(done, plan[1:], strict=True):
+            if moment is not None and moment < plan[0]:
+                raise InvalidInput(
+                    ["body", "properties", start],
+                    f"{start} ({plan[0].isoformat()}) is after the request's {name} "
+                    f"({moment.isoformat()}): support is not delivered before it is needed; "
+                    f"give the date it was needed from",
+                )
     rules = in_future(table)
     if not rules:
         return

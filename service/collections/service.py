@@ -428,7 +428,7 @@ async def update_feature(
                 targets=[record_id],
             )
             await _check_scope(session, table, record_id, principal)
-            await dates.check_record(session, table, record_id)
+            await dates.check_record(session, table, record_id, values)
     return await get_feature(session, collection, principal, record_id)
 
 
