@@ -80,6 +80,12 @@ async def test_a_withdrawal_says_why(client: AsyncClient, headers: Headers, make
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == "reason"
+    blank = await client.delete(
+        f"/api/idp_sites/{site['id']}/population/{figure}",
+        params={"reason": "   "},
+        headers=headers("officer"),
+    )
+    assert blank.status_code == 422
 
 
 async def test_with_no_figure_standing_the_site_has_no_population(

@@ -111,6 +111,7 @@ async def withdraw_population(
         Query(
             min_length=1,
             max_length=1000,
+            pattern=r"\S",
             description="Why the figure is withdrawn: kept with the figure and in the audit trail.",
         ),
     ],
