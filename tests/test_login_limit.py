@@ -164,6 +164,17 @@ async def test_the_account_limit_holds_across_addresses(app: FastAPI, engine: As
     assert answer.status_code == 200, answer.text
 
 
+async def test_the_addresses_of_one_ipv6_network_count_as_one(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    username = await new_user(engine)
+    for i in range(get_settings().login_max_failures):
+        async with from_address(app, f"2001:db8:7:1::{i + 1:x}") as http:
+            assert (await log_in(http, username, WRONG)).status_code == 401
+    async with from_address(app, "2001:db8:7:1:ffff::99") as http:
+        assert refused(await log_in(http, username, factories.PASSWORD))
+
+
 async def test_attempts_are_forgotten_in_time(app: FastAPI, engine: AsyncEngine) -> None:
     """Old attempts are cleaned up: rows whose time has passed are deleted by later logins."""
     username = await new_user(engine)

@@ -14,6 +14,7 @@ the same NAT address, do not lock its user out. A successful login clears the pa
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,6 +78,20 @@ class Admission:
     scopes: tuple[Scope, ...]
 
 
+def network_of(address: str) -> str:
+    """The address as counted: an IPv6 client is its /64 network (one site or one host may
+    hold all of it, and would otherwise get a new count with each of its addresses)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def _key(scope: Scope, username: str, address: str) -> tuple[str, str, str]:
     return (
         scope,
@@ -110,6 +125,7 @@ def _stale(row: Row[Any], now: datetime, limits: LoginLimits) -> bool:
 async def admit(engine: AsyncEngine, limits: LoginLimits, username: str, address: str) -> Admission:
     """Count a login attempt before its password is checked, in a transaction of its own;
     ``TooManyRequests`` (with ``Retry-After``) while a back-off runs."""
+    address = network_of(address)
     async with engine.begin() as connection:
         now: datetime = (await connection.execute(select(func.now()))).scalar_one()
         # Rows are always locked in this order (pair, account, address): no deadlock.
