@@ -175,6 +175,20 @@ async def test_the_addresses_of_one_ipv6_network_count_as_one(
         assert refused(await log_in(http, username, factories.PASSWORD))
 
 
+async def test_an_admin_unlocks_a_user(app: FastAPI, engine: AsyncEngine) -> None:
+    """What `civop user unlock` does: the user logs in at once, without waiting."""
+    from service.auth import throttle
+
+    username = await new_user(engine)
+    async with from_address(app, "198.51.100.11") as http:
+        for _ in range(get_settings().login_max_failures):
+            assert (await log_in(http, username, WRONG)).status_code == 401
+        assert refused(await log_in(http, username, factories.PASSWORD))
+        async with AsyncSession(engine) as session:
+            assert await throttle.unlock(session, username) == 2
+        assert (await log_in(http, username, factories.PASSWORD)).status_code == 200
+
+
 async def test_attempts_are_forgotten_in_time(app: FastAPI, engine: AsyncEngine) -> None:
     """Old attempts are cleaned up: rows whose time has passed are deleted by later logins."""
     username = await new_user(engine)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, case, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.auth.models import LoginThrottle
 from service.config import Settings
@@ -215,3 +215,15 @@ async def succeeded(engine: AsyncEngine, limits: LoginLimits, admission: Admissi
                     ),
                 )
             )
+
+
+async def unlock(session: AsyncSession, username: str) -> int:
+    """Clear an account's failed logins at every address (its known addresses stay known);
+    returns how many counters were cleared. For a user locked out by someone else's guesses."""
+    result = await session.execute(
+        update(THROTTLE)
+        .where(THROTTLE.c.username == username, THROTTLE.c.scope.in_(("pair", "account")))
+        .values(failures=0, last_failure_at=None, next_attempt_at=None)
+    )
+    await session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
