@@ -218,6 +218,15 @@ def user_enable(username: str) -> None:
     typer.echo(f"user {username} enabled")
 
 
+@user_app.command("unlock")
+def user_unlock(username: str) -> None:
+    """Clear a user's failed logins (the back-off after too many), at every address."""
+    from service.auth import throttle
+
+    cleared = _with_session(lambda s: throttle.unlock(s, username))
+    typer.echo(f"user {username}: {cleared} failed-login counters cleared")
+
+
 @user_app.command("demo-accounts")
 def user_demo_accounts() -> None:
     """Create the documented demo accounts (CIVOP_DEMO=1 only) and print them."""

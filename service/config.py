@@ -62,8 +62,24 @@ class Settings(BaseSettings):
     #: How long a process may reuse who a token or key belongs to; any change to users, keys
     #: or sectors empties it at once (PostgreSQL notifications), so this is only a backstop.
     auth_cache_s: float = Field(30.0, ge=0, le=3600)
+    #: Failed logins of one account from one client address before each further attempt from
+    #: there waits: ``login_backoff_s``, doubling with each failure up to ``login_backoff_max_s``.
     login_max_failures: int = Field(5, ge=1)
-    login_window_s: int = Field(300, ge=1)
+    #: Failed logins of one account from every address together before the back-off applies to
+    #: it from addresses where it has not logged in before.
+    login_account_max_failures: int = Field(10, ge=1)
+    #: Failed logins of every account from one address before the back-off applies there to
+    #: accounts that have not logged in from it before (one NAT address serves many people).
+    login_address_max_failures: int = Field(100, ge=1)
+    login_backoff_s: float = Field(30.0, gt=0, le=3600)
+    login_backoff_max_s: float = Field(900.0, gt=0, le=86_400)
+    #: Failures are forgotten this long after the last one.
+    login_window_s: int = Field(3600, ge=1)
+    #: An address where an account logged in is known to it this long.
+    login_known_address_days: float = Field(30.0, ge=0, le=3650)
+    #: Dates that record what happened (an incident's time, a population count) may be at
+    #: most this far ahead of the server's clock (devices' clocks drift); plans may be later.
+    future_tolerance_minutes: float = Field(10.0, ge=0, le=24 * 60)
     #: Role given to requests without credentials; ``None`` means they are refused.
     anonymous_role: Literal["partner"] | None = None
 

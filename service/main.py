@@ -16,7 +16,7 @@ from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
-from service.auth.views import LoginLimiter
+from service.auth.throttle import LoginLimits
 from service.auth.views import router as auth_router
 from service.changes import ChangeAwareCache, ChangeListener
 from service.collections.registry import COLLECTIONS
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.health_engine = create_health_engine(settings)
         app.state.sessionmaker = sessionmaker_for(engine)
-        app.state.login_limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+        app.state.login_limits = LoginLimits.of(settings)
         app.state.tile_cache = TileCache(settings.tile_cache_mb * 1024 * 1024)
         changes = ChangeListener(settings.database_url)
         app.state.changes = changes

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Text, text
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -60,3 +60,26 @@ class ApiKey(Base):
     created_by: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottle(Base):
+    """Login attempts counted for one account, one client address or one (address, account)
+    pair: how many failed in a row, the back-off they earned, and the pair's last success."""
+
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    address: Mapped[str] = mapped_column(Text, primary_key=True, server_default=text("''"))
+    username: Mapped[str] = mapped_column(Text, primary_key=True, server_default=text("''"))
+    failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: No attempt is checked before this time (the back-off).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A pair's last successful login: its address is known to the account.
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: After this the row holds nothing worth keeping and is deleted.
+    forget_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__: Any = (
+        CheckConstraint("scope IN ('pair', 'account', 'address')", name="scope"),
+    )

@@ -37,6 +37,7 @@ from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal, floor_above
 from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
+from service.collections import dates
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
@@ -468,6 +469,7 @@ async def create_feature(
             trail.on_session(session), table, insert(table).values(values), kind="insert"
         )
         await _check_scope(session, table, record_id, principal)
+        await dates.check_record(session, table, record_id)
     feature = await get_feature(session, collection, principal, record_id)
     return record_id, with_notices(feature, notices)
 
@@ -550,6 +552,7 @@ async def update_feature(
                 targets=[record_id],
             )
             await _check_scope(session, table, record_id, principal)
+            await dates.check_record(session, table, record_id, values)
     return with_notices(await get_feature(session, collection, principal, record_id), notices)
 
 

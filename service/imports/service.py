@@ -81,6 +81,7 @@ from geo.sectors import SectorIndex
 from service.access.policy import Principal, floors_for
 from service.access.sql import below_floor, floored, row_filter, view, within_scope
 from service.audit import trail
+from service.collections import dates
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import _check_clearance, act_as
 from service.config import Settings
@@ -612,6 +613,16 @@ async def _check(
             ),
             _source_of(opened, "classification"),
             lambda r: f"you are not cleared to write {r['classification']} records",
+        )
+    for fact, future in dates.in_future(target, st.c):
+
+        def dated_ahead(r: Any, fact: dates.Fact = fact) -> str:
+            return dates.message(fact.column, r["value"], fact.hint)
+
+        await report(
+            select(st.c.row_no, st.c[fact.column].label("value")).where(future),
+            _source_of(opened, fact.column),
+            dated_ahead,
         )
     scope = principal.sector_scope
     sectored = "sector_id" in target.c

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
+from service.collections import dates
 from service.collections.registry import COLLECTIONS
 from service.collections.service import _check_scope, act_as, get_feature, writing
 from service.enums import ProjectStatus, Role
@@ -63,6 +64,8 @@ async def change_status(
         await _check_scope(session, PROJECTS, project_id, principal)
         if change.status == status:
             raise Conflict(f"the project is {status} already")
+        if change.status == ProjectStatus.completed:
+            await _has_started_and_ended(session, project_id)
         await session.execute(select(func.set_config("civop.reason", change.reason or "", True)))
         await trail.write(
             trail.on_session(session),
@@ -73,6 +76,24 @@ async def change_status(
         )
         await session.execute(select(func.set_config("civop.reason", "", True)))
     return await get_feature(session, collection, principal, project_id)
+
+
+async def _has_started_and_ended(session: AsyncSession, project_id: uuid.UUID) -> None:
+    """A project is completed once it has started and ended: not before its dates."""
+    row = (
+        await session.execute(
+            select(PROJECTS.c.start_date, PROJECTS.c.end_date).where(PROJECTS.c.id == project_id)
+        )
+    ).one()
+    for name, value, verb in (
+        ("start_date", row.start_date, "starts"),
+        ("end_date", row.end_date, "ends"),
+    ):
+        if dates.too_late(value):
+            raise Conflict(
+                f"the project {verb} on {value.isoformat()} ({name}): it cannot be completed "
+                f"before it {verb}; complete it then, or correct {name} (PATCH) if it was earlier"
+            )
 
 
 async def history(

@@ -10,7 +10,7 @@ history in one transaction. The database refuses any change of state made anothe
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import REQUEST_STEPS, Principal, may_take_step
 from service.access.sql import view
 from service.audit import trail
+from service.collections import dates
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import (
     _check_references,
@@ -48,7 +49,6 @@ from service.requests.workflow import Decision, IllegalStep, RequestStatus, Stat
 REQUESTS: Table = AssistanceRequest.__table__  # type: ignore[assignment]
 HISTORY: Table = AssistanceRequestHistory.__table__  # type: ignore[assignment]
 #: A time given for a step may run this far ahead of the server's clock.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def collection() -> Collection:
@@ -101,6 +101,7 @@ async def submit(
             trail.on_session(session), REQUESTS, insert(REQUESTS).values(values), kind="insert"
         )
         await _check_scope(session, REQUESTS, record_id, principal)
+        await dates.check_record(session, REQUESTS, record_id)
     return record_id, await get_feature(session, found, principal, record_id)
 
 
@@ -131,16 +132,32 @@ def _state(row: Any) -> State:
 
 def _when(value: datetime | None, field: str, row: Any) -> datetime:
     """A step's time: now when not given; never in the future, never before the request."""
-    now = datetime.now(UTC)
-    moment = value or now
-    if moment > now + CLOCK_SKEW:
-        raise InvalidInput(["body", field], f"{field} is in the future")
+    moment = value or datetime.now(UTC)
+    dates.not_in_future(moment, ["body", field], "give when it happened, or leave it out for now")
     if moment < row.requested_at:
         raise InvalidInput(
             ["body", field],
             f"{field} is before the request was made ({row.requested_at.isoformat()})",
         )
     return moment
+
+
+def _not_before_need(moment: datetime, field: str, given: bool, row: Any) -> None:
+    """Support is delivered once it is needed: a time given before that is wrong (422); now,
+    before it, is too early (409)."""
+    if moment >= row.needed_from:
+        return
+    needed = row.needed_from.isoformat()
+    if given:
+        raise InvalidInput(
+            ["body", field],
+            f"{field} is before the support was needed (needed from {needed}); give when it "
+            "was delivered",
+        )
+    raise Conflict(
+        f"the support is needed from {needed}: record its delivery once it is delivered, or "
+        "correct needed_from (PATCH) if it was needed earlier"
+    )
 
 
 def _last_resort(row: Any) -> None:
@@ -260,6 +277,7 @@ def _apply(state: State, row: Any, step: Step, body: Any) -> tuple[dict[str, Any
         return changes, entry
     if step is Step.complete:
         completed_at = _when(body.completed_at, "completed_at", row)
+        _not_before_need(completed_at, "completed_at", body.completed_at is not None, row)
         note = body.note
         if state.status is not S.approved:
             given_first = "life-saving help given before approval"
@@ -270,6 +288,7 @@ def _apply(state: State, row: Any, step: Step, body: Any) -> tuple[dict[str, Any
         )
     if step is Step.delivered_by_other:
         delivered_at = _when(body.delivered_at, "delivered_at", row)
+        _not_before_need(delivered_at, "delivered_at", body.delivered_at is not None, row)
         return (
             {
                 "status": S.delivered_by_other.value,

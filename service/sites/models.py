@@ -58,6 +58,13 @@ class SitePopulation(Base):
         DateTime(timezone=True), server_default=text("now()")
     )
     created_by: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))
+    #: The last correction: who and when (the audit trail keeps the values before it).
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str | None] = mapped_column(Text)
+    #: A withdrawn figure stays, with who withdrew it, when and why, but counts no more.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(Text)
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint("individuals >= 0", name="individuals_range"),

@@ -29,6 +29,24 @@ class PopulationFigureIn(BaseModel):
     source: str | None = Field(None, max_length=300)
 
 
+class PopulationFigurePatch(BaseModel):
+    """A correction: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observed_on: dt.date | None = None
+    individuals: int | None = Field(None, ge=0)
+    households: int | None = Field(None, ge=0)
+    source: str | None = Field(None, max_length=300)
+
+
 class PopulationFigure(PopulationFigureIn):
     id: uuid.UUID
     site_id: uuid.UUID
+    created_by: str | None = None
+    updated_at: dt.datetime | None = None
+    updated_by: str | None = None
+    #: A withdrawn figure no longer counts; who withdrew it, when and why.
+    withdrawn_at: dt.datetime | None = None
+    withdrawn_by: str | None = None
+    withdrawn_reason: str | None = None
