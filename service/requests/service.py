@@ -25,6 +25,7 @@ from service.collections.service import (
     _check_scope,
     _write_values,
     act_as,
+    claim_key,
     get_feature,
     writing,
 )
@@ -93,6 +94,7 @@ async def submit(
         values.pop("requested_at", None)
     async with writing(session, found):
         await act_as(session, principal)
+        await claim_key(session, REQUESTS, principal, values)
         await _check_references(session, REQUESTS, values, principal)
         record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
         await trail.write(
