@@ -69,7 +69,6 @@ from sqlalchemy import (
     select,
     table,
     text,
-    true,
     tuple_,
     update,
 )
@@ -486,24 +485,17 @@ async def _match(
             "record_id uuid, deleted_at timestamptz) ON COMMIT DROP"
         )
     )
-    holder = target.alias("key_holder")
-    by_key = (
-        select(holder.c.id, holder.c.deleted_at)
-        .where(
-            holder.c.origin == staging.origin_expr(),
-            holder.c.external_id == st.c.external_id,
-            seen_in_full(target, principal, live=False, alias=holder),
-        )
-        .order_by(
-            holder.c.deleted_at.is_not(None),
-            keys.classification_rank(holder).desc(),
-            holder.c.created_at,
-            holder.c.id,
-        )
-        .limit(1)
-        .lateral("by_key")
+    # A plain outer join, one record kept per row (DISTINCT ON): a hash join on the key, and a
+    # join Citus plans as it did the join it replaces.
+    by_key = target.alias("by_key")
+    joined = st.outerjoin(
+        by_key,
+        and_(
+            by_key.c.origin == staging.origin_expr(),
+            by_key.c.external_id == st.c.external_id,
+            seen_in_full(target, principal, live=False, alias=by_key),
+        ),
     )
-    joined = st.outerjoin(by_key, true())
     by_id_found: ColumnElement[Any] = null()
     deleted: ColumnElement[Any] = by_key.c.deleted_at
     if staging.has(IDENTITY):
@@ -525,9 +517,20 @@ async def _match(
         column("record_id"),
         column("deleted_at"),
     )
-    rows = select(
-        st.c.row_no, by_id_found, by_key.c.id, func.coalesce(by_id_found, by_key.c.id), deleted
-    ).select_from(joined)
+    rows = (
+        select(
+            st.c.row_no, by_id_found, by_key.c.id, func.coalesce(by_id_found, by_key.c.id), deleted
+        )
+        .select_from(joined)
+        .distinct(st.c.row_no)
+        .order_by(
+            st.c.row_no,
+            by_key.c.deleted_at.is_not(None),
+            keys.classification_rank(by_key).desc(),
+            by_key.c.created_at,
+            by_key.c.id,
+        )
+    )
     await _runner(session, settings)(
         postgresql.insert(found).from_select(list(found.c.keys()), rows)
     )
