@@ -13,6 +13,7 @@ a hidden record holds, once with a key no record has, and the two answers are co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -26,7 +27,11 @@ from httpx import AsyncClient, Response
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service.access.policy import Principal
+from service.collections import keys
+from service.collections.registry import COLLECTIONS
 from service.config import get_settings
+from service.enums import Role
 from tests import factories, geofiles
 from tests.test_imports import upload
 from tests.test_requests import PartnerOf, ngo, partner_of, request_feature
@@ -338,3 +343,44 @@ async def test_submitting_a_request_under_a_hidden_requests_key_answers_as_under
     hidden, unused = answers
     assert unused[0] == 201, unused
     assert hidden == unused
+
+
+async def _waiting_for_a_key(engine: AsyncEngine) -> bool:
+    """Whether some transaction waits for an advisory lock of the keys (polled, not timed)."""
+    for _ in range(200):
+        async with engine.connect() as watcher:
+            waiting = await watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid IN (:keys, :key) "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                ),
+                {"keys": keys.KEYS_LOCK, "key": keys.KEY_LOCK},
+            )
+        if waiting:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("first", ["API write", "import"])
+async def test_writers_of_one_key_wait_for_each_other(engine: AsyncEngine, first: str) -> None:
+    """Two records a writer sees never end up under one key: a write through the API waits
+    for another writing the same key, and for an import checking the collection's keys, until
+    that transaction ends (both are rolled back here: nothing stays)."""
+    table = COLLECTIONS["incidents"].table
+    admin = Principal(username="admin", role=Role.admin)
+    async with AsyncSession(engine) as holding, AsyncSession(engine) as waiting:
+        if first == "import":
+            await keys.lock_all(holding, table)
+        else:
+            await keys.claim(holding, table, admin, ORIGIN, UNUSED)
+        claim = asyncio.create_task(keys.claim(waiting, table, admin, ORIGIN, UNUSED))
+        try:
+            assert await _waiting_for_a_key(engine)
+            assert not claim.done()
+            await holding.rollback()
+            await asyncio.wait_for(claim, 30)
+        finally:
+            claim.cancel()
+            await waiting.rollback()
