@@ -48,11 +48,14 @@ NORTH = factories.point(25.3, 7.3)
 SOUTH = factories.point(25.3, 4.3)
 
 #: Who writes, and the record hidden from them that holds the key: restricted (above their
-#: clearance) or in a sector they are not assigned to.
+#: clearance), in a sector they are not assigned to, or shown to them generalised (under a
+#: policy that generalises restricted incidents, ``GENERALISED``).
 HOLDERS = {
     "restricted": ("officer", {"classification": "restricted"}, NORTH),
     "outside their sectors": ("officer-north", {"classification": "mission"}, SOUTH),
+    "generalised": ("officer", {"classification": "restricted"}, NORTH),
 }
+GENERALISED = {"incidents": {"restricted": "generalise"}}
 
 
 def _answer(response: Response, key: str) -> tuple[int, str, dict[str, str]]:
@@ -66,10 +69,14 @@ def _answer(response: Response, key: str) -> tuple[int, str, dict[str, str]]:
     return response.status_code, body, kept
 
 
-async def _hide(client: AsyncClient, headers: Headers, holder: str) -> None:
+async def _hide(
+    client: AsyncClient, headers: Headers, holder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Store the hidden record, and read as its writer-to-be once (their user is then cached,
     so that each of their requests after runs the same statements)."""
     user, properties, where = HOLDERS[holder]
+    if holder == "generalised":
+        monkeypatch.setattr(get_settings(), "policies", GENERALISED)
     assert (await client.get("/auth/me", headers=headers(user))).status_code == 200
     feature = factories.feature(
         "incidents", geometry=where, origin=ORIGIN, external_id=HIDDEN, **properties
@@ -100,9 +107,14 @@ PREFIXES = {"API": "/api/incidents", "OGC API Part 4": "/collections/incidents/i
 @pytest.mark.parametrize("holder", list(HOLDERS))
 @pytest.mark.parametrize("flavour", list(PREFIXES))
 async def test_creating_a_record_under_a_hidden_records_key_answers_as_under_an_unused_key(
-    client: AsyncClient, headers: Headers, engine: AsyncEngine, holder: str, flavour: str
+    client: AsyncClient,
+    headers: Headers,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    holder: str,
+    flavour: str,
 ) -> None:
-    await _hide(client, headers, holder)
+    await _hide(client, headers, holder, monkeypatch)
     user = HOLDERS[holder][0]
     url = PREFIXES[flavour]
     answers, sent = [], []
@@ -125,11 +137,12 @@ async def test_changing_a_key_to_a_hidden_records_key_answers_as_to_an_unused_ke
     client: AsyncClient,
     headers: Headers,
     engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
     holder: str,
     flavour: str,
     method: str,
 ) -> None:
-    await _hide(client, headers, holder)
+    await _hide(client, headers, holder, monkeypatch)
     user = HOLDERS[holder][0]
     url = PREFIXES[flavour]
     answers, sent = [], []
@@ -185,7 +198,7 @@ async def test_importing_a_hidden_records_key_answers_as_an_unused_key(
     session: AsyncSession,
     bulk: bool,
 ) -> None:
-    await _hide(client, headers, holder)
+    await _hide(client, headers, holder, monkeypatch)
     if bulk:
         # A one-row file is a bulk load when the collection holds no more than two records.
         monkeypatch.setattr(get_settings(), "import_bulk_rows", 1)
@@ -228,11 +241,11 @@ async def test_ids_of_new_records_say_nothing_of_their_key(
 
 
 async def test_a_file_naming_a_hidden_record_by_its_id_answers_as_an_unknown_id(
-    client: AsyncClient, headers: Headers, tmp_path: Path
+    client: AsyncClient, headers: Headers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A civop id in a file that names a record the importer may not see in full is no match:
     the row is a new record with an id of its own, as with an id no record has."""
-    await _hide(client, headers, "restricted")
+    await _hide(client, headers, "restricted", monkeypatch)
     hidden_id = (await client.get("/api/incidents", headers=headers("admin"))).json()["features"][
         0
     ]["id"]
@@ -268,13 +281,17 @@ async def test_a_file_naming_a_hidden_record_by_its_id_answers_as_an_unknown_id(
 
 
 async def test_a_cleared_user_sees_both_records_and_a_reimport_updates_the_most_restricted(
-    client: AsyncClient, headers: Headers, session: AsyncSession, tmp_path: Path
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The officer's record and the restricted one share the key. The admin, cleared for both,
     lists both; a key already held by a record the writer sees in full is still a conflict; and
     the admin's re-import of the file updates the record at the highest classification they see
     (the oldest of those when several), never the officer's copy."""
-    await _hide(client, headers, "restricted")
+    await _hide(client, headers, "restricted", monkeypatch)
     path = _file(tmp_path, HIDDEN)
     officers = await upload(client, headers, path, collection="incidents", origin=ORIGIN)
     assert officers.status_code == 201 and officers.json()["created"] == 1, officers.text
