@@ -79,8 +79,8 @@ async def claim(
 
 
 def classification_rank(holder: FromClause) -> ColumnElement[int]:
-    """Higher for more restricted records: a re-import updates the most restricted record
-    the importer sees under a key, so the file's values never reach more readers than the
-    record it updates had."""
+    """Higher for more restricted records: a re-import updates the most restricted record the
+    importer sees under a key, so the file's values reach the fewest readers, and a less
+    restricted copy stays as its writer left it."""
     ranks = {c.value: rank for rank, c in enumerate(Classification)}
     return case(ranks, value=holder.c.classification, else_=-1)
