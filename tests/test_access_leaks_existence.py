@@ -330,6 +330,46 @@ async def test_a_cleared_user_sees_both_records_and_a_reimport_updates_the_most_
     assert severities == {"restricted": 5, "mission": geofiles.INCIDENTS[0]["severity"]}
 
 
+async def test_of_two_records_at_one_classification_a_reimport_updates_the_oldest(
+    client: AsyncClient,
+    headers: Headers,
+    session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The South record came first; an officer limited to the North, who cannot see it, then
+    stored their own under the same key. An officer who sees both re-imports the key."""
+    await _hide(client, headers, "outside their sectors", monkeypatch)
+    north = factories.feature("incidents", geometry=NORTH, origin=ORIGIN, external_id=HIDDEN)
+    created = await client.post("/api/incidents", json=north, headers=headers("officer-north"))
+    assert created.status_code == 201, created.text
+    # (Both were written in this test's one transaction: the South one is dated a day back.)
+    await session.execute(
+        text(
+            "UPDATE incidents SET created_at = created_at - interval '1 day' "
+            "WHERE created_by = 'admin' AND external_id = :key"
+        ),
+        {"key": HIDDEN},
+    )
+    rows = [dict(geofiles.INCIDENTS[0], external_id=HIDDEN, severity=5, lat=4.3, lon=25.3)]
+    newer = tmp_path / "newer.csv"
+    newer.write_text(geofiles.incidents_csv(rows))
+    job = await upload(client, headers, newer, collection="incidents", origin=ORIGIN)
+    assert (job.json()["created"], job.json()["updated"]) == (0, 1), job.text
+    severities = dict(
+        (
+            await session.execute(
+                text(
+                    "SELECT created_by, severity FROM incidents "
+                    "WHERE origin = :origin AND external_id = :key"
+                ),
+                {"origin": ORIGIN, "key": HIDDEN},
+            )
+        ).all()
+    )
+    assert severities == {"admin": 5, "officer-north": north["properties"]["severity"]}
+
+
 @pytest.mark.parametrize("writer", ["officer", "partner"])
 async def test_submitting_a_request_under_a_hidden_requests_key_answers_as_under_an_unused_key(
     client: AsyncClient,
