@@ -21,12 +21,10 @@ WHERE t.tgrelid::regclass::text IN ('sectors', 'actors', 'idp_sites', 'projects'
                     'civop_project_status_history', 'civop_request_recorded')
 ORDER BY 1 \gexec
 
--- 2. Keys Citus cannot keep unique on a table distributed by id: the id follows from the key
---    instead (service.imports.ids.record_id), and the key stays indexed for matching.
-ALTER TABLE incidents DROP CONSTRAINT uq_incidents_origin_external_id;
-ALTER TABLE patrols DROP CONSTRAINT uq_patrols_origin_external_id;
-CREATE INDEX ix_incidents_origin_external_id ON incidents (origin, external_id);
-CREATE INDEX ix_patrols_origin_external_id ON patrols (origin, external_id);
+-- 2. Keys: no table has a unique constraint on (origin, external_id) since migration
+--    a19b02c0d0e2; the service keeps keys unique among what each writer sees in full, with
+--    advisory locks on the coordinator, and the index on the key serves its look-ups
+--    (docs/scaling.md, point 2). Nothing to do here.
 
 -- 3. Reference tables (a copy on every worker), referenced ones first.
 SELECT create_reference_table('sectors');

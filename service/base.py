@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, DateTime, MetaData, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, DateTime, Index, MetaData, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -64,7 +64,10 @@ class Record:
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
-    #: The system an external id belongs to (``api``, ``acled``, ``dtm``, ``demo`` ...).
+    #: The system an external id belongs to (``api``, ``acled``, ``dtm``, ``demo`` ...). The key
+    #: (origin, external_id) is unique among the records each writer sees in full, which the
+    #: service keeps (``service.collections.keys``): a unique constraint would tell a writer
+    #: that a record hidden from them holds it.
     origin: Mapped[str] = mapped_column(Text, server_default=text("'api'"))
     external_id: Mapped[str | None] = mapped_column(Text)
     classification: Mapped[Classification] = mapped_column(Text, server_default=text("'mission'"))
@@ -82,8 +85,9 @@ class Record:
     @declared_attr.directive
     @classmethod
     def __table_args__(cls) -> tuple[Any, ...]:
+        name = f"ix_{cls.__tablename__}_origin_external_id"  # type: ignore[attr-defined]
         return (
-            UniqueConstraint("origin", "external_id"),
+            Index(name, "origin", "external_id"),
             enum_check("classification", Classification),
             *cls.__extra_args__(),
         )

@@ -266,7 +266,7 @@ async def test_an_import_may_not_change_a_record_reaching_beyond_the_officers_se
         client, headers, _sites_csv(tmp_path, inside), collection="idp_sites", user="officer-north"
     )
     assert response.status_code == 422, response.text
-    assert any("may not change" in p["msg"] for p in response.json()["detail"])
+    assert any("reaches beyond the sectors" in p["msg"] for p in response.json()["detail"])
     (kept,) = await _all(client, headers, "idp_sites")
     assert kept["geometry"] == WHOLE_MISSION
 

@@ -75,18 +75,18 @@ def _levels(
 
 
 def row_filter(
-    table: Table, principal: Principal, settings: Settings | None = None
+    table: Table, principal: Principal, settings: Settings | None = None, *, live: bool = True
 ) -> ColumnElement[bool]:
-    """Rows of ``table`` that the principal may see at all (exactly or generalised)."""
+    """Rows of ``table`` that the principal may see at all (exactly or generalised); with
+    ``live=False`` also deleted rows that they would see were they not deleted."""
     settings = settings or get_settings()
     policy = policy_for(table.name, settings.policies)
     full, generalised = _levels(principal, policy)
     shown: ColumnElement[bool] = table.c.classification.in_(full + generalised)
     owned = _owned(table, principal, policy)
-    conditions: list[ColumnElement[bool]] = [
-        table.c.deleted_at.is_(None),
-        shown if owned is None else or_(shown, owned),
-    ]
+    conditions: list[ColumnElement[bool]] = [shown if owned is None else or_(shown, owned)]
+    if live:
+        conditions.insert(0, table.c.deleted_at.is_(None))
     if principal.sector_scope is not None:
         scope_column = table.c.id if table.name == "sectors" else table.c.sector_id
         if principal.sector_scope:
@@ -220,6 +220,29 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
         where=row_filter(table, principal, settings),
         tolerance_deg=cell_deg if (coarse_always or generalised) else 0.0,
     )
+
+
+def seen_in_full(
+    table: Table,
+    principal: Principal,
+    *,
+    live: bool = True,
+    alias: FromClause | None = None,
+    settings: Settings | None = None,
+) -> ColumnElement[bool]:
+    """Rows of ``table`` (or of ``alias``, an alias of it) that the principal sees in full: not
+    hidden and not generalised. These are the records a writer may change, and the only ones
+    whose keys their writes are checked and matched against (``service.collections.keys``);
+    ``live=False`` adds the deleted ones they would see so."""
+    settings = settings or get_settings()
+    built = view(table, principal, settings)
+    condition = and_(row_filter(table, principal, settings, live=live), built.exact)
+    if alias is None:
+        return condition
+    from sqlalchemy.sql.util import ClauseAdapter
+
+    adapted: ColumnElement[bool] = ClauseAdapter(alias).traverse(condition)
+    return adapted
 
 
 def _owned(

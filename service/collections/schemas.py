@@ -23,7 +23,10 @@ class RecordProperties(BaseModel):
     )
     origin: str = Field("api", max_length=64, description="System the external id belongs to.")
     external_id: str | None = Field(
-        None, max_length=256, description="Id in the originating system; unique per origin."
+        None,
+        max_length=256,
+        description="Id in the originating system; unique per origin among the records you "
+        "see in full (records hidden from you do not count).",
     )
 
 

@@ -37,13 +37,12 @@ from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal, floor_above
 from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
-from service.collections import dates
+from service.collections import dates, keys
 from service.collections.params import Cursor, ListQuery, encode_cursor
 from service.collections.registry import Collection
 from service.config import get_settings
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
-from service.imports.ids import record_id as derived_id
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
@@ -400,9 +399,6 @@ def with_notices(feature: str, notices: list[str]) -> str:
     return feature[:-1] + ',"notices":' + json.dumps(notices) + "}"
 
 
-DUPLICATE_KEY = "a record with this origin and external_id exists; update it instead"
-
-
 def _integrity_problem(error: IntegrityError | DataError, collection: Collection) -> Exception:
     if isinstance(error, DataError):
         return InvalidInput(
@@ -410,9 +406,6 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
         )
     name, sqlstate = constraint_of(error)
     table = collection.name
-    if name.startswith(f"uq_{table}_origin_external_id") or name == f"pk_{table}":
-        # (The primary key too: a record's id follows from its key.)
-        return Conflict(DUPLICATE_KEY)
     if name.startswith(f"fk_{table}_"):
         column = name.removeprefix(f"fk_{table}_")
         return InvalidInput(
@@ -461,10 +454,12 @@ async def create_feature(
     values = _write_values(collection, properties, geometry, replace=True)
     async with writing(session, collection):
         await act_as(session, principal)
+        await claim_key(session, table, principal, values)
         await _check_references(session, table, values, principal)
         await _place(session, collection, principal, values)
         notices = await _floor(session, collection, principal, values)
-        record_id: uuid.UUID = values.setdefault("id", _new_id(collection, values))
+        # Random, never derived from the key: that would say when the key was taken.
+        record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
         await trail.write(
             trail.on_session(session), table, insert(table).values(values), kind="insert"
         )
@@ -474,38 +469,30 @@ async def create_feature(
     return record_id, with_notices(feature, notices)
 
 
-def _new_id(collection: Collection, values: dict[str, Any]) -> uuid.UUID:
-    """A record with a key gets the id its key gives, as an imported one does: on a table
-    sharded by id (Citus, docs/scaling.md) the primary key is what keeps keys unique."""
-    external_id = values.get("external_id")
-    if external_id is None:
-        return uuid.uuid4()
-    return derived_id(collection.name, values.get("origin") or "api", external_id)
-
-
-async def _check_key_free(
-    session: AsyncSession, table: Table, values: dict[str, Any], record_id: uuid.UUID
+async def claim_key(
+    session: AsyncSession,
+    table: Table,
+    principal: Principal,
+    values: dict[str, Any],
+    record_id: uuid.UUID | None = None,
 ) -> None:
-    """A changed key must not be another record's. The unique constraint says so on one node;
-    a table sharded by id has none, so the service asks first."""
+    """A key given or changed must not be held by another record the writer sees in full
+    (``service.collections.keys``); records hidden from them do not count. A change takes
+    ``keys.share`` before it first reads the table."""
     if "external_id" not in values and "origin" not in values:
         return
-    current = (
-        await session.execute(
-            select(table.c.origin, table.c.external_id).where(table.c.id == record_id)
-        )
-    ).one()
-    origin = values.get("origin", current.origin)
-    external_id = values.get("external_id", current.external_id)
+    origin, external_id = values.get("origin"), values.get("external_id")
+    if record_id is not None and ("origin" not in values or "external_id" not in values):
+        current = (
+            await session.execute(
+                select(table.c.origin, table.c.external_id).where(table.c.id == record_id)
+            )
+        ).one()
+        origin = values.get("origin", current.origin)
+        external_id = values.get("external_id", current.external_id)
     if external_id is None:
         return
-    taken = await session.scalar(
-        select(table.c.id).where(
-            table.c.origin == origin, table.c.external_id == external_id, table.c.id != record_id
-        )
-    )
-    if taken is not None:
-        raise Conflict(DUPLICATE_KEY)
+    await keys.claim(session, table, principal, origin or "api", external_id, record_id)
 
 
 async def _editable(
@@ -536,9 +523,12 @@ async def update_feature(
     values = _write_values(collection, properties, geometry, replace=replace)
     async with writing(session, collection):
         await act_as(session, principal)
+        if "external_id" in values or "origin" in values:
+            # Before anything reads the table: an import may hold its keys (and its lock).
+            await keys.share(session, table)
         await _editable(session, collection, principal, record_id)
         await _check_references(session, table, values, principal)
-        await _check_key_free(session, table, values, record_id)
+        await claim_key(session, table, principal, values, record_id)
         await _place(session, collection, principal, values, record_id)
         notices = await _floor(session, collection, principal, values, record_id)
         if values:

@@ -9,11 +9,14 @@ The flow, for the API and the command line alike:
    user and the context ``import:<job id>`` (so every audit row of the import carries it),
    takes the job's advisory lock, and streams the checked batches with COPY into a temporary
    staging table while the next batch is being read.
-3. Checks that need the database run set-wise on the staging table: duplicates in the file,
-   references, records the importer may not change, sectors outside the importer's scope.
+3. Holding the collection's keys (``service.collections.keys``), it finds the record each row
+   names, by civop id or by origin + external_id, among the records the importer sees in full
+   only (a key held only by records hidden from them names nothing: the row is a new record).
+   Checks that need the database run set-wise on the staging table: duplicates in the file,
+   references, sectors outside the importer's scope.
 4. Without errors, one ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE`` merges the staging
-   table into the collection (records are matched beforehand by their civop id or by origin +
-   external_id) and the job is marked succeeded in the same transaction. A bulk load (a big
+   table into the collection (new records get random ids) and the job is marked succeeded in
+   the same transaction. A bulk load (a big
    import, holding the collection's lock) updates the matched records and inserts the new ones
    with the secondary indexes and keys dropped, then rebuilds them. Each write runs through
    ``service.audit.trail.write``, which records it. With errors, or if the process dies,
@@ -61,6 +64,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     table,
@@ -79,16 +83,15 @@ from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
 from geo.sectors import SectorIndex
 from service.access.policy import Principal, floors_for
-from service.access.sql import below_floor, floored, row_filter, view, within_scope
+from service.access.sql import below_floor, floored, row_filter, seen_in_full, within_scope
 from service.audit import trail
-from service.collections import dates
+from service.collections import dates, keys
 from service.collections.registry import COLLECTIONS, Collection
 from service.collections.service import _check_clearance, act_as
 from service.config import Settings
 from service.db import driver_of, on_driver
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
-from service.imports.ids import derived_ids
 from service.imports.models import ImportJob, JobStatus
 from service.imports.targets import target_schema
 from service.sectors.models import Sector
@@ -99,8 +102,6 @@ IMPORT_LOCK = 4217
 STALE_AFTER_S = 10
 DEFAULT_ORIGIN = "import"
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-#: The staging column holding the id a row's record gets if it is new.
-DERIVED = "derived_id"
 #: The sector a point's record falls in, found while the file is read (``geo.sectors``).
 LOCATED = "located_sector_id"
 
@@ -327,7 +328,7 @@ class Staging:
 
 
 def _column_type(collection: Collection, name: str) -> str:
-    if name in (IDENTITY, DERIVED, LOCATED):
+    if name in (IDENTITY, LOCATED):
         return "uuid"
     if name in (ROW,):
         return "bigint"
@@ -349,15 +350,7 @@ async def _create_staging(session: AsyncSession, staging: Staging) -> None:
 
 
 def _with_derived_columns(batch: pa.Table, staging: Staging) -> pa.Table:
-    """Add the id each row's record gets if it is new (``record_id`` of its key, or none for
-    a row without an external id: it gets a random one) and, for points, their sector."""
-    keys = batch.column(KEY).to_pylist()
-    origins = [staging.origin] * len(keys)
-    if staging.has("origin"):
-        given = batch.column("origin").to_pylist()
-        origins = [staging.origin if o is None else o for o in given]
-    ids = derived_ids(keys, origins, staging.collection.table.name)
-    batch = batch.append_column(DERIVED, ids)
+    """Add, for points, the sector each row's record lies in."""
     if staging.sectors is not None:
         x, y = coordinates_of_ewkb_hex(batch.column(GEOM))
         batch = batch.append_column(LOCATED, staging.sectors.locate(x, y))
@@ -457,40 +450,98 @@ async def _stage(
 
 @dataclass
 class Matching:
-    """How staged rows find existing records: by civop id, else by origin + external_id."""
+    """The record each staged row names, found once (``_match``) and joined by row number:
+    by civop id if the row gives one, else by origin + external_id, among the records the
+    importer sees in full only."""
 
-    by_id: Any
-    by_key: Any
     joined: Any
+    #: The record the row's civop id names, and the one its key names (checked to agree).
+    by_id: ColumnElement[Any]
+    by_key: ColumnElement[Any]
     matched: ColumnElement[Any]
     deleted_at: ColumnElement[Any]
     #: Rows whose record was deleted: skipped, not brought back.
     skipped: int = 0
 
 
-def _matching(staging: Staging) -> Matching:
-    """A row names a record by its civop id if it gives one, else by origin + external_id, else
-    by the id its key gives (a record imported under this key whose key was changed since)."""
+async def _match(
+    session: AsyncSession, staging: Staging, principal: Principal, settings: Settings
+) -> Matching:
+    """Find the record each row names, among the records the importer sees in full (deleted
+    ones included, so that a row of a record they deleted is skipped, not brought back). A key
+    or an id held only by records hidden from them names nothing: the row is a new record, as
+    if the key had never been used. When several records the importer sees share the key, the
+    live one at the highest classification is matched, the oldest of those when several
+    (``service.collections.keys``).
+
+    The matches are kept in a temporary table read by the checks and the merge: a bulk load
+    drops the index on the key before it merges."""
     target = staging.collection.table
     st = staging.table
+    name = f"{staging.name}_match"
+    await session.execute(
+        text(
+            f'CREATE TEMP TABLE "{name}" (row_no bigint PRIMARY KEY, by_id uuid, by_key uuid, '
+            "record_id uuid, deleted_at timestamptz) ON COMMIT DROP"
+        )
+    )
+    # A plain outer join, one record kept per row (DISTINCT ON): a hash join on the key, and a
+    # join Citus plans as it did the join it replaces.
     by_key = target.alias("by_key")
-    by_derived = target.alias("by_derived")
-    joined = st
-    by_id = None
+    joined = st.outerjoin(
+        by_key,
+        and_(
+            by_key.c.origin == staging.origin_expr(),
+            by_key.c.external_id == st.c.external_id,
+            seen_in_full(target, principal, live=False, alias=by_key),
+        ),
+    )
+    by_id_found: ColumnElement[Any] = null()
+    deleted: ColumnElement[Any] = by_key.c.deleted_at
     if staging.has(IDENTITY):
         by_id = target.alias("by_id")
-        joined = joined.outerjoin(by_id, by_id.c.id == cast(st.c.id, postgresql.UUID))
-    joined = joined.outerjoin(
-        by_key,
-        and_(by_key.c.origin == staging.origin_expr(), by_key.c.external_id == st.c.external_id),
+        joined = joined.outerjoin(
+            by_id,
+            and_(
+                by_id.c.id == cast(st.c.id, postgresql.UUID),
+                seen_in_full(target, principal, live=False, alias=by_id),
+            ),
+        )
+        by_id_found = by_id.c.id
+        deleted = case((by_id.c.id.is_not(None), by_id.c.deleted_at), else_=by_key.c.deleted_at)
+    found = table(
+        name,
+        column("row_no"),
+        column("by_id"),
+        column("by_key"),
+        column("record_id"),
+        column("deleted_at"),
     )
-    joined = joined.outerjoin(by_derived, by_derived.c.id == st.c[DERIVED])
-    found = [*([by_id] if by_id is not None else []), by_key, by_derived]
-    matched: ColumnElement[Any] = func.coalesce(*(alias.c.id for alias in found))
-    deleted: ColumnElement[Any] = case(
-        *((alias.c.id.is_not(None), alias.c.deleted_at) for alias in found), else_=None
+    rows = (
+        select(
+            st.c.row_no, by_id_found, by_key.c.id, func.coalesce(by_id_found, by_key.c.id), deleted
+        )
+        .select_from(joined)
+        .distinct(st.c.row_no)
+        .order_by(
+            st.c.row_no,
+            by_key.c.deleted_at.is_not(None),
+            keys.classification_rank(by_key).desc(),
+            by_key.c.created_at,
+            by_key.c.id,
+        )
     )
-    return Matching(by_id, by_key, joined, matched, deleted)
+    await _runner(session, settings)(
+        postgresql.insert(found).from_select(list(found.c.keys()), rows)
+    )
+    await session.execute(text(f'ANALYZE "{name}"'))
+    return Matching(
+        joined=st.join(found, found.c.row_no == st.c.row_no),
+        by_id=found.c.by_id,
+        by_key=found.c.by_key,
+        matched=found.c.record_id,
+        deleted_at=found.c.deleted_at,
+    )
 
 
 def _listed(statement: Select[Any], limit: int) -> Select[Any]:
@@ -513,7 +564,7 @@ async def _check(
     limit = settings.import_max_problems
     st = staging.table
     target = staging.collection.table
-    match = _matching(staging)
+    match = await _match(session, staging, principal, settings)
 
     async def report(
         statement: Select[Any],
@@ -543,7 +594,7 @@ async def _check(
             + ": each record may appear once in a file"
         ),
     )
-    if match.by_id is not None:
+    if staging.has(IDENTITY):
         first_id = func.min(st.c.row_no).over(partition_by=st.c.id)
         same_id = select(st.c.row_no, st.c.id, first_id.label("first")).where(st.c.id.is_not(None))
         same = same_id.subquery("same_id")
@@ -556,9 +607,9 @@ async def _check(
             select(st.c.row_no)
             .select_from(match.joined)
             .where(
-                match.by_id.c.id.is_not(None),
-                match.by_key.c.id.is_not(None),
-                match.by_id.c.id != match.by_key.c.id,
+                match.by_id.is_not(None),
+                match.by_key.is_not(None),
+                match.by_id != match.by_key,
             ),
             _source_of(opened, IDENTITY),
             lambda r: "its id and its external_id name two different records; remove one",
@@ -589,21 +640,22 @@ async def _check(
         lambda r: "the record it matches was deleted; it is skipped (not brought back)",
         "warning",
     )
-    v = view(target, principal)
-    editable = select(st.c.row_no).select_from(
-        match.joined.join(target, target.c.id == match.matched)
-    )
-    await report(
-        editable.where(
-            target.c.deleted_at.is_(None),
-            not_(and_(v.where, v.exact, within_scope(target.c.geom, principal))),
-        ),
-        key_field,
-        lambda r: (
-            "it would change a record you may not change (not cleared for it, or not lying "
-            "wholly within your sectors)"
-        ),
-    )
+    if principal.sector_scope is not None:
+        # Rows match only records the importer sees in full; one of those may still reach
+        # beyond the importer's sectors (an area filed under the sector of one point in it).
+        reaching = select(st.c.row_no).select_from(
+            match.joined.join(target, target.c.id == match.matched)
+        )
+        await report(
+            reaching.where(
+                target.c.deleted_at.is_(None), not_(within_scope(target.c.geom, principal))
+            ),
+            key_field,
+            lambda r: (
+                "it would change a record that reaches beyond the sectors you are assigned "
+                "to; an officer responsible for the whole area it covers may import it"
+            ),
+        )
     await _check_references(session, opened, staging, principal, report)
     if staging.has("classification"):
         cleared = sorted(principal.cleared_for)
@@ -796,18 +848,14 @@ async def _merge(
     fields = [
         n
         for n in staging.columns
-        if n not in (ROW, IDENTITY, GEOM, DERIVED, LOCATED, "origin", KEY, "classification")
+        if n not in (ROW, IDENTITY, GEOM, LOCATED, "origin", KEY, "classification")
         and n in target.c
     ]
-    # A record's id follows from its key (collection, origin, external_id), so that the primary
-    # key alone keeps keys unique when the table is sharded by id (docs/scaling.md).
-    # (computed by ``_with_derived_ids`` while the file was read: uuid5 in SQL takes 3 s per
-    # million rows).
-    new_id: ColumnElement[Any] = func.coalesce(st.c[DERIVED], func.gen_random_uuid())
-    if staging.has(IDENTITY):
-        new_id = func.coalesce(cast(st.c.id, postgresql.UUID), new_id)
+    # A new record's id is random, whatever id or key the row gives: an id derived from a
+    # public key, or taken from the file, would be another one exactly when a record hidden
+    # from the importer holds it (service.collections.keys).
     values: dict[str, ColumnElement[Any]] = {
-        "id": func.coalesce(match.matched, new_id),
+        "id": func.coalesce(match.matched, func.gen_random_uuid()),
         "origin": staging.origin_expr(),
         KEY: st.c.external_id,
         "classification": (
@@ -1055,7 +1103,6 @@ def _staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
             ROW,
             *(n for n, _ in opened.columns),
             GEOM,
-            DERIVED,
             *([LOCATED] if _located_by_reader(collection) else []),
         ],
         origin=request.origin or preset_origin or DEFAULT_ORIGIN,
@@ -1168,6 +1215,8 @@ async def run(
         await _stage(session, opened, staging, log, settings, progress)
         timings["read_and_stage"] = time.monotonic() - clock
         clock = time.monotonic()
+        # No write through the API takes a key of the collection until this import ends.
+        await keys.lock_all(session, staging.collection.table)
         match = await _check(session, opened, staging, principal, log, settings)
         timings["check"] = time.monotonic() - clock
         if log.errors:

@@ -27,6 +27,7 @@ from service.collections.service import (
     _place,
     _write_values,
     act_as,
+    claim_key,
     get_feature,
     writing,
 )
@@ -94,6 +95,7 @@ async def submit(
         values.pop("requested_at", None)
     async with writing(session, found):
         await act_as(session, principal)
+        await claim_key(session, REQUESTS, principal, values)
         await _check_references(session, REQUESTS, values, principal)
         await _place(session, found, principal, values)
         record_id: uuid.UUID = values.setdefault("id", uuid.uuid4())
