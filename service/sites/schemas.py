@@ -5,8 +5,10 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import SiteStatus, SiteType
+from service.sites.models import IdpSite, SitePopulation
 
 
 class IdpSiteProperties(SectoredProperties):
@@ -32,3 +34,7 @@ class PopulationFigureIn(BaseModel):
 class PopulationFigure(PopulationFigureIn):
     id: uuid.UUID
     site_id: uuid.UUID
+
+
+bound_to_columns(IdpSiteProperties, IdpSite.__table__)  # type: ignore[arg-type]
+bound_to_columns(PopulationFigureIn, SitePopulation.__table__)  # type: ignore[arg-type]
