@@ -22,11 +22,12 @@ from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Role
 from service.errors import Forbidden, InvalidInput
+from service.idempotency import IdempotentRoute
 
 GEOJSON = "application/geo+json"
 CAP = "application/cap+xml"
 
-router = APIRouter(tags=["Early warning"])
+router = APIRouter(tags=["Early warning"], route_class=IdempotentRoute)
 
 
 def _answer(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
