@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -120,6 +121,9 @@ _REFUSED_VALUES = {
 }
 #: Classes of SQLSTATE of a value refused for what it is: data exceptions (22).
 _DATA_EXCEPTION = "22"
+#: Classes of SQLSTATE of a database that is away: connection exceptions, operator
+#: intervention (shutdown, restart), insufficient resources.
+_OUTAGES = {"08", "57", "53"}
 
 
 def _sqlstate(error: DBAPIError) -> str:
@@ -183,17 +187,25 @@ def install(app: FastAPI) -> None:
         if refused is not None:  # a value the database cannot take, from the request
             return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
         if is_statement_timeout(error):
-            log.warning("query cancelled: it ran past the statement timeout")
-            return JSONResponse(
-                {
-                    "detail": "the query took longer than the limit "
-                    "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
-                    "area, a shorter period or fewer records"
-                },
-                status_code=504,
-            )
+            return _timed_out()
         if _is_connection_problem(error):
             log.warning("database unavailable: %s", type(error.orig).__name__)
+            return _unavailable()
+        raise error
+
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _driver(request: Request, error: Exception) -> JSONResponse:
+        # Rows read through a server-side cursor (exports) come from the driver directly:
+        # its failures are not wrapped as DBAPIError, so they are told apart here.
+        sqlstate = getattr(error, "sqlstate", "") or ""
+        if sqlstate == "57014" and "statement timeout" in str(error):
+            return _timed_out()
+        if sqlstate.startswith(_DATA_EXCEPTION):
+            refused = "a value cannot be stored: " + shown(str(error).splitlines()[0])
+            return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
+        if isinstance(error, asyncpg.InterfaceError) or sqlstate[:2] in _OUTAGES:
+            log.warning("database unavailable: %s", type(error).__name__)
             return _unavailable()
         raise error
 
@@ -203,6 +215,18 @@ def install(app: FastAPI) -> None:
         async def _unreachable(_: Request, error: Exception) -> JSONResponse:
             log.warning("database unreachable: %s", type(error).__name__)
             return _unavailable()
+
+
+def _timed_out() -> JSONResponse:
+    log.warning("query cancelled: it ran past the statement timeout")
+    return JSONResponse(
+        {
+            "detail": "the query took longer than the limit "
+            "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
+            "area, a shorter period or fewer records"
+        },
+        status_code=504,
+    )
 
 
 def _unavailable() -> JSONResponse:
