@@ -137,6 +137,7 @@ async def check_key(
         Header(
             alias=HEADER,
             max_length=KEY_MAX_LENGTH + 2,
+            pattern=r"^[\x20-\x7e]+$",
             description="A new random value (a UUID) per request: a retry with the same key "
             "and body gets the first answer without writing again (kept "
             "CIVOP_IDEMPOTENCY_KEY_HOURS, default 24 h).",
