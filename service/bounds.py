@@ -67,6 +67,12 @@ def in_years(value: Any) -> Any:
     return value
 
 
+#: A date-time query parameter, held to the years kept.
+Instant = Annotated[dt.datetime, AfterValidator(in_years)]
+#: The largest id of a ``bigint`` column (events, alerts' numbers).
+BIGINT_MAX = 2**63 - 1
+
+
 def _kinds(annotation: Any) -> set[Any]:
     """The plain types a field's annotation allows (through ``Optional`` and unions)."""
     if get_origin(annotation) in (Union, types.UnionType):

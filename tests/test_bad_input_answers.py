@@ -191,6 +191,7 @@ async def test_a_surrogate_pair_is_text_like_any_other(
     ("figure", "field"),
     [
         ({"observed_on": "2026-01-01", "individuals": 1e20}, "individuals"),
+        ({"observed_on": "2026-01-01", "individuals": 10**20}, "individuals"),
         ({"observed_on": "2026-01-01", "individuals": 2**31}, "individuals"),
         ({"observed_on": "2026-01-01", "individuals": 5, "households": 2**40}, "households"),
         ({"observed_on": "2026-01-01", "individuals": 5, "source": "\ud800"}, "source"),
@@ -223,6 +224,17 @@ async def test_a_datetime_filter_outside_the_years_kept_is_refused(
         "/api/incidents", params={"datetime": value}, headers=headers("analyst")
     )
     refused(answer, "query", "datetime")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("since", "9999-12-31T23:59:59-14:00"), ("before", str(2**63)), ("min_severity", "32768")],
+)
+async def test_an_alert_filter_beyond_what_it_can_hold_is_refused(
+    client: AsyncClient, headers: Headers, name: str, value: str
+) -> None:
+    answer = await client.get("/api/alerts", params={name: value}, headers=headers("officer"))
+    refused(answer, "query", name)
 
 
 async def test_a_long_refused_string_is_echoed_only_as_a_short_prefix(
