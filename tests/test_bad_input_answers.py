@@ -285,3 +285,28 @@ async def test_an_unforeseen_failure_answers_500_with_the_security_headers(
     assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert "unforeseen" not in answer.text  # nothing of the failure leaks
     assert answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("properties", "field"),
+    [
+        ({"killed": 2**31}, "killed"),
+        ({"occurred_at": "9999-12-31T23:59:59-14:00"}, "occurred_at"),
+        ({"description": "\ud800"}, "description"),
+    ],
+)
+async def test_a_change_beyond_what_a_column_holds_is_refused(
+    client: AsyncClient,
+    headers: Headers,
+    make: Callable[..., Any],
+    properties: dict[str, Any],
+    field: str,
+) -> None:
+    incident = await make("incidents")
+    answer = await client.patch(
+        f"/api/incidents/{incident['id']}",
+        content=json.dumps({"properties": properties}).encode(),
+        headers={**headers("officer"), "Content-Type": "application/json"},
+    )
+    refused(answer, "body", "properties", field)
+    assert answer.status_code == 422
