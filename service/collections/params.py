@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -141,13 +142,19 @@ def _whole_number(properties: type[BaseModel], name: str, item: str) -> int:
     info = properties.model_fields[name]
     try:
         number = int(item)
-        TypeAdapter(Annotated[int, *info.metadata]).validate_python(number)
+        _bounded_int(properties, name).validate_python(number)
     except ValueError as error:
         low, high = _limits(info.metadata)
         raise InvalidInput(
             ["query", name], f"{name} must be whole numbers from {low} to {high}"
         ) from error
     return number
+
+
+@functools.cache
+def _bounded_int(properties: type[BaseModel], name: str) -> TypeAdapter[int]:
+    metadata = properties.model_fields[name].metadata
+    return TypeAdapter(Annotated[int, *metadata] if metadata else int)
 
 
 def _limits(metadata: list[Any]) -> tuple[int, int]:
