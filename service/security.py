@@ -167,8 +167,8 @@ class RefuseLoneSurrogates:
         if _SURROGATE.search(body):
             try:
                 where = _lone_surrogate(json.loads(body), ["body"])
-            except ValueError:
-                where = None  # not JSON: FastAPI answers that
+            except (ValueError, RecursionError):
+                where = None  # not JSON, or nested past reading: FastAPI answers that
             if where is not None:
                 detail = [{"loc": where, "msg": LONE_SURROGATE, "type": "value_error"}]
                 await JSONResponse({"detail": detail}, status_code=422)(scope, receive, send)

@@ -310,3 +310,15 @@ async def test_a_change_beyond_what_a_column_holds_is_refused(
     )
     refused(answer, "body", "properties", field)
     assert answer.status_code == 422
+
+
+async def test_a_deeply_nested_body_with_a_surrogate_is_refused_not_failed(
+    client: AsyncClient, headers: Headers
+) -> None:
+    body = b"[" * 100_000 + b'"\\ud800"' + b"]" * 100_000
+    answer = await client.post(
+        "/api/incidents",
+        content=body,
+        headers={**headers("officer"), "Content-Type": "application/json"},
+    )
+    assert 400 <= answer.status_code < 500, answer.text[:300]
