@@ -5,11 +5,14 @@ invalid, signed in as an admin and as a partner: no answer may be a 5xx, and eve
 be one the document describes (status, media type, headers, body schema). Then every filter
 parameter of every list, items, analysis and export route gets SQL injection strings and
 oversized values: each is refused with a 4xx (free-text search finds nothing), never a 5xx,
-and the database is the same afterwards.
+and the database is the same afterwards. Schemathesis also generates valid bodies for every
+POST, sent as an officer with geometries inside the mission area and times in the years kept:
+no 5xx, and each record created (201) reads back.
 
 ``CIVOP_FUZZ_EXAMPLES`` (default 5, valid and invalid) sets the requests per operation and
 user; ``CIVOP_FUZZ_SEED`` (default 10) picks other ones: ``CIVOP_FUZZ_EXAMPLES=100`` runs
-deeper (about twenty times as long)."""
+deeper (about twenty times as long); ``CIVOP_FUZZ_WRITE_EXAMPLES`` (default 8) the valid
+writes per POST operation."""
 
 from __future__ import annotations
 
