@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import DateTime, LargeBinary, SmallInteger, Text, delete, func, select
+from sqlalchemy import DateTime, LargeBinary, SmallInteger, Text, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +39,8 @@ KEY_MAX_LENGTH = 255
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 #: Headers of an answer that are replayed with it.
 KEPT_HEADERS = ("content-type", "location", "content-disposition", "etag")
+#: Expired keys removed by each write that records one.
+EXPIRED_PER_WRITE = 100
 #: Marks a replayed answer.
 REPLAYED = "Idempotent-Replayed"
 
@@ -200,10 +202,18 @@ async def _record(pending: Pending, response: Response) -> None:
         "expires_at": func.now() + timedelta(hours=hours),
     }
     session = pending.session
-    # An expired key of the same principal is replaced, and the others of theirs go.
+    # Each write clears away a few expired keys (anyone's, oldest first, none another write
+    # is clearing): the table keeps to about a day of writes without a job of its own.
+    expired = (
+        select(IdempotencyKey.principal, IdempotencyKey.key)
+        .where(IdempotencyKey.expires_at <= func.now())
+        .order_by(IdempotencyKey.expires_at)
+        .limit(EXPIRED_PER_WRITE)
+        .with_for_update(skip_locked=True)
+    )
     await session.execute(
         delete(IdempotencyKey).where(
-            IdempotencyKey.principal == pending.principal, IdempotencyKey.expires_at <= func.now()
+            tuple_(IdempotencyKey.principal, IdempotencyKey.key).in_(expired)
         )
     )
     statement = insert(IdempotencyKey).values(values)

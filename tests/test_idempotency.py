@@ -324,3 +324,27 @@ async def test_a_retry_after_a_lost_answer_gets_the_first_answer(
         (stored,) = listed.json()["features"]
         assert answer.json()["id"] == stored["id"]
         assert answer.headers["Location"].endswith(f"/api/incidents/{stored['id']}")
+
+
+async def test_expired_keys_are_cleared_away_by_later_writes(
+    client: AsyncClient, headers: Headers, session: AsyncSession
+) -> None:
+    old = str(uuid.uuid4())
+    first = await client.post(
+        "/api/incidents",
+        json=factories.feature("incidents"),
+        headers=keyed(headers("admin"), old),
+    )
+    assert first.status_code == 201
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.key == old)
+        .values(expires_at=func.now() - text("interval '1 day'"))
+    )
+    later = await client.post(
+        "/api/incidents",
+        json=factories.feature("incidents"),
+        headers=keyed(headers("officer"), str(uuid.uuid4())),
+    )
+    assert later.status_code == 201
+    assert await count(session, "idempotency_keys", key=old) == 0
