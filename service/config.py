@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     #: Time-based rules (risk threshold, hot spots) and the pruning of the event log run this
     #: often, in seconds, and a few seconds after the data they read changes.
     alerts_schedule_s: float = Field(300.0, gt=0, le=86_400)
+    #: An ``Idempotency-Key`` and the answer it got are kept this many hours: a retry with
+    #: the key within that time gets the first answer again.
+    idempotency_key_hours: float = Field(24.0, gt=0, le=8760)
     #: Events (what the live stream resumes from) are kept this many hours, then pruned.
     events_retention_hours: float = Field(72.0, gt=0, le=8760)
     #: URLs every new alert is POSTed to (JSON list), through the outbox, with retries.

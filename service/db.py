@@ -182,9 +182,47 @@ async def close_session(session: AsyncSession) -> None:
             await session.invalidate()
 
 
+#: Where a request that answers with its write (``service.idempotency``) keeps its transaction.
+OUTER_TRANSACTION = "outer_transaction"
+
+
+def _answers_with_write(request: Request) -> bool:
+    """A POST with an ``Idempotency-Key`` to a route that records it with the write."""
+    route = request.scope.get("route")
+    return (
+        request.method == "POST"
+        and "idempotency-key" in request.headers
+        and getattr(route, "idempotent", False)
+    )
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; committed by the service functions that write."""
+    """One session per request; committed by the service functions that write.
+
+    A request that records its answer with its write gets a session inside a transaction of
+    its own: what the services commit are savepoints in it, and the route commits it with
+    the key and the answer (``service.idempotency``)."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    if _answers_with_write(request):
+        engine = maker.kw["bind"]
+        connection = await engine.connect()
+        try:
+            outer = await connection.begin()
+            setattr(request.state, OUTER_TRANSACTION, outer)
+            session = AsyncSession(
+                bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+            try:
+                yield session
+            finally:
+                await close_session(session)
+                if outer.is_active:
+                    with contextlib.suppress(DBAPIError, OSError, TimeoutError):
+                        await outer.rollback()
+        finally:
+            with contextlib.suppress(DBAPIError, OSError, TimeoutError):
+                await connection.close()
+        return
     session = maker()
     try:
         yield session

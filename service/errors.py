@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger("civop")
+
+#: Refused input is echoed back at most this long (a 10 MB string is not sent back).
+ECHO_CHARS = 100
+
+
+def shown(value: str) -> str:
+    """A user's text as an error message quotes it: at most :data:`ECHO_CHARS` characters,
+    with an ellipsis when cut."""
+    return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "\u2026"
+
+
+def _echo(error: dict[str, Any]) -> dict[str, Any]:
+    """A validation error with its ``input`` cut to a short prefix, marked
+    ``input_truncated``; text is quoted as it is, other values as JSON."""
+    if "input" not in error:
+        return error
+    value = error["input"]
+    text = value if isinstance(value, str) else json.dumps(jsonable_encoder(value), default=str)
+    if len(text) <= ECHO_CHARS:
+        return error
+    return {**error, "input": text[:ECHO_CHARS], "input_truncated": True}
 
 
 class CivopError(Exception):
@@ -63,6 +88,11 @@ class InvalidInput(CivopError):
         return [{"loc": self.loc, "msg": self.message, "type": "value_error"}]
 
 
+#: The longest message of an :class:`InvalidInput`: room for what to do and a quoted value,
+#: never a request's worth of echoed input.
+MESSAGE_CHARS = 600
+
+
 def _is_connection_problem(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
         return True
@@ -87,7 +117,13 @@ _REFUSED_VALUES = {
     "22021": "text may not contain NUL (\\u0000) characters",
     "22P05": "text may not contain NUL (\\u0000) characters",
     "22003": "a number is too large",
+    "22008": "a date or time is out of range",
 }
+#: Classes of SQLSTATE of a value refused for what it is: data exceptions (22).
+_DATA_EXCEPTION = "22"
+#: Classes of SQLSTATE of a database that is away: connection exceptions, operator
+#: intervention (shutdown, restart), insufficient resources.
+_OUTAGES = {"08", "57", "53"}
 
 
 def _sqlstate(error: DBAPIError) -> str:
@@ -106,32 +142,70 @@ def constraint_of(error: IntegrityError) -> tuple[str, str]:
     return getattr(cause, "constraint_name", "") or "", getattr(cause, "sqlstate", "") or ""
 
 
+def _refused_value(error: DBAPIError) -> str | None:
+    """What to tell the user when the database refused a value of the request (a number or
+    instant beyond its column, text it cannot store), or None for other failures. The
+    schemas bound what they can; this is the last line, for what they do not foresee."""
+    sqlstate = _sqlstate(error)
+    if sqlstate in _REFUSED_VALUES:
+        return _REFUSED_VALUES[sqlstate]
+    if sqlstate.startswith(_DATA_EXCEPTION):
+        return "a value cannot be stored: " + shown(str(error.orig).splitlines()[0])
+    cause = getattr(error.orig, "__cause__", None)
+    # asyncpg refuses a value it cannot send in the column's type before the query runs
+    # (e.g. "value out of int16 range"); it says which one, by position.
+    if type(cause).__name__ == "DataError" and "invalid input for query argument" in str(cause):
+        return "a value is out of range for its field: " + shown(str(cause).splitlines()[0])
+    return None
+
+
+def _where(request: Request) -> list[str | int]:
+    return ["query"] if request.method in ("GET", "HEAD") else ["body"]
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [_echo(dict(e)) for e in error.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
     @app.exception_handler(CivopError)
     async def _civop(_: Request, error: CivopError) -> JSONResponse:
         if isinstance(error, InvalidInput):
-            return JSONResponse({"detail": error.detail()}, status_code=422)
+            detail = error.detail()
+            for item in detail:
+                if len(item["msg"]) > MESSAGE_CHARS:
+                    item["msg"] = item["msg"][:MESSAGE_CHARS] + "\u2026"
+            return JSONResponse({"detail": detail}, status_code=422)
         return JSONResponse(
             {"detail": error.message}, status_code=error.status_code, headers=error.headers
         )
 
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, error: DBAPIError) -> JSONResponse:
-        refused = _REFUSED_VALUES.get(_sqlstate(error))
-        if refused is not None:  # a value PostgreSQL cannot store, from the request
-            return JSONResponse({"detail": InvalidInput(["request"], refused).detail()}, 422)
+    async def _database(request: Request, error: DBAPIError) -> JSONResponse:
+        refused = _refused_value(error)
+        if refused is not None:  # a value the database cannot take, from the request
+            return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
         if is_statement_timeout(error):
-            log.warning("query cancelled: it ran past the statement timeout")
-            return JSONResponse(
-                {
-                    "detail": "the query took longer than the limit "
-                    "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
-                    "area, a shorter period or fewer records"
-                },
-                status_code=504,
-            )
+            return _timed_out()
         if _is_connection_problem(error):
             log.warning("database unavailable: %s", type(error.orig).__name__)
+            return _unavailable()
+        raise error
+
+    @app.exception_handler(asyncpg.PostgresError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    async def _driver(request: Request, error: Exception) -> JSONResponse:
+        # Rows read through a server-side cursor (exports) come from the driver directly:
+        # its failures are not wrapped as DBAPIError, so they are told apart here.
+        sqlstate = getattr(error, "sqlstate", "") or ""
+        if sqlstate == "57014" and "statement timeout" in str(error):
+            return _timed_out()
+        if sqlstate.startswith(_DATA_EXCEPTION):
+            refused = "a value cannot be stored: " + shown(str(error).splitlines()[0])
+            return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
+        if isinstance(error, asyncpg.InterfaceError) or sqlstate[:2] in _OUTAGES:
+            log.warning("database unavailable: %s", type(error).__name__)
             return _unavailable()
         raise error
 
@@ -141,6 +215,18 @@ def install(app: FastAPI) -> None:
         async def _unreachable(_: Request, error: Exception) -> JSONResponse:
             log.warning("database unreachable: %s", type(error).__name__)
             return _unavailable()
+
+
+def _timed_out() -> JSONResponse:
+    log.warning("query cancelled: it ran past the statement timeout")
+    return JSONResponse(
+        {
+            "detail": "the query took longer than the limit "
+            "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
+            "area, a shorter period or fewer records"
+        },
+        status_code=504,
+    )
 
 
 def _unavailable() -> JSONResponse:

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service import errors, openapi, security
+from service import errors, idempotency, openapi, security
 from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    idempotency.install(app)
     security.install(app, settings)
 
     @app.get(

@@ -12,6 +12,7 @@ from service.alerts.models import (
 from service.audit.models import AuditEntry
 from service.auth.models import ApiKey, User
 from service.base import Base
+from service.idempotency import IdempotencyKey
 from service.imports.models import ImportJob
 from service.incidents.models import Incident
 from service.patrols.models import OperatingBase, Patrol
@@ -32,6 +33,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Event",
+    "IdempotencyKey",
     "IdpSite",
     "ImportJob",
     "Incident",

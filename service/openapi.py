@@ -45,7 +45,8 @@ FORBIDDEN = _error("Your role, clearance or sectors do not allow this.")
 NOT_FOUND = _error("A record the request names does not exist, or you may not see it.")
 CONFLICT = _error(
     "The change conflicts with what is stored: an origin and external_id that a record you "
-    "see in full has, or a state that does not allow it."
+    "see in full has, or a state that does not allow it; or a request with the same "
+    "Idempotency-Key is still running (retry after Retry-After)."
 )
 NOT_JSON = _error("The body could not be read: it is not JSON, or not UTF-8 text.")
 TOO_LARGE = _error("The body is larger than the limit (CIVOP_MAX_BODY_MB).")

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
@@ -101,6 +103,88 @@ def _too_large(error: BodyTooLarge) -> JSONResponse:
     return JSONResponse({"detail": error.detail}, status_code=413)
 
 
+#: A JSON escape of a UTF-16 surrogate, or UTF-8 bytes encoding one (which Python's JSON
+#: decoder also lets through): the only ways a request's text can hold a lone surrogate.
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
+_LONE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = (
+    "text holds a lone UTF-16 surrogate (such as \\ud800), which is not a character and "
+    "cannot be stored; send valid Unicode (a surrogate only as half of a pair)"
+)
+
+
+def _lone_surrogate(value: Any, loc: list[str | int]) -> list[str | int] | None:
+    """Where in a decoded JSON document a text (or a name) holds a lone surrogate."""
+    if isinstance(value, str):
+        return loc if _LONE.search(value) else None
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if _LONE.search(name):
+                return [*loc, name.encode("utf-8", "backslashreplace").decode()]
+            found = _lone_surrogate(item, [*loc, name])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, [*loc, index])
+            if found is not None:
+                return found
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    """FastAPI reads a body as JSON when it says so, or says nothing."""
+    content_type = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip()
+    return content_type in (b"", b"application/json") or content_type.endswith(b"+json")
+
+
+class RefuseLoneSurrogates:
+    """Refuse with ``422`` a JSON body whose text holds a lone UTF-16 surrogate (``\\ud800``):
+    JSON allows the escape, Python decodes it into a string, but it is not Unicode text and
+    PostgreSQL cannot store it. Checked here once for every route and every field; the body
+    is searched for the escape first, so most bodies are not decoded twice."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or not _is_json(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if _SURROGATE.search(body):
+            try:
+                where = _lone_surrogate(json.loads(body), ["body"])
+            except (ValueError, RecursionError):
+                where = None  # not JSON, or nested past reading: FastAPI answers that
+            if where is not None:
+                detail = [{"loc": where, "msg": LONE_SURROGATE, "type": "value_error"}]
+                await JSONResponse({"detail": detail}, status_code=422)(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 class SecurityHeaders:
     """Security headers on every answer. HTML pages get a Content-Security-Policy that allows
     the service's own scripts and exactly the inline scripts of the page (by SHA-256), so an
@@ -156,7 +240,21 @@ class SecurityHeaders:
                 return
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            # Starlette answers an unhandled failure outside every middleware, so its 500
+            # would go out bare: answer it here, with the headers, and let the server log it.
+            if not started:
+                await unexpected()(scope, receive, watched_send)
+            raise
 
     def page_policy(self, page: bytes, *, docs: bool) -> str:
         hashes = sorted(
@@ -185,6 +283,17 @@ class SecurityHeaders:
         return "; ".join(f"{name} {' '.join(values)}" for name, values in sources.items())
 
 
+def unexpected() -> JSONResponse:
+    """The answer to a failure nobody foresaw: nothing of the failure itself is told."""
+    return JSONResponse(
+        {
+            "detail": "the service failed unexpectedly and the failure is logged; try again, "
+            "and if it persists tell the service's administrators when it happened"
+        },
+        status_code=500,
+    )
+
+
 def tile_origin(url_template: str) -> str | None:
     """The origin an XYZ tile URL template loads images from (``{s}`` subdomains as ``*``)."""
     if not url_template:
@@ -199,8 +308,10 @@ def tile_origin(url_template: str) -> str | None:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """The middleware, innermost first: body limit, CORS, security headers (so a refused body
-    or a CORS answer carries the headers too)."""
+    """The middleware, innermost first: lone surrogates, body limit (over the former, so it
+    bounds what is read), CORS, security headers (so a refused body or a CORS answer carries
+    the headers too)."""
+    app.add_middleware(RefuseLoneSurrogates)
     app.add_middleware(
         BodySizeLimit,
         limit_bytes=settings.max_body_mb * MIB,

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from service.actors.models import Actor
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import ActorCategory
 
@@ -15,3 +17,6 @@ class ActorProperties(SectoredProperties):
     phone: str | None = Field(None, max_length=50)
     email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
     description: str | None = Field(None, max_length=10_000)
+
+
+bound_to_columns(ActorProperties, Actor.__table__)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.alerts.models import HotspotTrend, RuleKind
+from service.alerts.models import AlertRule, HotspotTrend, RuleKind
+from service.bounds import bound_to_columns
 from service.enums import IncidentCategory
 
 #: Parameters a rule of each kind must be given.
@@ -116,3 +117,7 @@ class RuleIn(RuleFields):
 class RulePatch(RuleFields):
     def values(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
+
+
+for _rule in (RuleIn, RulePatch):
+    bound_to_columns(_rule, AlertRule.__table__)  # type: ignore[arg-type]

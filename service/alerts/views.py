@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -17,16 +16,18 @@ from service.alerts.cap import atom_feed, cap_document
 from service.alerts.models import AlertStatus, RuleKind
 from service.alerts.schemas import RuleIn, RulePatch
 from service.alerts.stream import STREAMS, stream
+from service.bounds import BIGINT_MAX, Instant
 from service.collections.params import parse_bbox
 from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Role
 from service.errors import Forbidden, InvalidInput
+from service.idempotency import IdempotentRoute
 
 GEOJSON = "application/geo+json"
 CAP = "application/cap+xml"
 
-router = APIRouter(tags=["Early warning"])
+router = APIRouter(tags=["Early warning"], route_class=IdempotentRoute)
 
 
 def _answer(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
@@ -128,11 +129,13 @@ async def list_alerts(
     kind: Annotated[str | None, Query(description="Rule kinds, comma-separated")] = None,
     rule_id: uuid.UUID | None = None,
     min_severity: Annotated[int | None, Query(ge=1, le=5)] = None,
-    since: Annotated[datetime | None, Query(description="Raised at or after (RFC 3339)")] = None,
+    since: Annotated[Instant | None, Query(description="Raised at or after (RFC 3339)")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
     sector: uuid.UUID | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    before: Annotated[int | None, Query(ge=1, description="From a `next` link")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=BIGINT_MAX, description="From a `next` link")
+    ] = None,
 ) -> Response:
     settings = get_settings()
     query = service.AlertQuery(
@@ -230,8 +233,10 @@ async def live_stream(
     collections: Annotated[
         str | None, Query(description="Comma-separated; all collections and alerts when absent")
     ] = None,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-    since: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=BIGINT_MAX)] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=BIGINT_MAX, description="Resume after this event id")
+    ] = None,
 ) -> StreamingResponse:
     wanted = set(STREAMS)
     if collections:

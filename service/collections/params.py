@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
-from service.errors import InvalidInput
+from service.bounds import YEARS, in_years
+from service.errors import InvalidInput, shown
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,21 @@ def _instant(text: str, *, end: bool) -> datetime | None:
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return (
-                moment.replace(hour=23, minute=59, second=59, microsecond=999999) if end else moment
-            )
-        moment = datetime.fromisoformat(text)
+            if end:
+                moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise InvalidInput(
             ["query", "datetime"],
-            f"{text!r} is not an RFC 3339 date-time; use e.g. 2026-01-01T00:00:00Z/2026-02-01T00:00:00Z",
+            f"{shown(text)!r} is not an RFC 3339 date-time; use e.g. "
+            "2026-01-01T00:00:00Z/2026-02-01T00:00:00Z",
         ) from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return in_years(moment)  # type: ignore[no-any-return]
+    except ValueError as error:
+        raise InvalidInput(["query", "datetime"], f"datetime must be {YEARS}") from error
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -117,18 +124,45 @@ def parse_filters(
                 if item not in kind.__members__.values() and item not in {m.value for m in kind}:
                     allowed = ", ".join(m.value for m in kind)
                     raise InvalidInput(
-                        ["query", name], f"unknown {name} {item!r}; use one of: {allowed}"
+                        ["query", name], f"unknown {name} {shown(item)!r}; use one of: {allowed}"
                     )
                 values.append(item)
             elif kind is int:
-                try:
-                    values.append(int(item))
-                except ValueError as error:
-                    raise InvalidInput(["query", name], f"{name} must be whole numbers") from error
+                values.append(_whole_number(properties, name, item))
             else:
                 values.append(item)
         parsed[name] = values
     return parsed
+
+
+def _whole_number(properties: type[BaseModel], name: str, item: str) -> int:
+    """A filter value held to the same limits as the field it filters (which include what
+    its column holds), so a value no record can have is refused rather than sent to the
+    database."""
+    info = properties.model_fields[name]
+    try:
+        number = int(item)
+        _bounded_int(properties, name).validate_python(number)
+    except ValueError as error:
+        low, high = _limits(info.metadata)
+        raise InvalidInput(
+            ["query", name], f"{name} must be whole numbers from {low} to {high}"
+        ) from error
+    return number
+
+
+@functools.cache
+def _bounded_int(properties: type[BaseModel], name: str) -> TypeAdapter[int]:
+    metadata = properties.model_fields[name].metadata
+    return TypeAdapter(Annotated[int, *metadata] if metadata else int)
+
+
+def _limits(metadata: list[Any]) -> tuple[int, int]:
+    low, high = -(2**63), 2**63 - 1
+    for rule in metadata:
+        low = max(low, int(getattr(rule, "ge", low)))
+        high = min(high, int(getattr(rule, "le", high)))
+    return low, high
 
 
 def encode_cursor(cursor: Cursor) -> str:
@@ -142,8 +176,14 @@ def decode_cursor(value: str | None) -> Cursor | None:
     try:
         padded = value + "=" * (-len(value) % 4)
         order_value, record_id, backward = json.loads(base64.urlsafe_b64decode(padded))
-        return Cursor(str(order_value), uuid.UUID(record_id), bool(backward))
+        if not isinstance(order_value, str) or not isinstance(record_id, str):
+            raise TypeError("a cursor holds an order value and an id, as text")
+        # Every list is ordered on an instant: one that does not read as an instant, or lies
+        # outside what PostgreSQL and Python both hold, was not issued here.
+        datetime.fromisoformat(order_value)
+        return Cursor(order_value, uuid.UUID(record_id), bool(backward))
     except (ValueError, TypeError, binascii.Error) as error:
-        raise InvalidInput(
-            ["query", "cursor"], "cursor is not one this service issued; start from the first page"
-        ) from error
+        raise InvalidInput(["query", "cursor"], NOT_A_CURSOR) from error
+
+
+NOT_A_CURSOR = "cursor is not one this service issued; start from the first page"

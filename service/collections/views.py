@@ -32,6 +32,7 @@ from service.collections.schemas import (
 )
 from service.config import get_settings
 from service.db import SessionDep, get_session
+from service.idempotency import IdempotentRoute
 from service.routing import get_read_session
 
 GEOJSON = "application/geo+json"
@@ -182,7 +183,9 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
     """The routes of one collection: list, read, create, replace, change, delete."""
     name, title = collection.name, collection.title.lower()
     router = APIRouter(
-        prefix=flavour.prefix.format(name=name), tags=[flavour.tag or collection.title]
+        prefix=flavour.prefix.format(name=name),
+        tags=[flavour.tag or collection.title],
+        route_class=IdempotentRoute,
     )
     ids = flavour.ids
     stem = collection.properties.__name__.removesuffix("Properties")

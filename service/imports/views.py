@@ -17,11 +17,12 @@ from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Classification
 from service.errors import InvalidInput
+from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
 from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
 
-router = APIRouter(prefix="/api/imports", tags=["imports"])
+router = APIRouter(prefix="/api/imports", tags=["imports"], route_class=IdempotentRoute)
 
 _FIELDS: dict[str, dict[str, Any]] = {
     "file": {"type": "string", "format": "binary", "description": "The file (zip a shapefile)."},
@@ -200,8 +201,13 @@ async def create_import(
                 return JSONResponse({"detail": _problem_detail(job), "job": body}, 422)
             return JSONResponse(body, 201, headers=_location(request, job))
         maker = request.app.state.sessionmaker
-        async with maker() as own:
-            job = await service.create_job(own, upload, opened, principal, import_request)
+        if getattr(request.state, "idempotency", None) is not None:
+            # The job is written with the key, in the request's transaction (committed
+            # before the answer, so before the import runs).
+            job = await service.create_job(session, upload, opened, principal, import_request)
+        else:
+            async with maker() as own:
+                job = await service.create_job(own, upload, opened, principal, import_request)
         background.add_task(
             service.run_detached, maker, job, upload, opened, principal, import_request, settings
         )

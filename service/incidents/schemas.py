@@ -4,8 +4,10 @@ import uuid
 
 from pydantic import AwareDatetime, Field
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import IncidentCategory, LocationPrecision, SourceReliability
+from service.incidents.models import Incident
 
 
 class IncidentProperties(SectoredProperties):
@@ -26,3 +28,6 @@ class IncidentProperties(SectoredProperties):
     )
     location_precision: LocationPrecision = LocationPrecision.exact
     description: str | None = Field(None, max_length=10_000)
+
+
+bound_to_columns(IncidentProperties, Incident.__table__)  # type: ignore[arg-type]

@@ -4,8 +4,10 @@ import uuid
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import BaseKind, PatrolState, PatrolType
+from service.patrols.models import OperatingBase, Patrol
 
 
 class PatrolProperties(SectoredProperties):
@@ -28,3 +30,7 @@ class BaseProperties(SectoredProperties):
     name: str = Field(min_length=1, max_length=200)
     unit: str | None = Field(None, max_length=200)
     base_kind: BaseKind
+
+
+bound_to_columns(PatrolProperties, Patrol.__table__)  # type: ignore[arg-type]
+bound_to_columns(BaseProperties, OperatingBase.__table__)  # type: ignore[arg-type]

@@ -6,8 +6,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import ProjectKind, ProjectStatus
+from service.projects.models import Project
 
 
 class ProjectProperties(SectoredProperties):
@@ -53,3 +55,6 @@ class ProjectHistory(BaseModel):
     #: Where the project may go now (empty: the status is final).
     next_statuses: list[ProjectStatus]
     history: list[StatusEntry]
+
+
+bound_to_columns(ProjectProperties, Project.__table__)  # type: ignore[arg-type]

@@ -12,10 +12,11 @@ from service.collections.registry import COLLECTIONS
 from service.collections.schemas import FeatureOut
 from service.collections.views import GeoJSONResponse, announce
 from service.db import SessionDep
+from service.idempotency import IdempotentRoute
 from service.projects import service
 from service.projects.schemas import ProjectHistory, ProjectStatusChange
 
-router = APIRouter(prefix="/api/projects", tags=["Projects"])
+router = APIRouter(prefix="/api/projects", tags=["Projects"], route_class=IdempotentRoute)
 
 
 @router.post(

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
+from service.requests.models import AssistanceRequest
 from service.requests.workflow import Capability, Decision, RequestStatus, Step
 
 
@@ -127,3 +129,9 @@ class RequestHistory(BaseModel):
     next_steps: list[str]
     you_may: list[str]
     history: list[HistoryEntry]
+
+
+for _properties in (AssistanceRequestProperties, RequestSubmission):
+    bound_to_columns(_properties, AssistanceRequest.__table__)  # type: ignore[arg-type]
+for _step in (ReviewIn, DecisionIn, CompletionIn, DeliveredByOtherIn, WithdrawalIn):
+    bound_to_columns(_step)

@@ -5,8 +5,10 @@ import uuid
 from geojson_pydantic.geometries import Point
 from pydantic import Field
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import RecordProperties
 from service.enums import SectorLevel
+from service.sectors.models import Sector
 
 
 class SectorProperties(RecordProperties):
@@ -14,3 +16,6 @@ class SectorProperties(RecordProperties):
     level: SectorLevel
     parent_id: uuid.UUID | None = None
     hq: Point | None = Field(None, description="Headquarters location (GeoJSON Point).")
+
+
+bound_to_columns(SectorProperties, Sector.__table__)  # type: ignore[arg-type]

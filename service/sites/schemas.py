@@ -5,8 +5,10 @@ import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.bounds import bound_to_columns
 from service.collections.schemas import SectoredProperties
 from service.enums import SiteStatus, SiteType
+from service.sites.models import IdpSite, SitePopulation
 
 
 class IdpSiteProperties(SectoredProperties):
@@ -50,3 +52,8 @@ class PopulationFigure(PopulationFigureIn):
     withdrawn_at: dt.datetime | None = None
     withdrawn_by: str | None = None
     withdrawn_reason: str | None = None
+
+
+bound_to_columns(IdpSiteProperties, IdpSite.__table__)  # type: ignore[arg-type]
+bound_to_columns(PopulationFigureIn, SitePopulation.__table__)  # type: ignore[arg-type]
+bound_to_columns(PopulationFigurePatch, SitePopulation.__table__)  # type: ignore[arg-type]

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.access.deps import PrincipalDep
 from service.db import SessionDep
+from service.idempotency import IdempotentRoute
 from service.sites import service
 from service.sites.schemas import PopulationFigure, PopulationFigureIn, PopulationFigurePatch
 
-router = APIRouter(prefix="/api/idp_sites", tags=["IDP sites"])
+router = APIRouter(prefix="/api/idp_sites", tags=["IDP sites"], route_class=IdempotentRoute)
 
 
 @router.get(

@@ -260,3 +260,128 @@ async def _alert_for_a_write_by_another_process(
                 return time.monotonic() - since
             await asyncio.sleep(0.2)
     raise AssertionError("no alert within 30 s of a write by another process")
+
+
+# --- a connection cut while an export reads its rows ------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy between the service and PostgreSQL that, once armed, cuts a connection as
+    soon as the database has sent it ``after_bytes`` more: the database going away in the
+    middle of a result, at a point that does not depend on timing."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.after_bytes: int | None = None
+        self.cuts = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(
+        self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
+    ) -> None:
+        server_in, server_out = await asyncio.open_connection(*self.upstream)
+        sent_since_armed = 0
+
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, down: bool
+        ) -> None:
+            nonlocal sent_since_armed
+            try:
+                while data := await source.read(4096):
+                    if down and self.after_bytes is not None:
+                        sent_since_armed += len(data)
+                        if sent_since_armed > self.after_bytes:
+                            self.cuts += 1
+                            client_out.transport.abort()
+                            server_out.transport.abort()
+                            return
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(
+            pump(client_in, server_out, down=False), pump(server_in, client_out, down=True)
+        )
+
+    def arm(self, after_bytes: int) -> None:
+        self.after_bytes = after_bytes
+
+    def disarm(self) -> None:
+        self.after_bytes = None
+
+
+async def test_an_export_cut_off_from_the_database_midway_answers_503() -> None:
+    """The rows of an export come through a server-side cursor, whose failures the driver
+    reports in its own terms (not as the database errors every other route sees): the
+    connection lost in the middle of them is answered 503 with Retry-After, not 500."""
+    from sqlalchemy.engine import make_url
+
+    from tests import factories
+    from tests.conftest import TEST_DB, TEST_URL, create_database, drop_database
+
+    name = f"{TEST_DB}_cut"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    try:
+        await factories.build_world(engine)
+    finally:
+        await engine.dispose()
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(
+            "INSERT INTO incidents (category, occurred_at, severity, classification, "
+            "description, geom) SELECT 'armed_clash', now() - i * interval '1 hour', 3, "
+            "'public', repeat('x', 200), "
+            "ST_SetSRID(ST_MakePoint(25 + (i % 50) * 0.01, 5 + (i / 50) * 0.01), 4326) "
+            "FROM generate_series(1, 3000) AS i"
+        )
+    finally:
+        await connection.close()
+    database = make_url(url)
+    proxy = CuttingProxy((database.host or "127.0.0.1", database.port or 5432))
+    port = await proxy.start()
+    through_proxy = TEST_URL.set(database=name, host="127.0.0.1", port=port)
+    service = Service(
+        through_proxy.render_as_string(hide_password=False), "reliability-cut-server.log"
+    )
+    try:
+        await service.start()
+        headers = await service.tokens()
+        async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
+            answers = {}
+            for fmt in ("csv", "geojson"):
+                whole = await http.get(
+                    "/api/incidents/export", params={"format": fmt}, headers=headers["analyst"]
+                )
+                assert whole.status_code == 200, whole.text
+                assert len(whole.content) > 300_000
+                proxy.arm(after_bytes=100_000)
+                try:
+                    answers[fmt] = await http.get(
+                        "/api/incidents/export", params={"format": fmt}, headers=headers["analyst"]
+                    )
+                finally:
+                    proxy.disarm()
+            assert proxy.cuts >= 2
+            for fmt, answer in answers.items():
+                assert answer.status_code == 503, (fmt, answer.status_code, answer.text[:300])
+                assert answer.headers["Retry-After"]
+                assert answer.headers["X-Content-Type-Options"] == "nosniff"
+                assert "unavailable" in answer.json()["detail"]
+            again = await http.get("/api/incidents/export", headers=headers["analyst"])
+            assert again.status_code == 200, again.text
+    finally:
+        service.stop()
+        await proxy.stop()
+        await drop_database(name)

@@ -229,6 +229,29 @@ async def test_a_tile_carries_at_most_the_feature_limit(limited: Limited) -> Non
     assert len(features) == TILE_MAX
 
 
+async def test_an_export_past_the_statement_timeout_answers_504(limited: Limited) -> None:
+    """An export cancelled for its time is answered 504 like any other query, with the
+    security headers, never 500 (and never a file cut short: it is written whole first)."""
+    analyst = limited.headers["analyst"]
+    blocker = await asyncpg.connect(limited.url.replace("postgresql+asyncpg://", "postgresql://"))
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute("LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE")
+    try:
+        async with httpx.AsyncClient(base_url=limited.service.url, timeout=30) as http:
+            answers = [
+                await http.get("/api/incidents/export", params={"format": fmt}, headers=analyst)
+                for fmt in ("csv", "geojson")
+            ]
+    finally:
+        await transaction.rollback()
+        await blocker.close()
+    for answer in answers:
+        assert answer.status_code == 504, answer.text
+        assert "CIVOP_DB_STATEMENT_TIMEOUT_MS" in answer.json()["detail"]
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
 async def test_a_slow_query_is_cancelled_and_the_service_keeps_answering(
     limited: Limited,
 ) -> None:
