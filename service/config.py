@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import hmac
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PolicyAction = Literal["hide", "generalise"]
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
 
     demo: bool = False
     secret_key: SecretStr | None = None
+    #: The secret the ids of records with a key are derived with (``service.imports.ids``);
+    #: by default derived from ``secret_key``. Set it to keep ids when rotating that key.
+    record_id_key: SecretStr | None = None
     token_ttl_minutes: int = Field(480, ge=1, le=7 * 24 * 60)
     #: How long a process may reuse who a token or key belongs to; any change to users, keys
     #: or sectors empties it at once (PostgreSQL notifications), so this is only a backstop.
@@ -153,11 +157,12 @@ class Settings(BaseSettings):
     def read_urls(self) -> list[str]:
         return [url for url in self.read_database_url.split(",") if url]
 
-    @field_validator("secret_key")
+    @field_validator("secret_key", "record_id_key")
     @classmethod
-    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_secret(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("CIVOP_SECRET_KEY must be at least 32 characters long")
+            name = f"CIVOP_{(info.field_name or '').upper()}"
+            raise ValueError(f"{name} must be at least 32 characters long")
         return value
 
     def check_serving(self) -> None:
@@ -177,6 +182,12 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
         return _demo_process_key()
+
+    def record_id_secret(self) -> bytes:
+        """What record ids are derived with: never a value anyone outside the mission knows."""
+        if self.record_id_key is not None:
+            return self.record_id_key.get_secret_value().encode()
+        return hmac.new(self.signing_key().encode(), b"civop record ids", "sha256").digest()
 
 
 @lru_cache

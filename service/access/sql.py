@@ -145,6 +145,10 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
         needed = policy.min_role.get(column.name)
         if needed is not None and not principal.at_least(needed):
             expr = null().cast(column.type)
+        elif column.name in policy.identifying and (coarse_always or generalised):
+            # A coarse location is all a reader may learn of the place: nothing that finds it.
+            hidden = null().cast(column.type)
+            expr = hidden if coarse_always else case((exact, column), else_=hidden)
         elif isinstance(column.type, Geometry):
             coarse = func.civop_generalise(column, literal(cell_deg))
             if coarse_always:

@@ -701,8 +701,8 @@ async def _merge(
     ]
     # A record's id follows from its key (collection, origin, external_id), so that the primary
     # key alone keeps keys unique when the table is sharded by id (docs/scaling.md).
-    # (computed by ``_with_derived_ids`` while the file was read: uuid5 in SQL takes 3 s per
-    # million rows).
+    # (computed by ``_with_derived_columns`` while the file was read, keyed with the mission's
+    # secret: see ``service.imports.ids``).
     new_id: ColumnElement[Any] = func.coalesce(st.c[DERIVED], func.gen_random_uuid())
     if staging.has(IDENTITY):
         new_id = func.coalesce(cast(st.c.id, postgresql.UUID), new_id)
