@@ -365,3 +365,18 @@ async def test_a_generalised_records_id_cannot_be_computed_from_its_public_key(
     assert site.id != str(record_id("idp_sites", ORIGIN, site.key, secret=b"another mission"))
     shown = await client.get(f"/api/idp_sites/{site.id}", headers=headers("partner"))
     assert shown.json()["properties"]["generalised"] is True
+
+
+@pytest.mark.parametrize("kind", ["civ-oes", "handover"])
+async def test_a_partners_report_names_no_key_of_a_generalised_record(
+    client: AsyncClient, headers: Headers, kind: str
+) -> None:
+    planted = await plant(client, headers)
+    area = {"bbox": "23.5,6.5,25.5,8.5", "start": "2026-01-01", "end": "2026-12-31"}
+    partner = await client.get(f"/api/reports/{kind}", params=area, headers=headers("partner"))
+    assert partner.status_code == 200, partner.text
+    for record in planted:
+        if expected("partner", record.collection, record.classification) in (COARSE, HIDDEN):
+            assert record.key not in partner.text, (kind, record.collection)
+            assert record.marker not in partner.text, (kind, record.collection)
+            assert record.id not in partner.text, (kind, record.collection)
