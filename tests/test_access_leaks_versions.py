@@ -1,17 +1,20 @@
 """The leak suite for change signals: the data versions a map polls (``/layers/versions``), the
-ETags of vector and heat tiles, and the live stream move for a user only with changes that user
-may see. A partner polling them must not learn when a restricted incident is written."""
+ETags of vector and heat tiles, and the live stream's event ids move for a user only with
+changes that user may see. A partner polling them must not learn when a restricted incident is written."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import morecantile
 import pytest
 from httpx import AsyncClient
 
 from tests import factories
+from tests.conftest import LiveServer
+from tests.test_alerts_live import post, subscribe
 
 Headers = Callable[[str], dict[str, str]]
 Make = Callable[..., Awaitable[dict[str, Any]]]
@@ -141,3 +144,30 @@ async def test_a_hidden_write_moves_nothing_through_an_import(
     await still_current(client, headers, user, before)
     moved = await signals(client, headers, "analyst-cleared")
     assert moved["versions"]["incidents"] > cleared["versions"]["incidents"]
+
+
+async def test_the_live_stream_tells_a_partner_nothing_of_hidden_writes(
+    live_server: LiveServer,
+) -> None:
+    """The stream's event ids were the event log's: their gaps, or the id a new connection
+    starts from, counted the restricted records written meanwhile."""
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    partner = await live_server.api_key("partner")
+    async with httpx.AsyncClient() as http:
+        async with subscribe(http, url, partner) as first:
+            for _ in range(3):
+                await post(http, url, admin, "/api/incidents",
+                           factories.feature("incidents", classification="restricted"))  # fmt: skip
+            public = await post(http, url, admin, "/api/incidents",
+                                factories.feature("incidents", classification="public"))  # fmt: skip
+            seen = await first.wait_for(lambda e: public["id"] in e.data)
+            assert all(public["id"] in e.data for e in first.events if e.name == "feature")
+        async with subscribe(http, url, partner) as second:
+            pass
+    ids = [line[3:].strip() for line in first.raw + second.raw if line.startswith("id:")]
+    assert len(ids) >= 3
+    # Opaque, and never the same twice: nothing to subtract one from another.
+    assert not any(token.isdigit() for token in ids), ids
+    assert len(set(ids)) == len(ids)
+    assert seen.id is not None  # (the service itself reads them back)

@@ -230,8 +230,11 @@ async def live_stream(
     collections: Annotated[
         str | None, Query(description="Comma-separated; all collections and alerts when absent")
     ] = None,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-    since: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+    since: Annotated[
+        str | None,
+        Query(max_length=64, description="Resume after this event id (as the stream gave it)"),
+    ] = None,
 ) -> StreamingResponse:
     wanted = set(STREAMS)
     if collections:
