@@ -4,14 +4,18 @@ changes that user may see. A partner polling them must not learn when a restrict
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import morecantile
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.alerts import rules
 from tests import factories
 from tests.conftest import LiveServer
 from tests.test_alerts_live import post, subscribe
@@ -171,3 +175,38 @@ async def test_the_live_stream_tells_a_partner_nothing_of_hidden_writes(
     assert not any(token.isdigit() for token in ids), ids
     assert len(set(ids)) == len(ids)
     assert seen.id is not None  # (the service itself reads them back)
+
+
+async def test_a_partner_cannot_count_the_alerts_hidden_from_them(
+    client: AsyncClient, headers: Headers, session: AsyncSession, make: Make
+) -> None:
+    """Alerts are numbered as they are raised: a partner shown numbers 4 and 7 would know two
+    alerts came in between that they may not see (raised by restricted incidents)."""
+    rule = {"name": "near", "kind": "incident_near_site", "radius_km": 50, "min_severity": 1}
+    assert (await client.post("/api/alert_rules", json=rule, headers=headers("admin"))).is_success
+    await make("idp_sites", geometry=factories.point(*PLACE), classification="public")
+    incidents = []
+    for classification in ("public", "restricted", "restricted", "public"):
+        incident = await make(
+            "incidents", geometry=factories.point(*PLACE), classification=classification
+        )
+        incidents.append(uuid.UUID(incident["id"]))
+        await rules.evaluate(session, rules.Changed(incidents={incidents[-1]}))
+
+    first = await client.get("/api/alerts", params={"limit": 1}, headers=headers("partner"))
+    assert first.status_code == 200, first.text
+    (shown,) = first.json()["features"]
+    assert shown["properties"]["number"] is None
+    (link,) = [x["href"] for x in first.json()["links"] if x["rel"] == "next"]
+    before = parse_qs(urlsplit(link).query)["before"][0]
+    assert not before.isdigit()
+    second = await client.get(link.removeprefix("http://testserver"), headers=headers("partner"))
+    assert second.status_code == 200, second.text
+    assert len(second.json()["features"]) == 1  # the other public alert, and no more
+    probe = await client.get("/api/alerts", params={"before": 3}, headers=headers("partner"))
+    assert probe.status_code == 422
+    assert probe.json()["detail"][0]["loc"] == ["query", "before"]
+    # Who sees every alert keeps the numbers.
+    admin = await client.get("/api/alerts", params={"limit": 10}, headers=headers("admin"))
+    numbers = [f["properties"]["number"] for f in admin.json()["features"]]
+    assert len(numbers) == 4 and all(isinstance(n, int) for n in numbers)
