@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,18 @@ MARKED = {
     "bases": ("name", "unit"),
 }
 CONTACTS = ("focal_point", "phone")
+#: Fields that find a record's exact place, or the record, outside civop: never on a record
+#: shown with a coarse location (the documented default policy).
+IDENTIFYING = {
+    "origin",
+    "external_id",
+    "sector_id",
+    "hq",
+    "parent_id",
+    "location_precision",
+}
+#: Where planted records come from, as an imported DTM list's sites do.
+ORIGIN = "dtm"
 
 
 def expected(user: str, collection: str, classification: str) -> str:
@@ -70,6 +83,11 @@ class Planted:
     coordinates: list[str]  # exact coordinates as they would be printed
     bounds: tuple[float, float, float, float]
 
+    @property
+    def key(self) -> str:
+        """The record's key in its source (as a DTM site code), public outside civop."""
+        return f"CAR-{self.marker}"
+
 
 def _geometry(collection: str, x: float, y: float) -> dict[str, Any]:
     if collection == "sectors":
@@ -91,6 +109,8 @@ async def plant(client: AsyncClient, headers: Headers) -> list[Planted]:
             marker = f"LEAK-{collection}-{classification}"
             properties: dict[str, Any] = {
                 "classification": classification,
+                "origin": ORIGIN,
+                "external_id": f"CAR-{marker}",
                 **{field: f"{marker}-{field}" for field in MARKED[collection]},
             }
             if collection == "actors":
@@ -211,6 +231,10 @@ def check_outputs(user: str, planted: list[Planted], texts: list[str]) -> None:
             assert properties["generalised"] is True, where
             for coordinate in record.coordinates:
                 assert coordinate not in everything, f"{where}: exact coordinate came out"
+            # Nothing that finds the exact place again through a public list or the sectors.
+            assert record.key not in everything, f"{where}: external id of a generalised record"
+            for name in IDENTIFYING & set(properties):
+                assert properties[name] in (None, ""), f"{where}: {name} of a generalised record"
         if expectation == COARSE:
             assert record.marker not in everything, (
                 f"{where}: sensitive field of a generalised record"
@@ -316,3 +340,38 @@ async def test_a_policy_change_takes_effect_at_once(
     assert shown is not None and shown["properties"]["generalised"] is True
     monkeypatch.setattr(get_settings(), "policies", {})
     assert await partner_sees() is None
+
+
+async def test_a_generalised_records_id_cannot_be_computed_from_its_public_key(
+    client: AsyncClient, headers: Headers
+) -> None:
+    """A DTM site code is public, with the site's exact place: an id anyone could compute from
+    it (uuid5 of the key, as ids once were) would tie the generalised site back to that place."""
+    planted = await plant(client, headers)
+    site = next(p for p in planted if p.collection == "idp_sites" and p.classification == "mission")
+    public_namespace = uuid.uuid5(uuid.NAMESPACE_URL, "urn:civop:records")
+    computable = {
+        str(uuid.uuid5(public_namespace, f"idp_sites:{ORIGIN}:{site.key}")),
+        str(uuid.uuid5(uuid.NAMESPACE_URL, site.key)),
+        str(uuid.uuid5(uuid.NAMESPACE_OID, site.key)),
+    }
+    assert site.id not in computable
+    # The id is random: the same key written again (after a delete) gets another one.
+    assert uuid.UUID(site.id).version == 4
+    shown = await client.get(f"/api/idp_sites/{site.id}", headers=headers("partner"))
+    assert shown.json()["properties"]["generalised"] is True
+
+
+@pytest.mark.parametrize("kind", ["civ-oes", "handover"])
+async def test_a_partners_report_names_no_key_of_a_generalised_record(
+    client: AsyncClient, headers: Headers, kind: str
+) -> None:
+    planted = await plant(client, headers)
+    area = {"bbox": "23.5,6.5,25.5,8.5", "start": "2026-01-01", "end": "2026-12-31"}
+    partner = await client.get(f"/api/reports/{kind}", params=area, headers=headers("partner"))
+    assert partner.status_code == 200, partner.text
+    for record in planted:
+        if expected("partner", record.collection, record.classification) in (COARSE, HIDDEN):
+            assert record.key not in partner.text, (kind, record.collection)
+            assert record.marker not in partner.text, (kind, record.collection)
+            assert record.id not in partner.text, (kind, record.collection)

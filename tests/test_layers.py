@@ -293,7 +293,7 @@ async def test_layer_versions_move_with_the_data(
 ) -> None:
     before = (await client.get("/layers/versions", headers=headers("partner"))).json()
     assert set(before) == set(factories.DEFAULTS) | {"assistance_requests"}
-    await make("incidents")
+    await make("incidents", classification="public")
     after = (await client.get("/layers/versions", headers=headers("partner"))).json()
     assert after["incidents"] > before["incidents"]
     assert after["sectors"] == before["sectors"]

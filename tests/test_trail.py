@@ -61,6 +61,11 @@ UNION
 SELECT record_id::text, before->>'external_id' FROM audit_log
 WHERE id > :mark AND action = 'purge' AND collection = 'incidents'
 """
+#: The counters of each collection's parts (classification, sector, owner) users are shown.
+PARTS = """
+SELECT collection, classification, sector_id, owner_id, version FROM layer_version_parts
+ORDER BY collection, classification, sector_id, owner_id
+"""
 #: The records as they end up (created in this transaction: their created_at is now()).
 RECORDS = """
 SELECT 'incidents', to_jsonb(i) - 'geom' || jsonb_build_object('geom', ST_AsText(i.geom))
@@ -168,6 +173,7 @@ async def _seen(session: AsyncSession, audit_mark: int, event_mark: int) -> dict
         "audit": await rows(AUDIT, mark=audit_mark),
         "events": await rows(EVENTS, mark=event_mark),
         "versions": dict(await rows(VERSIONS)),
+        "parts": await rows(PARTS),
         "records": await rows(RECORDS),
         "imported": dict(await rows(IMPORTED, mark=audit_mark)),
     }
@@ -226,7 +232,7 @@ async def test_every_write_path_records_the_same_without_triggers(
     for triggers in (True, False):
         savepoint = await connection.begin_nested()
         if not triggers:
-            assert await _drop_statement_triggers(session.execute) == 6 * len(COLLECTIONS) + 3
+            assert await _drop_statement_triggers(session.execute) == 10 * len(COLLECTIONS) + 3
         folder = tmp_path / ("with" if triggers else "without")
         folder.mkdir()
         ids = await _writes(client, headers, folder)
@@ -263,6 +269,8 @@ async def test_every_write_path_records_the_same_without_triggers(
             if int(version) > int(versions_before.get(name, 0))
         }
         assert bumped == {"incidents", "patrols", "actors", "projects", "assistance_requests"}
+    # The same counters for each part of a collection, so a user's versions move alike.
+    assert b["parts"] == a["parts"]
     assert sorted((h[:4] for h in b["histories"]), key=str) == sorted(
         [
             ["project", "<given 3>", None, "proposed"],
@@ -292,7 +300,7 @@ async def test_the_demo_loader_records_the_same_without_triggers() -> None:
             engine = create_async_engine(await create_database(name))
             if not triggers:
                 async with engine.begin() as conn:
-                    assert await _drop_statement_triggers(conn.execute) == 6 * len(COLLECTIONS) + 3
+                    assert await _drop_statement_triggers(conn.execute) == 10 * len(COLLECTIONS) + 3
             listener, heard = await _notifications(_server_dsn(name))
             await load_demo(engine, incidents=1_200)
             await asyncio.sleep(0.2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv as pycsv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
@@ -170,7 +172,7 @@ class CSV(Format):
                 with pacsv.open_csv(
                     path, read_options=read, parse_options=parse, convert_options=convert
                 ) as reader:
-                    yield from reader
+                    yield from map(_restored, reader)
             except (pa.ArrowInvalid, UnicodeDecodeError) as error:
                 message = str(error).splitlines()[0]
                 if "UTF8" in message or "utf-8" in message.lower() or "decode" in message:
@@ -227,6 +229,17 @@ class CsvWriter(Writer):
         return self.path
 
 
+def _restored(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Cells as they were before an export neutralised them (``neutralised``), so that a file
+    exported, edited and imported back changes nothing it did not change."""
+    columns = []
+    for values in batch.columns:
+        if pc.any(pc.starts_with(values, "'")).as_py():
+            values = pc.replace_substring_regex(values, r"^'([=+\-@\t\r])", r"\1")
+        columns.append(values)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
@@ -235,4 +248,38 @@ def _cell(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         text: str = value.isoformat()
         return text.replace("+00:00", "Z")
+    if isinstance(value, str):
+        return neutralised(value)
     return value
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralised(text: str) -> str:
+    """A text cell as a spreadsheet shows it, never runs it.
+
+    Parameters
+    ----------
+    text : str
+        The cell's text.
+
+    Returns
+    -------
+    str
+        ``text`` with a single quote in front when a spreadsheet would take it for a formula
+        (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return); a plain number
+        such as ``-3.5`` is left as it is.
+
+    Examples
+    --------
+    >>> print(neutralised('=HYPERLINK("http://evil.example/","Click")'))
+    '=HYPERLINK("http://evil.example/","Click")
+    >>> neutralised("-3.5")
+    '-3.5'
+    """
+    if text.startswith(FORMULA_START) and _NUMBER.fullmatch(text) is None:
+        return "'" + text
+    return text

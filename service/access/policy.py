@@ -52,6 +52,13 @@ class Principal:
 SYSTEM = Principal(username="system", role=Role.admin, cleared_restricted=True)
 
 
+#: Fields of every record that find its exact place, or the record itself, outside civop: the
+#: key it has in its source (a DTM site code in the public DTM list, an ACLED event id), the
+#: source's name, and the sector of its exact position (a battalion area, much smaller than
+#: the country and often cutting a generalisation cell in two).
+IDENTIFYING = ("origin", "external_id", "sector_id")
+
+
 @dataclass(frozen=True)
 class CollectionPolicy:
     """How one collection is shown to principals not cleared for a record.
@@ -63,6 +70,11 @@ class CollectionPolicy:
     ``min_role`` removes single fields for roles below the one named. ``owner_column`` names
     the column holding the actor a record belongs to: a principal working for that actor sees
     the record in full whatever its role, unless the record is restricted.
+
+    ``identifying`` lists the fields that tie a record to its exact place or to its key
+    outside civop (an external id such as a DTM site code, the system it came from, the
+    battalion area of its exact position): they are removed from every record shown with a
+    coarse location, where its generalised cell must be all its reader learns of the place.
     """
 
     above_clearance: dict[Classification, Action] = field(default_factory=dict)
@@ -70,6 +82,7 @@ class CollectionPolicy:
     coarse_location_for: frozenset[Role] = frozenset()
     min_role: dict[str, Role] = field(default_factory=dict)
     owner_column: str | None = None
+    identifying: tuple[str, ...] = IDENTIFYING
 
     def action(self, classification: Classification) -> Action:
         return self.above_clearance.get(classification, "hide")
@@ -78,7 +91,12 @@ class CollectionPolicy:
         merged = dict(self.above_clearance)
         merged.update({Classification(k): v for k, v in overrides.items()})
         return CollectionPolicy(
-            merged, self.sensitive, self.coarse_location_for, self.min_role, self.owner_column
+            merged,
+            self.sensitive,
+            self.coarse_location_for,
+            self.min_role,
+            self.owner_column,
+            self.identifying,
         )
 
 
@@ -91,6 +109,8 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
         above_clearance={Classification.mission: "generalise"},
         sensitive=("name",),
         min_role=_STAFF_FIELDS,
+        # The parent names the area around it; the HQ is a military position.
+        identifying=(*IDENTIFYING, "parent_id", "hq"),
     ),
     "actors": CollectionPolicy(
         above_clearance={Classification.mission: "generalise"},
@@ -118,6 +138,8 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
             "perpetrator_actor_id",
         ),
         min_role=_STAFF_FIELDS,
+        # How precisely the exact place is known says nothing true of a generalised one.
+        identifying=(*IDENTIFYING, "location_precision"),
     ),
     "bases": CollectionPolicy(
         above_clearance={Classification.mission: "generalise"},

@@ -14,10 +14,12 @@ from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     FromClause,
     Select,
     Table,
+    Text,
     and_,
     any_,
     bindparam,
@@ -31,6 +33,8 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from service.access.policy import CollectionPolicy, Principal, below, floors_for, policy_for
@@ -154,6 +158,47 @@ def floored(
     )
 
 
+#: The counters behind the data versions a principal is shown (migration a19b03c0d0e3): one
+#: per collection, classification, sector and owning actor, bumped by each write of a record in
+#: that part, before or after the write.
+LAYER_VERSION_PARTS = sql_table(
+    "layer_version_parts",
+    sql_column("collection", Text()),
+    sql_column("classification", Text()),
+    sql_column("sector_id", UUID(as_uuid=True)),
+    sql_column("owner_id", UUID(as_uuid=True)),
+    sql_column("version", BigInteger()),
+)
+
+
+def data_version(
+    table: Table, principal: Principal, settings: Settings | None = None
+) -> Select[tuple[int]]:
+    """The data version of ``table`` as ``principal`` may know it: the sum of the counters of
+    the parts holding records the principal may see (the same rules as ``row_filter``), so it
+    moves with every change the principal can see and with no other."""
+    settings = settings or get_settings()
+    policy = policy_for(table.name, settings.policies)
+    full, generalised = _levels(principal, policy)
+    parts = LAYER_VERSION_PARTS
+    shown: ColumnElement[bool] = parts.c.classification.in_(full + generalised)
+    if policy.owner_column is not None and principal.actor_id is not None:
+        shown = or_(
+            shown,
+            and_(
+                parts.c.owner_id == principal.actor_id,
+                parts.c.classification != Classification.restricted.value,
+            ),
+        )
+    conditions = [parts.c.collection == table.name, shown]
+    if principal.sector_scope is not None:
+        scope = bindparam(
+            None, sorted(principal.sector_scope), type_=ARRAY(UUID(as_uuid=True)), unique=True
+        )
+        conditions.append(parts.c.sector_id == any_(scope))
+    return select(func.coalesce(func.sum(parts.c.version), 0)).where(*conditions)
+
+
 #: Views already built, by table and principal (a principal is immutable: a change to a user or
 #: key makes a new one). Each entry holds what it was built from: the settings object, its
 #: policies and the generalisation cell, so that a change to any of them builds the view again.
@@ -200,6 +245,10 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
         needed = policy.min_role.get(column.name)
         if needed is not None and not principal.at_least(needed):
             expr = null().cast(column.type)
+        elif column.name in policy.identifying and (coarse_always or generalised):
+            # A coarse location is all a reader may learn of the place: nothing that finds it.
+            hidden = null().cast(column.type)
+            expr = hidden if coarse_always else case((exact, column), else_=hidden)
         elif isinstance(column.type, Geometry):
             coarse = func.civop_generalise(column, literal(cell_deg))
             if coarse_always:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis.grid import HexGrid
 from service.access.policy import Principal
-from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible
+from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible, sees_every_alert
 from service.alerts.models import AlertRule, RuleKind
 from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
@@ -100,7 +100,7 @@ def alert_feature(principal: Principal) -> ColumnElement[str]:
         .scalar_subquery()
     )
     properties = func.json_build_object(
-        literal("number"), a.c.number,
+        literal("number"), a.c.number if sees_every_alert(principal) else null(),
         literal("rule_id"), a.c.rule_id,
         literal("kind"), a.c.kind,
         literal("status"), a.c.status,

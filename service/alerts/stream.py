@@ -11,12 +11,23 @@ the wait.
 The log is pruned after ``events_retention_hours`` (``service.alerts.scheduled``): a client
 resuming from an id that was pruned cannot be given what it missed, so it gets a ``reset``
 event (reload everything) and the stream goes on from the newest event.
+
+The log's ids count every change, those the subscriber may not see included: a client given
+them would learn how many hidden records were written, and when, from the gaps between ids or
+by reconnecting. So the stream sends each position as an opaque token (``event_token``), new
+at every message, which only this service can read back (``cursor_of``); keep-alives are sent
+on their own schedule, whatever happens out of the subscriber's sight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
 import json
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,7 +42,44 @@ from service.alerts.service import get_alert
 from service.changes import ChangeListener
 from service.collections.registry import COLLECTIONS
 from service.collections.service import get_feature
+from service.config import get_settings
 from service.errors import NotFound
+
+#: Bytes of an event token: a random nonce, the position masked with a pad drawn from it, a tag.
+_NONCE, _POSITION, _TAG = 8, 8, 12
+
+
+def _token_key() -> bytes:
+    return hmac.new(get_settings().signing_key().encode(), b"civop stream ids", "sha256").digest()
+
+
+def event_token(cursor: int) -> str:
+    """A position in the event log as a client is given it: different every time it is sent,
+    meaningless without the service's key, and not to be altered."""
+    key = _token_key()
+    nonce = secrets.token_bytes(_NONCE)
+    pad = hmac.new(key, b"pad" + nonce, "sha256").digest()[:_POSITION]
+    body = (cursor ^ int.from_bytes(pad, "big")).to_bytes(_POSITION, "big")
+    tag = hmac.new(key, b"tag" + nonce + body, "sha256").digest()[:_TAG]
+    return base64.urlsafe_b64encode(nonce + body + tag).decode().rstrip("=")
+
+
+def cursor_of(token: str) -> int | None:
+    """The position an ``event_token`` stands for; None when it is not one of this service's."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    if len(raw) != _NONCE + _POSITION + _TAG:
+        return None
+    nonce, body, tag = raw[:_NONCE], raw[_NONCE : _NONCE + _POSITION], raw[_NONCE + _POSITION :]
+    key = _token_key()
+    expected = hmac.new(key, b"tag" + nonce + body, "sha256").digest()[:_TAG]
+    if not hmac.compare_digest(tag, expected):
+        return None
+    pad = hmac.new(key, b"pad" + nonce, "sha256").digest()[:_POSITION]
+    return int.from_bytes(body, "big") ^ int.from_bytes(pad, "big")
+
 
 GAP_WAIT_S = 2.0
 KEEPALIVE_S = 15.0
@@ -108,24 +156,28 @@ async def stream(
     sessionmaker: async_sessionmaker[AsyncSession],
     live: LiveEvents,
     principal: Principal,
-    last_event_id: int | None,
+    last_event_id: str | None,
     collections: set[str],
     is_disconnected: Any,
 ) -> AsyncIterator[str]:
-    """The text/event-stream body."""
+    """The text/event-stream body, resuming after the position ``last_event_id`` (a token)."""
     waiter = live.waiter()
     try:
         async with sessionmaker() as session:
             latest = await latest_id(session)
             pruned = await pruned_through(session)
             await session.commit()
-        missed = last_event_id is not None and last_event_id < pruned
-        cursor = last_event_id if last_event_id is not None and not missed else latest
-        yield f"retry: 1000\nid: {cursor}\n: connected\n\n"
-        if missed:
-            reset = {"reason": "events-pruned", "last_event_id": last_event_id,
-                     "pruned_through": pruned}  # fmt: skip
-            yield f"id: {cursor}\nevent: reset\ndata: {json.dumps(reset)}\n\n"
+        resumed = None if last_event_id is None else cursor_of(last_event_id)
+        reason = None
+        if last_event_id is not None and resumed is None:
+            reason = "unknown-event-id"  # not one of ours (or from before a change of key)
+        elif resumed is not None and resumed < pruned:
+            reason = "events-pruned"
+        cursor = resumed if resumed is not None and reason is None else latest
+        yield f"retry: 1000\nid: {event_token(cursor)}\n: connected\n\n"
+        if reason is not None:
+            reset = json.dumps({"reason": reason})
+            yield f"id: {event_token(cursor)}\nevent: reset\ndata: {reset}\n\n"
         gap_since: float | None = None
         last_sent = time.monotonic()
         while True:
@@ -152,7 +204,9 @@ async def stream(
                         continue
                     shown = await render(session, principal, row)
                     if shown is not None:
-                        out.append(f"id: {cursor}\nevent: {shown[0]}\ndata: {shown[1]}\n\n")
+                        out.append(
+                            f"id: {event_token(cursor)}\nevent: {shown[0]}\ndata: {shown[1]}\n\n"
+                        )
                 await session.commit()
             for chunk in out:
                 yield chunk
@@ -162,13 +216,13 @@ async def stream(
                 continue
             if await is_disconnected():
                 return
+            if time.monotonic() - last_sent >= KEEPALIVE_S:
+                # Moves the client's last id past events it may not see. Sent on its own
+                # schedule, also while changes the subscriber may not see keep the loop awake.
+                yield f"id: {event_token(cursor)}\n: keepalive\n\n"
+                last_sent = time.monotonic()
             timeout = 0.2 if gap_since is not None else 1.0
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), timeout)
-            except TimeoutError:
-                if time.monotonic() - last_sent >= KEEPALIVE_S:
-                    # Moves the client's last id past events it may not see.
-                    yield f"id: {cursor}\n: keepalive\n\n"
-                    last_sent = time.monotonic()
     finally:
         live.forget(waiter)

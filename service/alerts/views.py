@@ -11,11 +11,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from service.access.deps import PrincipalDep
+from service.access.policy import Principal
 from service.alerts import service
+from service.alerts.access import sees_every_alert
 from service.alerts.cap import atom_feed, cap_document
 from service.alerts.models import AlertStatus, RuleKind
 from service.alerts.schemas import RuleIn, RulePatch
-from service.alerts.stream import STREAMS, stream
+from service.alerts.stream import STREAMS, cursor_of, event_token, stream
 from service.bounds import BIGINT_MAX, Instant
 from service.collections.params import parse_bbox
 from service.config import get_settings
@@ -98,10 +100,14 @@ async def delete_rule(rule_id: uuid.UUID, session: SessionDep, principal: Princi
     return Response(status_code=204)
 
 
-def _collection(request: Request, features: list[str], next_before: int | None) -> Response:
+def _collection(
+    request: Request, features: list[str], next_before: int | None, principal: Principal
+) -> Response:
     links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
     if next_before is not None:
-        href = str(request.url.include_query_params(before=next_before))
+        # A number only to who sees every alert: others would count the hidden ones.
+        before = str(next_before) if sees_every_alert(principal) else event_token(next_before)
+        href = str(request.url.include_query_params(before=before))
         links.append({"href": href, "rel": "next", "type": GEOJSON})
     body = (
         '{"type":"FeatureCollection","features":['
@@ -134,10 +140,15 @@ async def list_alerts(
     sector: uuid.UUID | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     before: Annotated[
-        int | None, Query(ge=1, le=BIGINT_MAX, description="From a `next` link")
+        str | None, Query(max_length=64, description="From a `next` link, as given")
     ] = None,
 ) -> Response:
     settings = get_settings()
+    after = None if before is None else cursor_of(before)
+    if before is not None and after is None and sees_every_alert(principal):
+        after = int(before) if before.isdigit() and 1 <= int(before) <= BIGINT_MAX else None
+    if before is not None and after is None:
+        raise InvalidInput(["query", "before"], "use the next link as it was given")
     query = service.AlertQuery(
         status=_values(status, AlertStatus, "status"),
         kind=_values(kind, RuleKind, "kind"),
@@ -147,10 +158,10 @@ async def list_alerts(
         bbox=parse_bbox(bbox),
         sector=sector,
         limit=min(limit or settings.page_default, settings.page_max),
-        before=before,
+        before=after,
     )
     features, next_before = await service.list_alerts(session, principal, query)
-    return _collection(request, features, next_before)
+    return _collection(request, features, next_before, principal)
 
 
 @router.get(
@@ -233,9 +244,10 @@ async def live_stream(
     collections: Annotated[
         str | None, Query(description="Comma-separated; all collections and alerts when absent")
     ] = None,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=BIGINT_MAX)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
     since: Annotated[
-        int | None, Query(ge=0, le=BIGINT_MAX, description="Resume after this event id")
+        str | None,
+        Query(max_length=64, description="Resume after this event id (as the stream gave it)"),
     ] = None,
 ) -> StreamingResponse:
     wanted = set(STREAMS)

@@ -39,10 +39,16 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
+from service.access.policy import policy_for
 from service.collections.registry import COLLECTIONS
 
 #: What each statement trigger writes; a table without the trigger gets it from here.
-DUTIES = {"civop_audit": "audit", "civop_record_events": "events", "civop_bump_layer": "layer"}
+DUTIES = {
+    "civop_audit": "audit",
+    "civop_record_events": "events",
+    "civop_bump_layer": "layer",
+    "civop_bump_layer_parts": "parts",
+}
 #: The status histories two collections keep, written by a statement trigger of their own on
 #: one node: a project's changes of status, and the state a request was recorded in.
 HISTORIES = {
@@ -209,6 +215,10 @@ def recording(
                 "events",
             )
         )
+    if "parts" in duties:
+        ctes.append(
+            _cte(_parts(table, rows, fresh, previous=kind in ("update", "upsert")), "parts")
+        )
     if "history" in duties and kind != "purge":
         history = _history(
             table.name, rows, fresh, order, previous="b." if kind != "insert" else None
@@ -219,6 +229,30 @@ def recording(
         select(literal_column("fresh"), literal_column("stale"))
         .select_from(text("counted"))
         .add_cte(*ctes)
+    )
+
+
+def _parts(table: Table, rows: str, fresh: str, *, previous: bool) -> str:
+    """The layer version parts (classification, sector, owner) the records were in before
+    and are in after, each bumped once for the records created and once for those changed,
+    as ``civop_bump_layer_parts`` does for the INSERT and the UPDATE of an upsert."""
+    sector = "id" if table.name == "sectors" else "sector_id"
+    owner = policy_for(table.name).owner_column
+
+    def part(alias: str) -> str:
+        owned = f"{alias}.{_quoted(owner)}" if owner else "NULL::uuid"
+        return f"({fresh}, {alias}.classification, {alias}.{_quoted(sector)}, {owned})"
+
+    values = ", ".join([part("c"), part("b")] if previous else [part("c")])
+    return (
+        "INSERT INTO layer_version_parts AS p "
+        "(collection, classification, sector_id, owner_id, version) "
+        f"SELECT {_literal(table.name)}, d.classification, d.sector_id, d.owner_id, count(*) "
+        f"FROM (SELECT DISTINCT s.* FROM {rows} CROSS JOIN LATERAL (VALUES {values}) "
+        "AS s(fresh, classification, sector_id, owner_id) WHERE s.classification IS NOT NULL) d "
+        "GROUP BY d.classification, d.sector_id, d.owner_id "
+        "ON CONFLICT (collection, classification, sector_id, owner_id) "
+        "DO UPDATE SET version = p.version + excluded.version"
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Text, cast, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import Principal
-from service.access.sql import view
+from service.access.sql import data_version, view
 from service.changes import ChangeAwareCache
 from service.collections.params import ListQuery
 from service.collections.registry import Collection
@@ -46,7 +46,8 @@ async def layer_version(
     session: AsyncSession, collection: Collection, cache: ChangeAwareCache[str, int] | None = None
 ) -> int:
     """A counter bumped by every change to the collection (see the layer_versions migration);
-    remembered between changes when a change listener keeps ``cache`` exact."""
+    remembered between changes when a change listener keeps ``cache`` exact. For the service's
+    own caches only: it moves with changes a user may not see, so it is never shown."""
     known = cache.get(collection.name) if cache is not None else None
     if known is not None:
         return known
@@ -56,6 +57,25 @@ async def layer_version(
     found = int(version or 0)
     if cache is not None:
         cache.put(collection.name, found)
+    return found
+
+
+async def seen_version(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    cache: ChangeAwareCache[str, int] | None = None,
+) -> int:
+    """The collection's data version as ``principal`` may know it (``data_version``): it moves
+    with every change the principal can see and with no other. Remembered per access key
+    between changes when a change listener keeps ``cache`` exact."""
+    key = f"{collection.name}|{access_key(principal)}"
+    known = cache.get(key) if cache is not None else None
+    if known is not None:
+        return known
+    found = int(await session.scalar(data_version(collection.table, principal)) or 0)
+    if cache is not None:
+        cache.put(key, found)
     return found
 
 
@@ -146,7 +166,9 @@ def tile_key(
     """Everything that decides a tile's content: which kind of tile, where, the filters, what
     the requester may see and the data's version."""
     filters = repr((query.interval, sorted(query.filters.items()), query.sector, query.q))
-    raw = f"{kind}|{collection.name}|{z}/{x}/{y}|{filters}|{access_key(principal)}|{version}"
+    # ``version`` is the one the principal may know (``seen_version``), named so that no tag
+    # of the former, shared counter can match.
+    raw = f"{kind}|{collection.name}|{z}/{x}/{y}|{filters}|{access_key(principal)}|seen:{version}"
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

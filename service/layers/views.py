@@ -145,13 +145,19 @@ async def one_collection(
 @router.get(
     "/layers/versions",
     summary="Data version of every collection",
-    description="A counter per collection that changes with every committed change: a map polls "
-    "this and redraws a layer when its version moves (tiles revalidate with ETags).",
+    description="A counter per collection that changes with every committed change to the "
+    "records you may see, and with no other: a map polls this and redraws a layer when its "
+    "version moves (tiles revalidate with ETags).",
     operation_id="layer_versions",
 )
-async def versions(request: Request, session: ReadSessionDep, _: PrincipalDep) -> JSONResponse:
+async def versions(
+    request: Request, session: ReadSessionDep, principal: PrincipalDep
+) -> JSONResponse:
     cache = request.app.state.layer_versions
-    found = {c.name: await service.layer_version(session, c, cache) for c in COLLECTIONS.values()}
+    found = {
+        c.name: await service.seen_version(session, c, principal, cache)
+        for c in COLLECTIONS.values()
+    }
     return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
 
@@ -198,7 +204,9 @@ async def serve_tile(
     if x >= 2**z or y >= 2**z:
         raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
     cache: service.TileCache = request.app.state.tile_cache
-    version = await service.layer_version(session, collection, request.app.state.layer_versions)
+    version = await service.seen_version(
+        session, collection, principal, request.app.state.layer_versions
+    )
     key = service.tile_key(collection, principal, z, x, y, query, version, kind=kind)
     etag = f'"{key}"'
     headers = {
