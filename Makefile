@@ -72,7 +72,12 @@ clean:  ## stop the cluster and delete it (wherever it lives), .civop and the ve
 	scripts/pg.sh remove
 	rm -rf .civop $(VENV)
 
-bench-layers: setup  ## map layers side by side with tipg on the 1M-incident database
+# wrk, the load generator of the layer and replica benchmarks (Debian package `wrk`).
+.PHONY: bench-system
+bench-system:
+	scripts/system.sh bench
+
+bench-layers: setup bench-system  ## map layers side by side with tipg on the 1M-incident database
 	$(ENV) $(BIN)/python -m bench.bench_layers $(ARGS)
 
 bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites), vs GeoPandas
@@ -83,7 +88,7 @@ bench-import: setup  ## 1,000,000 points into incidents with civop import, side 
 	$(ENV) $(BIN)/python bench/bench_import.py $(ARGS)
 
 .PHONY: bench-replica
-bench-replica: setup  ## tile throughput against the primary alone and primary + streaming replica
+bench-replica: setup bench-system  ## tile throughput against the primary alone and primary + streaming replica
 	$(ENV) $(BIN)/python -m bench.bench_replica $(ARGS)
 
 .PHONY: bench-viewer
