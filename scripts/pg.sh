@@ -32,7 +32,8 @@ run_user() {
 
 as_owner() {
   local user; user="$(run_user)"
-  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+  # From /: the cluster account may not be able to enter the folder we run in.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u "$user" -- "$@"); else "$@"; fi
 }
 
 # Where the cluster lives. Normally .civop/ of the clone. As root the cluster runs as another
@@ -54,7 +55,7 @@ cluster_home() {
 }
 
 # Whether the cluster account can enter a folder (and every folder above it).
-reachable() { runuser -u "$(run_user)" -- test -x "$1" 2>/dev/null; }
+reachable() { (cd / && runuser -u "$(run_user)" -- test -x "$1" 2>/dev/null); }
 
 HOME_DIR="$(cluster_home)"
 PGDATA="$HOME_DIR/pgdata"
