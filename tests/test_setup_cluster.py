@@ -4,6 +4,7 @@ says where it lives, and removes it again."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -38,7 +39,15 @@ def _pg(clone: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_a_clone_in_a_private_folder_gets_a_cluster_and_says_where() -> None:
+async def _postgis(port: int) -> str:
+    conn = await asyncpg.connect(f"postgresql://civop@127.0.0.1:{port}/civop")
+    try:
+        return str(await conn.fetchval("SELECT postgis_lib_version()"))
+    finally:
+        await conn.close()
+
+
+def test_a_clone_in_a_private_folder_gets_a_cluster_and_says_where() -> None:
     private = Path(tempfile.mkdtemp(prefix="civop-private-"))  # mode 700, like `mktemp -d`
     clone = private / "clone"
     shutil.copytree(ROOT / "scripts", clone / "scripts")
@@ -55,11 +64,7 @@ async def test_a_clone_in_a_private_folder_gets_a_cluster_and_says_where() -> No
         assert not data.is_relative_to(private)  # the cluster account cannot enter `private`
         assert f"cluster data in {data}" in ensure.stderr  # `make run` shows where it lives
 
-        conn = await asyncpg.connect(f"postgresql://civop@127.0.0.1:{port}/civop")
-        try:
-            assert await conn.fetchval("SELECT postgis_lib_version()")
-        finally:
-            await conn.close()
+        assert asyncio.run(_postgis(port))
 
         removed = _pg(clone, port, "remove")
         assert removed.returncode == 0, removed.stderr
