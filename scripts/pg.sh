@@ -87,6 +87,8 @@ init_cluster() {
   [ -f "$PGDATA/PG_VERSION" ] && return
   [ -x "$BIN/initdb" ] || { log "PostgreSQL $PG_MAJOR server binaries not found in $BIN"; exit 1; }
   local user; user="$(run_user)"
+  # /var/lib/civop itself: root's, and open to the cluster accounts whatever root's umask.
+  case "$HOME_DIR" in /var/lib/civop/*) install -d -m 755 /var/lib/civop ;; esac
   mkdir -p "$PGDATA"
   make_sockdir
   if [ "$(id -u)" = 0 ]; then
