@@ -7,7 +7,7 @@ ENV := source scripts/env.sh &&
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test stop setup system venv db migrate demo lint typecheck pytest clean
+.PHONY: run test stop status setup system venv db migrate demo lint typecheck pytest clean
 
 run: setup  ## set everything up, load the demo when the database is empty, serve the API and map
 	export CIVOP_DEMO=1 && $(ENV) \
@@ -18,6 +18,9 @@ test: setup lint typecheck pytest  ## ruff, mypy and the whole test suite agains
 
 stop:  ## stop the project-local PostgreSQL cluster
 	scripts/pg.sh stop
+
+status:  ## whether the project-local cluster runs, and where its data and socket are
+	scripts/pg.sh status
 
 setup: venv assets db migrate
 
@@ -65,10 +68,16 @@ pytest: venv db
 reliability: setup  ## tests/reliability with a 60 s load: load, database restarts, SIGKILL, hostile input, limits, security, backup; prints the figures
 	$(ENV) CIVOP_LOAD_SECONDS=$${CIVOP_LOAD_SECONDS:-60} $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
-clean: stop
+clean:  ## stop the cluster and delete it (wherever it lives), .civop and the venv
+	scripts/pg.sh remove
 	rm -rf .civop $(VENV)
 
-bench-layers: setup  ## map layers side by side with tipg on the 1M-incident database
+# wrk, the load generator of the layer and replica benchmarks (Debian package `wrk`).
+.PHONY: bench-system
+bench-system:
+	scripts/system.sh bench
+
+bench-layers: setup bench-system  ## map layers side by side with tipg on the 1M-incident database
 	$(ENV) $(BIN)/python -m bench.bench_layers $(ARGS)
 
 bench-analysis: setup  ## POC analysis on the 1M-incident database (+2,000 sites), vs GeoPandas
@@ -79,7 +88,7 @@ bench-import: setup  ## 1,000,000 points into incidents with civop import, side 
 	$(ENV) $(BIN)/python bench/bench_import.py $(ARGS)
 
 .PHONY: bench-replica
-bench-replica: setup  ## tile throughput against the primary alone and primary + streaming replica
+bench-replica: setup bench-system  ## tile throughput against the primary alone and primary + streaming replica
 	$(ENV) $(BIN)/python -m bench.bench_replica $(ARGS)
 
 .PHONY: bench-viewer

@@ -245,7 +245,8 @@ def main() -> None:
     if options.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    base = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
+    port = os.environ.get("CIVOP_PG_PORT", "55432")
+    base = os.environ.get("DATABASE_URL", f"postgresql://civop@127.0.0.1:{port}/civop")
     base = base.replace("postgresql+asyncpg://", "postgresql://")
 
     with tempfile.TemporaryDirectory(prefix="civop-bench-") as folder:

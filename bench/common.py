@@ -18,7 +18,10 @@ from pathlib import Path
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER = os.environ.get("CIVOP_BENCH_SERVER", "postgresql://civop@127.0.0.1:55432")
+SERVER = os.environ.get(
+    "CIVOP_BENCH_SERVER",
+    f"postgresql://civop@127.0.0.1:{os.environ.get('CIVOP_PG_PORT', '55432')}",
+)
 BENCH_DB = os.environ.get("CIVOP_BENCH_DB", "civop_bench")
 SECRET = "bench-signing-key-" + "b" * 32
 

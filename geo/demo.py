@@ -36,6 +36,7 @@ from shapely.ops import polygonize, unary_union
 
 __all__ = [
     "DEFAULT_END",
+    "DEFAULT_REFERENCE_DATE",
     "INCIDENT_CATEGORIES",
     "INCIDENT_COLUMNS",
     "MISSION_BBOX",
@@ -43,6 +44,7 @@ __all__ = [
     "Record",
     "Scenario",
     "generate_scenario",
+    "period_end",
 ]
 
 Record = dict[str, Any]
@@ -51,8 +53,24 @@ IntArray = npt.NDArray[np.int64]
 
 #: Mission area: (lon_min, lat_min, lon_max, lat_max).
 MISSION_BBOX: tuple[float, float, float, float] = (23.0, 3.0, 29.0, 9.0)
-#: The fixed default end of the period, so that a seed alone fixes the whole scenario.
-DEFAULT_END = datetime(2026, 11, 1, tzinfo=UTC)
+#: The last day of the period when none is given, so that a seed alone fixes the whole
+#: scenario (the service loads the demo up to the day it is loaded: ``civop demo``).
+DEFAULT_REFERENCE_DATE = date(2026, 10, 31)
+
+
+def period_end(reference_date: date) -> datetime:
+    """The end (exclusive) of a period whose last day is ``reference_date``: the next midnight, UTC.
+
+    Examples
+    --------
+    >>> period_end(date(2026, 10, 31)).isoformat()
+    '2026-11-01T00:00:00+00:00'
+    """
+    return datetime.combine(reference_date + timedelta(days=1), datetime.min.time(), UTC)
+
+
+#: The fixed default end of the period.
+DEFAULT_END = period_end(DEFAULT_REFERENCE_DATE)
 #: ``origin`` of every generated record.
 ORIGIN = "demo"
 

@@ -6,6 +6,8 @@
 #   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core
 #                            WeasyPrint's text layout and the fonts of the PDF reports
 #   poppler-utils            pdftoppm/pdftotext: the tests read the PDF reports with them
+# `scripts/system.sh bench` also checks what the benchmarks use:
+#   wrk                      the HTTP load generator of make bench-layers and bench-replica
 set -euo pipefail
 
 declare -A CHECK=(
@@ -18,6 +20,7 @@ declare -A CHECK=(
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [poppler-utils]=/usr/bin/pdftoppm
 )
+if [ "${1:-}" = bench ]; then CHECK[wrk]=/usr/bin/wrk; fi
 missing=()
 for package in "${!CHECK[@]}"; do
   [ -e "${CHECK[$package]}" ] || missing+=("$package")

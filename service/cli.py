@@ -7,6 +7,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -120,15 +121,27 @@ def demo(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Only when there are no incidents.")
     ] = False,
+    reference_date: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Last day of the mission's 24 months, YYYY-MM-DD (default: yesterday, UTC).",
+        ),
+    ] = None,
 ) -> None:
-    """Load the fictional demo mission (deterministic for a seed)."""
+    """Load the fictional demo mission and its alert rules (deterministic for a seed and a
+    reference date)."""
     from service.demo import load_demo
 
     async def run() -> dict[str, int]:
         engine = create_engine(get_settings())
         try:
             loaded: dict[str, int] = await load_demo(
-                engine, seed=seed, incidents=incidents, if_empty=if_empty
+                engine,
+                seed=seed,
+                incidents=incidents,
+                reference_date=reference_date.date() if reference_date else None,
+                if_empty=if_empty,
             )
             return loaded
         finally:

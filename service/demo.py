@@ -5,30 +5,40 @@ Everything goes in one transaction, table by table in foreign-key order, as
 statements of up to :data:`BATCH_ROWS` rows with bound array parameters on the asyncpg
 connection underneath SQLAlchemy. The writes of collections are recorded as every write is
 (:mod:`service.audit.trail`), with ``civop.actor = 'demo-loader'`` and
-``civop.context = 'demo-seed-<seed>'``; ``sector_id`` is always given, so the sector
-trigger has nothing to compute.
+``civop.context = 'demo-seed-<seed>-<reference date>'``; ``sector_id`` is always given, so
+the sector trigger has nothing to compute.
+
+The mission's period ends with the reference date (by default yesterday, the last full day
+before the load, so that no incident lies in the future), so the last incidents are of the
+last days and every "last N days" view has something to show; the same seed and reference
+date load the same records. The demo also brings a few alert rules
+(:data:`DEMO_RULES`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Insert, Table, and_, column, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from geo.demo import ORIGIN, Record, Scenario, generate_scenario
+from geo.demo import ORIGIN, Record, Scenario, generate_scenario, period_end
 from service.access.sql import below_floor
+from service.alerts.schemas import RuleIn
+from service.alerts.service import RULES
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.db import on_driver
 from service.errors import Conflict
 from service.models import Base
 
-__all__ = ["BATCH_ROWS", "DEMO_ACTOR", "load_demo"]
+__all__ = ["BATCH_ROWS", "DEMO_ACTOR", "DEMO_RULES", "load_demo"]
 
 #: Rows per INSERT statement.
 BATCH_ROWS = 25_000
@@ -38,6 +48,35 @@ DEMO_ACTOR = "demo-loader"
 _STATEMENT_TIMEOUT_S = 3_600.0
 
 Progress = Callable[[str, int], None]
+
+#: Alert rules the demo mission comes with (officers change or retire them through the API):
+#: one of each kind the engine evaluates.
+DEMO_RULES: tuple[RuleIn, ...] = (
+    RuleIn(
+        name="Attack on civilians within 5 km of an IDP site",
+        kind="incident_near_site",
+        categories=["attack_on_civilians"],
+        min_severity=3,
+        radius_km=5,
+        alert_severity=4,
+    ),
+    RuleIn(
+        name="3 or more serious incidents in one 10 km cell within 24 hours",
+        kind="incident_cluster",
+        min_count=3,
+        window_hours=24,
+        cell_km=10,
+        min_severity=3,
+    ),
+    RuleIn(
+        name="Armed group within 5 km of an IDP site",
+        kind="armed_group_near_site",
+        radius_km=5,
+        alert_severity=4,
+    ),
+    RuleIn(name="IDP site at high risk", kind="risk_threshold", threshold=1.5, alert_severity=4),
+    RuleIn(name="New or intensifying hot spot", kind="hotspot"),
+)
 
 
 @dataclass(frozen=True)
@@ -244,10 +283,13 @@ async def load_demo(
     *,
     seed: int = 7,
     incidents: int = 20_000,
+    reference_date: date | None = None,
+    alert_rules: bool = True,
     if_empty: bool = False,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
-    """Generate the demo mission for ``seed`` and load it in one transaction.
+    """Generate the demo mission for ``seed`` and load it, with :data:`DEMO_RULES`, in one
+    transaction.
 
     Parameters
     ----------
@@ -258,6 +300,11 @@ async def load_demo(
     incidents
         Number of incidents; a million take a little over two minutes on two cores,
         most of it in the audit trigger.
+    reference_date
+        The last day of the mission's 24 months (UTC); yesterday when not given. The same
+        seed and reference date load the same records.
+    alert_rules
+        Load :data:`DEMO_RULES` too (tests that count alerts of their own leave them out).
     if_empty
         Do nothing (and return ``{}``) when the ``incidents`` table already holds rows.
     progress
@@ -281,7 +328,10 @@ async def load_demo(
     """
     if if_empty and await _has_incidents(engine):
         return {}
-    scenario = await asyncio.to_thread(generate_scenario, seed=seed, incidents=incidents)
+    last_day = reference_date or datetime.now(UTC).date() - timedelta(days=1)
+    scenario = await asyncio.to_thread(
+        generate_scenario, seed=seed, incidents=incidents, end=period_end(last_day)
+    )
     counts: dict[str, int] = {}
     async with engine.begin() as conn:
         await conn.execute(
@@ -294,7 +344,7 @@ async def load_demo(
                 "set_config('citus.multi_shard_modify_mode', 'sequential', true), "
                 "pg_advisory_xact_lock(hashtext('civop-demo-load'))"
             ),
-            {"actor": DEMO_ACTOR, "context": f"demo-seed-{seed}"},
+            {"actor": DEMO_ACTOR, "context": f"demo-seed-{seed}-{last_day.isoformat()}"},
         )
         # Checked again under the lock: another loader may have finished meanwhile.
         if if_empty and await conn.scalar(text("SELECT EXISTS (SELECT 1 FROM incidents)")):
@@ -309,6 +359,13 @@ async def load_demo(
             counts[table] = await _load_records(run, table, records, progress)
         counts["incidents"] = await _load_incidents(run, scenario, progress)
         await _raise_to_floors(run)
+        for rule in DEMO_RULES if alert_rules else ():
+            # The same ids at every load, as the records have.
+            rule_id = uuid.uuid5(uuid.NAMESPACE_URL, f"civop:demo:{seed}:alert-rule:{rule.name}")
+            values = rule.model_dump(exclude_none=True)
+            await conn.execute(insert(RULES).values(id=rule_id, **values))
+        if alert_rules:
+            counts["alert_rules"] = len(DEMO_RULES)
     async with engine.connect() as conn:
         await conn.execute(text(f"ANALYZE {', '.join(_ANALYZE)}"))
         await conn.commit()

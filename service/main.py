@@ -76,7 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.health_engine.dispose()
             await engine.dispose()
 
-    app = FastAPI(title="civop", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served by openapi.serve_docs from the service's own copy of Swagger UI.
+    app = FastAPI(
+        title="civop",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     errors.install(app)
     idempotency.install(app)
     security.install(app, settings)
@@ -109,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _document_geojson_responses(app)
     openapi.document_errors(app)
+    openapi.serve_docs(app)
     # The map's layers first: tiles and items are most of the requests, matched in route order.
     for layer_router in layer_routers():
         app.include_router(layer_router)

@@ -26,15 +26,6 @@ UPLOAD_FRAMING = MIB
 
 #: JSON, GeoJSON, tiles and files are never rendered as pages: they may load nothing.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-#: The interactive API documentation (FastAPI's Swagger UI and ReDoc) loads its scripts,
-#: styles and fonts from a CDN.
-DOCS_SOURCES = {
-    "script-src": ["https://cdn.jsdelivr.net"],
-    "style-src": ["https://cdn.jsdelivr.net", "https://fonts.googleapis.com"],
-    "font-src": ["https://fonts.gstatic.com"],
-    "img-src": ["https://fastapi.tiangolo.com", "https://cdn.redoc.ly"],
-    "worker-src": ["blob:"],
-}
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>", re.I | re.S)
 
 
@@ -196,12 +187,10 @@ class SecurityHeaders:
         *,
         hsts: bool,
         image_sources: list[str],
-        docs_paths: set[str],
     ) -> None:
         self.app = app
         self.hsts = hsts
         self.image_sources = image_sources
-        self.docs_paths = docs_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -232,7 +221,7 @@ class SecurityHeaders:
                 if message.get("more_body", False):
                     return
                 page = b"".join(body)
-                policy = self.page_policy(page, docs=scope["path"] in self.docs_paths)
+                policy = self.page_policy(page)
                 MutableHeaders(scope=held)["Content-Security-Policy"] = policy
                 await send(held)
                 held = None
@@ -256,7 +245,7 @@ class SecurityHeaders:
                 await unexpected()(scope, receive, watched_send)
             raise
 
-    def page_policy(self, page: bytes, *, docs: bool) -> str:
+    def page_policy(self, page: bytes) -> str:
         hashes = sorted(
             {
                 "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
@@ -277,9 +266,6 @@ class SecurityHeaders:
             "form-action": ["'self'"],
             "frame-ancestors": ["'none'"],
         }
-        if docs:
-            for directive, extra in DOCS_SOURCES.items():
-                sources[directive] = [*sources[directive], *extra]
         return "; ".join(f"{name} {' '.join(values)}" for name, values in sources.items())
 
 
@@ -340,10 +326,8 @@ def install(app: FastAPI, settings: Settings) -> None:
             max_age=600,
         )
     basemap = tile_origin(settings.basemap_url)
-    docs = {p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p}
     app.add_middleware(
         SecurityHeaders,
         hsts=settings.behind_tls,
         image_sources=[basemap] if basemap else [],
-        docs_paths=docs,
     )

@@ -19,7 +19,10 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgresql://civop@127.0.0.1:55432/civop")
+BASE_URL = os.environ.get(
+    "DATABASE_URL",
+    f"postgresql://civop@127.0.0.1:{os.environ.get('CIVOP_PG_PORT', '55432')}/civop",
+)
 TEST_DB = f"civop_test_{secrets.token_hex(4)}"
 TEST_URL = make_url(BASE_URL.replace("postgresql://", "postgresql+asyncpg://", 1)).set(
     database=TEST_DB

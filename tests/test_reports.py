@@ -23,6 +23,7 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from geo.demo import DEFAULT_REFERENCE_DATE
 from service.auth import service as auth
 from service.auth.security import issue_token
 from service.config import get_settings
@@ -137,7 +138,8 @@ async def server() -> AsyncIterator[ReportServer]:
     name = f"{TEST_DB}_reports"
     url = await create_database(name)
     engine = create_async_engine(url)
-    await load_demo(engine)
+    # START..END are the dates of this demo; the reports' figures are of its records alone.
+    await load_demo(engine, reference_date=DEFAULT_REFERENCE_DATE, alert_rules=False)
     tokens: dict[str, str] = {}
     async with AsyncSession(engine, expire_on_commit=False) as session:
         sector = str(

@@ -3,6 +3,7 @@ service running as users run it (``live_server``). Screenshots go to the artifac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -293,9 +294,27 @@ async def test_clicking_an_idp_site_opens_its_popup_and_search_finds_it(
     assert await title.inner_text() == SITE_NAME
     content = await page.locator(".leaflet-popup-content").inner_text()
     assert "23,000" in content
-    link = page.locator(".leaflet-popup-content a")
-    assert await link.get_attribute("href") == f"/api/idp_sites/{mission.ids['site']}"
     await opened.screenshot("idp-site-popup")
+
+    # Every field of the record, in the same tab with the same sign-in: no 401.
+    await page.get_by_role("button", name="Show all details").click()
+    details = page.get_by_role("region", name="Record details")
+    await details.wait_for(timeout=10_000)
+    assert await details.get_by_role("heading").first.inner_text() == f"IDP site: {SITE_NAME}"
+    fields = await details.locator("th").all_inner_texts()
+    assert {"Name", "Population individuals", "Classification", "Id"} <= set(fields), fields
+    assert "23,000" in await details.inner_text()
+    assert page.url.endswith("/map")
+    download = details.get_by_role("link", name="Download the record as GeoJSON")
+    async with page.expect_download() as started:
+        await download.click()
+    saved = json.loads(await asyncio.to_thread(Path(await (await started.value).path()).read_text))
+    assert saved["id"] == mission.ids["site"] and saved["properties"]["name"] == SITE_NAME
+    await opened.screenshot("idp-site-details")
+    await details.get_by_role("button", name="Close").click()
+    await details.wait_for(state="hidden")
+    refused = [r.url for r in opened.responses if r.status == 401]
+    assert refused == [], refused
 
     # Search: from elsewhere on the map, the search box goes to the site and opens it.
     await page.locator(".leaflet-popup-close-button").click()

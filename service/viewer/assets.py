@@ -21,6 +21,7 @@ VENDOR: dict[str, Path] = {
     "leaflet.vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
     "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
     "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
+    "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
 }
 
 #: The files the page loads, in order (URLs under /static).

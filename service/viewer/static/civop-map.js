@@ -281,6 +281,7 @@
       state.layers[name].clear();
     });
     state.map.closePopup();
+    hideRecordDetails();
     document.getElementById('civop-whoami').textContent = '';
     showLogin(message);
   }
@@ -435,7 +436,6 @@
       if (row[2] && typeof row[1] !== 'function') value = row[2](value);
       rows.push(el('tr', {}, [el('th', { text: row[0] }), el('td', { text: String(value) })]));
     });
-    var href = '/api/' + collection + '/' + encodeURIComponent(feature.id);
     return el('div', { class: 'civop-record', 'data-collection': collection, 'data-id': feature.id }, [
       el('div', { class: 'civop-record-kind', text: spec.noun }),
       el('h3', { class: 'civop-record-title', text: title || spec.noun + ' (name withheld)' }),
@@ -447,8 +447,75 @@
           })
         : null,
       el('table', {}, rows),
-      el('a', { href: href, target: '_blank', rel: 'noopener', text: 'Open the record in the API' }),
+      detailsButton(collection, feature),
     ]);
+  }
+
+  // Every field of a record, in a panel of this page: the record was read with this tab's
+  // sign-in, so nothing else (a new tab, a link carrying the token) is needed to see it.
+  var details = { url: null };
+
+  function detailsButton(collection, feature) {
+    var button = el('button', { type: 'button', class: 'civop-link-button', text: 'Show all details' });
+    button.addEventListener('click', function () {
+      showRecordDetails(collection, feature);
+    });
+    return button;
+  }
+
+  function detailValue(key, value) {
+    if (typeof value === 'number') return number(value);
+    if (typeof value === 'boolean') return value ? 'Yes' : 'No';
+    if (typeof value === 'object') return JSON.stringify(value);
+    if (/_at$/.test(key)) return when(value);
+    return String(value);
+  }
+
+  function place(geometry) {
+    if (!geometry) return 'none';
+    if (geometry.type === 'Point') {
+      return geometry.coordinates[1].toFixed(5) + ', ' + geometry.coordinates[0].toFixed(5) + ' (lat, lon)';
+    }
+    return label(geometry.type.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase());
+  }
+
+  function showRecordDetails(collection, feature) {
+    var spec = RECORDS[collection];
+    var p = feature.properties || {};
+    var rows = [el('tr', {}, [el('th', { text: 'Id' }), el('td', { text: String(feature.id) })])];
+    Object.keys(p).forEach(function (key) {
+      var value = p[key];
+      if (key === 'id' || value === null || value === undefined || value === '') return;
+      rows.push(el('tr', {}, [el('th', { text: label(key) }), el('td', { text: detailValue(key, value) })]));
+    });
+    rows.push(el('tr', {}, [el('th', { text: 'Location' }), el('td', { text: place(feature.geometry) })]));
+    if (details.url) URL.revokeObjectURL(details.url);
+    details.url = URL.createObjectURL(
+      new Blob([JSON.stringify(feature, null, 2)], { type: 'application/geo+json' })
+    );
+    var close = el('button', { type: 'button', class: 'civop-details-close', text: 'Close' });
+    close.addEventListener('click', hideRecordDetails);
+    var heading = el('h2', { tabindex: '-1', text: spec.noun + ': ' + (spec.title(p) || '(name withheld)') });
+    var panel = document.getElementById('civop-record-details');
+    panel.replaceChildren(
+      el('div', { class: 'civop-details-head' }, [heading, close]),
+      el('table', {}, rows),
+      el('a', {
+        href: details.url,
+        download: collection + '-' + feature.id + '.geojson',
+        text: 'Download the record as GeoJSON',
+      })
+    );
+    panel.hidden = false;
+    heading.focus();
+  }
+
+  function hideRecordDetails() {
+    var panel = document.getElementById('civop-record-details');
+    panel.hidden = true;
+    panel.replaceChildren();
+    if (details.url) URL.revokeObjectURL(details.url);
+    details.url = null;
   }
 
   function openRecordPopup(collection, id, latlng) {
@@ -1300,6 +1367,12 @@
     corner.insertBefore(user.getContainer(), corner.firstChild);
     new Panel({ position: 'bottomright', element: 'civop-legend' }).addTo(map);
     new Panel({ position: 'bottomleft', element: 'civop-status' }).addTo(map);
+    new Panel({ position: 'topleft', element: 'civop-record-details' }).addTo(map);
+    var panel = document.getElementById('civop-record-details');
+    panel.hidden = true;
+    panel.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape') hideRecordDetails();
+    });
   }
 
   function start(map, parts, config) {
