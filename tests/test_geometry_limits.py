@@ -220,7 +220,7 @@ async def _commit(engine: AsyncEngine, sql: str, **params: Any) -> Any:
 async def big_site(
     engine: AsyncEngine, world: factories.World
 ) -> AsyncIterator[tuple[Any, dict[str, str]]]:
-    """An IDP site of 1,000,003 vertices stored by SQL (past the API's limits), 5,000 incidents
+    """An IDP site of 1,000,003 vertices stored by SQL (past the API's limits), 10,000 incidents
     5 km outside it, and the service with a short statement timeout."""
     (site_id,) = await _commit(
         engine,
@@ -238,7 +238,7 @@ async def big_site(
         "INSERT INTO incidents (category, occurred_at, severity, geom, classification) "
         "SELECT 'armed_clash', now() - interval '1 day' * (i % 20), 3, "
         "ST_SetSRID(ST_MakePoint(:lon + 0.35 * cos(i), :lat + 0.35 * sin(i)), 4326), 'public' "
-        "FROM generate_series(1, 5000) AS i RETURNING id",
+        "FROM generate_series(1, 10000) AS i RETURNING id",
         lon=BIG_CENTRE[0],
         lat=BIG_CENTRE[1],
     )
