@@ -4,7 +4,7 @@ or an analysis can work through within a request, kept by trigger
 Geometries are limited on every way in (``geometry_max_vertices``), but one loaded before the
 limits, written by SQL, or a detailed sector boundary may hold far more. PostGIS works through
 such a geometry in calls that do not look for a cancel request (``ST_Simplify`` on a million
-vertices ran for minutes past the statement timeout and ignored ``pg_cancel_backend``), so
+vertices ran for tens of seconds past the statement timeout, deaf to ``pg_cancel_backend``), so
 tiles and analyses read ``geometry_outlines.geom`` instead: the geometry snapped to a grid just
 coarse enough to leave at most ``OUTLINE_VERTICES`` vertices (linear time, however the
 geometry is shaped). Rows within the bound have no outline.
