@@ -75,16 +75,17 @@ def upgrade() -> None:
         LANGUAGE plpgsql AS $$
         DECLARE
             outline geometry;
+            own_table text := civop_table_of(TG_TABLE_NAME);
         BEGIN
             IF TG_OP IN ('UPDATE', 'DELETE') THEN
-                DELETE FROM geometry_outlines
-                WHERE collection = TG_TABLE_NAME AND record_id = OLD.id;
+                DELETE FROM geometry_outlines o
+                WHERE o.collection = own_table AND o.record_id = OLD.id;
             END IF;
             IF TG_OP IN ('INSERT', 'UPDATE') THEN
                 outline := civop_outline(NEW.geom);
                 IF outline IS NOT NULL THEN
                     INSERT INTO geometry_outlines (collection, record_id, vertices, geom)
-                    VALUES (TG_TABLE_NAME, NEW.id, ST_NPoints(NEW.geom), outline);
+                    VALUES (own_table, NEW.id, ST_NPoints(NEW.geom), outline);
                 END IF;
             END IF;
             RETURN NULL;
