@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.validation import SizeLimits
 from service.enums import ActorCategory, IncidentCategory
 
 PolicyAction = Literal["hide", "generalise"]
@@ -96,6 +97,20 @@ class Settings(BaseSettings):
     #: Mission area (lon_min, lat_min, lon_max, lat_max): used to spot swapped coordinates.
     mission_bbox: tuple[float, float, float, float] = (22.0, 2.0, 30.0, 10.0)
 
+    #: Largest geometry accepted on any way in (API, OGC API, imports, analysis requests):
+    #: vertices (every position, closing ones included), parts of a multi geometry, holes.
+    #: A camp outline traced on imagery has hundreds of vertices, a 12-hour GPS patrol track
+    #: at one fix every second some 43,000; a multi-part site or project rarely has more
+    #: than a few dozen parts.
+    geometry_max_vertices: int = Field(50_000, ge=100, le=10_000_000)
+    geometry_max_parts: int = Field(1_000, ge=1, le=1_000_000)
+    geometry_max_holes: int = Field(1_000, ge=0, le=1_000_000)
+    #: Sectors (areas of responsibility, loaded by GIS staff) follow rivers and borders and may
+    #: hold many islands: a detailed administrative boundary has up to some 100,000 vertices.
+    sector_max_vertices: int = Field(250_000, ge=100, le=10_000_000)
+    sector_max_parts: int = Field(10_000, ge=1, le=1_000_000)
+    sector_max_holes: int = Field(10_000, ge=0, le=1_000_000)
+
     #: Most features in one vector tile; the rest of a dense tile is left out.
     tile_max_features: int = Field(20_000, ge=1, le=500_000)
     #: Memory for recently built tiles, per process; 0 turns the cache off.
@@ -177,6 +192,16 @@ class Settings(BaseSettings):
     @classmethod
     def _read_drivers(cls, value: str) -> str:
         return ",".join(to_asyncpg_url(url.strip()) for url in value.split(",") if url.strip())
+
+    def size_limits(self, collection: str) -> SizeLimits:
+        """The most vertices, parts and holes one geometry of ``collection`` may have."""
+        if collection == "sectors":
+            return SizeLimits(
+                self.sector_max_vertices, self.sector_max_parts, self.sector_max_holes
+            )
+        return SizeLimits(
+            self.geometry_max_vertices, self.geometry_max_parts, self.geometry_max_holes
+        )
 
     @property
     def read_urls(self) -> list[str]:

@@ -109,7 +109,9 @@ def create_engine(
 
 def create_health_engine(settings: Settings) -> AsyncEngine:
     """One connection of its own for ``/health``: requests queueing for the pool under load
-    must not make the database look down."""
+    must not make the database look down. Its statements have a short time limit of their
+    own (not the requests' ``statement_timeout``) and never wait for a lock."""
+    limit_ms = str(int(settings.db_connect_timeout_s * 1000))
     return create_async_engine(
         settings.database_url,
         pool_size=1,
@@ -119,7 +121,12 @@ def create_health_engine(settings: Settings) -> AsyncEngine:
         poolclass=FairPool,
         connect_args={
             "timeout": settings.db_connect_timeout_s,
-            "server_settings": {"application_name": "civop-health"},
+            "command_timeout": settings.db_connect_timeout_s,
+            "server_settings": {
+                "application_name": "civop-health",
+                "statement_timeout": limit_ms,
+                "lock_timeout": limit_ms,
+            },
         },
     )
 

@@ -20,6 +20,7 @@ from shapely.validation import explain_validity
 from geo.formats.crs import SourceCRS, reproject
 from geo.formats.problems import ProblemLog, shown
 from geo.formats.values import clean_text
+from geo.validation import SizeLimits, size_problem
 
 Geometries = np.ndarray[tuple[int], np.dtype[np.object_]]
 
@@ -107,6 +108,7 @@ def prepare(
     mission_bbox: tuple[float, float, float, float] | None,
     outside_km: float | None,
     log: ProblemLog,
+    limits: SizeLimits | None = None,
 ) -> Geometries:
     """Check and fix one batch of geometries; refused ones become ``None`` (with a problem).
 
@@ -126,6 +128,8 @@ def prepare(
         The mission area; features more than ``outside_km`` away are refused.
     log : ProblemLog
         Where problems (and repairs, as warnings) go.
+    limits : SizeLimits, optional
+        The largest geometry accepted; bigger ones are refused before any other work on them.
 
     Returns
     -------
@@ -154,6 +158,8 @@ def prepare(
         )
         result[refused] = None
     live = ~refused
+    if limits is not None:
+        live = _check_size(result, live, row0, field, limits, log)
     if not live.any():
         return result
     if shapely.has_z(result[live]).any():
@@ -163,6 +169,24 @@ def prepare(
     live = _coerce_types(result, live, row0, field, allowed, log)
     _repair(result, live, row0, field, log)
     return result
+
+
+def _check_size(
+    result: Geometries, live: Any, row0: int, field: str, limits: SizeLimits, log: ProblemLog
+) -> Any:
+    """Refuse rows whose geometry has more vertices, parts or holes than ``limits``."""
+    indices = np.flatnonzero(live)
+    vertices = shapely.get_num_coordinates(result[indices])
+    parts = shapely.get_num_geometries(result[indices])
+    suspects = indices[(vertices > min(limits.vertices, limits.holes + 4)) | (parts > limits.parts)]
+    live = live.copy()
+    for index in suspects.tolist():
+        problem = size_problem(result[index], limits)
+        if problem is not None:
+            log.add_rows(np.array([index + row0]), field, problem)
+            result[index] = None
+            live[index] = False
+    return live
 
 
 def _check_coordinates(

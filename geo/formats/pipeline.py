@@ -39,6 +39,7 @@ from geo.formats.problems import ProblemLog
 from geo.formats.registry import detect, get_format
 from geo.formats.schema import IDENTITY, LATITUDE, LONGITUDE, WKT, TargetField, TargetSchema
 from geo.formats.values import ARROW_TYPES, convert, missing
+from geo.validation import SizeLimits
 
 ROW = "row_no"
 GEOM = "geom"
@@ -61,10 +62,12 @@ class Options:
 
 @dataclass(frozen=True)
 class Area:
-    """The mission area and how far outside it a feature may lie before it is refused."""
+    """The mission area and how far outside it a feature may lie before it is refused, and
+    the largest geometry accepted."""
 
     bbox: tuple[float, float, float, float]
     outside_km: float
+    limits: SizeLimits | None = None
 
 
 def safe_file_name(name: str) -> str:
@@ -343,7 +346,11 @@ class Input:
             shapes = geometry.from_text(batch.column(names.index(wkt_name)), row0, wkt_name, log)
             label = wkt_name
         checked = geometry.prepare(
-            shapes, field=label, allowed=self.schema.geometry_types, **settings
+            shapes,
+            field=label,
+            allowed=self.schema.geometry_types,
+            limits=self.area.limits if self.area else None,
+            **settings,
         )
         return geometry.to_ewkb_hex(checked)
 

@@ -57,19 +57,26 @@ _EXPAND = (
     " r.radius_km / {k})"
 )
 
+#: A site's area as the spatial tests read it: its bounded outline where it has one (see the
+#: ``geometry_outlines`` migration), so that no site holds the engine past its time limit.
+_SITE = (
+    "coalesce((SELECT o.geom FROM geometry_outlines o "
+    "WHERE o.collection = 'idp_sites' AND o.record_id = s.id), s.geom)"
+)
+
 NEAR_SITE = f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, i.id AS incident_id, s.id AS site_id,
        {_most_restrictive("i.classification", "s.classification")} AS classification,
        s.sector_id, i.category, i.severity, i.occurred_at,
-       ST_AsEWKB(ST_PointOnSurface(s.geom)) AS center,
-       round((ST_Distance(s.geom::geography, i.geom::geography) / 1000)::numeric, 2) AS km
+       ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
+       round((ST_Distance(({_SITE})::geography, i.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
 JOIN incidents i ON i.id = ANY(:ids) AND i.deleted_at IS NULL
   AND i.severity >= r.min_severity
   AND (r.categories IS NULL OR i.category = ANY(r.categories))
 JOIN idp_sites s ON s.deleted_at IS NULL AND s.status <> 'closed'
   AND s.geom && {_EXPAND.format(g="i.geom", k=KM_PER_DEGREE)}
-  AND ST_DWithin(s.geom::geography, i.geom::geography, r.radius_km * 1000)
+  AND ST_DWithin(({_SITE})::geography, i.geom::geography, r.radius_km * 1000)
 WHERE r.kind = 'incident_near_site' AND r.enabled AND r.deleted_at IS NULL
 ORDER BY i.id, s.id
 """  # noqa: S608 - fixed SQL, values are bound
@@ -86,13 +93,13 @@ NEAR_CHANGED_SITE = NEAR_SITE.replace(
 ARMED_GROUP = f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, a.id AS actor_id, s.id AS site_id,
        {_most_restrictive("a.classification", "s.classification")} AS classification,
-       s.sector_id, ST_AsEWKB(ST_PointOnSurface(s.geom)) AS center,
-       round((ST_Distance(s.geom::geography, a.geom::geography) / 1000)::numeric, 2) AS km
+       s.sector_id, ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
+       round((ST_Distance(({_SITE})::geography, a.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
 JOIN actors a ON a.deleted_at IS NULL AND a.category = 'armed_group'
 JOIN idp_sites s ON s.deleted_at IS NULL AND s.status <> 'closed'
   AND s.geom && {_EXPAND.format(g="a.geom", k=KM_PER_DEGREE)}
-  AND ST_DWithin(s.geom::geography, a.geom::geography, r.radius_km * 1000)
+  AND ST_DWithin(({_SITE})::geography, a.geom::geography, r.radius_km * 1000)
 WHERE r.kind = 'armed_group_near_site' AND r.enabled AND r.deleted_at IS NULL
   AND (a.id = ANY(:actor_ids) OR s.id = ANY(:site_ids))
 ORDER BY a.id, s.id

@@ -48,6 +48,7 @@ from service.actors.models import Actor
 from service.enums import IncidentCategory
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.incidents.models import Incident
+from service.outlines import workable_geometry
 from service.patrols.models import OperatingBase, Patrol
 from service.projects.models import Project
 from service.sectors.models import Sector
@@ -315,7 +316,7 @@ async def fetch_places(
     statement = (
         select(
             v.column("id"),
-            func.ST_AsBinary(v.column("geom")),
+            func.ST_AsBinary(workable_geometry(v)),
             *(v.column(name) for name in names),
         )
         .where(*where)
@@ -359,7 +360,9 @@ async def fetch_patrols(
     v = view(_table(Patrol), principal)
     start = v.column("start_at")
     statement = (
-        select(v.column("id"), func.ST_AsBinary(v.column("geom")), func.date_part("epoch", start))
+        select(
+            v.column("id"), func.ST_AsBinary(workable_geometry(v)), func.date_part("epoch", start)
+        )
         .where(
             v.where,
             v.column("state") == "conducted",

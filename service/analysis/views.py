@@ -442,7 +442,10 @@ def _geometry(body: RouteIn | PlaceIn, allowed: tuple[str, ...]) -> Any:
     if not isinstance(geometry, dict):
         raise InvalidInput(loc, "send a GeoJSON geometry or a Feature with one")
     try:
-        return check_geometry(geometry, allowed, get_settings().mission_bbox)
+        settings = get_settings()
+        return check_geometry(
+            geometry, allowed, settings.mission_bbox, settings.size_limits("analysis")
+        )
     except GeometryProblem as problem:
         raise InvalidInput(loc, str(problem)) from problem
 

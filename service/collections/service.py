@@ -205,12 +205,15 @@ async def act_as(session: AsyncSession, principal: Principal, context: str | Non
 
 
 def _geometry_value(
-    geometry: Any, allowed: tuple[str, ...], loc: list[str | int], multi: bool
+    geometry: Any, allowed: tuple[str, ...], loc: list[str | int], multi: bool, collection: str
 ) -> Any:
     settings = get_settings()
     try:
         shape = check_geometry(
-            geometry.model_dump(exclude_none=True), allowed, settings.mission_bbox
+            geometry.model_dump(exclude_none=True),
+            allowed,
+            settings.mission_bbox,
+            settings.size_limits(collection),
         )
     except GeometryProblem as problem:
         raise InvalidInput(loc, str(problem)) from problem
@@ -252,13 +255,19 @@ def _write_values(
                 values[name] = (
                     None
                     if point is None
-                    else _geometry_value(point, ("Point",), ["body", "properties", name], False)
+                    else _geometry_value(
+                        point, ("Point",), ["body", "properties", name], False, collection.name
+                    )
                 )
             else:
                 values[name] = value
     if geometry is not None:
         values["geom"] = _geometry_value(
-            geometry, collection.geometry_types, ["body", "geometry"], collection.multi
+            geometry,
+            collection.geometry_types,
+            ["body", "geometry"],
+            collection.multi,
+            collection.name,
         )
     return values
 

@@ -254,7 +254,11 @@ async def open_upload(upload: Upload, request: ImportRequest, settings: Settings
         source_crs=request.source_crs,
         encoding=request.encoding,
     )
-    area = Area(settings.mission_bbox, settings.import_outside_km)
+    area = Area(
+        settings.mission_bbox,
+        settings.import_outside_km,
+        settings.size_limits(request.collection),
+    )
     try:
         opened = await asyncio.to_thread(
             open_input,

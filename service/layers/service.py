@@ -22,6 +22,7 @@ from service.collections.registry import Collection
 from service.collections.service import apply_filters
 from service.config import get_settings
 from service.db import without_parallel_workers
+from service.outlines import workable_geometry
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 MVT_EXTENT = 4096
@@ -196,14 +197,15 @@ async def build_tile(
     query: ListQuery,
 ) -> bytes:
     """One Mapbox Vector Tile built by PostGIS: clipped, quantised to the tile grid, lines and
-    areas simplified to the tile's resolution, at most ``tile_max_features`` features."""
+    areas simplified to the tile's resolution, at most ``tile_max_features`` features; a
+    geometry too big to simplify within the statement timeout is drawn from its outline."""
     settings = get_settings()
     v = view(collection.table, principal)
     conditions = apply_filters(
         v, collection, ListQuery(**{**query.__dict__, "bbox": tile_bounds(z, x, y)})
     )
     envelope = func.ST_TileEnvelope(z, x, y)
-    projected = func.ST_Transform(v.column("geom"), 3857)
+    projected = func.ST_Transform(workable_geometry(v), 3857)
     if collection.geometry_types != ("Point",):
         resolution = WORLD_M / (2**z) / MVT_EXTENT
         projected = func.ST_Simplify(projected, literal(resolution / 2), True)
