@@ -35,7 +35,18 @@ router = APIRouter(tags=["Early warning"], route_class=IdempotentRoute)
 def _answer(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
     """The 200 answer as the OpenAPI document shows it: these routes build their bodies
     themselves (GeoJSON, CAP, Atom, server-sent events), so the media type is named here."""
-    schema = {"type": "object"} if "json" in media_type else {"type": "string"}
+    schema: dict[str, Any] = {"type": "object"} if "json" in media_type else {"type": "string"}
+    if media_type == "text/event-stream":
+        # Before OpenAPI 3.2 (``itemSchema``), the schema of an event stream describes one event.
+        schema = {
+            "type": "object",
+            "properties": {
+                "event": {"type": "string"},
+                "data": {"type": "string"},
+                "id": {"type": "string", "description": "Opaque; send back as Last-Event-ID"},
+                "retry": {"type": "integer"},
+            },
+        }
     return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
 
 

@@ -115,7 +115,11 @@ async def _fill_through_the_service(url: str) -> None:
                 occurred_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 severity=4,
             )
-            created = await http.post("/api/incidents", json=incident, headers=headers["officer"])
+            created = await http.post(  # a write a client may retry safely
+                "/api/incidents",
+                json=incident,
+                headers={**headers["officer"], "Idempotency-Key": "backup-incident-1"},
+            )
             assert created.status_code == 201, created.text
             for _ in range(150):
                 alerts = await http.get("/api/alerts", headers=headers["admin"])
@@ -145,6 +149,21 @@ async def _fill_through_the_service(url: str) -> None:
         await _wait_for_rows(url, "alert_rule_states")
     finally:
         service.stop()
+    await _store_a_camp_too_big_to_draw(url)
+
+
+async def _store_a_camp_too_big_to_draw(url: str) -> None:
+    """A camp outline of over 50,000 vertices, stored by SQL (the API refuses it): the bounded
+    outline tiles and analyses read is kept beside it (geometry_outlines)."""
+    connection = await asyncpg.connect(_plain(url))
+    try:
+        await connection.execute(
+            """UPDATE idp_sites SET geom = ST_Buffer(ST_PointOnSurface(geom), 0.005, 12600)
+            WHERE id = (SELECT id FROM idp_sites ORDER BY id LIMIT 1)"""
+        )
+    finally:
+        await connection.close()
+    await _wait_for_rows(url, "geometry_outlines")
 
 
 async def _wait_for_rows(url: str, table: str) -> None:
