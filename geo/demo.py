@@ -2048,6 +2048,8 @@ def _build_incidents(rng: np.random.Generator, world: _World, n: int) -> _Incide
     classification[category == _SV] = 2
     delay = np.minimum(rng.exponential(8 * 3600, n), 72 * 3600).astype(np.int64)
     occurred = start_epoch + t
+    # Reported by the end of the period at the latest: a report is never dated in the future.
+    delay = np.minimum(delay, np.maximum(int(world.end.timestamp()) - 1 - occurred, 0))
 
     # Where, in words: the nearest town, distance and direction.
     tx = np.array([town.lon for town in world.towns])

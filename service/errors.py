@@ -27,9 +27,31 @@ def shown(value: str) -> str:
     return value if len(value) <= ECHO_CHARS else value[:ECHO_CHARS] + "\u2026"
 
 
+#: The longest message of an :class:`InvalidInput`: room for what to do and a quoted value,
+#: never a request's worth of echoed input.
+MESSAGE_CHARS = 600
+
+
+#: A 422 lists at most this many problems, then says how many more there were.
+MAX_ERRORS = 50
+
+
 def _echo(error: dict[str, Any]) -> dict[str, Any]:
     """A validation error with its ``input`` cut to a short prefix, marked
-    ``input_truncated``; text is quoted as it is, other values as JSON."""
+    ``input_truncated``; text is quoted as it is, other values as JSON. The message, the
+    context and the field names quote the request too (a 200,000-character tag, a
+    property name of a megabyte): they are cut alike."""
+    error = {
+        **error,
+        "loc": [shown(part) if isinstance(part, str) else part for part in error.get("loc", ())],
+    }
+    if isinstance(error.get("msg"), str):
+        error["msg"] = _cut(error["msg"], MESSAGE_CHARS)
+    if isinstance(error.get("ctx"), dict):
+        error["ctx"] = {
+            key: shown(value) if isinstance(value, str) else value
+            for key, value in error["ctx"].items()
+        }
     if "input" not in error:
         return error
     value = error["input"]
@@ -37,6 +59,27 @@ def _echo(error: dict[str, Any]) -> dict[str, Any]:
     if len(text) <= ECHO_CHARS:
         return error
     return {**error, "input": text[:ECHO_CHARS], "input_truncated": True}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def bounded_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The problems a 422 lists: each cut to a short echo, at most :data:`MAX_ERRORS` of them
+    and then one saying how many more there were."""
+    listed = [_echo(dict(e)) for e in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - MAX_ERRORS
+        listed.append(
+            {
+                "loc": list(errors[MAX_ERRORS].get("loc", ()))[:1],
+                "msg": f"and {more} more problems of the same request, not listed; correct "
+                "those above and send it again",
+                "type": "too_many_errors",
+            }
+        )
+    return listed
 
 
 class CivopError(Exception):
@@ -86,11 +129,6 @@ class InvalidInput(CivopError):
 
     def detail(self) -> list[dict[str, Any]]:
         return [{"loc": self.loc, "msg": self.message, "type": "value_error"}]
-
-
-#: The longest message of an :class:`InvalidInput`: room for what to do and a quoted value,
-#: never a request's worth of echoed input.
-MESSAGE_CHARS = 600
 
 
 def _is_connection_problem(error: BaseException) -> bool:
@@ -166,7 +204,7 @@ def _where(request: Request) -> list[str | int]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [_echo(dict(e)) for e in error.errors()]
+        errors = bounded_errors(error.errors())
         return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.exception_handler(CivopError)

@@ -210,3 +210,23 @@ async def test_a_partner_cannot_count_the_alerts_hidden_from_them(
     admin = await client.get("/api/alerts", params={"limit": 10}, headers=headers("admin"))
     numbers = [f["properties"]["number"] for f in admin.json()["features"]]
     assert len(numbers) == 4 and all(isinstance(n, int) for n in numbers)
+
+
+async def test_an_import_jobs_running_number_is_shown_only_to_admins(
+    client: AsyncClient, headers: Callable[[str], dict[str, str]], tmp_path: Any
+) -> None:
+    """Import numbers run over every import: an officer's next number counted the imports
+    of others, restricted ones included, that the officer may not list."""
+    from tests import geofiles
+    from tests.test_imports import upload
+
+    path = tmp_path / "incidents.csv"
+    path.write_text(geofiles.incidents_csv())
+    mine = await upload(client, headers, path, collection="incidents", user="officer")
+    assert mine.status_code == 201, mine.text
+    assert mine.json()["number"] is None
+    listed = await client.get("/api/imports", headers=headers("officer"))
+    assert listed.status_code == 200, listed.text
+    assert listed.json() and all(job["number"] is None for job in listed.json())
+    seen_by_admin = await client.get(f"/api/imports/{mine.json()['id']}", headers=headers("admin"))
+    assert isinstance(seen_by_admin.json()["number"], int)

@@ -261,6 +261,57 @@ async def test_a_long_refused_filter_is_echoed_only_as_a_short_prefix(
     assert "armed_clash" in item["msg"]  # what to send instead is still said
 
 
+async def test_a_long_refused_tag_is_quoted_only_as_a_short_prefix(
+    client: AsyncClient, headers: Headers
+) -> None:
+    """A geometry type of 200,000 characters came back twice, in the message and its context
+    (a 400 kB answer)."""
+    feature = factories.feature("incidents")
+    feature["geometry"] = {"type": "A" * 200_000, "coordinates": [25.0, 5.0]}
+    answer = await client.post("/api/incidents", json=feature, headers=headers("officer"))
+    assert answer.status_code == 422, answer.text
+    assert len(answer.content) < 5_000
+    assert "A" * 601 not in answer.text
+
+
+async def test_a_request_with_thousands_of_problems_lists_the_first_ones_and_counts_the_rest(
+    client: AsyncClient, headers: Headers
+) -> None:
+    """20,000 unknown properties gave a 2.3 MB answer, one problem per property."""
+    feature = factories.feature("incidents")
+    feature["properties"].update({f"extra_{i}": i for i in range(20_000)})
+    answer = await client.post("/api/incidents", json=feature, headers=headers("officer"))
+    assert answer.status_code == 422, answer.text
+    assert len(answer.content) < 20_000
+    detail = answer.json()["detail"]
+    assert len(detail) == 51
+    assert detail[-1]["type"] == "too_many_errors"
+    assert "19950 more problems" in detail[-1]["msg"]
+
+
+async def test_a_long_unknown_property_name_is_quoted_only_as_a_short_prefix(
+    client: AsyncClient, headers: Headers
+) -> None:
+    feature = factories.feature("incidents")
+    feature["properties"]["k" * 1_000_000] = 1
+    answer = await client.post("/api/incidents", json=feature, headers=headers("officer"))
+    assert answer.status_code == 422, answer.text
+    assert len(answer.content) < 2_000
+
+
+@pytest.mark.parametrize("weights", ["nan,1,1,1,1", "1,inf,1,1,1", "1,1,1,1e400,1"])
+async def test_risk_weights_must_be_finite(
+    client: AsyncClient, headers: Headers, world: Any, weights: str
+) -> None:
+    """NaN and infinite weights answered 200 with risk null on every cell."""
+    answer = await client.get(
+        "/api/analysis/risk",
+        params={"sector": str(world.sectors["North-West"]), "severity_weights": weights},
+        headers=headers("analyst"),
+    )
+    refused(answer, "query", "severity_weights")
+
+
 @pytest.fixture
 def failing_app() -> FastAPI:
     """The application with one route that fails as an unforeseen bug would."""

@@ -346,6 +346,8 @@ def test_incidents_fall_in_the_period(scenario: Scenario, columns: dict[str, Any
     assert (np.diff(occurred) >= 0).all()  # oldest first
     delay = reported - occurred
     assert delay.min() >= 0 and delay.max() <= 72 * 3600
+    # Reported by the end of the period: loaded today, no report is dated later today.
+    assert reported.max() < scenario.end.timestamp()
     # spread over the whole period
     assert occurred[: N_INCIDENTS // 20].max() < scenario.start.timestamp() + 90 * 86_400
     first = scenario.incidents[0]

@@ -188,3 +188,37 @@ async def test_only_those_who_may_write_the_site_correct_or_withdraw_its_figures
     )
     assert response.status_code == 404
     assert await site_population(client, headers, south["id"]) == (1000, "2026-09-01")
+
+
+async def test_partners_are_not_told_who_recorded_or_withdrew_a_figure_nor_why(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    """Who wrote a record is staff information; a withdrawal's reason is staff's too."""
+    site = await make("idp_sites", classification="public")
+    await add_figure(client, headers, site["id"], "2026-09-01", 1000)
+    wrong = await add_figure(client, headers, site["id"], "2026-10-01", 50_000)
+    withdrawn = await client.delete(
+        f"/api/idp_sites/{site['id']}/population/{wrong}",
+        params={"reason": "double count"},
+        headers=headers("officer"),
+    )
+    assert withdrawn.status_code == 204, withdrawn.text
+    staff = ("created_by", "updated_by", "withdrawn_by", "withdrawn_reason")
+
+    async def figures(user: str) -> list[dict[str, Any]]:
+        response = await client.get(
+            f"/api/idp_sites/{site['id']}/population",
+            params={"withdrawn": "true"},
+            headers=headers(user),
+        )
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()
+        return found
+
+    seen_by_partner = await figures("partner")
+    assert [f["individuals"] for f in seen_by_partner] == [1000, 50_000]
+    assert all(f[name] is None for f in seen_by_partner for name in staff)
+    assert seen_by_partner[1]["withdrawn_at"] is not None  # that it was withdrawn is not hidden
+    seen_by_analyst = await figures("analyst")
+    assert seen_by_analyst[1]["withdrawn_by"] == "officer"
+    assert seen_by_analyst[1]["withdrawn_reason"] == "double count"

@@ -302,3 +302,48 @@ async def test_requests_and_project_status_follow_the_same_rule(
     assert changed.status_code == 403, changed.text
     (kept,) = await _all(client, headers, "projects")
     assert kept["properties"]["status"] == "proposed"
+
+
+async def test_a_sector_hidden_from_the_writer_reads_as_no_sector_at_all(
+    client: AsyncClient, headers: Headers, world: World, tmp_path: Path
+) -> None:
+    """Claiming a sector for a point in a restricted sector said "outside the sectors you may
+    see", and for a point in none "in no area of responsibility": two answers that map out
+    the hidden area. An import named the hidden sector's id."""
+    hidden = factories.feature(
+        "sectors",
+        geometry=factories.square(29.2, 9.2, 29.8, 9.8),
+        name="Hidden area",
+        hq=factories.point(29.5, 9.5),
+        classification="restricted",
+    )
+    created = await client.post("/api/sectors", json=hidden, headers=headers("admin"))
+    assert created.status_code == 201, created.text
+    hidden_id = created.json()["id"]
+    north = str(world.sectors["North"])
+    in_hidden, in_none = (29.5, 9.5), (29.5, 2.5)
+
+    answers = []
+    for lon, lat in (in_hidden, in_none):
+        feature = factories.feature(
+            "incidents", geometry=factories.point(lon, lat), sector_id=north
+        )
+        response = await client.post("/api/incidents", json=feature, headers=headers("officer"))
+        answers.append((response.status_code, response.json()))
+    assert answers[0][0] == 422
+    assert answers[0] == answers[1]
+
+    rows = [[*geofiles.FIELDS, "latitude", "longitude", "sector_id"]]
+    for i, (lon, lat) in enumerate((in_hidden, in_none)):
+        r = geofiles.INCIDENTS[i]
+        rows.append([*(r[f] for f in geofiles.FIELDS), lat, lon, north])
+    path = tmp_path / "claims.csv"
+    path.write_text(geofiles.csv_text(rows))
+    response = await upload(
+        client, headers, path, collection="incidents", user="officer", dry_run="true"
+    )
+    assert response.status_code == 200, response.text
+    problems = [p for p in response.json()["problems"] if p["field"] == "sector_id"]
+    assert [p["row"] for p in problems] == [1, 2]
+    assert problems[0]["message"] == problems[1]["message"]
+    assert hidden_id not in response.text

@@ -102,6 +102,15 @@ class CollectionPolicy:
 
 #: Who wrote a record is staff information: partners never see it.
 _STAFF_FIELDS = {"created_by": Role.analyst, "updated_by": Role.analyst}
+#: Who corrected or withdrew a site's population figure, and why, is staff information too.
+FIGURE_STAFF_FIELDS = ("created_by", "updated_by", "withdrawn_by", "withdrawn_reason")
+
+
+def sees_staff_fields(principal: Principal) -> bool:
+    """Whether ``principal`` sees who wrote records (and why they withdrew them)."""
+    return principal.at_least(_STAFF_FIELDS["created_by"])
+
+
 _CONTACTS = {"focal_point": Role.officer, "phone": Role.officer, "email": Role.officer}
 
 DEFAULT_POLICIES: dict[str, CollectionPolicy] = {

@@ -7,6 +7,7 @@ the list API) and answers with a GeoJSON FeatureCollection carrying ``summary`` 
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -114,10 +115,10 @@ def _weights(text: str) -> tuple[float, ...]:
         raise InvalidInput(
             ["query", "severity_weights"], "severity_weights must be five numbers, e.g. 1,2,3,4,5"
         ) from error
-    if len(weights) != 5 or any(w < 0 for w in weights):
+    if len(weights) != 5 or any(not math.isfinite(w) or w < 0 for w in weights):
         raise InvalidInput(
             ["query", "severity_weights"],
-            "severity_weights must be five numbers >= 0, e.g. 1,2,3,4,5",
+            "severity_weights must be five finite numbers >= 0, e.g. 1,2,3,4,5",
         )
     return weights
 

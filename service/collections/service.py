@@ -349,14 +349,17 @@ async def _sector_disagrees(
     from service.sectors.models import Sector
 
     fix = "send that sector_id or leave sector_id out (it follows from the geometry)"
+    # No sector and a sector the writer may not see get the same answer: two would map out
+    # where hidden sectors lie.
+    unseen = "the geometry lies in no area of responsibility you may see; leave sector_id out"
     if sector is None:
-        return "the geometry lies in no area of responsibility; leave sector_id out"
+        return unseen
     sectors: Table = Sector.__table__  # type: ignore[assignment]
     name = await session.scalar(
         select(sectors.c.name).where(sectors.c.id == sector, row_filter(sectors, principal))
     )
-    if name is None:  # a sector the writer may not see is not named
-        return "the geometry lies outside the sectors you may see; leave sector_id out"
+    if name is None:
+        return unseen
     return f"the geometry lies in the area of responsibility {name} ({sector}); {fix}"
 
 

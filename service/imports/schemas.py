@@ -29,7 +29,11 @@ class JobOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    number: int
+    number: int | None = Field(
+        None,
+        description="The import's running number among all imports; shown only to admins, who "
+        "see every import (to others it would count the imports hidden from them).",
+    )
     collection: str
     status: str = Field(description="running, succeeded, failed or rolled_back.")
     file_name: str

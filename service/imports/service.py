@@ -701,11 +701,18 @@ async def _check(
         )
         if scope is not None:  # rows outside have their problem; their sector is not named
             disagrees = and_(disagrees, located.in_(sorted(scope)))
+        # A sector the importer may not see is not named, and reads as no sector at all.
+        sectors = COLLECTIONS["sectors"].table
+        seen = (
+            select(sectors.c.id)
+            .where(sectors.c.id == located, row_filter(sectors, principal))
+            .scalar_subquery()
+        )
         await report(
-            select(st.c.row_no, located.label("located")).where(disagrees),
+            select(st.c.row_no, seen.label("located")).where(disagrees),
             _source_of(opened, "sector_id"),
             lambda r: (
-                "the geometry lies in no area of responsibility; leave sector_id empty"
+                "the geometry lies in no area of responsibility you may see; leave sector_id empty"
                 if r["located"] is None
                 else f"the geometry lies in the area of responsibility {r['located']}: "
                 "correct sector_id or leave it empty (it follows from the geometry)"

@@ -13,9 +13,10 @@ from starlette.datastructures import UploadFile
 
 from geo.formats.registry import FORMATS, format_class
 from service.access.deps import PrincipalDep
+from service.access.policy import Principal
 from service.config import get_settings
 from service.db import SessionDep
-from service.enums import Classification
+from service.enums import Classification, Role
 from service.errors import InvalidInput
 from service.idempotency import IdempotentRoute
 from service.imports import service
@@ -63,8 +64,10 @@ _UPLOAD_DOC = {
 }
 
 
-def job_out(job: ImportJob) -> JobOut:
+def job_out(job: ImportJob, principal: Principal) -> JobOut:
     out = JobOut.model_validate(job)
+    if not principal.at_least(Role.admin):
+        out.number = None
     percent = None
     if job.rows_total:
         percent = round(min(100.0, 100.0 * job.rows_read / job.rows_total), 1)
@@ -196,7 +199,7 @@ async def create_import(
         if wait:
             job = await service.create_job(session, upload, opened, principal, import_request)
             job = await service.run(session, job, opened, principal, import_request, settings)
-            body = job_out(job).model_dump(mode="json")
+            body = job_out(job, principal).model_dump(mode="json")
             if job.status != JobStatus.succeeded:
                 return JSONResponse({"detail": _problem_detail(job), "job": body}, 422)
             return JSONResponse(body, 201, headers=_location(request, job))
@@ -213,7 +216,7 @@ async def create_import(
         )
         detached = True
         return JSONResponse(
-            job_out(job).model_dump(mode="json"), 202, headers=_location(request, job)
+            job_out(job, principal).model_dump(mode="json"), 202, headers=_location(request, job)
         )
     finally:
         if not detached:
@@ -249,12 +252,12 @@ async def list_imports(
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[JobOut]:
-    return [job_out(job) for job in await service.list_jobs(session, principal, limit)]
+    return [job_out(job, principal) for job in await service.list_jobs(session, principal, limit)]
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One import: status, progress, problems")
 async def get_import(job_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> JobOut:
-    return job_out(await service.get_job(session, principal, job_id))
+    return job_out(await service.get_job(session, principal, job_id), principal)
 
 
 @router.post(
@@ -265,4 +268,4 @@ async def get_import(job_id: uuid.UUID, session: SessionDep, principal: Principa
 async def rollback_import(
     job_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> JobOut:
-    return job_out(await service.rollback(session, principal, job_id, get_settings()))
+    return job_out(await service.rollback(session, principal, job_id, get_settings()), principal)

@@ -10,7 +10,7 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.policy import Principal
+from service.access.policy import FIGURE_STAFF_FIELDS, Principal, sees_staff_fields
 from service.access.sql import view
 from service.audit import trail
 from service.collections import dates
@@ -51,7 +51,11 @@ async def population_history(
     )
     if not withdrawn:
         statement = statement.where(SitePopulation.withdrawn_at.is_(None))
-    return [_figure(r) for r in await session.scalars(statement)]
+    figures = [_figure(r) for r in await session.scalars(statement)]
+    if sees_staff_fields(principal):
+        return figures
+    hidden = dict.fromkeys(FIGURE_STAFF_FIELDS)
+    return [figure.model_copy(update=hidden) for figure in figures]
 
 
 async def _may_write_site(session: AsyncSession, principal: Principal, site_id: uuid.UUID) -> None:
