@@ -27,6 +27,7 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     func,
+    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -192,3 +193,12 @@ async def _through_writer(
         empty = pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
         await asyncio.to_thread(writer.write, empty)
     return await asyncio.to_thread(writer.close)
+
+
+async def count_at_most(
+    session: AsyncSession, collection: Collection, principal: Principal, query: ListQuery, most: int
+) -> int:
+    """How many records an export would hold, counted up to ``most + 1`` only (cheap on a
+    large collection): enough to tell a small export from one that becomes a job."""
+    rows = select(literal(1)).select_from(_rows(collection, principal, query)).limit(most + 1)
+    return int(await session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
