@@ -259,7 +259,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
             ),
             {"id": job.queue_job_id},
         )
-    await on_stopped(session, job, f"cancelled by {principal.username}; nothing was kept")
+    await on_stopped(session, job, f"cancelled by {principal.username}")
     await session.commit()
     return await get_job(session, principal, job_id)
 
@@ -310,6 +310,10 @@ async def retry(session: AsyncSession, principal: Principal, job_id: uuid.UUID) 
 async def on_stopped(session: AsyncSession, job: Job, reason: str) -> None:
     """What a stopped job leaves to its records: an import's job record says it failed."""
     if job.kind == "import" and job.params.get("import_job_id"):
+        reason = (
+            f"{reason.split(';')[0]}; nothing was imported; run it again "
+            f"(POST /api/jobs/{job.id}/retry)"
+        )
         await session.execute(
             text(
                 "UPDATE import_jobs SET status = 'failed', message = :reason, "

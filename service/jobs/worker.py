@@ -139,7 +139,7 @@ async def supervise(
         else:
             reason = f"the job stopped with an error (exit status {code}); see the worker's log"
     await fail(
-        maker, job_id, f"{reason}; nothing was kept; retry it with POST /api/jobs/{{id}}/retry"
+        maker, job_id, f"{reason}; nothing was kept; retry it with POST /api/jobs/{job_id}/retry"
     )
     log.warning("job %s failed: %s", job_id, reason)
 
@@ -176,7 +176,8 @@ async def sweep(maker: async_sessionmaker[AsyncSession], settings: Settings) -> 
         await fail(
             maker,
             job_id,
-            "the worker running it stopped before it finished (its process ended)",
+            "interrupted: the worker running it stopped before it finished (its process "
+            f"ended); nothing was kept; retry it with POST /api/jobs/{job_id}/retry",
         )
         log.warning("job %s failed: its worker stopped", job_id)
     async with maker() as session:

@@ -16,7 +16,7 @@ from service.db import SessionDep
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.reports.render import render_html, render_pdf
-from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery
+from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery, check_report
 
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
@@ -72,6 +72,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
         format: Annotated[Format, Query(description="html or pdf.")] = "html",
     ) -> Response:
         query = report_query(kind, sector, bbox, start, end)
+        await check_report(session, principal, query)
         # A report reads the whole area and period and draws maps and charts: always a job,
         # built by a worker process as the user (``service.jobs.kinds.report``).
         params = {
