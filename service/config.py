@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     jobs_time_limit_s: float = Field(3600.0, gt=0, le=7 * 86_400)
     #: Address space of the child process running a job, in MiB (``RLIMIT_AS``; 0: no limit).
     jobs_memory_mb: int = Field(8192, ge=0)
+    #: Scheduling priority (``nice``) of the processes running jobs: they get the CPU the API
+    #: leaves, so requests do not wait behind them.
+    jobs_nice: int = Field(10, ge=0, le=19)
     #: Finished jobs' files (exports, reports, import reports) are removed after this long.
     jobs_result_hours: float = Field(24.0, gt=0, le=8760)
     #: Where results are written; shared by the API and the workers (a volume under Docker).

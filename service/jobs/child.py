@@ -173,7 +173,10 @@ async def run_alerts() -> int:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     die_with_parent()
-    limit_memory(get_settings().jobs_memory_mb)
+    settings = get_settings()
+    limit_memory(settings.jobs_memory_mb)
+    # Jobs take the CPU the API leaves: a request never waits behind an export.
+    os.nice(settings.jobs_nice)
     what = sys.argv[1]
     if what == "alerts":
         sys.exit(asyncio.run(run_alerts()))
