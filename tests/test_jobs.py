@@ -63,6 +63,7 @@ async def server() -> AsyncIterator[JobServer]:
         "CIVOP_JOBS_PER_USER": "2",
         "CIVOP_JOBS_RESULT_HOURS": str(RESULT_S / 3600),
         "CIVOP_JOBS_STALE_S": "5",
+        "CIVOP_JOBS_EXPOSURE_INLINE_SITES": "1",
     }
     try:
         async with serving(env, "jobs-server.log") as base:
@@ -277,3 +278,20 @@ async def _api_key(server: JobServer, user: str) -> str:
     async with AsyncSession(server.engine) as session:
         _, key = await auth.create_api_key(session, user, "tests")
     return key
+
+
+async def test_an_exposure_analysis_over_many_sites_is_a_job(server: JobServer) -> None:
+    async with server.client("admin") as http:
+        for x in (24.2, 24.4):
+            site = factories.feature("idp_sites", geometry=factories.point(x, 7.0))
+            assert (await http.post("/api/idp_sites", json=site)).status_code == 201
+    params = {"bbox": "24,6.5,25,7.5", "datetime": "2020-01-01T00:00:00Z/.."}
+    async with server.client("analyst") as http:
+        asked = await http.get("/api/analysis/exposure", params=params)
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["kind"] == "exposure"
+        job = await finished(http, asked.headers["location"])
+        assert job["state"] == "succeeded", job
+        result = await http.get(job["result"])
+        assert result.headers["content-type"] == "application/geo+json"
+        assert len(result.json()["features"]) >= 2

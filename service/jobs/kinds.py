@@ -254,7 +254,53 @@ async def import_rollback(context: Context) -> Output:
     return _json_output(context, f"import-{job.number}-rollback.json", body)
 
 
+# --- analyses ----------------------------------------------------------------------------------
+
+
+def area_params(area: Any) -> dict[str, Any]:
+    """An analysis's area query (``service.analysis.views.AreaQuery``) as JSON."""
+    interval = None
+    if area.interval is not None:
+        interval = [t.isoformat() if t else None for t in area.interval]
+    return {
+        "sector": str(area.sector) if area.sector else None,
+        "bbox": list(area.bbox) if area.bbox else None,
+        "interval": interval,
+        "categories": area.categories,
+    }
+
+
+async def exposure(context: Context) -> Output:
+    from geo.analysis.exposure import ExposureParameters
+    from service.analysis import service
+    from service.analysis.views import AreaQuery
+
+    given = context.params["area"]
+    interval = given.get("interval")
+    bbox = given.get("bbox")
+    area = AreaQuery(
+        sector=uuid.UUID(given["sector"]) if given.get("sector") else None,
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+        interval=(
+            tuple(datetime.fromisoformat(t) if t else None for t in interval) if interval else None
+        ),
+        categories=given.get("categories"),
+    )
+    values = dict(context.params["parameters"])
+    values["severity_weights"] = tuple(values["severity_weights"])
+    parameters = ExposureParameters(**values)
+    async with context.sessionmaker() as session:
+        scope = await area.scope(session, context.principal)
+        body = await service.exposure_layer(
+            session, context.principal, scope, parameters, context.params.get("limit")
+        )
+    path = context.partial / "exposure.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, "exposure.geojson", "application/geo+json")
+
+
 HANDLERS: dict[str, Handler] = {
+    "exposure": exposure,
     "export": export,
     "report": report,
     "import": import_file,
