@@ -126,7 +126,16 @@ async def supervise(
         return "cancelled" if state in (None, JobState.cancelled) else str(state)
 
     log.info("job %s (%s) started", job_id, kind)
-    code, reason = await _child([str(job_id)], limit, still_wanted)
+    try:
+        code, reason = await _child([str(job_id)], limit, still_wanted)
+    except asyncio.CancelledError:  # the worker is stopping: its child was killed
+        await fail(
+            maker,
+            job_id,
+            "interrupted: the worker was stopped while it ran; nothing was kept; retry it with "
+            f"POST /api/jobs/{job_id}/retry",
+        )
+        raise
     if reason == "cancelled":
         log.info("job %s cancelled", job_id)
         return
