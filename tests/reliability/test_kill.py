@@ -241,7 +241,7 @@ async def test_an_api_import_whose_worker_is_killed_midway_leaves_nothing_and_sa
             "job_failed_after_restart_s": round(after_restart, 1),
         },
         [
-            f"API import of {IMPORT_ROWS:,} rows killed after {read_at_kill:,} rows read: "
+            f"API import of {IMPORT_ROWS:,} rows, its worker killed after {read_at_kill:,} rows read: "
             f"{imported} records after the restart; the job says {job['status']!r} "
             f"{reported_after:.0f} s after the kill ({after_restart:.0f} s after the restart): "
             f"{job['message']}",
