@@ -180,7 +180,10 @@ def main() -> None:
     what = sys.argv[1]
     if what == "alerts":
         sys.exit(asyncio.run(run_alerts()))
-    sys.exit(asyncio.run(run(uuid.UUID(what))))
+    status = asyncio.run(run(uuid.UUID(what)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    log.info("job %s done: exit status %s, peak memory %d MiB", what, status, peak)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
