@@ -104,6 +104,7 @@ async def export(context: Context) -> Output:
             query,
             context.params["format"],
             str(context.partial),
+            progress=lambda done: context.progress(done, total),
         )
     await context.progress(total, total)
     return Output(exported.path, exported.filename, exported.media_type)
