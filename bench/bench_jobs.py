@@ -70,7 +70,7 @@ async def _follow(base: str, key: str, path: str, params: dict[str, str]) -> dic
         "state": job["state"],
         "error": job.get("error"),
         "seconds": seconds,
-        "records": job["progress"]["total"],
+        "records": job["progress"]["total"] if job["progress"]["unit"] == "rows" else None,
         "bytes": size,
         "health_p50_ms": float(np.percentile(values, 50)),
         "health_p99_ms": float(np.percentile(values, 99)),
