@@ -56,9 +56,10 @@ async def server() -> AsyncIterator[JobServer]:
     env = {
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_JOBS_EXPORT_INLINE_ROWS": str(INLINE_ROWS),
-        # Every preview is a job, and the time limit of previews is shorter than a job takes.
+        # Every import, preview and rollback is a job; reports have less time than they take.
         "CIVOP_JOBS_IMPORT_INLINE_MB": "0",
-        "CIVOP_JOBS_TIME_LIMITS": json.dumps({"import_preview": 1}),
+        "CIVOP_JOBS_ROLLBACK_INLINE_ROWS": "0",
+        "CIVOP_JOBS_TIME_LIMITS": json.dumps({"report": 1}),
         "CIVOP_JOBS_CONCURRENCY": "1",
         "CIVOP_JOBS_PER_USER": "2",
         "CIVOP_JOBS_RESULT_HOURS": str(RESULT_S / 3600),
@@ -203,31 +204,104 @@ async def test_a_user_with_too_many_jobs_is_told_when_to_come_back(server: JobSe
         assert (await http.get("/api/incidents/export", params=params)).status_code == 202
 
 
-async def test_the_time_limit_kills_the_job_and_it_can_be_retried(
-    server: JobServer, tmp_path: Path
-) -> None:
-    path = tmp_path / "preview.csv"
-    path.write_text(geofiles.incidents_csv(geofiles.INCIDENTS))
+async def test_the_time_limit_kills_the_job_and_it_can_be_retried(server: JobServer) -> None:
+    sector = str(server.world.sectors["North"])
     async with server.client("officer") as http:
-        with path.open("rb") as upload:
-            asked = await http.post(
-                "/api/imports",
-                files={"file": ("preview.csv", upload, "text/csv")},
-                data={"collection": "incidents", "dry_run": "true"},
-            )
+        asked = await http.get("/api/reports/civ-oes", params={"sector": sector})
         assert asked.status_code == 202, asked.text
         job = await finished(http, asked.headers["location"])
         assert job["state"] == "failed", job
         assert "time limit" in job["error"] and "retry" in job["error"], job
         assert job["result"] is None
+        assert (await http.get(f"{asked.headers['location']}/result")).status_code == 409
         again = await http.post(f"{asked.headers['location']}/retry")
         assert again.status_code == 202 and again.json()["state"] == "queued"
         assert (await finished(http, asked.headers["location"]))["attempts"] == 2
-    async with server.engine.connect() as connection:
-        staged = await connection.scalar(
-            text("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'preview_%'")
+        # Refused areas are answered at once, not as failed jobs.
+        unknown = await http.get(
+            "/api/reports/civ-oes", params={"sector": "00000000-0000-0000-0000-000000000000"}
         )
-    assert staged == 0
+        assert unknown.status_code == 404
+
+
+async def test_imports_previews_and_rollbacks_run_as_jobs(
+    server: JobServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "jobs.csv"
+    rows = [dict(r, external_id=f"job-{r['external_id']}") for r in geofiles.INCIDENTS]
+    path.write_text(geofiles.incidents_csv(rows))
+
+    async def post(**data: str) -> httpx.Response:
+        with path.open("rb") as upload:
+            return await http.post(
+                "/api/imports",
+                files={"file": ("jobs.csv", upload, "text/csv")},
+                data={"collection": "incidents", "origin": "jobs-test", **data},
+            )
+
+    async with server.client("officer") as http:
+        preview = await post(dry_run="true")
+        assert preview.status_code == 202, preview.text
+        job = await finished(http, preview.headers["location"])
+        assert job["state"] == "succeeded", job
+        report = (await http.get(job["result"])).json()
+        assert report["ok"] and report["would"]["create"] == len(rows), report
+
+        imported = await post(wait="true")  # a file past the threshold: a job all the same
+        assert imported.status_code == 202, imported.text
+        assert 'rel="job"' in imported.headers["link"]
+        record = imported.json()
+        assert record["status"] == "queued"
+        for _ in range(600):
+            record = (await http.get(imported.headers["location"])).json()
+            if record["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.2)
+        assert record["status"] == "succeeded" and record["created"] == len(rows), record
+
+        rollback = await http.post(f"/api/imports/{record['id']}/rollback")
+        assert rollback.status_code == 202, rollback.text
+        assert rollback.json()["kind"] == "import_rollback"
+        undone = await finished(http, rollback.headers["location"])
+        assert undone["state"] == "succeeded", undone
+        after = (await http.get(f"/api/imports/{record['id']}")).json()
+        assert after["status"] == "rolled_back", after
+
+
+async def test_a_job_runs_as_its_user_is_when_it_starts(server: JobServer) -> None:
+    """A user disabled while their job waits gets nothing from it."""
+    async with server.client("admin") as http:
+        for i in range(INLINE_ROWS + 1):
+            feature = factories.feature(
+                "incidents",
+                geometry=factories.point(24.0 + i * 0.01, 4.5),
+                description=f"south-export {i}",
+                classification="public",
+            )
+            assert (await http.post("/api/incidents", json=feature)).status_code == 201
+    params = {"format": "csv", "q": "south-export"}
+    async with (
+        server.client("officer") as first_user,
+        server.client("analyst-south") as http,
+    ):
+        ahead = await first_user.get("/api/incidents/export", params=params)
+        asked = await http.get("/api/incidents/export", params=params)
+        assert asked.status_code == 202, asked.text
+        async with server.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE users SET disabled = true WHERE username = 'analyst-south'")
+            )
+        try:
+            async with server.client("admin") as admin:
+                job = await finished(admin, asked.headers["location"])
+                await finished(admin, ahead.headers["location"])
+        finally:
+            async with server.engine.begin() as connection:
+                await connection.execute(
+                    text("UPDATE users SET disabled = false WHERE username = 'analyst-south'")
+                )
+    assert job["state"] == "failed" and "disabled" in job["error"], job
+    assert job["result"] is None
 
 
 async def test_results_are_removed_after_their_time(server: JobServer) -> None:
