@@ -157,8 +157,9 @@ def serve(
 
     base = f"http://{host}:{port}"
     typer.echo(f"civop: map at {base}/map, API docs at {base}/docs, health at {base}/health")
+    env = {**os.environ, "CIVOP_WORKER_OF_PID": str(os.getpid())}
     job_workers = [
-        subprocess.Popen([sys.executable, "-m", "service.jobs"])
+        subprocess.Popen([sys.executable, "-m", "service.jobs"], env=env)
         for _ in range(get_settings().jobs_workers)
     ]
     try:

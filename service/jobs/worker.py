@@ -216,13 +216,21 @@ async def run_worker(concurrency: int | None = None) -> None:
         while True:
             try:
                 await sweep(maker, settings)
+                # The queue's own records of finished jobs go with the results.
+                await app.job_manager.delete_old_jobs(
+                    nb_hours=max(1, round(settings.jobs_result_hours)),
+                    queue=service.QUEUE,
+                    include_failed=True,
+                    include_cancelled=True,
+                    include_aborted=True,
+                )
             except Exception:
                 log.exception("job sweep failed")
             await asyncio.sleep(max(1.0, settings.jobs_stale_s / 3))
 
-    sweeper = asyncio.create_task(sweeping(), name="civop-job-sweep")
     try:
         async with app.open_async():
+            sweeper = asyncio.create_task(sweeping(), name="civop-job-sweep")
             await app.run_worker_async(
                 queues=[service.QUEUE],
                 concurrency=concurrency or settings.jobs_concurrency,
@@ -232,8 +240,8 @@ async def run_worker(concurrency: int | None = None) -> None:
                 update_heartbeat_interval=min(10.0, settings.jobs_stale_s / 3),
                 shutdown_graceful_timeout=5.0,
             )
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
         await engine.dispose()
