@@ -9,6 +9,7 @@ needs (an import's job record): both are committed together or not at all.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -51,9 +52,14 @@ class Gone(NotFound):
 
 
 def jobs_dir(settings: Settings | None = None) -> Path:
+    """The folder of jobs' files: private to the service's account (results hold what their
+    owner may see, restricted records included)."""
     settings = settings or get_settings()
     root = Path(settings.jobs_dir or Path(tempfile.gettempdir()) / "civop-jobs")
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if root.stat().st_uid != os.getuid():
+        raise RuntimeError(f"{root} belongs to another account; set CIVOP_JOBS_DIR")
+    os.chmod(root, 0o700)
     return root
 
 
