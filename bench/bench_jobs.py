@@ -92,7 +92,7 @@ async def _sector(url: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--incidents", type=int, default=1_000_000)
-    parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--formats", default=",".join(FORMATS), help="or none")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
     name = BENCH_DB if args.incidents == 1_000_000 else f"{BENCH_DB}_{args.incidents}"
@@ -113,12 +113,13 @@ def main() -> None:
     command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
     rows: list[tuple[str, dict[str, Any]]] = []
     with server(command, env, f"{base}/health"):
-        for fmt in args.formats.split(","):
+        for fmt in [f for f in args.formats.split(",") if f and f != "none"]:
             figures = asyncio.run(_follow(base, key, "/api/incidents/export", {"format": fmt}))
             rows.append((f"export {fmt}", figures))
             _print(rows[-1])
         if not args.no_report:
-            params = {"sector": sector, "format": "pdf"}
+            # The demo mission's period ends on 1 November 2026: its last 30 days.
+            params = {"sector": sector, "format": "pdf", "end": "2026-11-01"}
             figures = asyncio.run(_follow(base, key, "/api/reports/civ-oes", params))
             rows.append(("CIV-OES PDF, Sector North-West", figures))
             _print(rows[-1])
