@@ -149,8 +149,11 @@ class Settings(BaseSettings):
     #: Queued and running jobs of everyone together; beyond, 429 with ``Retry-After``.
     jobs_max_queued: int = Field(100, ge=1, le=100_000)
     #: Longest run of one job, per kind, in seconds (``{"export": 1800}``); the child process
-    #: running it is killed at the limit. Kinds not named get ``jobs_time_limit_s``.
-    jobs_time_limits: dict[str, float] = Field(default_factory=dict)
+    #: running it is killed at the limit. Kinds not named get ``jobs_time_limit_s``. Setting
+    #: it replaces the whole table.
+    jobs_time_limits: dict[str, float] = Field(
+        default_factory=lambda: {"report": 900.0, "exposure": 600.0, "alerts_scheduled": 600.0}
+    )
     jobs_time_limit_s: float = Field(3600.0, gt=0, le=7 * 86_400)
     #: Address space of the child process running a job, in MiB (``RLIMIT_AS``; 0: no limit).
     jobs_memory_mb: int = Field(8192, ge=0)
