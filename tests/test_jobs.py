@@ -267,6 +267,26 @@ async def test_imports_previews_and_rollbacks_run_as_jobs(
         after = (await http.get(f"/api/imports/{record['id']}")).json()
         assert after["status"] == "rolled_back", after
 
+        # A large file is opened by the worker: one it cannot read fails its job, saying why.
+        with (tmp_path / "notes.xyz").open("wb") as stream:
+            stream.write(b"\x00\x01 not geodata " * 100)
+        with (tmp_path / "notes.xyz").open("rb") as upload:
+            refused = await http.post(
+                "/api/imports",
+                files={"file": ("notes.xyz", upload, "application/octet-stream")},
+                data={"collection": "incidents"},
+            )
+        assert refused.status_code == 202, refused.text
+        for _ in range(600):
+            record = (await http.get(refused.headers["location"])).json()
+            if record["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.2)
+        assert record["status"] == "failed" and "nothing was imported" in record["message"]
+        link = refused.headers["link"].split(">")[0].lstrip("<")
+        job = await finished(http, link)
+        assert job["state"] == "failed" and job["error"], job
+
 
 async def test_a_job_runs_as_its_user_is_when_it_starts(server: JobServer) -> None:
     """A user disabled while their job waits gets nothing from it."""

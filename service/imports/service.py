@@ -1027,6 +1027,44 @@ async def create_job(
     return job
 
 
+async def create_queued_job(
+    session: AsyncSession, upload: Upload, principal: Principal, request: ImportRequest
+) -> ImportJob:
+    """Record an import a worker will open and run (flushed; committed with the worker's job).
+    What the file holds (format, layer, CRS, records) is filled in when the worker opens it."""
+    check_importer(principal, request)
+    job = ImportJob(
+        collection=request.collection,
+        status=JobStatus.queued,
+        file_name=upload.name,
+        file_sha256=upload.sha256,
+        file_size=upload.size,
+        options=request.as_options(),
+        classification=str(request.classification or Classification.mission),
+        origin=request.origin or DEFAULT_ORIGIN,
+        created_by=principal.username,
+        heartbeat_at=func.now(),
+    )
+    session.add(job)
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+def opened_values(opened: Input, request: ImportRequest) -> dict[str, Any]:
+    """What an import's record says of its file once the file is open."""
+    staging = _staging_for(opened, request, "")
+    return {
+        "format": opened.format.name,
+        "layer": opened.layer.info.name,
+        "crs": opened.source_crs.label,
+        "options": {**request.as_options(), "applied_mapping": opened.mapping.as_dict()},
+        "classification": staging.classification,
+        "origin": staging.origin,
+        "rows_total": opened.layer.info.count,
+    }
+
+
 async def run(
     session: AsyncSession,
     job: ImportJob,

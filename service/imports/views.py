@@ -197,17 +197,18 @@ async def create_import(request: Request, session: SessionDep, principal: Princi
     # read, checked and merged by a worker process (``service.jobs``).
     inline = upload.size <= settings.jobs_import_inline_mb * 1024**2
     try:
-        opened = await service.open_upload(upload, import_request, settings)
+        # A large file is opened by the worker too (opening some formats reads all of them).
+        opened = await service.open_upload(upload, import_request, settings) if inline else None
         if dry_run and not inline:
             preview = await jobs.submit_upload(
                 session, principal, "import_preview", upload, import_request
             )
             detached = True
             return jobs_views.accepted(request, preview)
-        if dry_run:
+        if dry_run and opened is not None:
             report = await service.preview(session, opened, principal, import_request, settings)
             return JSONResponse(PreviewOut.model_validate(report).model_dump(mode="json"))
-        if wait and inline:
+        if wait and opened is not None:
             job = await service.create_job(session, upload, opened, principal, import_request)
             job = await service.run(session, job, opened, principal, import_request, settings)
             body = job_out(job).model_dump(mode="json")
@@ -217,9 +218,12 @@ async def create_import(request: Request, session: SessionDep, principal: Princi
         # The job record and the worker's job are committed together, in a transaction of
         # their own (on the primary); the upload waits for the worker in the job's folder.
         async with request.app.state.sessionmaker() as own:
-            job = await service.create_job(
-                own, upload, opened, principal, import_request, queued=True
-            )
+            if opened is None:
+                job = await service.create_queued_job(own, upload, principal, import_request)
+            else:
+                job = await service.create_job(
+                    own, upload, opened, principal, import_request, queued=True
+                )
             work = await jobs.submit_upload(
                 own, principal, "import", upload, import_request, import_job=job
             )

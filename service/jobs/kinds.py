@@ -196,10 +196,10 @@ async def import_file(context: Context) -> Output:
             update(ImportJob)
             .where(ImportJob.id == import_id)
             .values(
+                **service.opened_values(opened, request),
                 status=JobStatus.running,
                 started_at=func.now(),
                 heartbeat_at=func.now(),
-                rows_total=opened.layer.info.count,
             )
         )
         await session.commit()
