@@ -35,6 +35,8 @@ log = logging.getLogger("civop.jobs")
 
 #: Exit status of a child whose job failed in a way it recorded itself.
 RECORDED = 3
+#: Exit status of a child that ran out of the memory a job may use before it could say so.
+OUT_OF_MEMORY = 4
 
 
 def die_with_parent() -> None:
@@ -180,7 +182,10 @@ def main() -> None:
     what = sys.argv[1]
     if what == "alerts":
         sys.exit(asyncio.run(run_alerts()))
-    status = asyncio.run(run(uuid.UUID(what)))
+    try:
+        status = asyncio.run(run(uuid.UUID(what)))
+    except MemoryError:  # outside the job's own handling (its start, its end)
+        sys.exit(OUT_OF_MEMORY)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     log.info("job %s done: exit status %s, peak memory %d MiB", what, status, peak)
     sys.exit(status)

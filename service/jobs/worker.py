@@ -143,7 +143,12 @@ async def supervise(
         log.info("job %s finished", job_id)
         return
     if reason is None:
-        if code == -signal.SIGKILL:
+        if code == 4:  # service.jobs.child.OUT_OF_MEMORY
+            reason = (
+                f"the job needed more than the {settings.jobs_memory_mb} MiB a job may use "
+                "(CIVOP_JOBS_MEMORY_MB)"
+            )
+        elif code == -signal.SIGKILL:
             reason = "the process running it was killed (out of memory, or stopped by the system)"
         else:
             reason = f"the job stopped with an error (exit status {code}); see the worker's log"
