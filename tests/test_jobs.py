@@ -152,7 +152,8 @@ async def test_a_large_export_is_a_job_only_its_owner_follows_and_fetches(
         assert job["id"] not in [j["id"] for j in (await other.get("/api/jobs")).json()]
     async with server.client("admin") as admin:
         # An admin sees every job, but what it made is its owner's alone.
-        assert (await admin.get(location)).status_code == 200
+        seen = await admin.get(location)
+        assert seen.status_code == 200 and seen.json()["result"] is None
         assert (await admin.get(f"{location}/result")).status_code == 404
 
 

@@ -251,7 +251,7 @@ async def exposure(
         }
         async with request.app.state.sessionmaker() as own:
             job = await jobs.submit(own, principal, "exposure", params, total=sites, unit="sites")
-        return jobs_views.accepted(request, job)
+        return jobs_views.accepted(request, job, principal)
     return _answer(await service.exposure_layer(session, principal, scope, parameters, limit))
 
 

@@ -51,7 +51,7 @@ def _route(collection: Collection) -> Any:
                     "query": kinds.query_params(query),
                 },
             )
-            return jobs_views.accepted(request, job)
+            return jobs_views.accepted(request, job, principal)
         exported = await service.export(
             session, collection, principal, query, format, settings.import_dir
         )

@@ -204,7 +204,7 @@ async def create_import(request: Request, session: SessionDep, principal: Princi
                 session, principal, "import_preview", upload, import_request
             )
             detached = True
-            return jobs_views.accepted(request, preview)
+            return jobs_views.accepted(request, preview, principal)
         if dry_run and opened is not None:
             report = await service.preview(session, opened, principal, import_request, settings)
             return JSONResponse(PreviewOut.model_validate(report).model_dump(mode="json"))
@@ -291,6 +291,6 @@ async def rollback_import(
         work = await jobs.submit(
             session, principal, "import_rollback", {"import_job_id": str(job.id)}
         )
-        return jobs_views.accepted(request, work)
+        return jobs_views.accepted(request, work, principal)
     undone = await service.rollback(session, principal, job_id, settings)
     return JSONResponse(job_out(undone).model_dump(mode="json"))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from service.access.deps import PrincipalDep
+from service.access.policy import Principal
 from service.db import SessionDep
 from service.jobs import service
 from service.jobs.models import Job, JobState
@@ -17,13 +18,15 @@ from service.jobs.schemas import JobOut, JobProgress
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 
-def job_out(request: Request, job: Job) -> JobOut:
+def job_out(request: Request, job: Job, principal: Principal) -> JobOut:
+    """The job as ``principal`` sees it: the link to the result only for its owner."""
     links = {"self": str(request.url_for("get_job", job_id=job.id))}
     import_id = job.params.get("import_job_id")
     if import_id:
         links["import"] = str(request.url_for("get_import", job_id=import_id))
     result = None
-    if job.state == JobState.succeeded and job.result_name and job.expired_at is None:
+    mine = job.owner_id is not None and job.owner_id == principal.user_id
+    if mine and job.state == JobState.succeeded and job.result_name and job.expired_at is None:
         result = str(request.url_for("get_job_result", job_id=job.id))
         links["result"] = result
     return JobOut(
@@ -47,9 +50,9 @@ def job_out(request: Request, job: Job) -> JobOut:
     )
 
 
-def accepted(request: Request, job: Job) -> JSONResponse:
+def accepted(request: Request, job: Job, principal: Principal) -> JSONResponse:
     """``202 Accepted`` with the job, and its address in ``Location``."""
-    body = job_out(request, job).model_dump(mode="json")
+    body = job_out(request, job, principal).model_dump(mode="json")
     return JSONResponse(body, 202, headers={"Location": body["links"]["self"]})
 
 
@@ -64,14 +67,14 @@ async def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[JobOut]:
     jobs = await service.list_jobs(session, principal, limit=limit, state=state)
-    return [job_out(request, job) for job in jobs]
+    return [job_out(request, job, principal) for job in jobs]
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="One job: state, progress, result")
 async def get_job(
     job_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JobOut:
-    return job_out(request, await service.get_job(session, principal, job_id))
+    return job_out(request, await service.get_job(session, principal, job_id), principal)
 
 
 @router.delete(
@@ -83,7 +86,7 @@ async def get_job(
 async def cancel_job(
     job_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JobOut:
-    return job_out(request, await service.cancel(session, principal, job_id))
+    return job_out(request, await service.cancel(session, principal, job_id), principal)
 
 
 @router.post(
@@ -96,7 +99,7 @@ async def cancel_job(
 async def retry_job(
     job_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> Response:
-    return accepted(request, await service.retry(session, principal, job_id))
+    return accepted(request, await service.retry(session, principal, job_id), principal)
 
 
 @router.get(

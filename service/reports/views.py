@@ -84,7 +84,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             "format": format,
         }
         job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
-        return jobs_views.accepted(request, job)
+        return jobs_views.accepted(request, job, principal)
 
     router.add_api_route(
         f"/{kind}",
