@@ -94,3 +94,7 @@ bench-replica: setup bench-system  ## tile throughput against the primary alone 
 .PHONY: bench-viewer
 bench-viewer: setup  ## the analysts' map in headless Chromium on the 1M-incident database
 	$(ENV) $(BIN)/python -m bench.bench_viewer $(ARGS)
+
+.PHONY: bench-jobs
+bench-jobs: setup  ## exports of 1,000,000 incidents in every format and a CIV-OES PDF, in the job worker, with /health p99 meanwhile
+	$(ENV) $(BIN)/python -m bench.bench_jobs $(ARGS)

@@ -183,6 +183,44 @@ class Settings(BaseSettings):
     #: The CAP ``sender`` of alerts shared as CAP 1.2.
     alert_cap_sender: str = "civop@mission.un.example"
 
+    #: Jobs (``service.jobs``): heavy work runs in worker processes, never in the API process.
+    #: Worker processes ``civop serve`` starts beside the API (0: run ``civop worker`` apart).
+    jobs_workers: int = Field(1, ge=0, le=64)
+    #: Jobs one worker process runs at the same time (each in a child process of its own).
+    jobs_concurrency: int = Field(2, ge=1, le=64)
+    #: Queued and running jobs one user may have at once; beyond, 429 with ``Retry-After``.
+    jobs_per_user: int = Field(3, ge=1, le=1000)
+    #: Queued and running jobs of everyone together; beyond, 429 with ``Retry-After``.
+    jobs_max_queued: int = Field(100, ge=1, le=100_000)
+    #: Longest run of one job, per kind, in seconds (``{"export": 1800}``); the child process
+    #: running it is killed at the limit. Kinds not named get ``jobs_time_limit_s``. Setting
+    #: it replaces the whole table.
+    jobs_time_limits: dict[str, float] = Field(
+        default_factory=lambda: {"report": 900.0, "exposure": 600.0, "alerts_scheduled": 600.0}
+    )
+    jobs_time_limit_s: float = Field(3600.0, gt=0, le=7 * 86_400)
+    #: Address space of the child process running a job, in MiB (``RLIMIT_AS``; 0: no limit).
+    jobs_memory_mb: int = Field(8192, ge=0)
+    #: Scheduling priority (``nice``) of the processes running jobs: they get the CPU the API
+    #: leaves, so requests do not wait behind them.
+    jobs_nice: int = Field(10, ge=0, le=19)
+    #: Finished jobs' files (exports, reports, import reports) are removed after this long.
+    jobs_result_hours: float = Field(24.0, gt=0, le=8760)
+    #: Where results are written; shared by the API and the workers (a volume under Docker).
+    #: A ``civop-jobs`` folder in the system temp folder when unset.
+    jobs_dir: str | None = None
+    #: A running job whose worker has not reported for this long is marked failed.
+    jobs_stale_s: float = Field(30.0, ge=2, le=3600)
+    #: Exports of at most this many records answer at once; larger ones become jobs.
+    jobs_export_inline_rows: int = Field(10_000, ge=0)
+    #: Uploads of at most this many MiB may be imported or previewed while the request waits
+    #: (``wait=true``, ``dry_run``); larger ones become jobs. Imports without ``wait`` always do.
+    jobs_import_inline_mb: float = Field(4.0, ge=0)
+    #: Rollbacks of imports that wrote at most this many records answer at once.
+    jobs_rollback_inline_rows: int = Field(10_000, ge=0)
+    #: Exposure analyses over at most this many IDP sites answer at once.
+    jobs_exposure_inline_sites: int = Field(500, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _driver(cls, value: str) -> str:

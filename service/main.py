@@ -25,6 +25,7 @@ from service.config import Settings, get_settings
 from service.db import create_engine, create_health_engine, sessionmaker_for
 from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
+from service.jobs.views import router as jobs_router
 from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(imports_router)
     app.include_router(exports_router)
+    app.include_router(jobs_router)
     for collection in COLLECTIONS.values():
         if collection.domain_routes:
             app.include_router(collection_router(collection))

@@ -15,6 +15,7 @@ from service.base import Base
 from service.idempotency import IdempotencyKey
 from service.imports.models import ImportJob
 from service.incidents.models import Incident
+from service.jobs.models import Job
 from service.patrols.models import OperatingBase, Patrol
 from service.projects.models import Project, ProjectStatusHistory
 from service.requests.models import AssistanceRequest, AssistanceRequestHistory
@@ -37,6 +38,7 @@ __all__ = [
     "IdpSite",
     "ImportJob",
     "Incident",
+    "Job",
     "OperatingBase",
     "Patrol",
     "Project",

@@ -9,7 +9,7 @@ import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,15 +206,41 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)  # a loaded machine shuts down slowly
 
 
+def start_worker(env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
+    """A job worker (``civop worker``) in a process of its own, as ``civop serve`` starts one;
+    its output goes to ``artifacts/<log_name>``."""
+    with open(ARTIFACTS / log_name, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.jobs"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 @asynccontextmanager
-async def serving(env: dict[str, str], log_name: str) -> AsyncIterator[str]:
-    """``start_service`` on a free port for the block; yields the service's base URL."""
+async def serving(env: dict[str, str], log_name: str, workers: int = 1) -> AsyncIterator[str]:
+    """``start_service`` on a free port for the block, with ``workers`` job workers beside
+    it; yields the service's base URL."""
     port = free_port()
     process = await start_service(env, log_name, port)
+    helpers = [start_worker(env, log_name.replace(".log", "-worker.log")) for _ in range(workers)]
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        for helper in helpers:
+            stop_service(helper)
         stop_service(process)
+
+
+@pytest.fixture(scope="session")
+def worker(database: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A job worker on the test database, for tests of the in-process app whose work is
+    committed and run by a worker (it sees only what is committed)."""
+    url = database.replace("postgresql+asyncpg://", "postgresql://", 1)
+    process = start_worker({"DATABASE_URL": url}, "worker.log")
+    yield process
+    stop_service(process)
 
 
 @pytest.fixture

@@ -287,8 +287,8 @@ async def test_a_risk_threshold_rule_raises_a_few_seconds_after_the_change(
 
 @pytest.fixture
 async def scheduled_server() -> AsyncIterator[tuple[str, AsyncEngine, str]]:
-    """The service on its own database, with time-based rules every second and events kept
-    for four seconds."""
+    """The service and its job worker on their own database, with time-based rules every second
+    and events kept for four seconds."""
     name = f"{TEST_DB}_schedule"
     database_url = await create_database(name)
     engine = create_async_engine(database_url)
@@ -310,6 +310,10 @@ async def scheduled_server() -> AsyncIterator[tuple[str, AsyncEngine, str]]:
          "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
+    # The time-based pass is queued by the service and run by its job worker.
+    worker = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+        [sys.executable, "-m", "service.jobs"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
@@ -322,6 +326,8 @@ async def scheduled_server() -> AsyncIterator[tuple[str, AsyncEngine, str]]:
                 raise RuntimeError(f"the service did not start; see {log.name}")
         yield base, engine, key
     finally:
+        worker.terminate()
+        worker.wait(30)
         process.terminate()
         process.wait(30)
         log.close()

@@ -565,10 +565,11 @@ async def test_a_file_without_a_crs_needs_source_crs(
 
 
 async def test_jobs_run_in_the_background_and_can_be_followed(
-    client: AsyncClient, headers: Headers, tmp_path: Path, app: Any
+    client: AsyncClient, headers: Headers, tmp_path: Path, app: Any, worker: Any
 ) -> None:
-    """Without wait the import runs after the answer, in its own transaction: committed for
-    real here, so the test undoes it (with the rollback, in a committed session) at the end."""
+    """Without wait the import runs after the answer, in a worker process (queued, then
+    running): committed for real here, so the test undoes it (with the rollback, in a
+    committed session) at the end."""
     import asyncio
 
     from service.access.policy import Principal
@@ -586,11 +587,12 @@ async def test_jobs_run_in_the_background_and_can_be_followed(
     location = response.headers["location"]
     job: dict[str, Any] = {}
     try:
-        for _ in range(100):
+        for _ in range(600):
             job = (await client.get(location, headers=headers("officer"))).json()
-            if job["status"] != "running":
+            if job["status"] not in ("queued", "running"):
                 break
             await asyncio.sleep(0.1)
+        assert 'rel="job"' in response.headers["link"]
         assert job["status"] == "succeeded" and job["created"] == 3
         assert job["progress"]["percent"] == 100.0
         assert (await client.get(location, headers=headers("officer-north"))).status_code == 404

@@ -5,6 +5,7 @@ record, and its figures are those of what a partner may see."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -55,10 +56,24 @@ class ReportServer:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
     async def get(self, kind: str, user: str, **params: Any) -> httpx.Response:
+        """The report as the user gets it: asked for (``202`` and a job, made by a worker),
+        followed, then fetched; a refusal is the answer to the request itself."""
         given = {"sector": self.sector, "start": START, "end": END, **params}
         query = {k: v for k, v in given.items() if v is not None}
-        async with httpx.AsyncClient(base_url=self.url, timeout=180) as http:
-            return await http.get(f"/api/reports/{kind}", params=query, headers=self.auth(user))
+        async with httpx.AsyncClient(
+            base_url=self.url, timeout=180, headers=self.auth(user)
+        ) as http:
+            asked = await http.get(f"/api/reports/{kind}", params=query)
+            if asked.status_code != 202:
+                return asked
+            job = asked.json()
+            for _ in range(3000):
+                job = (await http.get(asked.headers["location"])).json()
+                if job["state"] not in ("queued", "running"):
+                    break
+                await asyncio.sleep(0.2)
+            assert job["state"] == "succeeded", job
+            return await http.get(job["result"])
 
     async def incidents(self, classifications: tuple[str, ...]) -> int:
         """Incidents of these classifications in the sector and period, counted here in SQL."""

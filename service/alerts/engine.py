@@ -5,7 +5,8 @@
   notifications), and every ``alerts_interval_s`` seconds in any case;
 - the **time-based** rules (risk threshold, hot spots) and the pruning of the event log: every
   ``alerts_schedule_s`` seconds, and ``SCHEDULED_DEBOUNCE_S`` after a change to the data they
-  read (a burst of changes, such as an import, makes one pass) or to an alert rule.
+  read (a burst of changes, such as an import, makes one pass) or to an alert rule. In the
+  service the pass is queued as a job and runs in a worker process (``service.jobs``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ WATCHED = {"incidents", "actors", "idp_sites", "events"}
 SCHEDULED_DEBOUNCE_S = 2.0
 
 
+async def defer_scheduled(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Queue one pass of the time-based rules, unless one is already waiting."""
+    from sqlalchemy.exc import IntegrityError
+
+    from service.jobs.service import ALERTS_TASK, defer
+
+    async with sessionmaker() as session:
+        try:
+            await defer(session, ALERTS_TASK, {}, queueing_lock=ALERTS_TASK)
+            await session.commit()
+        except IntegrityError:  # one is already queued: it will read the latest data
+            await session.rollback()
+
+
 class AlertEngine:
     def __init__(
         self,
@@ -35,8 +50,10 @@ class AlertEngine:
         *,
         schedule_s: float = 300.0,
         retention_hours: float = 72.0,
+        in_worker: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.in_worker = in_worker
         self.interval_s = interval_s
         self.schedule_s = schedule_s
         self.retention_hours = retention_hours
@@ -62,6 +79,11 @@ class AlertEngine:
             await run_once(session)
 
     async def run_scheduled(self, *, force: bool = False) -> None:
+        if self.in_worker and not force:
+            # The pass reads every site and incident of the mission: it runs in a worker
+            # process (``service.jobs``), queued at most once at a time.
+            await defer_scheduled(self.sessionmaker)
+            return
         async with self.sessionmaker() as session:
             await run_scheduled(
                 session,

@@ -19,6 +19,7 @@ def start(app: FastAPI, settings: Settings) -> None:
         settings.alerts_interval_s,
         schedule_s=settings.alerts_schedule_s,
         retention_hours=settings.events_retention_hours,
+        in_worker=True,
     )
     state.webhook_outbox = OutboxWorker(state.sessionmaker, settings)
     state.alert_engine.start()

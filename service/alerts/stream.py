@@ -84,7 +84,7 @@ def cursor_of(token: str) -> int | None:
 GAP_WAIT_S = 2.0
 KEEPALIVE_S = 15.0
 BATCH = 200
-STREAMS = (*COLLECTIONS, "alerts")
+STREAMS = (*COLLECTIONS, "alerts", "jobs")
 
 
 class LiveEvents:
@@ -121,6 +121,12 @@ async def render(session: AsyncSession, principal: Principal, row: Any) -> tuple
     """(event name, data) of one event as ``principal`` may see it, or None."""
     if row.action == "reload":
         return "reload", json.dumps({"collection": row.collection})
+    if row.collection == "jobs":
+        # A job's progress is its owner's only (not even an admin's).
+        from service.jobs.service import job_event
+
+        shown = await job_event(session, principal, row.record_id)
+        return None if shown is None else ("job", shown)
     if row.collection == "alerts":
         try:
             alert = await get_alert(session, principal, row.record_id)

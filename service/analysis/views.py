@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import box
 
 from geo.analysis.exposure import ExposureParameters
@@ -197,6 +197,7 @@ async def proximity(
     responses=DOCUMENTED,
 )
 async def exposure(
+    request: Request,
     session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
@@ -223,7 +224,10 @@ async def exposure(
 ) -> Response:
     """contribution = w(severity) x 0.5^(distance / half_distance) x 0.5^(age / half_life);
     hazard = sum over incidents within `radius_km`; exposure = hazard x population /
-    `population_unit`. Each site lists its `top` contributing incidents (`why`)."""
+    `population_unit`. Each site lists its `top` contributing incidents (`why`).
+
+    Over more than `CIVOP_JOBS_EXPOSURE_INLINE_SITES` open IDP sites (500) the analysis runs
+    in a job worker: `202 Accepted` with the job, whose `result` is the GeoJSON."""
     scope = await area.scope(session, principal)
     parameters = ExposureParameters(
         radius_km=radius_km,
@@ -234,6 +238,21 @@ async def exposure(
         unknown_population=unknown_population,
         top=top,
     )
+    sites = len(await service.fetch_sites(session, principal, scope))
+    if sites > get_settings().jobs_exposure_inline_sites:
+        # Many sites: the analysis runs in a worker process, as the user (``service.jobs``).
+        from service.jobs import kinds
+        from service.jobs import service as jobs
+        from service.jobs import views as jobs_views
+
+        params: dict[str, Any] = {
+            "area": kinds.area_params(area),
+            "parameters": asdict(parameters),
+            "limit": limit,
+        }
+        async with request.app.state.sessionmaker() as own:
+            job = await jobs.submit(own, principal, "exposure", params, total=sites, unit="sites")
+        return jobs_views.accepted(request, job, principal)
     return _answer(await service.exposure_layer(session, principal, scope, parameters, limit))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     func,
+    literal,
     select,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -42,6 +44,7 @@ from service.collections.service import apply_filters, feature_json
 from service.errors import InvalidInput
 
 BATCH_ROWS = 10_000
+Progress = Callable[[int], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -118,23 +121,29 @@ async def export(
     query: ListQuery,
     name: str,
     directory: str | None = None,
+    progress: Progress | None = None,
 ) -> ExportFile:
-    """Write the records ``principal`` sees (with the list filters) in format ``name``."""
+    """Write the records ``principal`` sees (with the list filters) in format ``name``;
+    ``progress`` is told how many records are written, a batch at a time (jobs report it)."""
     key, fmt = export_format(name)
     workdir = Path(tempfile.mkdtemp(prefix="civop-export-", dir=directory))
     try:
         rows = _rows(collection, principal, query)
         if key == "geojson":
-            path = await _geojson(session, rows, workdir / f"{collection.name}{fmt.extension}")
+            path = await _geojson(
+                session, rows, workdir / f"{collection.name}{fmt.extension}", progress
+            )
         else:
-            path = await _through_writer(session, collection, rows, fmt, workdir)
+            path = await _through_writer(session, collection, rows, fmt, workdir, progress)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     return ExportFile(path, f"{collection.name}{fmt.extension}", fmt.media_type, workdir)
 
 
-async def _geojson(session: AsyncSession, rows: Any, path: Path) -> Path:
+async def _geojson(
+    session: AsyncSession, rows: Any, path: Path, progress: Progress | None = None
+) -> Path:
     """GeoJSON assembled by PostgreSQL, feature by feature, as the API serves it."""
     result = await session.stream(
         select(feature_json(rows)).execution_options(yield_per=BATCH_ROWS)
@@ -142,17 +151,26 @@ async def _geojson(session: AsyncSession, rows: Any, path: Path) -> Path:
     with path.open("w", encoding="utf-8") as sink:
         sink.write('{"type":"FeatureCollection","features":[')
         first = True
+        written = 0
         async for partition in result.partitions():
             chunk = ",".join(row[0] for row in partition)
             if chunk:
                 sink.write(chunk if first else "," + chunk)
                 first = False
+            if progress is not None:
+                written += len(partition)
+                await progress(written)
         sink.write("]}")
     return path
 
 
 async def _through_writer(
-    session: AsyncSession, collection: Collection, rows: Any, fmt: ExportFormat, workdir: Path
+    session: AsyncSession,
+    collection: Collection,
+    rows: Any,
+    fmt: ExportFormat,
+    workdir: Path,
+    progress: Progress | None = None,
 ) -> Path:
     plain = [c for c in rows.c if c.name != "geom"]
     plain.sort(key=lambda c: c.name != "id")  # the record id first, then the table's order
@@ -176,6 +194,7 @@ async def _through_writer(
     )
     result = await session.stream(select(*selected).execution_options(yield_per=BATCH_ROWS))
     wrote = False
+    written = 0
     async for partition in result.partitions():
         columns = list(zip(*partition, strict=True)) if partition else []
         arrays = [
@@ -188,7 +207,19 @@ async def _through_writer(
         ]
         await asyncio.to_thread(writer.write, pa.RecordBatch.from_arrays(arrays, schema=schema))
         wrote = True
+        if progress is not None:
+            written += len(partition)
+            await progress(written)
     if not wrote:
         empty = pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
         await asyncio.to_thread(writer.write, empty)
     return await asyncio.to_thread(writer.close)
+
+
+async def count_at_most(
+    session: AsyncSession, collection: Collection, principal: Principal, query: ListQuery, most: int
+) -> int:
+    """How many records an export would hold, counted up to ``most + 1`` only (cheap on a
+    large collection): enough to tell a small export from one that becomes a job."""
+    rows = select(literal(1)).select_from(_rows(collection, principal, query)).limit(most + 1)
+    return int(await session.scalar(select(func.count()).select_from(rows.subquery())) or 0)

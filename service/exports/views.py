@@ -5,7 +5,7 @@ Registered before the collection routers, so ``/export`` is not taken for a reco
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
@@ -16,6 +16,9 @@ from service.collections.views import list_query_dependency
 from service.config import get_settings
 from service.db import SessionDep
 from service.exports import service
+from service.jobs import kinds
+from service.jobs import service as jobs
+from service.jobs import views as jobs_views
 
 FormatName = Literal["geojson", "gpkg", "shapefile", "shp", "kml", "csv", "hxl"]
 
@@ -24,6 +27,7 @@ def _route(collection: Collection) -> Any:
     list_query = list_query_dependency(collection)
 
     async def export(
+        request: Request,
         session: SessionDep,
         principal: PrincipalDep,
         query: Annotated[ListQuery, Depends(list_query)],
@@ -32,8 +36,24 @@ def _route(collection: Collection) -> Any:
             Query(description="geojson, gpkg, shapefile (zipped), kml, or csv (with an HXL row)."),
         ] = "geojson",
     ) -> Response:
+        settings = get_settings()
+        most = settings.jobs_export_inline_rows
+        count = await service.count_at_most(session, collection, principal, query, most)
+        if count > most:
+            # Large: written by a worker process, as the user, and fetched from the job.
+            job = await jobs.submit(
+                session,
+                principal,
+                "export",
+                {
+                    "collection": collection.name,
+                    "format": format,
+                    "query": kinds.query_params(query),
+                },
+            )
+            return jobs_views.accepted(request, job, principal)
         exported = await service.export(
-            session, collection, principal, query, format, get_settings().import_dir
+            session, collection, principal, query, format, settings.import_dir
         )
         return FileResponse(
             exported.path,
@@ -57,11 +77,18 @@ def export_router() -> APIRouter:
             summary=f"Export {collection.title.lower()} as a file",
             description=(
                 "Every record you may see that matches the list filters (limit and cursor do "
-                "not apply), generalised where the access policy says so."
+                "not apply), generalised where the access policy says so. Up to "
+                "`CIVOP_JOBS_EXPORT_INLINE_ROWS` records (10,000 by default) the file is the "
+                "answer; a larger export is written by a worker: `202 Accepted` with the job "
+                "(`Location: /api/jobs/{id}`), whose `result` link gives the file when it is done."
             ),
             operation_id=f"export_{collection.name}",
             response_class=Response,
-            responses={200: {"content": {f.media_type: {} for f in service.FORMATS.values()}}},
+            responses={
+                200: {"content": {f.media_type: {} for f in service.FORMATS.values()}},
+                202: {"description": "A large export: follow the job at `Location`."},
+                429: {"description": "Too many jobs queued (`Retry-After` given)."},
+            },
         )
     return router
 

@@ -1173,13 +1173,16 @@ async def create_job(
     opened: Input,
     principal: Principal,
     request: ImportRequest,
+    *,
+    queued: bool = False,
 ) -> ImportJob:
-    """Record a new job (committed at once, so it can be followed while it runs)."""
+    """Record a new job (committed at once, so it can be followed while it runs; a ``queued``
+    one is flushed only, and committed with the worker's job that will run it)."""
     check_importer(principal, request)
     staging = _staging_for(opened, request, "")
     job = ImportJob(
         collection=request.collection,
-        status=JobStatus.running,
+        status=JobStatus.queued if queued else JobStatus.running,
         file_name=upload.name,
         file_sha256=upload.sha256,
         file_size=upload.size,
@@ -1191,13 +1194,54 @@ async def create_job(
         origin=staging.origin,
         rows_total=opened.layer.info.count,
         created_by=principal.username,
-        started_at=func.now(),
+        started_at=None if queued else func.now(),
         heartbeat_at=func.now(),
     )
     session.add(job)
-    await session.commit()
+    if queued:
+        await session.flush()
+    else:
+        await session.commit()
     await session.refresh(job)
     return job
+
+
+async def create_queued_job(
+    session: AsyncSession, upload: Upload, principal: Principal, request: ImportRequest
+) -> ImportJob:
+    """Record an import a worker will open and run (flushed; committed with the worker's job).
+    What the file holds (format, layer, CRS, records) is filled in when the worker opens it."""
+    check_importer(principal, request)
+    job = ImportJob(
+        collection=request.collection,
+        status=JobStatus.queued,
+        file_name=upload.name,
+        file_sha256=upload.sha256,
+        file_size=upload.size,
+        options=request.as_options(),
+        classification=str(request.classification or Classification.mission),
+        origin=request.origin or DEFAULT_ORIGIN,
+        created_by=principal.username,
+        heartbeat_at=func.now(),
+    )
+    session.add(job)
+    await session.flush()
+    await session.refresh(job)
+    return job
+
+
+def opened_values(opened: Input, request: ImportRequest) -> dict[str, Any]:
+    """What an import's record says of its file once the file is open."""
+    staging = _staging_for(opened, request, "")
+    return {
+        "format": opened.format.name,
+        "layer": opened.layer.info.name,
+        "crs": opened.source_crs.label,
+        "options": {**request.as_options(), "applied_mapping": opened.mapping.as_dict()},
+        "classification": staging.classification,
+        "origin": staging.origin,
+        "rows_total": opened.layer.info.count,
+    }
 
 
 async def run(
@@ -1380,9 +1424,16 @@ async def reap_interrupted(session: AsyncSession) -> None:
     stale = ImportJob.heartbeat_at < func.clock_timestamp() - func.make_interval(
         0, 0, 0, 0, 0, 0, STALE_AFTER_S
     )
+    # A job a worker has still to run (or is starting) is followed by its worker's job.
+    waiting = text(
+        "NOT EXISTS (SELECT 1 FROM jobs w WHERE w.params->>'import_job_id' = import_jobs.id::text "
+        "AND w.state IN ('queued', 'running'))"
+    )
     await session.execute(
         update(ImportJob)
-        .where(ImportJob.status.in_([JobStatus.queued, JobStatus.running]), stale, lock_free)
+        .where(
+            ImportJob.status.in_([JobStatus.queued, JobStatus.running]), stale, lock_free, waiting
+        )
         .values(
             status=JobStatus.failed,
             message="interrupted: the import stopped before it finished (its process ended); "

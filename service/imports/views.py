@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
@@ -22,6 +23,9 @@ from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
 from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
+from service.jobs import service as jobs
+from service.jobs import views as jobs_views
+from service.jobs.models import Job
 
 router = APIRouter(prefix="/api/imports", tags=["imports"], route_class=IdempotentRoute)
 
@@ -161,17 +165,20 @@ def _problem_detail(job: ImportJob) -> list[dict[str, Any]]:
     status_code=202,
     responses={
         200: {"model": PreviewOut, "description": "The preview (dry_run)."},
-        201: {"model": JobOut, "description": "Imported (wait=true)."},
-        202: {"model": JobOut, "description": "Accepted: follow the job at Location."},
+        201: {"model": JobOut, "description": "Imported (wait=true, a small file)."},
+        202: {
+            "model": JobOut,
+            "description": "Accepted: a worker imports the file; follow the import at "
+            "Location (and the job in the `Link` header). A large file's preview is a job too.",
+        },
+        429: {"description": "Too many jobs queued (`Retry-After` given)."},
         413: {"description": "File or zip too large."},
         415: {"description": "Not a format civop reads."},
         422: {"description": "The file cannot be imported; every problem with row and field."},
     },
     openapi_extra=_UPLOAD_DOC,
 )
-async def create_import(
-    request: Request, session: SessionDep, principal: PrincipalDep, background: BackgroundTasks
-) -> Response:
+async def create_import(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     """Officers and admins upload a file into a collection."""
     settings = get_settings()
     service.check_writer(principal)  # before reading a byte of the upload
@@ -191,36 +198,58 @@ async def create_import(
     dry_run, wait = _flag(form, "dry_run"), _flag(form, "wait")
     upload = await service.receive(_chunks(file), file.filename or "upload", settings)
     detached = False
+    # Small files may be previewed or imported while the request waits; anything else is
+    # read, checked and merged by a worker process (``service.jobs``).
+    inline = upload.size <= settings.jobs_import_inline_mb * 1024**2
     try:
-        opened = await service.open_upload(upload, import_request, settings)
-        if dry_run:
+        # A large file is opened by the worker too (opening some formats reads all of them).
+        opened = await service.open_upload(upload, import_request, settings) if inline else None
+        if dry_run and not inline:
+            preview = await jobs.submit_upload(
+                session, principal, "import_preview", upload, import_request
+            )
+            detached = True
+            return jobs_views.accepted(request, preview, principal)
+        if dry_run and opened is not None:
             report = await service.preview(session, opened, principal, import_request, settings)
             return JSONResponse(PreviewOut.model_validate(report).model_dump(mode="json"))
-        if wait:
+        if wait and opened is not None:
             job = await service.create_job(session, upload, opened, principal, import_request)
             job = await service.run(session, job, opened, principal, import_request, settings)
             body = job_out(job, principal).model_dump(mode="json")
             if job.status != JobStatus.succeeded:
                 return JSONResponse({"detail": _problem_detail(job), "job": body}, 422)
             return JSONResponse(body, 201, headers=_location(request, job))
-        maker = request.app.state.sessionmaker
-        if getattr(request.state, "idempotency", None) is not None:
-            # The job is written with the key, in the request's transaction (committed
-            # before the answer, so before the import runs).
-            job = await service.create_job(session, upload, opened, principal, import_request)
-        else:
-            async with maker() as own:
-                job = await service.create_job(own, upload, opened, principal, import_request)
-        background.add_task(
-            service.run_detached, maker, job, upload, opened, principal, import_request, settings
-        )
+        # The job record and the worker's job are committed together: with an Idempotency-Key
+        # in the request's transaction, with the key (committed before the answer, so before
+        # the import runs); otherwise in a transaction of their own (on the primary). The
+        # upload waits for the worker in the job's folder.
+        keyed = getattr(request.state, "idempotency", None) is not None
+        async with contextlib.AsyncExitStack() as stack:
+            own = (
+                session
+                if keyed
+                else await stack.enter_async_context(request.app.state.sessionmaker())
+            )
+            if opened is None:
+                job = await service.create_queued_job(own, upload, principal, import_request)
+            else:
+                job = await service.create_job(
+                    own, upload, opened, principal, import_request, queued=True
+                )
+            work = await jobs.submit_upload(
+                own, principal, "import", upload, import_request, import_job=job
+            )
         detached = True
-        return JSONResponse(
-            job_out(job, principal).model_dump(mode="json"), 202, headers=_location(request, job)
-        )
+        headers = {**_location(request, job), "Link": f'<{_job_url(request, work)}>; rel="job"'}
+        return JSONResponse(job_out(job, principal).model_dump(mode="json"), 202, headers=headers)
     finally:
         if not detached:
             upload.discard()
+
+
+def _job_url(request: Request, job: Job) -> str:
+    return str(request.url_for("get_job", job_id=job.id))
 
 
 def _location(request: Request, job: ImportJob) -> dict[str, str]:
@@ -264,8 +293,17 @@ async def get_import(job_id: uuid.UUID, session: SessionDep, principal: Principa
     "/{job_id}/rollback",
     response_model=JobOut,
     summary="Undo an import: created records go, changed ones get their previous values",
+    responses={202: {"description": "A large rollback: follow the job at `Location`."}},
 )
 async def rollback_import(
-    job_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> JobOut:
-    return job_out(await service.rollback(session, principal, job_id, get_settings()), principal)
+    job_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    settings = get_settings()
+    job = await service.get_job(session, principal, job_id)
+    if job.created + job.updated > settings.jobs_rollback_inline_rows:
+        work = await jobs.submit(
+            session, principal, "import_rollback", {"import_job_id": str(job.id)}
+        )
+        return jobs_views.accepted(request, work, principal)
+    undone = await service.rollback(session, principal, job_id, settings)
+    return JSONResponse(job_out(undone, principal).model_dump(mode="json"))

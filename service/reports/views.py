@@ -8,13 +8,15 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from service.access.deps import PrincipalDep
 from service.collections.params import parse_bbox, parse_datetime
+from service.db import SessionDep
+from service.jobs import service as jobs
+from service.jobs import views as jobs_views
 from service.reports.render import render_html, render_pdf
-from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery, build_report
-from service.routing import ReadSessionDep
+from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery, check_report
 
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
@@ -50,7 +52,8 @@ async def rendered(report: Report, output: Format) -> tuple[bytes, str]:
 
 def _route(kind: Kind, summary: str, description: str) -> None:
     async def report(
-        session: ReadSessionDep,
+        request: Request,
+        session: SessionDep,
         principal: PrincipalDep,
         sector: Annotated[uuid.UUID | None, Query(description=AREA_DOC)] = None,
         bbox: Annotated[
@@ -69,17 +72,19 @@ def _route(kind: Kind, summary: str, description: str) -> None:
         format: Annotated[Format, Query(description="html or pdf.")] = "html",
     ) -> Response:
         query = report_query(kind, sector, bbox, start, end)
-        built = await build_report(session, principal, query)
-        content, media_type = await rendered(built, format)
-        disposition = "inline" if format == "html" else "attachment"
-        return Response(
-            content,
-            media_type=media_type,
-            headers={
-                "Content-Disposition": f'{disposition}; filename="{file_name(built, format)}"',
-                "Cache-Control": "private, no-store",
-            },
-        )
+        await check_report(session, principal, query)
+        # A report reads the whole area and period and draws maps and charts: always a job,
+        # built by a worker process as the user (``service.jobs.kinds.report``).
+        params = {
+            "report": query.kind,
+            "sector": str(query.sector) if query.sector else None,
+            "bbox": list(query.bbox) if query.bbox else None,
+            "start": query.start.isoformat() if query.start else None,
+            "end": query.end.isoformat() if query.end else None,
+            "format": format,
+        }
+        job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
+        return jobs_views.accepted(request, job, principal)
 
     router.add_api_route(
         f"/{kind}",
@@ -88,11 +93,13 @@ def _route(kind: Kind, summary: str, description: str) -> None:
         summary=summary,
         description=description,
         response_class=Response,
+        status_code=202,
         responses={
-            200: {
-                "content": {"text/html": {}, "application/pdf": {}},
-                "description": "The report",
-            }
+            202: {
+                "description": "The report is being made by a worker: follow the job at "
+                "`Location`; its `result` link gives the HTML or PDF when it is done."
+            },
+            429: {"description": "Too many jobs queued (`Retry-After` given)."},
         },
         operation_id=f"report_{kind.replace('-', '_')}",
     )

@@ -102,6 +102,9 @@ class Service:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: Job workers (``civop worker``) beside the API, as ``civop serve`` starts them.
+    workers: int = 1
+    worker_processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -111,12 +114,49 @@ class Service:
     def log_path(self) -> Path:
         return ARTIFACTS / self.log_name
 
-    def _spawn(self) -> None:
-        env = {
+    def _env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "DATABASE_URL": self.database_url.replace("postgresql+asyncpg://", "postgresql://"),
             **self.settings,
         }
+
+    def start_workers(self) -> None:
+        """Start the job workers that are not running."""
+        self.worker_processes = [p for p in self.worker_processes if p.poll() is None]
+        log_path = self.log_path.with_name(self.log_path.stem + "-worker.log")
+        while len(self.worker_processes) < self.workers:
+            with log_path.open("ab") as log:
+                self.worker_processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "service.jobs"],
+                        env=self._env(),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+
+    def kill_workers(self) -> None:
+        """SIGKILL every job worker (their job processes die with them)."""
+        for process in self.worker_processes:
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        self.worker_processes = []
+
+    def stop_workers(self) -> None:
+        for process in self.worker_processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.worker_processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        self.worker_processes = []
+
+    def _spawn(self) -> None:
+        env = self._env()
         self.starts += 1
         with self.log_path.open("ab" if self.starts > 1 else "wb") as log:
             self.process = subprocess.Popen(
@@ -138,6 +178,7 @@ class Service:
 
     async def start(self, within_s: float = 60.0) -> None:
         self._spawn()
+        self.start_workers()
         deadline = time.monotonic() + within_s
         async with httpx.AsyncClient(timeout=5) as http:
             while time.monotonic() < deadline:
@@ -159,6 +200,7 @@ class Service:
         self.process.wait(30)
 
     def stop(self) -> None:
+        self.stop_workers()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()

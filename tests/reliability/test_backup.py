@@ -71,9 +71,14 @@ async def fingerprint(url: str) -> dict[str, Any]:
         await connection.close()
 
 
+#: Job-queue tables with rows only while workers run (their heartbeats) or with periodic
+#: tasks (civop has none): empty in a database at rest, and copied like the others.
+EMPTY_WHEN_IDLE = {"public.procrastinate_workers", "public.procrastinate_periodic_defers"}
+
+
 async def _fill_through_the_service(url: str) -> None:
     """What only the running service writes: alert rules, alerts and their webhook outbox,
-    an import job, an assistance request; and an API key."""
+    an import job, a report's job, an assistance request; and an API key."""
     engine = create_async_engine(url)
     try:
         async with AsyncSession(engine) as session:
@@ -144,6 +149,19 @@ async def _fill_through_the_service(url: str) -> None:
                 headers=headers["officer"],
             )
             assert imported.status_code == 201, imported.text
+            sector = (await http.get("/api/sectors?limit=1", headers=headers["admin"])).json()
+            report = await http.get(  # a job, with its result
+                "/api/reports/civ-oes",
+                params={"sector": sector["features"][0]["id"]},
+                headers=headers["admin"],
+            )
+            assert report.status_code == 202, report.text
+            for _ in range(600):
+                job = await http.get(report.headers["location"], headers=headers["admin"])
+                if job.json()["state"] not in ("queued", "running"):
+                    break
+                await asyncio.sleep(0.2)
+            assert job.json()["state"] == "succeeded", job.text
             if "/api/assistance_requests" in (await http.get("/openapi.json")).json()["paths"]:
                 await _assistance_request(http, headers["officer"])
         await _wait_for_rows(url, "alert_rule_states")
@@ -224,7 +242,11 @@ async def test_backup_and_restore_round_trip_every_table(
     source: str, target_name: str, tmp_path: Path
 ) -> None:
     before = await fingerprint(source)
-    empty = sorted(table for table, (rows, _) in before["tables"].items() if rows == 0)
+    empty = sorted(
+        table
+        for table, (rows, _) in before["tables"].items()
+        if rows == 0 and table not in EMPTY_WHEN_IDLE
+    )
     assert not empty, f"the source database should have data in every table: {empty} are empty"
 
     file = tmp_path / "civop.dump"

@@ -66,7 +66,15 @@ SQL_INJECTION = [
     "' AND pg_sleep(10) --",
 ]
 #: What the service writes on its own schedule (when its alert passes last ran).
-BOOKKEEPING = {"public.alert_engine_state", "public.alert_schedule_state"}
+BOOKKEEPING = {
+    "public.alert_engine_state",
+    "public.alert_schedule_state",
+    # The job queue: the scheduled alert pass is queued and run, workers send heartbeats.
+    "public.procrastinate_jobs",
+    "public.procrastinate_events",
+    "public.procrastinate_workers",
+    "public.procrastinate_periodic_defers",
+}
 OVERSIZED = ["9" * 5000, "a" * 50_000, ",".join(["1"] * 10_000), "1e309"]
 
 

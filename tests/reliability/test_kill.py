@@ -1,6 +1,7 @@
-"""The service killed with SIGKILL (no shutdown of any kind) during a stream of writes and
-during an import uploaded through the API: after a restart every acknowledged write is there
-exactly once, and no half-import is; the import's job says it was interrupted.
+"""The service killed with SIGKILL (no shutdown of any kind) during a stream of writes, and its
+job worker killed during an import uploaded through the API (imports run in worker
+processes): after a restart every acknowledged write is there exactly once, and no half-import
+is; the import's job says it was interrupted.
 
 (An import by the command line killed half-way is covered by tests/test_imports_interrupted.py.)"""
 
@@ -47,7 +48,9 @@ async def killable() -> AsyncIterator[Killable]:
     url = await create_seeded_database(TEST_URL, name, 500)
     # Small import batches: the job reports progress early, so it is killed half-way.
     service = Service(
-        url, "reliability-kill-server.log", settings={"CIVOP_IMPORT_BATCH_ROWS": "2000"}
+        url,
+        "reliability-kill-server.log",
+        settings={"CIVOP_IMPORT_BATCH_ROWS": "2000", "CIVOP_JOBS_STALE_S": "3"},
     )
     engine = create_async_engine(url)
     try:
@@ -179,7 +182,7 @@ def _big_csv(path: Path) -> None:
             )
 
 
-async def test_an_api_import_killed_midway_leaves_nothing_and_says_so(
+async def test_an_api_import_whose_worker_is_killed_midway_leaves_nothing_and_says_so(
     killable: Killable, tmp_path: Path
 ) -> None:
     service = killable.service
@@ -200,16 +203,16 @@ async def test_an_api_import_killed_midway_leaves_nothing_and_says_so(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             job = (await http.get(f"/api/imports/{job_id}")).json()
-            if job["progress"]["rows_read"] > 0 or job["status"] != "running":
+            if job["progress"]["rows_read"] > 0 or job["status"] not in ("queued", "running"):
                 break
             await asyncio.sleep(0.1)
         assert job["status"] == "running", job
         assert 0 < job["progress"]["rows_read"] < IMPORT_ROWS, job
         read_at_kill = job["progress"]["rows_read"]
-        service.kill()
+        service.kill_workers()  # the import runs in the worker
         killed = time.monotonic()
 
-    await service.start()
+    service.start_workers()
     restarted = time.monotonic()
     async with httpx.AsyncClient(base_url=service.url, headers=admin, timeout=30) as http:
         while time.monotonic() - killed < 120:
@@ -238,7 +241,7 @@ async def test_an_api_import_killed_midway_leaves_nothing_and_says_so(
             "job_failed_after_restart_s": round(after_restart, 1),
         },
         [
-            f"API import of {IMPORT_ROWS:,} rows killed after {read_at_kill:,} rows read: "
+            f"API import of {IMPORT_ROWS:,} rows, its worker killed after {read_at_kill:,} rows read: "
             f"{imported} records after the restart; the job says {job['status']!r} "
             f"{reported_after:.0f} s after the kill ({after_restart:.0f} s after the restart): "
             f"{job['message']}",

@@ -1,0 +1,310 @@
+"""What each kind of job does, in the child process a worker starts for it.
+
+Each handler gets the job's context (its principal rebuilt from the database, a session, the
+folder to write its result in) and returns the result file, or raises ``CivopError`` with a
+reason the user can act on. Handlers call the same service functions the API calls inline, so
+the access rules apply exactly as they do there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from service.access.policy import Principal
+from service.collections.params import ListQuery
+from service.config import Settings
+from service.errors import CivopError
+
+Progress = Callable[[int, int | None], Awaitable[None]]
+
+
+@dataclass
+class Context:
+    job_id: uuid.UUID
+    params: dict[str, Any]
+    principal: Principal
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    #: An empty folder for the result while it is written (renamed into place on success).
+    partial: Path
+    #: The job's own folder (an import's upload is kept there).
+    home: Path
+    progress: Progress
+
+
+@dataclass
+class Output:
+    path: Path
+    name: str
+    media_type: str
+
+
+Handler = Callable[[Context], Awaitable[Output]]
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+def query_params(query: ListQuery) -> dict[str, Any]:
+    """A list query as JSON, to run again in a worker."""
+    interval = None
+    if query.interval is not None:
+        interval = [t.isoformat() if t else None for t in query.interval]
+    return {
+        "bbox": list(query.bbox) if query.bbox else None,
+        "interval": interval,
+        "sector": str(query.sector) if query.sector else None,
+        "q": query.q,
+        "filters": query.filters,
+    }
+
+
+def list_query(params: dict[str, Any]) -> ListQuery:
+    interval = params.get("interval")
+    bbox = params.get("bbox")
+    return ListQuery(
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+        interval=(
+            (
+                datetime.fromisoformat(interval[0]) if interval[0] else None,
+                datetime.fromisoformat(interval[1]) if interval[1] else None,
+            )
+            if interval
+            else None
+        ),
+        sector=uuid.UUID(params["sector"]) if params.get("sector") else None,
+        q=params.get("q"),
+        filters=params.get("filters") or {},
+    )
+
+
+async def export(context: Context) -> Output:
+    from service.collections.registry import COLLECTIONS
+    from service.exports import service
+
+    collection = COLLECTIONS[context.params["collection"]]
+    query = list_query(context.params["query"])
+    async with context.sessionmaker() as session:
+        total = await service.count_at_most(session, collection, context.principal, query, 10**12)
+        await context.progress(0, total)
+        exported = await service.export(
+            session,
+            collection,
+            context.principal,
+            query,
+            context.params["format"],
+            str(context.partial),
+            progress=lambda done: context.progress(done, total),
+        )
+    await context.progress(total, total)
+    return Output(exported.path, exported.filename, exported.media_type)
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+
+async def report(context: Context) -> Output:
+    from service.reports.render import render_html, render_pdf
+    from service.reports.service import ReportQuery, build_report
+    from service.reports.views import file_name
+
+    params = context.params
+    bbox = params.get("bbox")
+    query = ReportQuery(
+        kind=params["report"],
+        sector=uuid.UUID(params["sector"]) if params.get("sector") else None,
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+        start=datetime.fromisoformat(params["start"]) if params.get("start") else None,
+        end=datetime.fromisoformat(params["end"]) if params.get("end") else None,
+    )
+    async with context.sessionmaker() as session:
+        built = await build_report(session, context.principal, query)
+    await context.progress(50, 100)
+    html = render_html(built)
+    fmt = params.get("format", "html")
+    name = file_name(built, fmt)
+    path = context.partial / name
+    if fmt == "html":
+        path.write_text(html, encoding="utf-8")
+        media_type = "text/html; charset=utf-8"
+    else:
+        path.write_bytes(render_pdf(html))
+        media_type = "application/pdf"
+    return Output(path, name, media_type)
+
+
+# --- imports -----------------------------------------------------------------------------------
+
+
+def _import_request(params: dict[str, Any]) -> Any:
+    from service.enums import Classification
+    from service.imports.service import ImportRequest
+
+    given = dict(params["request"])
+    if given.get("classification"):
+        given["classification"] = Classification(given["classification"])
+    return ImportRequest(**given)
+
+
+def upload_of(context: Context) -> Any:
+    """The upload kept in the job's folder (read in place; unpacked into a fresh folder)."""
+    from service.imports.service import Upload
+
+    stored = context.home / "upload"
+    path = next(stored.iterdir())
+    work = context.home / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    upload = context.params["upload"]
+    return Upload(path, upload["name"], upload["size"], upload["sha256"], work)
+
+
+async def _opened(context: Context) -> tuple[Any, Any, Any]:
+    from service.imports import service
+
+    request = _import_request(context.params)
+    upload = upload_of(context)
+    opened = await service.open_upload(upload, request, context.settings)
+    return request, upload, opened
+
+
+def _json_output(context: Context, name: str, body: Any) -> Output:
+    path = context.partial / name
+    path.write_text(json.dumps(body, indent=1, default=str), encoding="utf-8")
+    return Output(path, name, "application/json")
+
+
+async def import_file(context: Context) -> Output:
+    from service.imports import service
+    from service.imports.models import ImportJob, JobStatus
+    from service.imports.views import job_out
+
+    request, upload, opened = await _opened(context)
+    import_id = uuid.UUID(context.params["import_job_id"])
+    async with context.sessionmaker() as session:
+        await session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == import_id)
+            .values(
+                **service.opened_values(opened, request),
+                status=JobStatus.running,
+                started_at=func.now(),
+                heartbeat_at=func.now(),
+            )
+        )
+        await session.commit()
+        job = await session.scalar(select(ImportJob).where(ImportJob.id == import_id))
+        assert job is not None
+        writer = service.ProgressWriter(context.sessionmaker, import_id)
+        total = opened.layer.info.count
+
+        async def progress(rows: int) -> None:
+            await writer(rows)
+            await context.progress(rows, total)
+
+        try:
+            job = await service.run(
+                session, job, opened, context.principal, request, context.settings, progress
+            )
+        except CivopError:
+            raise
+        finally:
+            upload.discard()
+        body = job_out(job, context.principal).model_dump(mode="json")
+    if job.status != JobStatus.succeeded:
+        raise CivopError(job.message or "the import failed; see its problems")
+    shutil.rmtree(context.home / "upload", ignore_errors=True)
+    return _json_output(context, f"import-{job.id}.json", body)
+
+
+async def import_preview(context: Context) -> Output:
+    from service.imports import service
+    from service.imports.schemas import PreviewOut
+
+    request, upload, opened = await _opened(context)
+    try:
+        async with context.sessionmaker() as session:
+            report = await service.preview(
+                session, opened, context.principal, request, context.settings
+            )
+    finally:
+        upload.discard()
+        shutil.rmtree(context.home / "upload", ignore_errors=True)
+    body = PreviewOut.model_validate(report).model_dump(mode="json")
+    return _json_output(context, "import-preview.json", body)
+
+
+async def import_rollback(context: Context) -> Output:
+    from service.imports import service
+    from service.imports.views import job_out
+
+    import_id = uuid.UUID(context.params["import_job_id"])
+    async with context.sessionmaker() as session:
+        job = await service.rollback(session, context.principal, import_id, context.settings)
+        body = job_out(job, context.principal).model_dump(mode="json")
+    return _json_output(context, f"import-{job.id}-rollback.json", body)
+
+
+# --- analyses ----------------------------------------------------------------------------------
+
+
+def area_params(area: Any) -> dict[str, Any]:
+    """An analysis's area query (``service.analysis.views.AreaQuery``) as JSON."""
+    interval = None
+    if area.interval is not None:
+        interval = [t.isoformat() if t else None for t in area.interval]
+    return {
+        "sector": str(area.sector) if area.sector else None,
+        "bbox": list(area.bbox) if area.bbox else None,
+        "interval": interval,
+        "categories": area.categories,
+    }
+
+
+async def exposure(context: Context) -> Output:
+    from geo.analysis.exposure import ExposureParameters
+    from service.analysis import service
+    from service.analysis.views import AreaQuery
+
+    given = context.params["area"]
+    interval = given.get("interval")
+    bbox = given.get("bbox")
+    area = AreaQuery(
+        sector=uuid.UUID(given["sector"]) if given.get("sector") else None,
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+        interval=(
+            tuple(datetime.fromisoformat(t) if t else None for t in interval) if interval else None
+        ),
+        categories=given.get("categories"),
+    )
+    values = dict(context.params["parameters"])
+    values["severity_weights"] = tuple(values["severity_weights"])
+    parameters = ExposureParameters(**values)
+    async with context.sessionmaker() as session:
+        scope = await area.scope(session, context.principal)
+        body = await service.exposure_layer(
+            session, context.principal, scope, parameters, context.params.get("limit")
+        )
+    path = context.partial / "exposure.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, "exposure.geojson", "application/geo+json")
+
+
+HANDLERS: dict[str, Handler] = {
+    "exposure": exposure,
+    "export": export,
+    "report": report,
+    "import": import_file,
+    "import_preview": import_preview,
+    "import_rollback": import_rollback,
+}
