@@ -498,26 +498,10 @@ def _key_points(report: Report) -> list[str]:
     return points
 
 
-async def check_report(session: AsyncSession, principal: Principal, query: ReportQuery) -> None:
-    """The checks of ``build_report`` that are cheap: a refused area or period is answered at
-    once (4xx), before the report is queued for a worker."""
-    end = query.end or datetime.now(UTC)
-    start = query.start or end - timedelta(days=DEFAULT_DAYS[query.kind])
-    if end <= start:
-        raise InvalidInput(["query", "end"], "the period ends before it starts")
-    await analysis.resolve_scope(
-        session,
-        principal,
-        sector=query.sector,
-        bbox=query.bbox,
-        interval=(start, end),
-        categories=None,
-        require_area=True,
-    )
-
-
-async def build_report(session: AsyncSession, principal: Principal, query: ReportQuery) -> Report:
-    """Gather a report for ``principal``: every figure from what the principal may see."""
+async def _period_and_scope(
+    session: AsyncSession, principal: Principal, query: ReportQuery
+) -> tuple[datetime, datetime, analysis.Scope]:
+    """The report's period and the area it covers, as ``principal`` may see it."""
     end = query.end or datetime.now(UTC)
     start = query.start or end - timedelta(days=DEFAULT_DAYS[query.kind])
     if end <= start:
@@ -531,6 +515,18 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
         categories=None,
         require_area=True,
     )
+    return start, end, scope
+
+
+async def check_report(session: AsyncSession, principal: Principal, query: ReportQuery) -> None:
+    """The checks of ``build_report`` that are cheap: a refused area or period is answered at
+    once (4xx), before the report is queued for a worker."""
+    await _period_and_scope(session, principal, query)
+
+
+async def build_report(session: AsyncSession, principal: Principal, query: ReportQuery) -> Report:
+    """Gather a report for ``principal``: every figure from what the principal may see."""
+    start, end, scope = await _period_and_scope(session, principal, query)
     area = scope.area
     assert area is not None
     notes: list[str] = []
