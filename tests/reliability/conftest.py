@@ -250,7 +250,9 @@ class ThrowawayCluster:
         self.root = Path(tempfile.mkdtemp(prefix="civop-reliability-pg-"))
         self.data = self.root / "data"
         self.sockets = self.root / "run"
-        self.log = ARTIFACTS / "reliability-postgres.log"
+        # The server writes its log beside its data: the cluster account may not be able to
+        # enter the checkout (a clone in a private folder); it is copied to artifacts/ at the end.
+        self.log = self.root / "postgres.log"
         self.port = free_port()
 
     def _run(self, *command: str) -> None:
@@ -287,6 +289,8 @@ class ThrowawayCluster:
             self.stop("immediate")
         except subprocess.CalledProcessError:
             pass  # not running
+        if self.log.exists():
+            shutil.copyfile(self.log, ARTIFACTS / "reliability-postgres.log")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> URL:
