@@ -390,3 +390,33 @@ async def test_an_exposure_analysis_over_many_sites_is_a_job(server: JobServer) 
         result = await http.get(job["result"])
         assert result.headers["content-type"] == "application/geo+json"
         assert len(result.json()["features"]) >= 2
+
+
+async def test_a_job_over_its_memory_limit_fails_saying_so() -> None:
+    """The process running a job may use ``CIVOP_JOBS_MEMORY_MB`` (its address space): a job
+    that needs more fails with that reason, and the service goes on."""
+    name = f"{TEST_DB}_jobs_memory"
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    world = await factories.build_world(engine)
+    env = {
+        "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        # Less than the interpreter and the service's modules take before any work starts.
+        "CIVOP_JOBS_MEMORY_MB": "64",
+    }
+    try:
+        async with serving(env, "jobs-memory-server.log") as base:
+            server = JobServer(base, engine, world)
+            async with server.client("officer") as http:
+                asked = await http.get(
+                    "/api/reports/civ-oes", params={"sector": str(world.sectors["North"])}
+                )
+                assert asked.status_code == 202, asked.text
+                job = await finished(http, asked.headers["location"])
+                assert job["state"] == "failed", job
+                assert "64 MiB" in job["error"] and "CIVOP_JOBS_MEMORY_MB" in job["error"], job
+                assert job["result"] is None
+                assert (await http.get("/health")).status_code == 200
+    finally:
+        await engine.dispose()
+        await drop_database(name)
