@@ -1380,29 +1380,6 @@ class ProgressWriter:
             await session.commit()
 
 
-async def run_detached(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    job: ImportJob,
-    upload: Upload,
-    opened: Input,
-    principal: Principal,
-    request: ImportRequest,
-    settings: Settings,
-) -> None:
-    """Run a job after the request answered (its own sessions); the upload is removed after."""
-    try:
-        async with sessionmaker() as session:
-            progress = ProgressWriter(sessionmaker, job.id)
-            await run(session, job, opened, principal, request, settings, progress)
-    except CivopError:
-        pass  # recorded on the job
-    except Exception:
-        # The job's lock went with its transaction: readers will see it as interrupted.
-        log.exception("import %s stopped", job.id)
-    finally:
-        upload.discard()
-
-
 # --- reading jobs ----------------------------------------------------------------------------
 
 
