@@ -300,6 +300,25 @@ class ThrowawayCluster:
 # --- seeded databases -------------------------------------------------------------------------
 
 
+async def create_world_database(name: str, incidents_sql: str, *args: Any) -> str:
+    """A throwaway database (on the test server) with the test world of sectors and users and
+    the incidents ``incidents_sql`` inserts (with ``args`` bound); returns its asyncpg URL."""
+    from tests.conftest import create_database
+
+    url = await create_database(name)
+    engine = create_async_engine(url)
+    try:
+        await factories.build_world(engine)
+    finally:
+        await engine.dispose()
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(incidents_sql, *args)
+    finally:
+        await connection.close()
+    return url
+
+
 async def create_seeded_database(server: URL, name: str, incidents: int) -> str:
     """A database on ``server`` with PostGIS, the migrations, the demo mission with
     ``incidents`` incidents and the accounts of :data:`ACCOUNTS`; returns its asyncpg URL."""

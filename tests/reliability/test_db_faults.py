@@ -327,27 +327,18 @@ async def test_an_export_cut_off_from_the_database_midway_answers_503() -> None:
     connection lost in the middle of them is answered 503 with Retry-After, not 500."""
     from sqlalchemy.engine import make_url
 
-    from tests import factories
-    from tests.conftest import TEST_DB, TEST_URL, create_database, drop_database
+    from tests.conftest import TEST_DB, TEST_URL, drop_database
+    from tests.reliability.conftest import create_world_database
 
     name = f"{TEST_DB}_cut"
-    url = await create_database(name)
-    engine = create_async_engine(url)
-    try:
-        await factories.build_world(engine)
-    finally:
-        await engine.dispose()
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(
-            "INSERT INTO incidents (category, occurred_at, severity, classification, "
-            "description, geom) SELECT 'armed_clash', now() - i * interval '1 hour', 3, "
-            "'public', repeat('x', 200), "
-            "ST_SetSRID(ST_MakePoint(25 + (i % 50) * 0.01, 5 + (i / 50) * 0.01), 4326) "
-            "FROM generate_series(1, 3000) AS i"
-        )
-    finally:
-        await connection.close()
+    url = await create_world_database(
+        name,
+        "INSERT INTO incidents (category, occurred_at, severity, classification, "
+        "description, geom) SELECT 'armed_clash', now() - i * interval '1 hour', 3, "
+        "'public', repeat('x', 200), "
+        "ST_SetSRID(ST_MakePoint(25 + (i % 50) * 0.01, 5 + (i / 50) * 0.01), 4326) "
+        "FROM generate_series(1, 3000) AS i",
+    )
     database = make_url(url)
     proxy = CuttingProxy((database.host or "127.0.0.1", database.port or 5432))
     port = await proxy.start()

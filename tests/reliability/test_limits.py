@@ -20,11 +20,10 @@ import asyncpg
 import httpx
 import mapbox_vector_tile
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests import factories
-from tests.conftest import TEST_DB, create_database, drop_database
-from tests.reliability.conftest import Service, record_figures
+from tests.conftest import TEST_DB, drop_database
+from tests.reliability.conftest import Service, create_world_database, record_figures
 
 MIB = 1024 * 1024
 BODY_MB = 1
@@ -45,23 +44,14 @@ class Limited:
 @pytest.fixture(scope="module")
 async def limited() -> AsyncIterator[Limited]:
     name = f"{TEST_DB}_limits"
-    url = await create_database(name)
-    engine = create_async_engine(url)
-    try:
-        await factories.build_world(engine)
-    finally:
-        await engine.dispose()
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await connection.execute(
-            "INSERT INTO incidents (category, occurred_at, severity, classification, geom) "
-            "SELECT 'armed_clash', now() - i * interval '1 hour', 3, 'public', "
-            "ST_SetSRID(ST_MakePoint($1 + (i % 20) * 0.0004, $2 + (i / 20) * 0.0004), 4326) "
-            "FROM generate_series(1, 300) AS i",
-            *DENSE,
-        )
-    finally:
-        await connection.close()
+    url = await create_world_database(
+        name,
+        "INSERT INTO incidents (category, occurred_at, severity, classification, geom) "
+        "SELECT 'armed_clash', now() - i * interval '1 hour', 3, 'public', "
+        "ST_SetSRID(ST_MakePoint($1 + (i % 20) * 0.0004, $2 + (i / 20) * 0.0004), 4326) "
+        "FROM generate_series(1, 300) AS i",
+        *DENSE,
+    )
     service = Service(
         url,
         "reliability-limits-server.log",
