@@ -233,10 +233,12 @@ async def serving(env: dict[str, str], log_name: str, workers: int = 1) -> Async
         stop_service(process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def worker(database: str) -> Iterator[subprocess.Popen[bytes]]:
     """A job worker on the test database, for tests of the in-process app whose work is
-    committed and run by a worker (it sees only what is committed)."""
+    committed and run by a worker (it sees only what is committed). It lives only for the
+    test that asks for it: left running, it would take the time-based alert passes the app
+    queues, and their reads would make later bulk imports find the table busy."""
     url = database.replace("postgresql+asyncpg://", "postgresql://", 1)
     process = start_worker({"DATABASE_URL": url}, "worker.log")
     yield process
