@@ -39,6 +39,13 @@ SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'in
 """
 
 
+@pytest.fixture(autouse=True)
+async def _true_row_count(session: AsyncSession) -> None:
+    """A bulk load is chosen against the collection's estimated size (``reltuples``), which
+    autovacuum sets from whatever earlier tests left, rolled back or not: count it afresh."""
+    await session.execute(text("ANALYZE incidents"))
+
+
 def _many(folder: Path, count: int, prefix: str, moved: int = 0, seed: int | None = None) -> Path:
     """``count`` incidents at random places; the first ``moved`` of them 0.05 degrees east."""
     rng = random.Random(count if seed is None else seed)
