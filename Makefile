@@ -55,6 +55,7 @@ demo: setup
 lint: venv
 	$(BIN)/ruff check service geo tests bench migrations
 	$(BIN)/ruff format --check service geo tests bench migrations
+	$(BIN)/lint-imports
 
 typecheck: venv
 	$(BIN)/mypy

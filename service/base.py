@@ -66,7 +66,7 @@ class Record:
     )
     #: The system an external id belongs to (``api``, ``acled``, ``dtm``, ``demo`` ...). The key
     #: (origin, external_id) is unique among the records each writer sees in full, which the
-    #: service keeps (``service.collections.keys``): a unique constraint would tell a writer
+    #: service keeps (``service.core.keys``): a unique constraint would tell a writer
     #: that a record hidden from them holds it.
     origin: Mapped[str] = mapped_column(Text, server_default=text("'api'"))
     external_id: Mapped[str | None] = mapped_column(Text)

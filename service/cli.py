@@ -522,8 +522,8 @@ def export_file(
     """Export a collection (with the list filters) as a file."""
     import shutil
 
-    from service.collections.params import ListQuery, parse_bbox, parse_datetime, parse_filters
     from service.collections.registry import COLLECTIONS
+    from service.core.params import ListQuery, parse_bbox, parse_datetime, parse_filters
     from service.exports.service import export
 
     found = COLLECTIONS.get(collection)

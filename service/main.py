@@ -20,8 +20,8 @@ from service.auth.throttle import LoginLimits
 from service.auth.views import router as auth_router
 from service.changes import ChangeAwareCache, ChangeListener
 from service.collections.registry import COLLECTIONS
-from service.collections.views import collection_router
 from service.config import Settings, get_settings
+from service.core.routes import collection_router
 from service.db import create_engine, create_health_engine, sessionmaker_for
 from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router

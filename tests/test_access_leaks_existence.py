@@ -28,9 +28,9 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.access.policy import Principal
-from service.collections import keys
 from service.collections.registry import COLLECTIONS
 from service.config import get_settings
+from service.core import keys
 from service.enums import Role
 from tests import factories, geofiles
 from tests.test_imports import upload

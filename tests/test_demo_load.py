@@ -18,9 +18,9 @@ from service.alerts import scheduled
 from service.alerts.rules import run_once
 from service.auth import service as auth
 from service.auth.models import User
-from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS
-from service.collections.service import list_features
+from service.core.params import ListQuery
+from service.core.records import list_features
 from service.demo import DEMO_RULES, load_demo
 from service.errors import Conflict
 from tests.conftest import TEST_DB, create_database, drop_database

@@ -2,7 +2,7 @@
 
 A unique constraint on (origin, external_id) refuses a key that a record hidden from the writer
 holds, and so tells them that the record exists (ACLED and DTM ids are public). The service now
-keeps keys unique among the live records each writer sees in full (``service.collections.keys``);
+keeps keys unique among the live records each writer sees in full (``service.core.keys``);
 the key stays indexed for that look-up and for matching imported rows.
 
 On a database laid out for Citus the constraints of incidents and patrols are gone already and

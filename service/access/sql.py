@@ -281,7 +281,7 @@ def seen_in_full(
 ) -> ColumnElement[bool]:
     """Rows of ``table`` (or of ``alias``, an alias of it) that the principal sees in full: not
     hidden and not generalised. These are the records a writer may change, and the only ones
-    whose keys their writes are checked and matched against (``service.collections.keys``);
+    whose keys their writes are checked and matched against (``service.core.keys``);
     ``live=False`` adds the deleted ones they would see so."""
     settings = settings or get_settings()
     built = view(table, principal, settings)

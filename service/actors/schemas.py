@@ -4,7 +4,7 @@ from pydantic import Field
 
 from service.actors.models import Actor
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.enums import ActorCategory
 
 

@@ -35,7 +35,7 @@ from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible, sees_eve
 from service.alerts.models import AlertRule, RuleKind
 from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
-from service.collections.service import act_as
+from service.core.records import act_as
 from service.enums import Role
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -131,7 +131,7 @@ def alert_feature(principal: Principal) -> ColumnElement[str]:
 
 
 def _conditions(principal: Principal, query: AlertQuery) -> list[ColumnElement[bool]]:
-    from service.collections.service import sector_tree
+    from service.core.records import sector_tree
 
     a = ALERTS
     conditions = [alert_visible(principal)]

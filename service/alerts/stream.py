@@ -41,8 +41,8 @@ from service.access.sql import row_filter
 from service.alerts.service import get_alert
 from service.changes import ChangeListener
 from service.collections.registry import COLLECTIONS
-from service.collections.service import get_feature
 from service.config import get_settings
+from service.core.records import get_feature
 from service.errors import NotFound
 
 #: Bytes of an event token: a random nonce, the position masked with a pad drawn from it, a tag.

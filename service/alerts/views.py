@@ -19,8 +19,8 @@ from service.alerts.models import AlertStatus, RuleKind
 from service.alerts.schemas import RuleIn, RulePatch
 from service.alerts.stream import STREAMS, cursor_of, event_token, stream
 from service.bounds import BIGINT_MAX, Instant
-from service.collections.params import parse_bbox
 from service.config import get_settings
+from service.core.params import parse_bbox
 from service.db import SessionDep
 from service.enums import Role
 from service.errors import Forbidden, InvalidInput

@@ -22,9 +22,9 @@ from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.analysis import service
 from service.analysis.schemas import AnalysisResult, PlaceIn, RouteIn
-from service.collections.params import parse_bbox, parse_datetime
-from service.collections.views import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.config import get_settings
+from service.core.params import parse_bbox, parse_datetime
+from service.core.routes import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.enums import IncidentCategory
 from service.errors import InvalidInput
 from service.routing import ReadSessionDep

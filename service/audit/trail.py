@@ -39,8 +39,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
-from service.access.policy import policy_for
-from service.collections.registry import COLLECTIONS
+from service.access.policy import DEFAULT_POLICIES, policy_for
 
 #: What each statement trigger writes; a table without the trigger gets it from here.
 DUTIES = {
@@ -63,7 +62,7 @@ HISTORIES = {
 DROP_STATEMENT_TRIGGERS = f"""
 SELECT format('DROP TRIGGER %I ON %s;', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in COLLECTIONS)})
+WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in DEFAULT_POLICIES)})
   AND p.proname IN ({", ".join(f"'{name}'" for name in [*DUTIES, *HISTORIES.values()])})
 ORDER BY 1
 """

@@ -38,9 +38,9 @@ from geo.formats.base import GEOMETRY
 from geo.formats.registry import get_format
 from service.access.policy import Principal
 from service.access.sql import view
-from service.collections.params import ListQuery
 from service.collections.registry import Collection
-from service.collections.service import apply_filters, feature_json
+from service.core.params import ListQuery
+from service.core.records import apply_filters, feature_json
 from service.errors import InvalidInput
 
 BATCH_ROWS = 10_000

@@ -10,10 +10,10 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from service.access.deps import PrincipalDep
-from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
-from service.collections.views import list_query_dependency
 from service.config import get_settings
+from service.core.params import ListQuery
+from service.core.routes import list_query_dependency
 from service.db import SessionDep
 from service.exports import service
 from service.jobs import kinds

@@ -9,7 +9,7 @@ The flow, for the API and the command line alike:
    user and the context ``import:<job id>`` (so every audit row of the import carries it),
    takes the job's advisory lock, and streams the checked batches with COPY into a temporary
    staging table while the next batch is being read.
-3. Holding the collection's keys (``service.collections.keys``), it finds the record each row
+3. Holding the collection's keys (``service.core.keys``), it finds the record each row
    names, by civop id or by origin + external_id, among the records the importer sees in full
    only (a key held only by records hidden from them names nothing: the row is a new record).
    Checks that need the database run set-wise on the staging table: duplicates in the file,
@@ -85,10 +85,10 @@ from geo.sectors import SectorIndex
 from service.access.policy import Principal, floors_for
 from service.access.sql import below_floor, floored, row_filter, seen_in_full, within_scope
 from service.audit import trail
-from service.collections import dates, keys
 from service.collections.registry import COLLECTIONS, Collection
-from service.collections.service import _check_clearance, act_as
 from service.config import Settings
+from service.core import dates, keys
+from service.core.records import _check_clearance, act_as
 from service.db import driver_of, on_driver
 from service.enums import Classification, Role
 from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
@@ -476,7 +476,7 @@ async def _match(
     or an id held only by records hidden from them names nothing: the row is a new record, as
     if the key had never been used. When several records the importer sees share the key, the
     live one at the highest classification is matched, the oldest of those when several
-    (``service.collections.keys``).
+    (``service.core.keys``).
 
     The matches are kept in a temporary table read by the checks and the merge: a bulk load
     drops the index on the key before it merges."""
@@ -864,7 +864,7 @@ async def _merge(
     ]
     # A new record's id is random, whatever id or key the row gives: an id derived from a
     # public key, or taken from the file, would be another one exactly when a record hidden
-    # from the importer holds it (service.collections.keys).
+    # from the importer holds it (service.core.keys).
     values: dict[str, ColumnElement[Any]] = {
         "id": func.coalesce(match.matched, func.gen_random_uuid()),
         "origin": staging.origin_expr(),

@@ -5,7 +5,7 @@ import uuid
 from pydantic import AwareDatetime, Field
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.enums import IncidentCategory, LocationPrecision, SourceReliability
 from service.incidents.models import Incident
 

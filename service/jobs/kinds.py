@@ -21,8 +21,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access.policy import Principal
-from service.collections.params import ListQuery
 from service.config import Settings
+from service.core.params import ListQuery
 from service.errors import CivopError
 
 Progress = Callable[[int, int | None], Awaitable[None]]

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.access.sql import view
-from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
-from service.collections.service import apply_filters
-from service.collections.views import list_query_dependency
+from service.core.params import ListQuery
+from service.core.records import apply_filters
+from service.core.routes import list_query_dependency
 from service.layers import service
 from service.layers.service import WORLD_M
 from service.layers.views import serve_tile

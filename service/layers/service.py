@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import data_version, view
 from service.changes import ChangeAwareCache
-from service.collections.params import ListQuery
 from service.collections.registry import Collection
-from service.collections.service import apply_filters
 from service.config import get_settings
+from service.core.params import ListQuery
+from service.core.records import apply_filters
 from service.db import without_parallel_workers
 from service.outlines import workable_geometry
 

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.deps import PrincipalDep
 from service.access.policy import Principal
-from service.collections.params import ListQuery
 from service.collections.registry import COLLECTIONS, Collection
-from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
 from service.config import get_settings
+from service.core.params import ListQuery
+from service.core.routes import OGC_ITEMS, collection_router, list_query_dependency
 from service.errors import InvalidInput, NotFound
 from service.layers import service
 from service.layers.service import TMS, Tile

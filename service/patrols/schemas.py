@@ -5,7 +5,7 @@ import uuid
 from pydantic import AwareDatetime, Field, model_validator
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.enums import BaseKind, PatrolState, PatrolType
 from service.patrols.models import OperatingBase, Patrol
 

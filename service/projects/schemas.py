@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.enums import ProjectKind, ProjectStatus
 from service.projects.models import Project
 

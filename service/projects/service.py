@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
-from service.collections import dates
-from service.collections.registry import COLLECTIONS
-from service.collections.service import _check_scope, act_as, get_feature, writing
+from service.core import dates
+from service.core.records import _check_scope, act_as, get_feature, writing
 from service.enums import ProjectStatus, Role
 from service.errors import Conflict, Forbidden, NotFound
+from service.projects.collection import PROJECTS as PROJECTS_COLLECTION
 from service.projects.models import Project, ProjectStatusHistory
 from service.projects.schemas import ProjectHistory, ProjectStatusChange, StatusEntry
 
@@ -55,7 +55,7 @@ async def change_status(
     """Move a project to a new status, with the reason kept in its history."""
     if not principal.can_write:
         raise Forbidden("your role may not change records; officers and admins may")
-    collection = COLLECTIONS["projects"]
+    collection = PROJECTS_COLLECTION
     async with writing(session, collection):
         await act_as(session, principal)
         exact, status = await _seen(session, principal, project_id)

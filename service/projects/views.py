@@ -8,12 +8,12 @@ import uuid
 from fastapi import APIRouter, Request, Response
 
 from service.access.deps import PrincipalDep
-from service.collections.registry import COLLECTIONS
-from service.collections.schemas import FeatureOut
-from service.collections.views import GeoJSONResponse, announce
+from service.core.routes import GeoJSONResponse, announce
+from service.core.schemas import FeatureOut
 from service.db import SessionDep
 from service.idempotency import IdempotentRoute
 from service.projects import service
+from service.projects.collection import PROJECTS
 from service.projects.schemas import ProjectHistory, ProjectStatusChange
 
 router = APIRouter(prefix="/api/projects", tags=["Projects"], route_class=IdempotentRoute)
@@ -35,7 +35,7 @@ async def change_status(
     principal: PrincipalDep,
 ) -> Response:
     feature = await service.change_status(session, principal, record_id, change)
-    announce(request, COLLECTIONS["projects"], principal)
+    announce(request, PROJECTS, principal)
     return GeoJSONResponse(feature)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from service.access.deps import PrincipalDep
-from service.collections.params import parse_bbox, parse_datetime
+from service.core.params import parse_bbox, parse_datetime
 from service.db import SessionDep
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.requests.models import AssistanceRequest
 from service.requests.workflow import Capability, Decision, RequestStatus, Step
 

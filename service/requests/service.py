@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import REQUEST_STEPS, Principal, may_take_step
 from service.access.sql import view
 from service.audit import trail
-from service.collections import dates
-from service.collections.registry import COLLECTIONS, Collection
-from service.collections.service import (
+from service.core import dates
+from service.core.collection import Collection
+from service.core.records import (
     _check_references,
     _check_scope,
     _place,
@@ -34,6 +34,7 @@ from service.collections.service import (
 from service.enums import Classification, Role
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.requests import workflow
+from service.requests.collection import ASSISTANCE_REQUESTS
 from service.requests.models import AssistanceRequest, AssistanceRequestHistory
 from service.requests.schemas import (
     CompletionIn,
@@ -53,7 +54,7 @@ HISTORY: Table = AssistanceRequestHistory.__table__  # type: ignore[assignment]
 
 
 def collection() -> Collection:
-    return COLLECTIONS["assistance_requests"]
+    return ASSISTANCE_REQUESTS
 
 
 def _roles(step: str) -> str:

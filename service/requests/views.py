@@ -13,11 +13,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
 
 from service.access.deps import PrincipalDep
-from service.collections.registry import COLLECTIONS
-from service.collections.schemas import FeatureIn, FeatureOut
-from service.collections.views import GeoJSONResponse, announce, collection_router
+from service.core.routes import GeoJSONResponse, announce, collection_router
+from service.core.schemas import FeatureIn, FeatureOut
 from service.db import SessionDep
 from service.requests import service
+from service.requests.collection import ASSISTANCE_REQUESTS
 from service.requests.schemas import (
     CompletionIn,
     DecisionIn,
@@ -29,7 +29,7 @@ from service.requests.schemas import (
 )
 from service.requests.workflow import Step
 
-COLLECTION = COLLECTIONS["assistance_requests"]
+COLLECTION = ASSISTANCE_REQUESTS
 PREFIX = f"/api/{COLLECTION.name}"
 
 STEP_BODIES: dict[Step, tuple[type[BaseModel], str]] = {

@@ -6,7 +6,7 @@ from geojson_pydantic.geometries import Point
 from pydantic import Field
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import RecordProperties
+from service.core.schemas import RecordProperties
 from service.enums import SectorLevel
 from service.sectors.models import Sector
 

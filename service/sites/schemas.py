@@ -6,7 +6,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.bounds import bound_to_columns
-from service.collections.schemas import SectoredProperties
+from service.core.schemas import SectoredProperties
 from service.enums import SiteStatus, SiteType
 from service.sites.models import IdpSite, SitePopulation
 

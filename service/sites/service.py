@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import FIGURE_STAFF_FIELDS, Principal, sees_staff_fields
 from service.access.sql import view
 from service.audit import trail
-from service.collections import dates
-from service.collections.registry import COLLECTIONS
-from service.collections.service import _editable, act_as
+from service.core import dates
+from service.core.records import _editable, act_as
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.sites.collection import IDP_SITES
 from service.sites.models import IdpSite, SitePopulation
 from service.sites.schemas import PopulationFigure, PopulationFigureIn, PopulationFigurePatch
 
@@ -63,7 +63,7 @@ async def _may_write_site(session: AsyncSession, principal: Principal, site_id: 
     if not principal.can_write:
         raise Forbidden("your role may not change records; officers and admins may")
     await act_as(session, principal)
-    await _editable(session, COLLECTIONS["idp_sites"], principal, site_id)
+    await _editable(session, IDP_SITES, principal, site_id)
 
 
 async def _standing_figure(session: AsyncSession, site_id: uuid.UUID, figure_id: uuid.UUID) -> None:

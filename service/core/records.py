@@ -37,10 +37,10 @@ from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal, floor_above
 from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
-from service.collections import dates, keys
-from service.collections.params import Cursor, ListQuery, encode_cursor
-from service.collections.registry import Collection
 from service.config import get_settings
+from service.core import dates, keys
+from service.core.collection import Collection
+from service.core.params import Cursor, ListQuery, encode_cursor
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
 
@@ -489,7 +489,7 @@ async def claim_key(
     record_id: uuid.UUID | None = None,
 ) -> None:
     """A key given or changed must not be held by another record the writer sees in full
-    (``service.collections.keys``); records hidden from them do not count. A change takes
+    (``service.core.keys``); records hidden from them do not count. A change takes
     ``keys.share`` before it first reads the table."""
     if "external_id" not in values and "origin" not in values:
         return

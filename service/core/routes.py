@@ -14,23 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.deps import PrincipalDep
 from service.access.policy import Principal
-from service.collections import service
-from service.collections.params import (
+from service.config import get_settings
+from service.core import records
+from service.core.collection import Collection
+from service.core.params import (
     ListQuery,
     decode_cursor,
     parse_bbox,
     parse_datetime,
     parse_filters,
 )
-from service.collections.registry import Collection
-from service.collections.schemas import (
+from service.core.schemas import (
     FeatureCollectionOut,
     FeatureIn,
     FeatureOut,
     FeaturePatch,
     partial,
 )
-from service.config import get_settings
 from service.db import SessionDep, get_session
 from service.idempotency import IdempotentRoute
 from service.routing import get_read_session
@@ -112,7 +112,7 @@ def list_query_dependency(collection: Collection) -> Any:
 
 
 def page_response(
-    request: Request, page: service.Page, extra_links: list[dict[str, str]] | None = None
+    request: Request, page: records.Page, extra_links: list[dict[str, str]] | None = None
 ) -> Response:
     """A FeatureCollection assembled from features PostgreSQL already serialised."""
     links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
@@ -213,7 +213,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         principal: PrincipalDep,
         query: Annotated[ListQuery, Depends(list_query)],
     ) -> Response:
-        page = await service.list_features(session, collection, principal, query)
+        page = await records.list_features(session, collection, principal, query)
         return page_response(request, page, flavour.links(request, collection))
 
     async def get_record(
@@ -222,13 +222,13 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         session: ReadSession,
         principal: PrincipalDep,
     ) -> Response:
-        feature = await service.get_feature(session, collection, principal, record_id)
+        feature = await records.get_feature(session, collection, principal, record_id)
         return feature_response(request, feature, record_id)
 
     async def create_record(
         request: Request, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
     ) -> Response:
-        record_id, feature = await service.create_feature(
+        record_id, feature = await records.create_feature(
             session, collection, principal, body.properties, body.geometry
         )
         announce(request, collection, principal)
@@ -243,7 +243,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         session: SessionDep,
         principal: PrincipalDep,
     ) -> Response:
-        feature = await service.update_feature(
+        feature = await records.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=True
         )
         announce(request, collection, principal)
@@ -256,7 +256,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         session: SessionDep,
         principal: PrincipalDep,
     ) -> Response:
-        feature = await service.update_feature(
+        feature = await records.update_feature(
             session, collection, principal, record_id, body.properties, body.geometry, replace=False
         )
         announce(request, collection, principal)
@@ -265,7 +265,7 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
     async def delete_record(
         request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
     ) -> Response:
-        await service.delete_feature(session, collection, principal, record_id)
+        await records.delete_feature(session, collection, principal, record_id)
         announce(request, collection, principal)
         return Response(status_code=204)
 
