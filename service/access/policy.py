@@ -15,7 +15,8 @@ from service.enums import Classification, Role
 
 Action = Literal["hide", "generalise"]
 
-_ROLE_RANK = {Role.partner: 0, Role.analyst: 1, Role.officer: 2, Role.admin: 3}
+#: Roles from the least to the most trusted, in the order ``Role`` declares them.
+_ROLE_RANK = {role: rank for rank, role in enumerate(Role)}
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,6 @@ _STAFF_FIELDS = {"created_by": Role.analyst, "updated_by": Role.analyst}
 FIGURE_STAFF_FIELDS = ("created_by", "updated_by", "withdrawn_by", "withdrawn_reason")
 
 
-def sees_staff_fields(principal: Principal) -> bool:
-    """Whether ``principal`` sees who wrote records (and why they withdrew them)."""
-    return principal.at_least(_STAFF_FIELDS["created_by"])
-
-
 _CONTACTS = {"focal_point": Role.officer, "phone": Role.officer, "email": Role.officer}
 
 DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
@@ -173,7 +169,7 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
 #: the DSRSG/RC/HC, the HOMC and the SRSG included, on the requests they may see in full.
 _RECORDERS = frozenset({Role.officer, Role.admin})
 #: Who may take each step of the civil-assistance request workflow (``service.requests``).
-#: Roles in :data:`OWN_RECORDS_ONLY` take a step only on their own actor's requests.
+#: Partners take a step only on their own actor's requests (``service.access.actions``).
 REQUEST_STEPS: dict[str, frozenset[Role]] = {
     "submit": frozenset({Role.partner, Role.officer, Role.admin}),
     "review": _RECORDERS,
@@ -184,20 +180,10 @@ REQUEST_STEPS: dict[str, frozenset[Role]] = {
     "delivered_by_other": _RECORDERS,
     "withdraw": frozenset({Role.partner, Role.officer, Role.admin}),
 }
-OWN_RECORDS_ONLY = frozenset({Role.partner})
-
-
-def may_take_step(principal: Principal, step: str, owner: uuid.UUID | None) -> bool:
-    """Whether ``principal`` may take a workflow step on a record owned by actor ``owner``."""
-    if principal.role not in REQUEST_STEPS[step]:
-        return False
-    if principal.role in OWN_RECORDS_ONLY:
-        return principal.actor_id is not None and principal.actor_id == owner
-    return True
-
-
 #: Classifications from the least protected to the most.
-CLASSIFICATION_ORDER = (Classification.public, Classification.mission, Classification.restricted)
+CLASSIFICATION_ORDER = tuple(Classification)
+#: The same order as an SQL array, for ``array_position`` (the alert rules rank with it).
+CLASSIFICATION_RANK_SQL = "(ARRAY[" + ",".join(f"'{c.value}'" for c in Classification) + "])"
 
 #: The least classification a record of a category is stored at, per collection: whoever
 #: writes it and whatever they ask for. Settings add or change floors (``CIVOP_CATEGORY_FLOORS``).

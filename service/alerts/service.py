@@ -30,14 +30,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis.grid import HexGrid
+from service.access.actions import authorize, sees_staff_fields
 from service.access.policy import Principal
 from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible, sees_every_alert
 from service.alerts.models import AlertRule, RuleKind
 from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as
-from service.enums import Role
-from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
 PRECISION = 7
@@ -77,7 +77,7 @@ def _geometry() -> Any:
 def alert_feature(principal: Principal) -> ColumnElement[str]:
     """One alert as a GeoJSON Feature (text), for the ``alerts`` table in the FROM clause."""
     a = ALERTS
-    staff = principal.at_least(Role.analyst)
+    staff = sees_staff_fields(principal)
 
     def who(column: ColumnElement[Any]) -> ColumnElement[Any]:
         return column if staff else null()
@@ -200,8 +200,7 @@ async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: u
 async def _transition(
     session: AsyncSession, principal: Principal, alert_id: uuid.UUID, target: str
 ) -> str:
-    if not principal.can_write:
-        raise Forbidden("officers and admins acknowledge and close alerts")
+    authorize(principal, "handle_alert")
     a = ALERTS
     status = await session.scalar(
         select(a.c.status).where(a.c.id == alert_id, alert_visible(principal))
@@ -266,8 +265,7 @@ async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> dict[str, Any]:
 
 
 def _must_write(principal: Principal) -> None:
-    if not principal.can_write:
-        raise Forbidden("officers and admins manage alert rules")
+    authorize(principal, "manage_alert_rules")
 
 
 async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from service.access.actions import authorize
 from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.alerts import service
@@ -22,8 +23,7 @@ from service.bounds import BIGINT_MAX, Instant
 from service.config import get_settings
 from service.core.params import parse_bbox
 from service.db import SessionDep
-from service.enums import Role
-from service.errors import Forbidden, InvalidInput
+from service.errors import InvalidInput
 from service.idempotency import IdempotentRoute
 
 GEOJSON = "application/geo+json"
@@ -50,11 +50,6 @@ def _answer(media_type: str, description: str) -> dict[int | str, dict[str, Any]
     return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
 
 
-def _analyst_or_more(principal: Any) -> None:
-    if not principal.at_least(Role.analyst):
-        raise Forbidden("this needs the analyst role or higher")
-
-
 def _values(raw: str | None, allowed: type[Any], name: str) -> list[str] | None:
     if not raw:
         return None
@@ -70,7 +65,7 @@ def _values(raw: str | None, allowed: type[Any], name: str) -> list[str] | None:
 
 @router.get("/api/alert_rules", summary="Alert rules")
 async def list_rules(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    _analyst_or_more(principal)
+    authorize(principal, "read_alert_rules")
     return await service.list_rules(session)
 
 
@@ -88,7 +83,7 @@ async def create_rule(
 async def get_rule(
     rule_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _analyst_or_more(principal)
+    authorize(principal, "read_alert_rules")
     return await service.get_rule(session, rule_id)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.validation import GeometryProblem, check_geometry
+from service.access.actions import authorize
 from service.access.policy import Principal, floor_above
 from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
@@ -272,13 +273,6 @@ def _write_values(
     return values
 
 
-def _check_clearance(principal: Principal, classification: str | None) -> None:
-    if not principal.can_write:
-        raise Forbidden("your role may not change records; officers and admins may")
-    if classification is not None and classification not in principal.cleared_for:
-        raise Forbidden(f"you are not cleared to write {classification} records")
-
-
 OUTSIDE_SCOPE = "the record lies outside the sectors you are assigned to"
 
 
@@ -461,7 +455,7 @@ async def create_feature(
     geometry: Any,
 ) -> tuple[uuid.UUID, str]:
     """Store a new record; returns its id and the feature as the principal sees it."""
-    _check_clearance(principal, getattr(properties, "classification", None))
+    authorize(principal, "create", classification=getattr(properties, "classification", None))
     table = collection.table
     values = _write_values(collection, properties, geometry, replace=True)
     async with writing(session, collection):
@@ -530,7 +524,8 @@ async def update_feature(
     replace: bool,
 ) -> str:
     """Replace (PUT) or change (PATCH) a record the principal may see in full."""
-    _check_clearance(principal, getattr(properties, "classification", None) if properties else None)
+    classification = getattr(properties, "classification", None) if properties else None
+    authorize(principal, "edit", classification=classification)
     table = collection.table
     values = _write_values(collection, properties, geometry, replace=replace)
     async with writing(session, collection):
@@ -562,7 +557,7 @@ async def delete_feature(
     session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
 ) -> None:
     """Soft delete: the record leaves every output; its history stays in the audit log."""
-    _check_clearance(principal, None)
+    authorize(principal, "delete")
     table = collection.table
     async with writing(session, collection):
         await act_as(session, principal)

@@ -82,16 +82,17 @@ from geo.formats.geometry import coordinates_of_ewkb_hex
 from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
 from geo.sectors import SectorIndex
+from service.access.actions import authorize
 from service.access.policy import Principal, floors_for
 from service.access.sql import below_floor, floored, row_filter, seen_in_full, within_scope
 from service.audit import trail
 from service.collections.registry import COLLECTIONS, Collection
 from service.config import Settings
 from service.core import dates, keys
-from service.core.records import _check_clearance, act_as
+from service.core.records import act_as
 from service.db import driver_of, on_driver
 from service.enums import Classification, Role
-from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound, log
+from service.errors import CivopError, Conflict, InvalidInput, NotFound, log
 from service.imports.models import ImportJob, JobStatus
 from service.imports.targets import target_schema
 from service.sectors.models import Sector
@@ -234,14 +235,17 @@ def collection_of(name: str) -> Collection:
 
 def check_writer(principal: Principal) -> None:
     """Only roles that write records import."""
-    _check_clearance(principal, None)
+    authorize(principal, "import")
 
 
 def check_importer(principal: Principal, request: ImportRequest) -> None:
     """Officers and admins import, into what they are cleared for and within their sectors."""
-    _check_clearance(principal, request.classification or Classification.mission)
-    if request.collection == "sectors" and principal.sector_scope is not None:
-        raise Forbidden("users limited to sectors may not import areas of responsibility")
+    authorize(
+        principal,
+        "import",
+        classification=request.classification or Classification.mission,
+        collection=request.collection,
+    )
 
 
 async def open_upload(upload: Upload, request: ImportRequest, settings: Settings) -> Input:
@@ -1458,7 +1462,7 @@ async def rollback(
 ) -> ImportJob:
     """Undo a finished import: records it created go, records it changed get their previous
     values back. Records someone changed after the import are left as they are (counted)."""
-    _check_clearance(principal, None)
+    authorize(principal, "import")
     job = await get_job(session, principal, job_id)
     if job.status != JobStatus.succeeded:
         raise Conflict(f"only a finished import can be rolled back; this one is {job.status}")

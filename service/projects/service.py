@@ -14,12 +14,13 @@ import uuid
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.actions import authorize, sees_staff_fields
 from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
 from service.core import dates
 from service.core.records import _check_scope, act_as, get_feature, writing
-from service.enums import ProjectStatus, Role
+from service.enums import ProjectStatus
 from service.errors import Conflict, Forbidden, NotFound
 from service.projects.collection import PROJECTS as PROJECTS_COLLECTION
 from service.projects.models import Project, ProjectStatusHistory
@@ -53,8 +54,7 @@ async def change_status(
     session: AsyncSession, principal: Principal, project_id: uuid.UUID, change: ProjectStatusChange
 ) -> str:
     """Move a project to a new status, with the reason kept in its history."""
-    if not principal.can_write:
-        raise Forbidden("your role may not change records; officers and admins may")
+    authorize(principal, "transition")
     collection = PROJECTS_COLLECTION
     async with writing(session, collection):
         await act_as(session, principal)
@@ -103,7 +103,7 @@ async def history(
     exact, status = await _seen(session, principal, project_id)
     if not exact:
         raise Forbidden("you are not cleared for this project's details")
-    staff = principal.at_least(Role.analyst)
+    staff = sees_staff_fields(principal)
     rows = (
         await session.execute(
             select(HISTORY).where(HISTORY.c.project_id == project_id).order_by(HISTORY.c.seq)

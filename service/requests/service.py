@@ -2,7 +2,7 @@
 
 Reads go through the requester's view of the table (``service.access``): a partner sees its
 own actor's requests and public ones. Each step locks the request, checks who may take it
-(``service.access.policy.may_take_step``) and whether the workflow allows it now
+(``service.access.actions.authorize``) and whether the workflow allows it now
 (``service.requests.workflow``), then changes the request and appends the step to its
 history in one transaction. The database refuses any change of state made another way.
 """
@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.policy import REQUEST_STEPS, Principal, may_take_step
+from service.access.actions import allowed, authorize, sees_staff_fields
+from service.access.policy import Principal
 from service.access.sql import view
 from service.audit import trail
 from service.core import dates
@@ -57,11 +58,6 @@ def collection() -> Collection:
     return ASSISTANCE_REQUESTS
 
 
-def _roles(step: str) -> str:
-    *others, last = sorted(f"{r.value}s" for r in REQUEST_STEPS[step])
-    return f"{', '.join(others)} and {last}" if others else last
-
-
 async def submit(
     session: AsyncSession, principal: Principal, properties: RequestSubmission, geometry: Any
 ) -> tuple[uuid.UUID, str]:
@@ -76,8 +72,7 @@ async def submit(
         if owner is not None and owner != principal.actor_id:
             raise Forbidden("partners submit requests for their own actor only")
         owner = principal.actor_id
-    if not may_take_step(principal, "submit", owner):
-        raise Forbidden(f"requests are submitted by {_roles('submit')}")
+    authorize(principal, "submit", owner=owner)
     if owner is None:
         raise InvalidInput(
             ["body", "properties", "requesting_actor_id"], "name the requesting actor (its id)"
@@ -189,10 +184,7 @@ async def take_step(
         await act_as(session, principal)
         row = await _locked(session, principal, request_id)
         await _check_scope(session, REQUESTS, request_id, principal)
-        if not may_take_step(principal, step.value, row.requesting_actor_id):
-            if principal.role in REQUEST_STEPS[step.value]:
-                raise Forbidden(f"{step.path}: partners act on their own actor's requests only")
-            raise Forbidden(f"{step.path} is recorded by {_roles(step.value)}")
+        authorize(principal, step.value, owner=row.requesting_actor_id)
         state = _state(row)
         try:
             workflow.check(state, step)
@@ -333,7 +325,7 @@ async def history(
         raise NotFound("no such record in assistance_requests")
     if not row.exact:
         raise Forbidden("you are not cleared for this request's history")
-    staff = principal.at_least(Role.analyst)
+    staff = sees_staff_fields(principal)
     entries = [
         HistoryEntry(
             step=Step(h.step),
@@ -358,7 +350,7 @@ async def history(
         status=RequestStatus(row.status),
         next_steps=[s.path for s in steps],
         you_may=[
-            s.path for s in steps if may_take_step(principal, s.value, row.requesting_actor_id)
+            s.path for s in steps if allowed(principal, s.value, owner=row.requesting_actor_id)
         ],
         history=entries,
     )

@@ -10,7 +10,8 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.policy import FIGURE_STAFF_FIELDS, Principal, sees_staff_fields
+from service.access.actions import authorize, sees_staff_fields
+from service.access.policy import FIGURE_STAFF_FIELDS, Principal
 from service.access.sql import view
 from service.audit import trail
 from service.core import dates
@@ -60,8 +61,7 @@ async def population_history(
 
 async def _may_write_site(session: AsyncSession, principal: Principal, site_id: uuid.UUID) -> None:
     """The rules of writing the site: role, clearance, sector scope."""
-    if not principal.can_write:
-        raise Forbidden("your role may not change records; officers and admins may")
+    authorize(principal, "edit")
     await act_as(session, principal)
     await _editable(session, IDP_SITES, principal, site_id)
 

@@ -1,0 +1,179 @@
+"""Who may do what: one table of actions and the one decision over it, :func:`authorize`.
+
+Every write path asks :func:`authorize` before it changes anything (records of any collection,
+a project's status, a site's population figures, an import, an alert or an alert rule, a step
+of a request for civil assistance), and every record and collection answer lists the actions
+its reader may take (:func:`record_actions`, :func:`collection_actions`), so that a page shows
+only the buttons that will work. What a principal may *see* is decided by
+``service.access.sql.view``; this module decides what they may *do* with what they see.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from service.access.policy import REQUEST_STEPS, Principal
+from service.enums import Classification, Role
+from service.errors import Forbidden
+
+#: Officers and admins change records.
+WRITERS = frozenset({Role.officer, Role.admin})
+#: Analysts and above read staff information (who wrote a record) and alert rules.
+STAFF = frozenset({Role.analyst, Role.officer, Role.admin})
+#: Roles that take a step only on their own actor's records (requests for civil assistance).
+OWN_RECORDS_ONLY = frozenset({Role.partner})
+
+CHANGE_RECORDS = "your role may not change records; officers and admins may"
+
+
+def _roles(roles: frozenset[Role]) -> str:
+    """``officers and admins``: the roles of a rule, as a refusal names them."""
+    *others, last = sorted(f"{r.value}s" for r in roles)
+    return f"{', '.join(others)} and {last}" if others else last
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may take one action.
+
+    ``roles`` may take it; ``refusal`` is what the others are told. Roles in
+    ``own_records_only`` take it only on records of the actor they work for.
+    ``whole_mission_for`` names collections on which only principals not limited to sectors
+    may take it (importing areas of responsibility redraws them)."""
+
+    roles: frozenset[Role]
+    refusal: str
+    own_records_only: frozenset[Role] = frozenset()
+    whole_mission_for: frozenset[str] = frozenset()
+    #: The action changes the record itself: the principal must see it in full and it must lie
+    #: within the sectors they are limited to.
+    on_record: bool = True
+
+
+def _step_rule(step: str) -> Rule:
+    roles = REQUEST_STEPS[step]
+    path = step.replace("_", "-")
+    refusal = (
+        f"requests are submitted by {_roles(roles)}"
+        if step == "submit"
+        else f"{path} is recorded by {_roles(roles)}"
+    )
+    return Rule(roles, refusal, own_records_only=roles & OWN_RECORDS_ONLY)
+
+
+#: Every action, by name. Records of any collection are created, edited and deleted; a project
+#: moves through its statuses (``transition``); an IDP site's population figures are added,
+#: corrected and withdrawn by who may edit the site (``edit``). Requests for civil assistance
+#: follow their workflow, one action per step (``service.access.policy.REQUEST_STEPS``).
+ACTIONS: dict[str, Rule] = {
+    "create": Rule(WRITERS, CHANGE_RECORDS, on_record=False),
+    "edit": Rule(WRITERS, CHANGE_RECORDS),
+    "delete": Rule(WRITERS, CHANGE_RECORDS),
+    "transition": Rule(WRITERS, CHANGE_RECORDS),
+    "import": Rule(
+        WRITERS,
+        CHANGE_RECORDS,
+        whole_mission_for=frozenset({"sectors"}),
+        on_record=False,
+    ),
+    "read_staff_fields": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
+    "read_alert_rules": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
+    "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
+    "handle_alert": Rule(WRITERS, "officers and admins acknowledge and close alerts"),
+    **{step: _step_rule(step) for step in REQUEST_STEPS},
+}
+
+#: The actions each collection's records offer (besides ``edit`` and ``delete``), in the order
+#: a page shows them.
+RECORD_ACTIONS: dict[str, tuple[str, ...]] = {
+    "projects": ("edit", "delete", "transition"),
+    "assistance_requests": ("edit", "delete", *(s for s in REQUEST_STEPS if s != "submit")),
+}
+DEFAULT_RECORD_ACTIONS = ("edit", "delete")
+
+
+def authorize(
+    principal: Principal,
+    action: str,
+    *,
+    classification: str | Classification | None = None,
+    owner: uuid.UUID | None = None,
+    collection: str | None = None,
+) -> None:
+    """Refuse (:class:`~service.errors.Forbidden`, saying why) unless ``principal`` may take
+    ``action``.
+
+    ``classification`` is that of the record written (the writer must be cleared for it);
+    ``owner`` the actor the record belongs to (for roles acting on their own records only);
+    ``collection`` the collection acted on. Whether the principal sees the record in full and
+    whether it lies within their sectors is asked of the database by the write itself
+    (``service.core.records``) and by :func:`record_actions`."""
+    rule = ACTIONS[action]
+    if principal.role not in rule.roles:
+        raise Forbidden(rule.refusal)
+    if principal.role in rule.own_records_only and (
+        principal.actor_id is None or principal.actor_id != owner
+    ):
+        raise Forbidden(
+            f"{action.replace('_', '-')}: partners act on their own actor's requests only"
+        )
+    if classification is not None and Classification(classification) not in principal.cleared_for:
+        raise Forbidden(f"you are not cleared to write {Classification(classification)} records")
+    if collection in rule.whole_mission_for and principal.sector_scope is not None:
+        raise Forbidden("users limited to sectors may not import areas of responsibility")
+
+
+def allowed(
+    principal: Principal,
+    action: str,
+    *,
+    classification: str | Classification | None = None,
+    owner: uuid.UUID | None = None,
+    collection: str | None = None,
+) -> bool:
+    """Whether :func:`authorize` would let ``principal`` take ``action``."""
+    try:
+        authorize(
+            principal, action, classification=classification, owner=owner, collection=collection
+        )
+    except Forbidden:
+        return False
+    return True
+
+
+def sees_staff_fields(principal: Principal) -> bool:
+    """Whether ``principal`` sees who wrote records (and why they withdrew them)."""
+    return allowed(principal, "read_staff_fields")
+
+
+def collection_actions(principal: Principal, collection: str) -> list[str]:
+    """What ``principal`` may do with a collection as a whole: create records, import them."""
+    action = "submit" if collection == "assistance_requests" else "create"
+    found = [action] if allowed(principal, action, owner=principal.actor_id) else []
+    if allowed(principal, "import", collection=collection):
+        found.append("import")
+    return found
+
+
+def record_actions(
+    principal: Principal,
+    collection: str,
+    *,
+    exact: bool,
+    within_scope: bool,
+    owner: uuid.UUID | None = None,
+    possible: frozenset[str] | None = None,
+) -> list[str]:
+    """What ``principal`` may do with one record they see: ``exact`` when they see it in full,
+    ``within_scope`` when it lies within the sectors they are limited to, ``owner`` the actor it
+    belongs to; ``possible`` limits the actions to those the record's state allows (a request's
+    workflow)."""
+    if not exact or not within_scope:
+        return []
+    return [
+        action
+        for action in RECORD_ACTIONS.get(collection, DEFAULT_RECORD_ACTIONS)
+        if (possible is None or action in possible or action in DEFAULT_RECORD_ACTIONS)
+        and allowed(principal, action, owner=owner)
+    ]
