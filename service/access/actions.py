@@ -156,6 +156,15 @@ def collection_actions(principal: Principal, collection: str) -> list[str]:
     return found
 
 
+def offered(principal: Principal, collection: str) -> bool:
+    """Whether ``principal``'s role may take any action on records of ``collection`` at all
+    (if not, no record's answer needs to ask the database more)."""
+    return any(
+        principal.role in ACTIONS[action].roles
+        for action in RECORD_ACTIONS.get(collection, DEFAULT_RECORD_ACTIONS)
+    )
+
+
 def record_actions(
     principal: Principal,
     collection: str,

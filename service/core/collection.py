@@ -4,7 +4,9 @@ map-layer fields. Each domain declares its own (``service.<domain>.collection``)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Table
@@ -38,6 +40,10 @@ class Collection:
     #: False when the collection's ``/api`` routes come from its own router (its records
     #: follow a workflow: ``service.requests.views``); map layers and exports stay generic.
     domain_routes: bool = True
+    #: Columns a record's state is read from, and the actions that state allows (a request's
+    #: workflow steps): the record answer offers only actions its state allows. ``None``: any.
+    state_columns: tuple[str, ...] = ()
+    possible_actions: Callable[[Mapping[str, Any]], frozenset[str]] | None = None
 
     @property
     def table(self) -> Table:

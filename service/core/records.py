@@ -21,12 +21,14 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     cast,
     func,
     insert,
     literal,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
@@ -34,8 +36,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.validation import GeometryProblem, check_geometry
+from service.access import actions
 from service.access.actions import authorize
-from service.access.policy import Principal, floor_above
+from service.access.policy import Principal, floor_above, policy_for
 from service.access.sql import View, row_filter, view, within_scope
 from service.audit import trail
 from service.config import get_settings
@@ -60,7 +63,9 @@ class Page:
     matched: int | None = None
 
 
-def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
+def feature_json(
+    rows: Any, geometry: str = "geom", leave_out: tuple[str, ...] = ()
+) -> ColumnElement[str]:
     """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL.
 
     The properties are named one by one rather than taken from ``to_jsonb(row)``: that would
@@ -68,7 +73,7 @@ def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
     be dropped again."""
     pairs: list[Any] = []
     for column in rows.c:
-        if column.name in (geometry, "id"):
+        if column.name in (geometry, "id") or column.name in leave_out:
             continue
         value: Any = column
         if isinstance(column.type, Geometry):
@@ -186,16 +191,52 @@ async def list_features(
     return Page([row[0] for row in fetched], next_cursor, prev_cursor, matched)
 
 
+def _in_scope(table: Table, principal: Principal) -> ColumnElement[bool]:
+    """Whether a record lies wholly within the principal's sectors (as ``_check_scope`` asks)."""
+    if principal.sector_scope is None:
+        return true()
+    column = table.c.id if table.name == "sectors" else table.c.sector_id
+    return and_(column.in_(sorted(principal.sector_scope)), within_scope(table.c.geom, principal))
+
+
 async def get_feature(
     session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
 ) -> str:
-    """One feature as the principal may see it; hidden and unknown records are alike: 404."""
+    """One feature as the principal may see it, with the actions they may take on it (an
+    ``actions`` member, ``service.access.actions``); hidden and unknown records are alike: 404."""
     v = view(collection.table, principal)
-    rows = v.select().where(v.table.c.id == record_id).subquery("r")
-    found = (await session.execute(select(feature_json(rows)))).scalar_one_or_none()
+    table = v.table
+    statement = v.select().where(table.c.id == record_id)
+    offered = actions.offered(principal, collection.name)
+    owner = policy_for(collection.name).owner_column
+    facts: dict[str, ColumnElement[Any]] = {}
+    if offered:
+        facts = {"_exact": v.exact, "_in_scope": _in_scope(table, principal)}
+        if owner is not None:
+            facts["_owner"] = table.c[owner]
+        facts.update({f"_state_{c}": table.c[c] for c in collection.state_columns})
+        statement = statement.add_columns(*(e.label(n) for n, e in facts.items()))
+    rows = statement.subquery("r")
+    found = (
+        await session.execute(
+            select(feature_json(rows, leave_out=tuple(facts)), *(rows.c[n] for n in facts))
+        )
+    ).one_or_none()
     if found is None:
         raise NotFound(f"no such record in {collection.name}")
-    return found
+    may: list[str] = []
+    if offered:
+        fact = dict(zip(facts, found[1:], strict=True))
+        state = {c: fact[f"_state_{c}"] for c in collection.state_columns}
+        may = actions.record_actions(
+            principal,
+            collection.name,
+            exact=bool(fact["_exact"]),
+            within_scope=bool(fact["_in_scope"]),
+            owner=fact.get("_owner"),
+            possible=collection.possible_actions(state) if collection.possible_actions else None,
+        )
+    return with_member(found[0], "actions", may)
 
 
 async def act_as(session: AsyncSession, principal: Principal, context: str | None = None) -> None:
@@ -398,11 +439,16 @@ async def _floor(
     ]
 
 
+def with_member(feature: str, name: str, value: Any) -> str:
+    """Add a foreign member to a Feature PostgreSQL serialised."""
+    return feature[:-1] + f',"{name}":' + json.dumps(value) + "}"
+
+
 def with_notices(feature: str, notices: list[str]) -> str:
     """Add what the service did beyond what was asked (a foreign member of the Feature)."""
     if not notices:
         return feature
-    return feature[:-1] + ',"notices":' + json.dumps(notices) + "}"
+    return with_member(feature, "notices", notices)
 
 
 def _integrity_problem(error: IntegrityError | DataError, collection: Collection) -> Exception:

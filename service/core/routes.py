@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.actions import collection_actions
 from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.config import get_settings
@@ -112,9 +113,13 @@ def list_query_dependency(collection: Collection) -> Any:
 
 
 def page_response(
-    request: Request, page: records.Page, extra_links: list[dict[str, str]] | None = None
+    request: Request,
+    page: records.Page,
+    extra_links: list[dict[str, str]] | None = None,
+    actions: list[str] | None = None,
 ) -> Response:
-    """A FeatureCollection assembled from features PostgreSQL already serialised."""
+    """A FeatureCollection assembled from features PostgreSQL already serialised; with
+    ``actions``, what the reader may do with the collection (``create``, ``import``)."""
     links: list[dict[str, str]] = [{"href": str(request.url), "rel": "self", "type": GEOJSON}]
     for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
         if cursor:
@@ -130,6 +135,7 @@ def page_response(
         + ',"numberReturned":'
         + str(len(page.features))
         + matched
+        + ("" if actions is None else ',"actions":' + json.dumps(actions))
         + "}"
     )
     return Response(body, media_type=GEOJSON)
@@ -214,7 +220,8 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         query: Annotated[ListQuery, Depends(list_query)],
     ) -> Response:
         page = await records.list_features(session, collection, principal, query)
-        return page_response(request, page, flavour.links(request, collection))
+        may = collection_actions(principal, collection.name)
+        return page_response(request, page, flavour.links(request, collection), may)
 
     async def get_record(
         request: Request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from service.core.collection import AREA, Collection
+from service.requests import workflow
 from service.requests.models import AssistanceRequest
 from service.requests.schemas import AssistanceRequestProperties
 
@@ -20,4 +21,6 @@ ASSISTANCE_REQUESTS = Collection(
     order="requested_at",
     tile_fields=("title", "status", "capability", "life_saving"),
     domain_routes=False,
+    state_columns=workflow.STATE_COLUMNS,
+    possible_actions=workflow.possible_steps,
 )

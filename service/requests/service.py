@@ -118,14 +118,7 @@ async def _locked(session: AsyncSession, principal: Principal, request_id: uuid.
 
 
 def _state(row: Any) -> State:
-    return State(
-        status=RequestStatus(row.status),
-        life_saving=bool(row.life_saving),
-        humanitarian_decision=Decision(row.humanitarian_decision)
-        if row.humanitarian_decision
-        else None,
-        military_decision=Decision(row.military_decision) if row.military_decision else None,
-    )
+    return workflow.state_of(row)
 
 
 def _when(value: datetime | None, field: str, row: Any) -> datetime:

@@ -20,8 +20,10 @@ policy 10.2.7).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class RequestStatus(StrEnum):
@@ -113,6 +115,27 @@ class State:
 
 class IllegalStep(Exception):
     """A step that the request's state does not allow; the message says what would be."""
+
+
+def state_of(row: Any) -> State:
+    """The workflow state of a request row (any object with its columns as attributes or keys)."""
+    values: Mapping[str, Any] = row if isinstance(row, Mapping) else row._mapping
+    humanitarian, military = values["humanitarian_decision"], values["military_decision"]
+    return State(
+        status=RequestStatus(values["status"]),
+        life_saving=bool(values["life_saving"]),
+        humanitarian_decision=Decision(humanitarian) if humanitarian else None,
+        military_decision=Decision(military) if military else None,
+    )
+
+
+#: The columns :func:`state_of` reads.
+STATE_COLUMNS = ("status", "life_saving", "humanitarian_decision", "military_decision")
+
+
+def possible_steps(row: Mapping[str, Any]) -> frozenset[str]:
+    """The steps a request's state allows now, by name (``service.access.actions``)."""
+    return frozenset(step.value for step in steps_from(state_of(row)))
 
 
 def steps_from(state: State) -> list[Step]:

@@ -1,0 +1,167 @@
+"""Every record and collection answer lists the actions its reader may take, and only those:
+a page shows the buttons the API says will work (``service.access.actions``).
+
+Roles of the test world: admin, officer, officer-north (a writer limited to the North),
+analyst, partner (no organisation) and partners of an organisation made per test."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests import factories
+from tests.test_requests import BODIES, PartnerOf, ngo, partner_of, request_feature
+
+__all__ = ["ngo", "partner_of"]  # fixtures
+
+Headers = Callable[[str], dict[str, str]]
+Make = Callable[..., Awaitable[dict[str, Any]]]
+
+
+IN_THE_NORTH = factories.point(27.0, 7.5)
+IN_THE_SOUTH = factories.point(27.0, 4.5)
+
+
+async def _actions(client: AsyncClient, url: str, who: dict[str, str]) -> list[str] | None:
+    """The actions an answer offers; ``None`` when the reader may not see the record at all."""
+    response = await client.get(url, headers=who)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    actions: list[str] = response.json()["actions"]
+    return actions
+
+
+@pytest.mark.parametrize(
+    ("user", "north", "south"),
+    [
+        ("admin", ["edit", "delete"], ["edit", "delete"]),
+        ("officer", ["edit", "delete"], ["edit", "delete"]),
+        # Readers limited to sectors do not see records outside them at all.
+        ("officer-north", ["edit", "delete"], None),
+        ("analyst", [], []),
+        ("analyst-south", None, []),
+        ("partner", [], []),
+    ],
+)
+async def test_a_record_says_what_each_role_may_do_with_it(
+    client: AsyncClient,
+    headers: Headers,
+    make: Make,
+    user: str,
+    north: list[str] | None,
+    south: list[str] | None,
+) -> None:
+    for geometry, expected in ((IN_THE_NORTH, north), (IN_THE_SOUTH, south)):
+        record = await make("incidents", geometry=geometry, classification="public")
+        url = f"/api/incidents/{record['id']}"
+        assert await _actions(client, url, headers(user)) == expected
+        # The answer and the decision agree: what is offered works, what is not is refused.
+        change = {"properties": {"description": f"checked by {user}"}}
+        response = await client.patch(url, json=change, headers=headers(user))
+        if expected is None:
+            # A writer is told the record is unknown; a reader that their role may not write.
+            assert response.status_code == (404 if user.startswith("officer") else 403)
+            continue
+        assert (response.status_code == 200) == ("edit" in expected), response.text
+        if response.status_code == 200:
+            assert response.json()["actions"] == expected
+
+
+async def test_a_record_seen_generalised_offers_nothing(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    """A partner sees a mission actor generalised; an officer sees it in full."""
+    actor = await make("actors", name="Kalembe Water Board", classification="mission")
+    url = f"/api/actors/{actor['id']}"
+    assert await _actions(client, url, headers("partner")) == []
+    assert await _actions(client, url, headers("officer")) == ["edit", "delete"]
+    assert actor["actions"] == ["edit", "delete"]  # the creation's answer says it too
+
+
+async def test_a_project_offers_its_status_change_to_writers(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    project = await make("projects", classification="public")
+    url = f"/api/projects/{project['id']}"
+    assert await _actions(client, url, headers("officer")) == ["edit", "delete", "transition"]
+    assert await _actions(client, url, headers("analyst")) == []
+    assert await _actions(client, url, headers("partner")) == []
+
+
+@pytest.mark.parametrize(
+    ("user", "incidents", "sectors"),
+    [
+        ("admin", ["create", "import"], ["create", "import"]),
+        ("officer", ["create", "import"], ["create", "import"]),
+        # Limited to the North: may not redraw the areas of responsibility by import.
+        ("officer-north", ["create", "import"], ["create"]),
+        ("analyst", [], []),
+        ("partner", [], []),
+    ],
+)
+async def test_a_collection_says_what_each_role_may_do_with_it(
+    client: AsyncClient, headers: Headers, user: str, incidents: list[str], sectors: list[str]
+) -> None:
+    assert await _actions(client, "/api/incidents?limit=1", headers(user)) == incidents
+    assert await _actions(client, "/api/sectors?limit=1", headers(user)) == sectors
+    assert await _actions(client, "/collections/incidents/items?limit=1", headers(user)) == (
+        incidents
+    )
+
+
+async def test_a_request_offers_the_steps_its_state_and_the_reader_allow(
+    client: AsyncClient,
+    headers: Headers,
+    make: Make,
+    ngo: str,
+    partner_of: PartnerOf,
+) -> None:
+    own = await partner_of(ngo)
+    assert await _actions(client, "/api/assistance_requests?limit=1", own) == ["submit"]
+    # A partner with no organisation cannot submit: nothing is offered.
+    assert await _actions(client, "/api/assistance_requests?limit=1", headers("partner")) == []
+    assert await _actions(client, "/api/assistance_requests?limit=1", headers("officer")) == [
+        "submit",
+        "import",
+    ]
+
+    submitted = await client.post(
+        "/api/assistance_requests", json=request_feature(ngo, classification="public"), headers=own
+    )
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["actions"] == ["withdraw"]
+    url = f"/api/assistance_requests/{submitted.json()['id']}"
+
+    assert await _actions(client, url, headers("officer")) == [
+        "edit",
+        "delete",
+        "review",
+        "delivered_by_other",
+        "withdraw",
+    ]
+    assert await _actions(client, url, headers("analyst")) == []
+    assert await _actions(client, url, own) == ["withdraw"]
+    # Another organisation's partner sees a public request but may not act on it.
+    other = await make("actors", name="Other Aid", classification="public")
+    stranger = await partner_of(str(other["id"]))
+    assert await _actions(client, url, stranger) == []
+
+    reviewed = await client.post(f"{url}/review", json=BODIES["review"], headers=headers("officer"))
+    assert reviewed.status_code == 200, reviewed.text
+    assert reviewed.json()["actions"] == [
+        "edit",
+        "delete",
+        "humanitarian_decision",
+        "military_decision",
+        "delivered_by_other",
+        "withdraw",
+    ]
+    # What is not offered is refused.
+    early = await client.post(
+        f"{url}/complete", json=BODIES["complete"], headers=headers("officer")
+    )
+    assert early.status_code == 409, early.text
