@@ -63,6 +63,11 @@ class FeatureOut(BaseModel):
     id: uuid.UUID
     geometry: dict[str, Any] | None
     properties: dict[str, Any]
+    actions: list[str] = Field(
+        default_factory=list,
+        description="What the reader may do with this record: edit, delete, transition (a "
+        "project's status) or a request's workflow steps (POST .../<step with dashes>).",
+    )
 
 
 class Link(BaseModel):
@@ -78,6 +83,11 @@ class FeatureCollectionOut(BaseModel):
     links: list[Link] = []
     numberReturned: int
     numberMatched: int | None = None
+    actions: list[str] = Field(
+        default_factory=list,
+        description="What the reader may do with the collection: create (submit, for "
+        "requests for civil assistance) and import.",
+    )
 
 
 def partial(model: type[BaseModel]) -> type[BaseModel]:
