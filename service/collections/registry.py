@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from service.actors.collection import ACTORS
 from service.core.collection import AREA, Collection
+from service.errors import NotFound
 from service.incidents.collection import INCIDENTS
 from service.patrols.collection import BASES, PATROLS
 from service.projects.collection import PROJECTS
@@ -14,9 +15,17 @@ from service.requests.collection import ASSISTANCE_REQUESTS
 from service.sectors.collection import SECTORS
 from service.sites.collection import IDP_SITES
 
-__all__ = ["AREA", "COLLECTIONS", "Collection"]
+__all__ = ["AREA", "COLLECTIONS", "Collection", "collection_named"]
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
     for c in (SECTORS, ACTORS, IDP_SITES, PROJECTS, INCIDENTS, PATROLS, BASES, ASSISTANCE_REQUESTS)
 }
+
+
+def collection_named(name: str) -> Collection:
+    """The collection called ``name``, or a refusal that lists the known ones."""
+    found = COLLECTIONS.get(name)
+    if found is None:
+        raise NotFound(f"unknown collection {name!r}; use one of: {', '.join(COLLECTIONS)}")
+    return found

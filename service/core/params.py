@@ -187,3 +187,28 @@ def decode_cursor(value: str | None) -> Cursor | None:
 
 
 NOT_A_CURSOR = "cursor is not one this service issued; start from the first page"
+
+
+def list_query(
+    properties: type[BaseModel],
+    filter_names: tuple[str, ...],
+    *,
+    bbox: str | None = None,
+    datetime: str | None = None,
+    sector: uuid.UUID | None = None,
+    q: str | None = None,
+    filters: dict[str, str | None] | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> ListQuery:
+    """The list filters of a collection from their text (a query string, command options),
+    checked once for every door: the list and export routes, the command line, the jobs."""
+    return ListQuery(
+        bbox=parse_bbox(bbox),
+        interval=parse_datetime(datetime),
+        sector=sector,
+        q=q,
+        filters=parse_filters(properties, filter_names, filters or {}),
+        limit=limit,
+        cursor=decode_cursor(cursor),
+    )

@@ -18,13 +18,8 @@ from service.access.policy import Principal
 from service.config import get_settings
 from service.core import records
 from service.core.collection import Collection
-from service.core.params import (
-    ListQuery,
-    decode_cursor,
-    parse_bbox,
-    parse_datetime,
-    parse_filters,
-)
+from service.core.params import ListQuery, parse_filters
+from service.core.params import list_query as build_list_query
 from service.core.schemas import (
     FeatureCollectionOut,
     FeatureIn,
@@ -99,15 +94,18 @@ def list_query_dependency(collection: Collection) -> Any:
         ] = None,
     ) -> ListQuery:
         settings = get_settings()
-        return ListQuery(
-            bbox=parse_bbox(bbox),
-            interval=parse_datetime(datetime),
+        query = build_list_query(
+            collection.properties,
+            (),
+            bbox=bbox,
+            datetime=datetime,
             sector=sector,
             q=q,
-            filters=filters,
             limit=min(limit or settings.page_default, settings.page_max),
-            cursor=decode_cursor(cursor),
+            cursor=cursor,
         )
+        query.filters.update(filters)
+        return query
 
     return list_query
 

@@ -39,6 +39,7 @@ from geo.formats.registry import get_format
 from service.access.policy import Principal
 from service.access.sql import view
 from service.collections.registry import Collection
+from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.records import apply_filters, feature_json
 from service.errors import InvalidInput
@@ -124,8 +125,11 @@ async def export(
     progress: Progress | None = None,
 ) -> ExportFile:
     """Write the records ``principal`` sees (with the list filters) in format ``name``;
-    ``progress`` is told how many records are written, a batch at a time (jobs report it)."""
+    ``progress`` is told how many records are written, a batch at a time (jobs report it).
+    The file is written under ``directory``, by default the import directory
+    (``CIVOP_IMPORT_DIR``), wherever the export was asked for."""
     key, fmt = export_format(name)
+    directory = directory or get_settings().import_dir
     workdir = Path(tempfile.mkdtemp(prefix="civop-export-", dir=directory))
     try:
         rows = _rows(collection, principal, query)

@@ -52,9 +52,7 @@ def _route(collection: Collection) -> Any:
                 },
             )
             return jobs_views.accepted(request, job, principal)
-        exported = await service.export(
-            session, collection, principal, query, format, settings.import_dir
-        )
+        exported = await service.export(session, collection, principal, query, format)
         return FileResponse(
             exported.path,
             media_type=exported.media_type,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from service.errors import InvalidInput
 from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
+from service.imports.request import import_request
 from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
@@ -100,47 +100,23 @@ def _flag(form: Any, name: str) -> bool:
     raise InvalidInput(["body", name], f"{name} must be true or false")
 
 
-def _mapping(form: Any) -> dict[str, str | None] | None:
-    raw = _text(form, "mapping")
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InvalidInput(
-            ["body", "mapping"],
-            f'mapping is not JSON ({error.msg}); give an object like {{"occurred_at": "date"}}',
-        ) from error
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
-    ):
-        raise InvalidInput(
-            ["body", "mapping"], "mapping must map collection fields to file field names (text)"
-        )
-    return value
-
-
 def _import_request(form: Any) -> service.ImportRequest:
-    collection = _text(form, "collection")
-    if collection is None:
-        raise InvalidInput(["body", "collection"], "collection is required, e.g. incidents")
-    service.collection_of(collection)
-    classification = _text(form, "classification")
-    if classification is not None and classification not in Classification.__members__:
-        allowed = ", ".join(c.value for c in Classification)
-        raise InvalidInput(
-            ["body", "classification"], f"unknown classification {classification!r}; use {allowed}"
-        )
-    return service.ImportRequest(
-        collection=collection,
-        format=_text(form, "format"),
-        layer=_text(form, "layer"),
-        mapping=_mapping(form),
-        source_crs=_text(form, "source_crs"),
-        encoding=_text(form, "encoding"),
-        classification=Classification(classification) if classification else None,
-        origin=_text(form, "origin"),
+    return import_request(
+        _text(form, "collection"),
+        **{name: _text(form, name) for name in _REQUEST_FIELDS},
     )
+
+
+#: Form fields that say what is imported (besides the collection).
+_REQUEST_FIELDS = (
+    "format",
+    "layer",
+    "mapping",
+    "source_crs",
+    "encoding",
+    "classification",
+    "origin",
+)
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

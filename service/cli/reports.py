@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from service.cli.common import cli_principal, with_session
+
 if TYPE_CHECKING:  # the command line starts fast: the report machinery loads when used
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +18,9 @@ if TYPE_CHECKING:  # the command line starts fast: the report machinery loads wh
 
 Kind = Literal["civ-oes", "handover"]
 
-app = typer.Typer(help="Reports: the CIV-OES brief and the hand-over report", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Reports: the CIV-OES brief and the hand-over report", no_args_is_help=True
+)
 
 SectorOption = Annotated[
     str | None, typer.Option(help="The area: a sector's id or exact name (with its sub-areas).")
@@ -66,7 +70,6 @@ def _make(
     output: Path | None,
     user: str | None,
 ) -> None:
-    from service.cli import _cli_principal, _with_session
     from service.reports.service import ReportQuery, build_report
     from service.reports.views import Format, file_name, rendered, report_query
 
@@ -76,7 +79,7 @@ def _make(
     chosen: Format = "pdf" if output_format == "pdf" else "html"
 
     async def run(session: AsyncSession) -> Path:
-        principal = await _cli_principal(session, user)
+        principal = await cli_principal(session, user)
         query: ReportQuery = report_query(kind, None, bbox, start, end)
         if sector is not None:
             query = ReportQuery(
@@ -92,11 +95,11 @@ def _make(
         target.write_bytes(content)
         return target
 
-    target = _with_session(run)
+    target = with_session(run)
     typer.echo(f"{kind} report written to {target}")
 
 
-@app.command("civ-oes")
+@report_app.command("civ-oes")
 def civ_oes(
     sector: SectorOption = None,
     bbox: BboxOption = None,
@@ -110,7 +113,7 @@ def civ_oes(
     _make("civ-oes", sector, bbox, start, end, output_format, output, user)
 
 
-@app.command("handover")
+@report_app.command("handover")
 def handover(
     sector: SectorOption = None,
     bbox: BboxOption = None,
