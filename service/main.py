@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from service import errors, idempotency, openapi, security
+from service import errors, http_headers, idempotency, openapi
 from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
@@ -30,9 +30,9 @@ from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
 from service.projects.views import router as projects_router
+from service.read_replicas import ReadRouter
 from service.reports.views import router as reports_router
 from service.requests.views import router as requests_router
-from service.routing import ReadRouter
 from service.sites.views import router as sites_router
 from service.viewer.views import router as viewer_router
 
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     idempotency.install(app)
-    security.install(app, settings)
+    http_headers.install(app, settings)
 
     @app.get(
         "/health",

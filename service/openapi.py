@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from service.access.deps import get_principal
 from service.db import get_session
-from service.routing import get_read_session
+from service.read_replicas import get_read_session
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {

@@ -41,7 +41,7 @@ from service.auth.security import issue_token  # noqa: E402
 from service.config import get_settings  # noqa: E402
 from service.db import get_session  # noqa: E402
 from service.main import create_app  # noqa: E402
-from service.routing import get_read_session  # noqa: E402
+from service.read_replicas import get_read_session  # noqa: E402
 from tests import factories  # noqa: E402
 
 get_settings.cache_clear()

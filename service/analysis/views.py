@@ -27,7 +27,7 @@ from service.core.params import parse_bbox, parse_datetime
 from service.core.routes import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.enums import IncidentCategory
 from service.errors import InvalidInput
-from service.routing import ReadSessionDep
+from service.read_replicas import ReadSessionDep
 
 router = APIRouter(prefix="/api/analysis", tags=["Protection-of-civilians analysis"])
 

@@ -29,7 +29,7 @@ from service.core.schemas import (
 )
 from service.db import SessionDep, get_session
 from service.idempotency import IdempotentRoute
-from service.routing import get_read_session
+from service.read_replicas import get_read_session
 
 GEOJSON = "application/geo+json"
 #: Longest accepted filter values: enough for any real one, and a bound on what is parsed.

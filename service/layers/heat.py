@@ -21,7 +21,7 @@ from service.core.routes import list_query_dependency
 from service.layers import service
 from service.layers.service import WORLD_M
 from service.layers.views import serve_tile
-from service.routing import ReadSessionDep
+from service.read_replicas import ReadSessionDep
 
 #: Cells per tile side: 32 cells of 8 pixels on a 256-pixel tile.
 HEAT_GRID = 32

@@ -17,7 +17,7 @@ from service.core.routes import OGC_ITEMS, collection_router, list_query_depende
 from service.errors import InvalidInput, NotFound
 from service.layers import service
 from service.layers.service import TMS, Tile
-from service.routing import ReadSessionDep
+from service.read_replicas import ReadSessionDep
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
