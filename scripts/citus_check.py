@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E40
 
 from service.auth.security import issue_token  # noqa: E402
 from service.config import get_settings  # noqa: E402
-from service.demo import load_demo  # noqa: E402
+from service.demo.load import load_demo  # noqa: E402
 from service.main import create_app  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.test_imports import upload  # noqa: E402

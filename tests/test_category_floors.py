@@ -222,7 +222,7 @@ async def test_the_demo_mission_keeps_the_floors_set_in_the_settings(
     """The scenario makes sexual violence restricted (tests/test_demo_generator.py); a floor
     set in the settings is applied to the demo records as they are loaded."""
     from service.audit import trail
-    from service.demo import _raise_to_floors
+    from service.demo.load import _raise_to_floors
 
     monkeypatch.setattr(
         get_settings(), "category_floors", {"incidents": {"abduction": "restricted"}}

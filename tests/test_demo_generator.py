@@ -1,4 +1,4 @@
-"""The demo scenario generator (geo/demo.py): pure, no database."""
+"""The demo scenario generator (service/demo/): pure, no database."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from geo.demo import (
+from service import enums
+from service.demo import (
     DEFAULT_END,
     INCIDENT_COLUMNS,
     MISSION_BBOX,
     Scenario,
     generate_scenario,
 )
-from service import enums
 from service.models import Base
 
 N_INCIDENTS = 20_000

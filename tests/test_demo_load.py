@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from geo.demo import DEFAULT_END, generate_scenario
 from service.access.policy import SYSTEM
 from service.alerts import scheduled
 from service.alerts.rules import run_once
@@ -21,7 +20,8 @@ from service.auth.models import User
 from service.collections.registry import COLLECTIONS
 from service.core.params import ListQuery
 from service.core.records import list_features
-from service.demo import DEMO_RULES, load_demo
+from service.demo import DEFAULT_END, generate_scenario
+from service.demo.load import DEMO_RULES, load_demo
 from service.errors import Conflict
 from tests.conftest import TEST_DB, create_database, drop_database
 

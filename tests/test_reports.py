@@ -24,11 +24,11 @@ from PIL import Image
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from geo.demo import DEFAULT_REFERENCE_DATE
 from service.auth import service as auth
 from service.auth.security import issue_token
 from service.config import get_settings
-from service.demo import load_demo
+from service.demo import DEFAULT_REFERENCE_DATE
+from service.demo.load import load_demo
 from service.enums import Role
 from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.config import get_settings
-from service.demo import load_demo
+from service.demo.load import load_demo
 from tests import factories
 from tests.conftest import TEST_DB, _server_dsn, create_database, drop_database
 from tests.test_imports import upload

@@ -31,7 +31,7 @@ def demo(
 ) -> None:
     """Load the fictional demo mission and its alert rules (deterministic for a seed and a
     reference date)."""
-    from service.demo import load_demo
+    from service.demo.load import load_demo
 
     async def run() -> dict[str, int]:
         engine = create_engine(get_settings())

@@ -33,9 +33,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from geo.demo import DEFAULT_REFERENCE_DATE
 from service.auth import service as auth
-from service.demo import load_demo
+from service.demo import DEFAULT_REFERENCE_DATE
+from service.demo.load import load_demo
 from service.enums import Role
 from tests import factories
 from tests.conftest import ARTIFACTS, free_port, migrate

@@ -1,4 +1,4 @@
-"""Load the fictional demo mission (:mod:`geo.demo`) into the database, fast.
+"""Load the fictional demo mission (:mod:`service.demo`) into the database, fast.
 
 Everything goes in one transaction, table by table in foreign-key order, as
 ``INSERT ... SELECT ... FROM unnest(CAST(:id AS uuid[]), CAST(:name AS text[]), ...)``
@@ -28,13 +28,13 @@ import numpy as np
 from sqlalchemy import Insert, Table, and_, column, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from geo.demo import ORIGIN, Record, Scenario, generate_scenario, period_end
 from service.access.sql import below_floor
 from service.alerts.schemas import RuleIn
 from service.alerts.service import RULES
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.db import on_driver
+from service.demo import ORIGIN, Record, Scenario, generate_scenario, period_end
 from service.errors import Conflict
 from service.models import Base
 
@@ -296,7 +296,7 @@ async def load_demo(
     engine
         An async engine on the asyncpg driver.
     seed
-        Seed of :func:`geo.demo.generate_scenario`: the same seed loads the same records.
+        Seed of :func:`service.demo.generate_scenario`: the same seed loads the same records.
     incidents
         Number of incidents; a million take a little over two minutes on two cores,
         most of it in the audit trigger.
