@@ -50,7 +50,7 @@ async def login(
     settings = get_settings()
     limits: throttle.LoginLimits = request.app.state.login_limits
     # The peer's address; uvicorn puts a proxy's X-Forwarded-For there only when the proxy is
-    # one of FORWARDED_ALLOW_IPS (see the README, Authentication).
+    # one of FORWARDED_ALLOW_IPS (see docs/access.md, Authentication).
     address = request.client.host if request.client else "unknown"
     # Counted before the password is checked: concurrent guesses cannot race past the limit.
     admission = await throttle.admit(request.app.state.engine, limits, form.username, address)
