@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.base import Base
 from service.config import get_settings
 from service.db import OUTER_TRANSACTION, SessionDep

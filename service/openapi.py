@@ -12,7 +12,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 
-from service.access.deps import get_principal
+from service.auth.deps import get_principal
 from service.db import get_session
 from service.read_replicas import get_read_session
 

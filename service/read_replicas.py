@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.config import Settings
 from service.db import SessionDep, close_session, create_engine, sessionmaker_for
 

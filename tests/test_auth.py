@@ -192,7 +192,7 @@ async def test_anonymous_partner_view_when_configured(
         "/api/incidents", json=factories.feature("incidents"), headers=headers("admin")
     )
     settings = get_settings().model_copy(update={"anonymous_role": "partner"})
-    monkeypatch.setattr("service.access.deps.get_settings", lambda: settings)
+    monkeypatch.setattr("service.auth.deps.get_settings", lambda: settings)
     response = await client.get("/api/incidents?limit=1000")
     assert response.status_code == 200
     shown = {f["id"] for f in response.json()["features"]}

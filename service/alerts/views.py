@@ -11,7 +11,6 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from service.access.actions import authorize
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.alerts import service
 from service.alerts.access import sees_every_alert
@@ -19,6 +18,7 @@ from service.alerts.cap import atom_feed, cap_document
 from service.alerts.models import AlertStatus, RuleKind
 from service.alerts.schemas import RuleIn, RulePatch
 from service.alerts.stream import STREAMS, cursor_of, event_token, stream
+from service.auth.deps import PrincipalDep
 from service.bounds import BIGINT_MAX, Instant
 from service.config import get_settings
 from service.core.params import parse_bbox

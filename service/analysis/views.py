@@ -18,10 +18,10 @@ from shapely.geometry import box
 from geo.analysis.exposure import ExposureParameters
 from geo.analysis.risk import RiskParameters
 from geo.validation import GeometryProblem, check_geometry
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.analysis import service
 from service.analysis.schemas import AnalysisResult, PlaceIn, RouteIn
+from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.core.params import parse_bbox, parse_datetime
 from service.core.routes import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
@@ -241,12 +241,11 @@ async def exposure(
     sites = len(await service.fetch_sites(session, principal, scope))
     if sites > get_settings().jobs_exposure_inline_sites:
         # Many sites: the analysis runs in a worker process, as the user (``service.jobs``).
-        from service.jobs import kinds
         from service.jobs import service as jobs
         from service.jobs import views as jobs_views
 
         params: dict[str, Any] = {
-            "area": kinds.area_params(area),
+            "area": area_params(area),
             "parameters": asdict(parameters),
             "limit": limit,
         }
@@ -530,3 +529,16 @@ async def near_place(
     place = _geometry(body, ("Point", "Polygon", "MultiPolygon"))
     scope = await area.scope(session, principal)
     return _answer(await service.near_layer(session, principal, place, radius_km, scope, limit))
+
+
+def area_params(area: Any) -> dict[str, Any]:
+    """An analysis's area query (``service.analysis.views.AreaQuery``) as JSON."""
+    interval = None
+    if area.interval is not None:
+        interval = [t.isoformat() if t else None for t in area.interval]
+    return {
+        "sector": str(area.sector) if area.sector else None,
+        "bbox": list(area.bbox) if area.bbox else None,
+        "interval": interval,
+        "categories": area.categories,
+    }

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from service.access.deps import require
 from service.audit.models import AuditEntry
+from service.auth.deps import require
 from service.db import SessionDep
 from service.enums import Role
 

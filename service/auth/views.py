@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from service.access.deps import PrincipalDep
 from service.auth import service, throttle
+from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.db import SessionDep
 from service.errors import Unauthorized

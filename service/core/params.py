@@ -212,3 +212,37 @@ def list_query(
         limit=limit,
         cursor=decode_cursor(cursor),
     )
+
+
+def query_params(query: ListQuery) -> dict[str, Any]:
+    """A list query as JSON, to run again in a worker."""
+    interval = None
+    if query.interval is not None:
+        interval = [t.isoformat() if t else None for t in query.interval]
+    return {
+        "bbox": list(query.bbox) if query.bbox else None,
+        "interval": interval,
+        "sector": str(query.sector) if query.sector else None,
+        "q": query.q,
+        "filters": query.filters,
+    }
+
+
+def query_from_params(params: dict[str, Any]) -> ListQuery:
+    """The list query :func:`query_params` wrote, in the worker that runs it."""
+    interval = params.get("interval")
+    bbox = params.get("bbox")
+    return ListQuery(
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
+        interval=(
+            (
+                datetime.fromisoformat(interval[0]) if interval[0] else None,
+                datetime.fromisoformat(interval[1]) if interval[1] else None,
+            )
+            if interval
+            else None
+        ),
+        sector=uuid.UUID(params["sector"]) if params.get("sector") else None,
+        q=params.get("q"),
+        filters=params.get("filters") or {},
+    )

@@ -13,8 +13,8 @@ from pydantic import BaseModel, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.actions import collection_actions
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
+from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.core import records
 from service.core.collection import Collection

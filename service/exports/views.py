@@ -9,14 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.collections.registry import COLLECTIONS, Collection
 from service.config import get_settings
-from service.core.params import ListQuery
+from service.core.params import ListQuery, query_params
 from service.core.routes import list_query_dependency
 from service.db import SessionDep
 from service.exports import service
-from service.jobs import kinds
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 
@@ -48,7 +47,7 @@ def _route(collection: Collection) -> Any:
                 {
                     "collection": collection.name,
                     "format": format,
-                    "query": kinds.query_params(query),
+                    "query": query_params(query),
                 },
             )
             return jobs_views.accepted(request, job, principal)

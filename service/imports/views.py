@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
 from geo.formats.registry import FORMATS, format_class
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
+from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Classification, Role

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
+from service.auth.deps import PrincipalDep
 from service.db import SessionDep
 from service.enums import Role
 from service.jobs import service

@@ -1,5 +1,5 @@
 """``civop worker``: takes jobs from the Procrastinate queue in PostgreSQL and runs each in a
-child process (``service.jobs.child``) which it kills at the job's time limit or when the job
+child process (``service.job_runner.child``) which it kills at the job's time limit or when the job
 is cancelled.
 
 While a job runs its worker refreshes the job's heartbeat every second. A worker that is
@@ -61,10 +61,10 @@ def make_app(settings: Settings, maker: async_sessionmaker[AsyncSession]) -> pro
 async def _child(
     args: list[str], limit_s: float, still_wanted: Any = None
 ) -> tuple[int, str | None]:
-    """Run ``service.jobs.child`` with ``args``; kill it past ``limit_s`` or when
+    """Run ``service.job_runner.child`` with ``args``; kill it past ``limit_s`` or when
     ``still_wanted()`` says no. Returns its exit status and why it was stopped, if it was."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.jobs.child", *args
+        sys.executable, "-m", "service.job_runner.child", *args
     )
     started = time.monotonic()
     reason = None
@@ -143,7 +143,7 @@ async def supervise(
         log.info("job %s finished", job_id)
         return
     if reason is None:
-        if code == 4:  # service.jobs.child.OUT_OF_MEMORY
+        if code == 4:  # service.job_runner.child.OUT_OF_MEMORY
             reason = (
                 f"the job needed more than the {settings.jobs_memory_mb} MiB a job may use "
                 "(CIVOP_JOBS_MEMORY_MB)"

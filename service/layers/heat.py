@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy import Integer, Text, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
 from service.access.sql import view
+from service.auth.deps import PrincipalDep
 from service.collections.registry import COLLECTIONS, Collection
 from service.core.params import ListQuery
 from service.core.records import apply_filters

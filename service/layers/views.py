@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.deps import PrincipalDep
 from service.access.policy import Principal
+from service.auth.deps import PrincipalDep
 from service.collections.registry import COLLECTIONS, Collection
 from service.config import get_settings
 from service.core.params import ListQuery

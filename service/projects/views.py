@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.core.routes import GeoJSONResponse, announce
 from service.core.schemas import FeatureOut
 from service.db import SessionDep

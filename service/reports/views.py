@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.core.params import parse_bbox, parse_datetime
 from service.db import SessionDep
 from service.jobs import service as jobs
@@ -74,7 +74,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
         query = report_query(kind, sector, bbox, start, end)
         await check_report(session, principal, query)
         # A report reads the whole area and period and draws maps and charts: always a job,
-        # built by a worker process as the user (``service.jobs.kinds.report``).
+        # built by a worker process as the user (``service.job_runner.kinds.report``).
         params = {
             "report": query.kind,
             "sector": str(query.sector) if query.sector else None,

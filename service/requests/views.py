@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.core.routes import GeoJSONResponse, announce, collection_router
 from service.core.schemas import FeatureIn, FeatureOut
 from service.db import SessionDep

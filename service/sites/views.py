@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service.access.deps import PrincipalDep
+from service.auth.deps import PrincipalDep
 from service.db import SessionDep
 from service.idempotency import IdempotentRoute
 from service.sites import service

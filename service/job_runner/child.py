@@ -1,4 +1,4 @@
-"""One job in a process of its own: ``python -m service.jobs.child <job id>``.
+"""One job in a process of its own: ``python -m service.job_runner.child <job id>``.
 
 A worker starts this process for each job and kills it at the job's time limit or when the job
 is cancelled; the process's address space is limited (``CIVOP_JOBS_MEMORY_MB``). The result is
@@ -27,7 +27,7 @@ from sqlalchemy import func, update
 from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
 from service.errors import CivopError
-from service.jobs import kinds
+from service.job_runner import kinds
 from service.jobs.models import Job, JobState
 from service.jobs.service import job_dir
 

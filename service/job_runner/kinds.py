@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access.policy import Principal
 from service.config import Settings
-from service.core.params import ListQuery
+from service.core.params import query_from_params
 from service.errors import CivopError
 
 Progress = Callable[[int, int | None], Awaitable[None]]
@@ -55,45 +55,12 @@ Handler = Callable[[Context], Awaitable[Output]]
 # --- exports -----------------------------------------------------------------------------------
 
 
-def query_params(query: ListQuery) -> dict[str, Any]:
-    """A list query as JSON, to run again in a worker."""
-    interval = None
-    if query.interval is not None:
-        interval = [t.isoformat() if t else None for t in query.interval]
-    return {
-        "bbox": list(query.bbox) if query.bbox else None,
-        "interval": interval,
-        "sector": str(query.sector) if query.sector else None,
-        "q": query.q,
-        "filters": query.filters,
-    }
-
-
-def list_query(params: dict[str, Any]) -> ListQuery:
-    interval = params.get("interval")
-    bbox = params.get("bbox")
-    return ListQuery(
-        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
-        interval=(
-            (
-                datetime.fromisoformat(interval[0]) if interval[0] else None,
-                datetime.fromisoformat(interval[1]) if interval[1] else None,
-            )
-            if interval
-            else None
-        ),
-        sector=uuid.UUID(params["sector"]) if params.get("sector") else None,
-        q=params.get("q"),
-        filters=params.get("filters") or {},
-    )
-
-
 async def export(context: Context) -> Output:
     from service.collections.registry import COLLECTIONS
     from service.exports import service
 
     collection = COLLECTIONS[context.params["collection"]]
-    query = list_query(context.params["query"])
+    query = query_from_params(context.params["query"])
     async with context.sessionmaker() as session:
         total = await service.count_at_most(session, collection, context.principal, query, 10**12)
         await context.progress(0, total)
@@ -256,19 +223,6 @@ async def import_rollback(context: Context) -> Output:
 
 
 # --- analyses ----------------------------------------------------------------------------------
-
-
-def area_params(area: Any) -> dict[str, Any]:
-    """An analysis's area query (``service.analysis.views.AreaQuery``) as JSON."""
-    interval = None
-    if area.interval is not None:
-        interval = [t.isoformat() if t else None for t in area.interval]
-    return {
-        "sector": str(area.sector) if area.sector else None,
-        "bbox": list(area.bbox) if area.bbox else None,
-        "interval": interval,
-        "categories": area.categories,
-    }
 
 
 async def exposure(context: Context) -> Output:
