@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.policy import CLASSIFICATION_RANK_SQL
 from service.config import get_settings
 
 log = logging.getLogger("civop.alerts")
 KM_PER_DEGREE = 111.32
 
-#: The classifications from the least to the most restrictive, as an SQL array.
-RANK = "(ARRAY['public','mission','restricted'])"
+#: The classifications from the least to the most restrictive, as an SQL array (the enum's order).
+RANK = CLASSIFICATION_RANK_SQL
 
 
 def _most_restrictive(*columns: str) -> str:
@@ -64,31 +65,32 @@ _SITE = (
     "WHERE o.collection = 'idp_sites' AND o.record_id = s.id), s.geom)"
 )
 
-NEAR_SITE = f"""
+
+def _near_site(incidents: str, sites: str) -> str:
+    """Incidents near open IDP sites: ``incidents`` and ``sites`` say which of each are
+    compared (the changed incidents with every site, or the changed sites with recent
+    incidents)."""
+    return f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, i.id AS incident_id, s.id AS site_id,
        {_most_restrictive("i.classification", "s.classification")} AS classification,
        s.sector_id, i.category, i.severity, i.occurred_at,
        ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
        round((ST_Distance(({_SITE})::geography, i.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
-JOIN incidents i ON i.id = ANY(:ids) AND i.deleted_at IS NULL
+JOIN incidents i ON {incidents} AND i.deleted_at IS NULL
   AND i.severity >= r.min_severity
   AND (r.categories IS NULL OR i.category = ANY(r.categories))
-JOIN idp_sites s ON s.deleted_at IS NULL AND s.status <> 'closed'
+JOIN idp_sites s ON {sites} AND s.deleted_at IS NULL AND s.status <> 'closed'
   AND s.geom && {_EXPAND.format(g="i.geom", k=KM_PER_DEGREE)}
   AND ST_DWithin(({_SITE})::geography, i.geom::geography, r.radius_km * 1000)
 WHERE r.kind = 'incident_near_site' AND r.enabled AND r.deleted_at IS NULL
 ORDER BY i.id, s.id
 """  # noqa: S608 - fixed SQL, values are bound
 
+
+NEAR_SITE = _near_site("i.id = ANY(:ids)", "true")
 # The same, for sites that changed: incidents already near them (in the last 7 days).
-NEAR_CHANGED_SITE = NEAR_SITE.replace(
-    "JOIN incidents i ON i.id = ANY(:ids) AND i.deleted_at IS NULL",
-    "JOIN incidents i ON i.deleted_at IS NULL AND i.occurred_at > now() - interval '7 days'",
-).replace(
-    "JOIN idp_sites s ON s.deleted_at IS NULL",
-    "JOIN idp_sites s ON s.id = ANY(:site_ids) AND s.deleted_at IS NULL",
-)
+NEAR_CHANGED_SITE = _near_site("i.occurred_at > now() - interval '7 days'", "s.id = ANY(:site_ids)")
 
 ARMED_GROUP = f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, a.id AS actor_id, s.id AS site_id,

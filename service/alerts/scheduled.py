@@ -39,7 +39,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis import grid, hotspots, risk
-from service.access.policy import SYSTEM
+from service.access.policy import CLASSIFICATION_ORDER, SYSTEM
 from service.access.sql import view
 from service.alerts.models import RuleKind
 from service.alerts.rules import Raised, raise_alert
@@ -97,7 +97,7 @@ SELECT id, classification FROM incidents WHERE id = ANY(:incidents)
 UNION ALL SELECT id, classification FROM idp_sites WHERE id = ANY(:sites)
 """
 #: Classifications from the least to the most restrictive.
-LEVELS = ("public", "mission", "restricted")
+LEVELS = tuple(c.value for c in CLASSIFICATION_ORDER)
 
 KEEP_STATES = """
 INSERT INTO alert_rule_states (rule_id, subject, state, value, changed_at, evaluated_at)
