@@ -107,6 +107,25 @@ _STAFF_FIELDS = {"created_by": Role.analyst, "updated_by": Role.analyst}
 FIGURE_STAFF_FIELDS = ("created_by", "updated_by", "withdrawn_by", "withdrawn_reason")
 
 
+@dataclass(frozen=True)
+class ChildTable:
+    """A table whose rows belong to a record of a collection (its history): who sees a row is
+    who sees its parent in full; ``staff`` fields are removed for roles below analyst."""
+
+    parent: str
+    key: str
+    staff: tuple[str, ...]
+
+
+#: The child tables of collections, declared so the read gate covers them
+#: (``service.access.sql.view_children``).
+CHILD_TABLES: dict[str, ChildTable] = {
+    "site_population": ChildTable("idp_sites", "site_id", FIGURE_STAFF_FIELDS),
+    "project_status_history": ChildTable("projects", "project_id", ("context", "changed_by")),
+    "assistance_request_history": ChildTable("assistance_requests", "request_id", ("recorded_by",)),
+}
+
+
 _CONTACTS = {"focal_point": Role.officer, "phone": Role.officer, "email": Role.officer}
 
 DEFAULT_POLICIES: dict[str, CollectionPolicy] = {

@@ -37,7 +37,15 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from service.access.policy import CollectionPolicy, Principal, below, floors_for, policy_for
+from service.access.actions import sees_staff_fields
+from service.access.policy import (
+    CHILD_TABLES,
+    CollectionPolicy,
+    Principal,
+    below,
+    floors_for,
+    policy_for,
+)
 from service.config import Settings, get_settings
 from service.enums import Classification
 
@@ -268,6 +276,26 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
         exact=exact,
         where=row_filter(table, principal, settings),
         tolerance_deg=cell_deg if (coarse_always or generalised) else 0.0,
+    )
+
+
+def view_children(
+    child: Table, parent: Table, principal: Principal, settings: Settings | None = None
+) -> Select[Any]:
+    """The rows of ``child`` (a child table of ``parent``'s collection, declared in
+    ``CHILD_TABLES``) the principal may read: those of parents they see in full, with the staff
+    fields removed for roles below analyst."""
+    declared = CHILD_TABLES[child.name]
+    assert declared.parent == parent.name, (child.name, parent.name)
+    staff = sees_staff_fields(principal)
+    columns = [
+        c if staff or c.name not in declared.staff else null().cast(c.type).label(c.name)
+        for c in child.c
+    ]
+    return select(*columns).where(
+        child.c[declared.key].in_(
+            select(parent.c.id).where(seen_in_full(parent, principal, settings=settings))
+        )
     )
 
 

@@ -14,9 +14,9 @@ import uuid
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.actions import authorize, sees_staff_fields
+from service.access.actions import authorize
 from service.access.policy import Principal
-from service.access.sql import view
+from service.access.sql import view, view_children
 from service.audit import trail
 from service.core import dates
 from service.core.records import _check_scope, act_as, get_feature, writing
@@ -103,10 +103,11 @@ async def history(
     exact, status = await _seen(session, principal, project_id)
     if not exact:
         raise Forbidden("you are not cleared for this project's details")
-    staff = sees_staff_fields(principal)
     rows = (
         await session.execute(
-            select(HISTORY).where(HISTORY.c.project_id == project_id).order_by(HISTORY.c.seq)
+            view_children(HISTORY, PROJECTS, principal)
+            .where(HISTORY.c.project_id == project_id)
+            .order_by(HISTORY.c.seq)
         )
     ).all()
     return ProjectHistory(
@@ -118,9 +119,9 @@ async def history(
                 from_status=ProjectStatus(r.from_status) if r.from_status else None,
                 to_status=ProjectStatus(r.to_status),
                 reason=r.reason,
-                context=r.context if staff else None,
+                context=r.context,
                 changed_at=r.changed_at,
-                changed_by=r.changed_by if staff else None,
+                changed_by=r.changed_by,
             )
             for r in rows
         ],

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.actions import allowed, authorize, sees_staff_fields
+from service.access.actions import allowed, authorize
 from service.access.policy import Principal
-from service.access.sql import view
+from service.access.sql import view, view_children
 from service.audit import trail
 from service.core import dates
 from service.core.collection import Collection
@@ -318,7 +318,6 @@ async def history(
         raise NotFound("no such record in assistance_requests")
     if not row.exact:
         raise Forbidden("you are not cleared for this request's history")
-    staff = sees_staff_fields(principal)
     entries = [
         HistoryEntry(
             step=Step(h.step),
@@ -329,11 +328,13 @@ async def history(
             happened_at=h.happened_at,
             reason=h.reason,
             recorded_at=h.recorded_at,
-            recorded_by=h.recorded_by if staff else None,
+            recorded_by=h.recorded_by,
         )
         for h in (
             await session.execute(
-                select(HISTORY).where(HISTORY.c.request_id == request_id).order_by(HISTORY.c.seq)
+                view_children(HISTORY, REQUESTS, principal)
+                .where(HISTORY.c.request_id == request_id)
+                .order_by(HISTORY.c.seq)
             )
         ).all()
     ]

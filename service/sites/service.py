@@ -10,9 +10,9 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.actions import authorize, sees_staff_fields
-from service.access.policy import FIGURE_STAFF_FIELDS, Principal
-from service.access.sql import view
+from service.access.actions import authorize
+from service.access.policy import Principal
+from service.access.sql import view, view_children
 from service.audit import trail
 from service.core import dates
 from service.core.records import _editable, act_as
@@ -45,18 +45,15 @@ async def population_history(
     who see the site in full."""
     if not await _site_exact(session, principal, site_id):
         raise Forbidden("you are not cleared for this site's details")
+    # The read gate of the site's child table: its rows, the staff fields as the reader may see them.
     statement = (
-        select(SitePopulation)
-        .where(SitePopulation.site_id == site_id)
-        .order_by(SitePopulation.observed_on, SitePopulation.created_at)
+        view_children(FIGURES, SITES, principal)
+        .where(FIGURES.c.site_id == site_id)
+        .order_by(FIGURES.c.observed_on, FIGURES.c.created_at)
     )
     if not withdrawn:
-        statement = statement.where(SitePopulation.withdrawn_at.is_(None))
-    figures = [_figure(r) for r in await session.scalars(statement)]
-    if sees_staff_fields(principal):
-        return figures
-    hidden = dict.fromkeys(FIGURE_STAFF_FIELDS)
-    return [figure.model_copy(update=hidden) for figure in figures]
+        statement = statement.where(FIGURES.c.withdrawn_at.is_(None))
+    return [_figure(r) for r in (await session.execute(statement)).all()]
 
 
 async def _may_write_site(session: AsyncSession, principal: Principal, site_id: uuid.UUID) -> None:
