@@ -77,6 +77,7 @@ FROM patrols p WHERE created_at = now()
 
 
 async def _drop_statement_triggers(run: Callable[[Any], Awaitable[Any]]) -> int:
+    trail.forget_triggers()  # the service looks them up once per process
     statements = [row[0] for row in (await run(text(trail.DROP_STATEMENT_TRIGGERS))).all()]
     for statement in statements:
         await run(text(statement))
@@ -240,6 +241,7 @@ async def test_every_write_path_records_the_same_without_triggers(
         runs.append((seen, ids))
         await session.rollback()
         await savepoint.rollback()
+        trail.forget_triggers()  # the savepoint brought them back
 
     (with_triggers, ids_a), (without, ids_b) = runs
     a = json.loads(_same_text(with_triggers, ids_a))
@@ -394,3 +396,28 @@ async def test_a_change_waits_for_a_concurrent_one_and_records_what_it_replaced(
         if engine is not None:
             await engine.dispose()
         await drop_database(name)
+
+
+async def test_the_triggers_are_looked_up_once_per_process(
+    client: AsyncClient, headers: Headers, connection: AsyncConnection
+) -> None:
+    """Each write asked PostgreSQL which triggers its table runs; they change only with the
+    schema, so the service asks once."""
+    from sqlalchemy import event
+
+    lookups: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "pg_trigger t JOIN pg_proc p" in statement and "tgrelid = CAST" in statement:
+            lookups.append(statement)
+
+    trail.forget_triggers()
+    event.listen(connection.sync_connection, "before_cursor_execute", seen)
+    try:
+        for severity in (2, 3, 4):
+            feature = factories.feature("incidents", severity=severity)
+            response = await client.post("/api/incidents", json=feature, headers=headers("admin"))
+            assert response.status_code == 201, response.text
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", seen)
+    assert len(lookups) == 1

@@ -81,6 +81,30 @@ SECRETS = ("password_hash", "key_hash")
 #: ``upsert`` does either (``INSERT ... ON CONFLICT DO UPDATE``), ``purge`` removes them.
 Kind = Literal["insert", "update", "upsert", "purge"]
 
+#: The trigger functions each table runs, by database and table: looked up once per process,
+#: since triggers change only with the schema (a migration, a Citus set-up), after which the
+#: service starts again. :func:`forget_triggers` is for whatever changes them while it runs.
+_PRESENT: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def forget_triggers() -> None:
+    """Look the tables' triggers up again (after dropping or creating some)."""
+    _PRESENT.clear()
+
+
+async def _present(run: Run, table: Table) -> frozenset[str]:
+    """The trigger functions ``table`` runs; cached when ``run`` names its database."""
+    database: str | None = getattr(run, "database", None)
+    key = (database or "", table.name)
+    if database is not None and key in _PRESENT:
+        return _PRESENT[key]
+    ((duties,),) = await run(text(_OWED).bindparams(table=table.name))
+    found = frozenset(duties or ())
+    if database is not None:
+        _PRESENT[key] = found
+    return found
+
+
 #: The trigger functions the table runs (a disabled trigger runs nothing).
 _OWED = """
 SELECT array_agg(p.proname::text) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
@@ -305,6 +329,10 @@ def on_session(session: AsyncSession) -> Run:
     async def run(statement: Executable) -> Sequence[Sequence[Any]]:
         return (await session.execute(statement)).all()
 
+    engine = getattr(session.bind, "engine", session.bind)  # a connection's engine, or the engine
+    url = getattr(engine, "url", None)
+    if url is not None:
+        run.database = url.render_as_string(hide_password=True)  # type: ignore[attr-defined]
     return run
 
 
@@ -326,8 +354,7 @@ async def write(
     the caller holds the table's lock), so that their previous values, read for the audit, are
     the ones the write replaces.
     """
-    ((duties,),) = await run(text(_OWED).bindparams(table=table.name))
-    present = set(duties or ())
+    present = await _present(run, table)
     owed = {duty for trigger, duty in DUTIES.items() if trigger not in present}
     if table.name in HISTORIES and HISTORIES[table.name] not in present:
         owed.add("history")
