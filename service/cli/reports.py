@@ -70,8 +70,8 @@ def _make(
     output: Path | None,
     user: str | None,
 ) -> None:
+    from service.reports.files import Format, file_name, rendered, report_query
     from service.reports.service import ReportQuery, build_report
-    from service.reports.views import Format, file_name, rendered, report_query
 
     if output_format not in ("pdf", "html"):
         typer.secho("error: --format is pdf or html", fg="red", err=True)

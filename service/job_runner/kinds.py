@@ -81,9 +81,8 @@ async def export(context: Context) -> Output:
 
 
 async def report(context: Context) -> Output:
-    from service.reports.render import render_html, render_pdf
+    from service.reports.files import Format, file_name, rendered
     from service.reports.service import ReportQuery, build_report
-    from service.reports.views import file_name
 
     params = context.params
     bbox = params.get("bbox")
@@ -97,16 +96,11 @@ async def report(context: Context) -> Output:
     async with context.sessionmaker() as session:
         built = await build_report(session, context.principal, query)
     await context.progress(50, 100)
-    html = render_html(built)
-    fmt = params.get("format", "html")
+    fmt: Format = "pdf" if params.get("format") == "pdf" else "html"
+    content, media_type = await rendered(built, fmt)
     name = file_name(built, fmt)
     path = context.partial / name
-    if fmt == "html":
-        path.write_text(html, encoding="utf-8")
-        media_type = "text/html; charset=utf-8"
-    else:
-        path.write_bytes(render_pdf(html))
-        media_type = "application/pdf"
+    path.write_bytes(content)
     return Output(path, name, media_type)
 
 

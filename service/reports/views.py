@@ -3,51 +3,21 @@ an area and a period, as HTML or PDF, made from what the caller may see."""
 
 # No ``from __future__ import annotations``: the routes' parameters are documented with
 # values known when each route is made.
-import asyncio
-import re
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
 from service.auth.deps import PrincipalDep
-from service.core.params import parse_bbox, parse_datetime
 from service.db import SessionDep
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
-from service.reports.render import render_html, render_pdf
-from service.reports.service import DEFAULT_DAYS, Kind, Report, ReportQuery, check_report
+from service.reports.files import Format, report_query
+from service.reports.service import DEFAULT_DAYS, Kind, check_report
 
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
-Format = Literal["html", "pdf"]
 AREA_DOC = "The area: a sector (and its sub-areas, as you see its boundary) and/or a bbox."
-
-
-def report_query(
-    kind: Kind,
-    sector: uuid.UUID | None,
-    bbox: str | None,
-    start: str | None,
-    end: str | None,
-) -> ReportQuery:
-    """A report's area and period from query-string values (dates or RFC 3339 instants)."""
-    interval = parse_datetime(f"{start or '..'}/{end or '..'}")
-    begin, finish = interval if interval is not None else (None, None)
-    return ReportQuery(kind=kind, sector=sector, bbox=parse_bbox(bbox), start=begin, end=finish)
-
-
-def file_name(report: Report, extension: str) -> str:
-    area = re.sub(r"[^A-Za-z0-9]+", "-", report.area_name).strip("-").lower() or "area"
-    return f"{report.kind}-{area}-{report.end:%Y-%m-%d}.{extension}"
-
-
-async def rendered(report: Report, output: Format) -> tuple[bytes, str]:
-    """The report's bytes and media type; drawing and PDF layout run in a worker thread."""
-    html = await asyncio.to_thread(render_html, report)
-    if output == "html":
-        return html.encode(), "text/html; charset=utf-8"
-    return await asyncio.to_thread(render_pdf, html), "application/pdf"
 
 
 def _route(kind: Kind, summary: str, description: str) -> None:
