@@ -23,7 +23,7 @@ from service.analysis import service
 from service.analysis.schemas import AnalysisResult, PlaceIn, RouteIn
 from service.auth.deps import PrincipalDep
 from service.config import get_settings
-from service.core.params import parse_bbox, parse_datetime
+from service.core.params import interval_params, parse_bbox, parse_datetime
 from service.core.routes import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.enums import IncidentCategory
 from service.errors import InvalidInput
@@ -533,12 +533,9 @@ async def near_place(
 
 def area_params(area: Any) -> dict[str, Any]:
     """An analysis's area query (``service.analysis.views.AreaQuery``) as JSON."""
-    interval = None
-    if area.interval is not None:
-        interval = [t.isoformat() if t else None for t in area.interval]
     return {
         "sector": str(area.sector) if area.sector else None,
         "bbox": list(area.bbox) if area.bbox else None,
-        "interval": interval,
+        "interval": interval_params(area.interval),
         "categories": area.categories,
     }

@@ -214,14 +214,20 @@ def list_query(
     )
 
 
+def interval_params(
+    interval: tuple[datetime | None, datetime | None] | None,
+) -> list[str | None] | None:
+    """A time interval as JSON (ISO 8601 instants, ``None`` for an open end)."""
+    if interval is None:
+        return None
+    return [t.isoformat() if t else None for t in interval]
+
+
 def query_params(query: ListQuery) -> dict[str, Any]:
     """A list query as JSON, to run again in a worker."""
-    interval = None
-    if query.interval is not None:
-        interval = [t.isoformat() if t else None for t in query.interval]
     return {
         "bbox": list(query.bbox) if query.bbox else None,
-        "interval": interval,
+        "interval": interval_params(query.interval),
         "sector": str(query.sector) if query.sector else None,
         "q": query.q,
         "filters": query.filters,
