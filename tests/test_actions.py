@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests import factories
 from tests.test_requests import BODIES, PartnerOf, ngo, partner_of, request_feature
@@ -165,3 +166,24 @@ async def test_a_request_offers_the_steps_its_state_and_the_reader_allow(
         f"{url}/complete", json=BODIES["complete"], headers=headers("officer")
     )
     assert early.status_code == 409, early.text
+
+
+async def test_an_alert_offers_the_steps_of_its_life_to_who_may_take_them(
+    client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
+) -> None:
+    from tests.test_alerts import KM, X, Y, evaluate, near_rule
+
+    await near_rule(client, headers)
+    await make("idp_sites", geometry=factories.point(X, Y), classification="public")
+    incident = await make(
+        "incidents", geometry=factories.point(X, Y + 2 * KM), severity=5, classification="public"
+    )
+    (raised,) = await evaluate(session, incidents=[incident["id"]])
+    url = f"/api/alerts/{raised.alert_id}"
+    assert await _actions(client, url, headers("officer")) == ["acknowledge", "close"]
+    assert await _actions(client, url, headers("analyst")) == []
+    acknowledged = await client.post(f"{url}/acknowledge", headers=headers("officer"))
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert acknowledged.json()["actions"] == ["close"]
+    closed = await client.post(f"{url}/close", headers=headers("admin"))
+    assert closed.json()["actions"] == []

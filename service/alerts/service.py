@@ -30,13 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis.grid import HexGrid
-from service.access.actions import authorize, sees_staff_fields
+from service.access.actions import allowed, authorize, sees_staff_fields
 from service.access.policy import Principal
 from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible, sees_every_alert
 from service.alerts.models import AlertRule, RuleKind
 from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
-from service.core.records import act_as
+from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
@@ -171,13 +171,33 @@ async def list_alerts(
     return [r[0] for r in rows], (int(rows[-1][1]) if more and rows else None)
 
 
+#: The steps of an alert's life (``POST /api/alerts/{id}/<step>``): the status it takes and the
+#: statuses it may be taken from.
+ALERT_STEPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "acknowledge": ("acknowledged", ("new",)),
+    "close": ("closed", ("new", "acknowledged")),
+}
+
+
 async def get_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
-    found = await session.scalar(
-        select(alert_feature(principal)).where(ALERTS.c.id == alert_id, alert_visible(principal))
-    )
+    """One alert as the principal may see it, with the steps they may take on it now
+    (an ``actions`` member)."""
+    found = (
+        await session.execute(
+            select(alert_feature(principal), ALERTS.c.status).where(
+                ALERTS.c.id == alert_id, alert_visible(principal)
+            )
+        )
+    ).one_or_none()
     if found is None:
         raise NotFound("no such alert")
-    return str(found)
+    feature, status = found
+    may = [
+        step
+        for step, (_, origins) in ALERT_STEPS.items()
+        if status in origins and allowed(principal, "handle_alert")
+    ]
+    return with_member(str(feature), "actions", may)
 
 
 async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> Any:
@@ -207,8 +227,8 @@ async def _transition(
     )
     if status is None:
         raise NotFound("no such alert")
-    allowed = {"acknowledged": ("new",), "closed": ("new", "acknowledged")}[target]
-    if status not in allowed:
+    (origins,) = [origins for to, origins in ALERT_STEPS.values() if to == target]
+    if status not in origins:
         raise Conflict(f"the alert is {status}; it cannot become {target}")
     stamp = (
         {"acknowledged_at": func.now(), "acknowledged_by": principal.username}
