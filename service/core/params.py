@@ -203,12 +203,14 @@ def list_query(
 ) -> ListQuery:
     """The list filters of a collection from their text (a query string, command options),
     checked once for every door: the list and export routes, the command line, the jobs."""
+    # The enumerated filters first: a request wrong in several places is told of those first.
+    parsed = parse_filters(properties, filter_names, filters or {})
     return ListQuery(
         bbox=parse_bbox(bbox),
         interval=parse_datetime(datetime),
         sector=sector,
         q=q,
-        filters=parse_filters(properties, filter_names, filters or {}),
+        filters=parsed,
         limit=limit,
         cursor=decode_cursor(cursor),
     )

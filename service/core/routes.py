@@ -18,7 +18,7 @@ from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.core import records
 from service.core.collection import Collection
-from service.core.params import ListQuery, parse_filters
+from service.core.params import ListQuery
 from service.core.params import list_query as build_list_query
 from service.core.schemas import (
     FeatureCollectionOut,
@@ -58,8 +58,8 @@ def _filters_dependency(collection: Collection) -> Any:
         for name in collection.filters
     ]
 
-    async def filters(**raw: str | None) -> dict[str, list[Any]]:
-        return parse_filters(collection.properties, collection.filters, raw)
+    async def filters(**raw: str | None) -> dict[str, str | None]:
+        return raw  # checked with the other list parameters, by ``list_query``
 
     filters.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return filters
@@ -74,7 +74,7 @@ def list_query_dependency(collection: Collection) -> Any:
     )
 
     async def list_query(
-        filters: Annotated[dict[str, list[Any]], Depends(filters_dependency)],
+        filters: Annotated[dict[str, str | None], Depends(filters_dependency)],
         bbox: Annotated[
             str | None,
             Query(max_length=BBOX_MAX_LENGTH, description="minLon,minLat,maxLon,maxLat (WGS 84)"),
@@ -94,18 +94,17 @@ def list_query_dependency(collection: Collection) -> Any:
         ] = None,
     ) -> ListQuery:
         settings = get_settings()
-        query = build_list_query(
+        return build_list_query(
             collection.properties,
-            (),
+            collection.filters,
             bbox=bbox,
             datetime=datetime,
             sector=sector,
             q=q,
+            filters=filters,
             limit=min(limit or settings.page_default, settings.page_max),
             cursor=cursor,
         )
-        query.filters.update(filters)
-        return query
 
     return list_query
 
