@@ -44,10 +44,6 @@ class Principal:
             return frozenset({Classification.public, Classification.mission})
         return frozenset({Classification.public})
 
-    @property
-    def can_write(self) -> bool:
-        return self.at_least(Role.officer)
-
 
 #: The service itself (CLI, demo loader, migrations): sees everything.
 SYSTEM = Principal(username="system", role=Role.admin, cleared_restricted=True)

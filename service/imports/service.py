@@ -82,7 +82,7 @@ from geo.formats.geometry import coordinates_of_ewkb_hex
 from geo.formats.pipeline import GEOM, KEY, ROW, safe_file_name
 from geo.formats.schema import IDENTITY
 from geo.sectors import SectorIndex
-from service.access.actions import authorize
+from service.access.actions import allowed, authorize
 from service.access.policy import Principal, floors_for
 from service.access.sql import below_floor, floored, row_filter, seen_in_full, within_scope
 from service.audit import trail
@@ -1390,7 +1390,7 @@ class ProgressWriter:
 def _visible_jobs(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.admin:
         return literal(True)
-    if not principal.can_write:
+    if not allowed(principal, "import"):
         return false()
     return ImportJob.created_by == principal.username
 
