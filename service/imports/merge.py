@@ -10,6 +10,7 @@ from sqlalchemy import (
     and_,
     func,
     literal,
+    not_,
     select,
     tuple_,
     update,
@@ -29,16 +30,11 @@ from service.imports.sql import fetch, runner
 from service.imports.staging import LOCATED, Staging
 
 
-async def merge(
-    session: AsyncSession,
-    staging: Staging,
-    match: Matching,
-    settings: Settings,
-    timings: dict[str, float],
-) -> tuple[int, int]:
-    """One INSERT ... ON CONFLICT (id) DO UPDATE (in a bulk load, an UPDATE of the matched
-    records and an INSERT of the new ones, then the indexes built again: ``timings`` gets
-    ``indexes``); returns (created, updated)."""
+def _incoming(
+    staging: Staging, match: Matching, settings: Settings
+) -> tuple[dict[str, ColumnElement[Any]], list[str]]:
+    """What each staged row writes (column -> expression over the staging table and its
+    match), and the columns an import changes in a record it matches."""
     target = staging.collection.table
     st = staging.table
     fields = [
@@ -72,14 +68,29 @@ async def merge(
     if sectored:
         # Set-wise here, so the per-row trigger has nothing left to look up.
         values["sector_id"] = sector_expr(staging)
-    source = select(*values.values()).select_from(match.joined).where(match.deleted_at.is_(None))
-    # Server defaults (not Python-side ones) fill the fields the file does not carry.
-    statement = pg_insert(target).from_select(list(values), source, include_defaults=False)
     changed = [*fields, "geom"]
     if sectored:
         changed.append("sector_id")
     if staging.classification_given or staging.has("classification"):
         changed.append("classification")
+    return values, changed
+
+
+async def merge(
+    session: AsyncSession,
+    staging: Staging,
+    match: Matching,
+    settings: Settings,
+    timings: dict[str, float],
+) -> tuple[int, int]:
+    """One INSERT ... ON CONFLICT (id) DO UPDATE (in a bulk load, an UPDATE of the matched
+    records and an INSERT of the new ones, then the indexes built again: ``timings`` gets
+    ``indexes``); returns (created, updated)."""
+    target = staging.collection.table
+    values, changed = _incoming(staging, match, settings)
+    source = select(*values.values()).select_from(match.joined).where(match.deleted_at.is_(None))
+    # Server defaults (not Python-side ones) fill the fields the file does not carry.
+    statement = pg_insert(target).from_select(list(values), source, include_defaults=False)
     excluded = statement.excluded
     assign = _assignments(staging, changed, excluded, settings)
     merge = statement.on_conflict_do_update(
@@ -153,10 +164,32 @@ def _assignments(
 async def would_do(
     session: AsyncSession, staging: Staging, match: Matching, settings: Settings
 ) -> dict[str, int]:
+    """What the merge would do with each row: create a record, update one, leave one
+    unchanged (the file holds what it holds already), or skip it (deleted)."""
+    target = staging.collection.table
+    values, changed = _incoming(staging, match, settings)
+    rows = (
+        select(
+            *(expression.label(name) for name, expression in values.items()),
+            match.matched.label("matched"),
+            match.deleted_at.label("deleted_at"),
+        )
+        .select_from(match.joined)
+        .subquery("incoming")
+    )
+    assign = _assignments(staging, changed, rows.c, settings)
+    differs = tuple_(*(target.c[n] for n in assign)).is_distinct_from(tuple_(*assign.values()))
+    live = and_(rows.c.matched.is_not(None), rows.c.deleted_at.is_(None))
     counting = select(
-        func.count().filter(match.matched.is_(None)),
-        func.count().filter(and_(match.matched.is_not(None), match.deleted_at.is_(None))),
-        func.count().filter(match.deleted_at.is_not(None)),
-    ).select_from(match.joined)
+        func.count().filter(rows.c.matched.is_(None)),
+        func.count().filter(and_(live, differs)),
+        func.count().filter(and_(live, not_(differs))),
+        func.count().filter(rows.c.deleted_at.is_not(None)),
+    ).select_from(rows.outerjoin(target, target.c.id == rows.c.matched))
     (row,) = await fetch(session, counting, settings)
-    return {"create": int(row[0]), "update": int(row[1]), "skip": int(row[2])}
+    return {
+        "create": int(row[0]),
+        "update": int(row[1]),
+        "unchanged": int(row[2]),
+        "skip": int(row[3]),
+    }
