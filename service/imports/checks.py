@@ -142,7 +142,7 @@ def _listed(statement: Select[Any], limit: int) -> Select[Any]:
 
 
 def _source_of(opened: Input, name: str) -> str:
-    return opened.mapping.fields.get(name) or name
+    return opened.mapping.label(opened.mapping.fields.get(name)) or name
 
 
 async def check(

@@ -19,7 +19,8 @@ class ImportRequest:
     collection: str
     format: str | None = None
     layer: str | None = None
-    mapping: dict[str, str | None] | None = None
+    #: Field -> file field, constant (``{"value": ...}``) or value map (``{"column", "values"}``).
+    mapping: dict[str, Any] | None = None
     source_crs: str | None = None
     encoding: str | None = None
     classification: Classification | None = None
