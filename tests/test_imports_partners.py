@@ -84,6 +84,71 @@ async def test_an_xlsx_dtm_site_list_is_imported_from_the_sheet_chosen(
     assert found["CF-0103"]["properties"]["site_type"] == "spontaneous_settlement"
 
 
+def ods_workbook(path: Path, rows: list[list[Any]], sheet: str = "Sites") -> Path:
+    """A minimal OpenDocument spreadsheet, as LibreOffice writes its parts."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, (int, float)):
+            return (
+                f'<table:table-cell office:value-type="float" office:value="{value}">'
+                f"<text:p>{value}</text:p></table:table-cell>"
+            )
+        return f'<table:table-cell office:value-type="string"><text:p>{value}</text:p></table:table-cell>'
+
+    body = "".join(
+        "<table:table-row>" + "".join(cell(v) for v in row) + "</table:table-row>" for row in rows
+    )
+    ns = (
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    )
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
+        'office:version="1.2"><office:body><office:spreadsheet>'
+        f'<table:table table:name="{sheet}">{body}</table:table>'
+        "</office:spreadsheet></office:body></office:document-content>"
+    )
+    media = "application/vnd.oasis.opendocument.spreadsheet"
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        f'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" '
+        f'manifest:media-type="{media}"/><manifest:file-entry manifest:full-path="content.xml" '
+        'manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr(zipfile.ZipInfo("mimetype"), media)
+        bundle.writestr("META-INF/manifest.xml", manifest)
+        bundle.writestr("content.xml", content)
+    return path
+
+
+async def test_an_ods_sheet_is_read_also_when_its_name_says_nothing(
+    client: AsyncClient, headers: Headers, tmp_path: Path
+) -> None:
+    rows: list[list[Any]] = [
+        ["Nom", "Lat", "Lon", "Personnes"],
+        ["Kaga Bandoro", 7.0, 19.2, 5400],
+        ["Ndélé", 8.41, 20.65, 1250],
+    ]
+    path = ods_workbook(tmp_path / "sites-from-partner", rows)
+    mapping = {
+        "name": "Nom",
+        "population_individuals": "Personnes",
+        "site_type": {"value": "host_community"},
+    }
+    response = await upload(client, headers, path, collection="idp_sites", mapping=mapping)
+    assert response.status_code == 201, response.text
+    assert response.json()["format"] == "xlsx" and response.json()["layer"] == "Sites"
+    sites = {
+        f["properties"]["name"]: f for f in (await records(client, headers, "idp_sites")).values()
+    }
+    assert sites["Ndélé"]["properties"]["population_individuals"] == 1250
+    assert sites["Ndélé"]["geometry"]["coordinates"] == [20.65, 8.41]
+    assert sites["Kaga Bandoro"]["properties"]["site_type"] == "host_community"
+
+
 async def test_hxl_date_reported_dates_the_population_of_sites(
     client: AsyncClient, headers: Headers, tmp_path: Path
 ) -> None:
