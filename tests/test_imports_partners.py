@@ -50,15 +50,23 @@ def dtm_workbook(path: Path) -> Path:
     return path
 
 
-async def test_an_xlsx_dtm_site_list_is_imported_from_the_sheet_chosen(
+async def test_an_xlsx_dtm_site_list_is_imported_from_the_sheet_that_holds_it(
     client: AsyncClient, headers: Headers, tmp_path: Path
 ) -> None:
     path = dtm_workbook(tmp_path / "DTM_R12_sites.xlsx")
-    refused = await upload(client, headers, path, collection="idp_sites")
+    # The cover sheet holds no records: the site list is the sheet to read.
+    chosen = await upload(client, headers, path, collection="idp_sites", dry_run="true")
+    assert chosen.status_code == 200 and chosen.json()["layer"] == "Site list", chosen.text
+    two = openpyxl.load_workbook(path)
+    copy = two.copy_worksheet(two["Site list"])
+    copy.title = "Round 11"
+    two.save(tmp_path / "two-rounds.xlsx")
+    refused = await upload(client, headers, tmp_path / "two-rounds.xlsx", collection="idp_sites")
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"][0]
     assert detail["loc"] == ["body", "layer"]
-    assert "'Read me'" in detail["msg"] and "'Site list'" in detail["msg"]
+    assert "'Site list'" in detail["msg"] and "'Round 11'" in detail["msg"]
+    assert "'Read me'" in detail["msg"]
 
     preview = await upload(
         client, headers, path, collection="idp_sites", layer="Site list", dry_run="true"

@@ -161,7 +161,8 @@ def _in_archive(files: list[Path], format_name: str | None) -> tuple[Format, Pat
 def pick_layer(
     layers: list[LayerInfo], wanted: str | None, geometry_types: tuple[str, ...]
 ) -> LayerInfo:
-    """The layer to import: the one named, or the only one."""
+    """The layer to import: the one named, the only one, the only one holding records, or all
+    of them at once where the format reads them so (a KML's folders)."""
     if not layers:
         raise FileRefused("the file holds no layer of features")
     if wanted:
@@ -177,6 +178,10 @@ def pick_layer(
     combined = [layer for layer in layers if layer.combined]
     if combined:
         return combined[0]
+    # A cover sheet or an empty layer beside the one that holds the records.
+    holding = [layer for layer in layers if layer.count != 0]
+    if len(holding) == 1:
+        return holding[0]
     described = "; ".join(
         f"{layer.name!r} ({layer.geometry_type or 'no geometry'}, "
         f"{'?' if layer.count is None else layer.count} features)"
