@@ -126,14 +126,14 @@ def _rows(workbook: Any, name: str) -> list[list[Any]]:
 
 def _header(name: str, rows: Sequence[Sequence[Any]]) -> Sheet | None:
     """The sheet's header, or ``None`` for a sheet without any text."""
-    texts = [[cell_text(v) or "" for v in row] for row in rows]
-    start = next((i for i, row in enumerate(texts) if any(c.strip() for c in row)), None)
+    start = next((i for i, row in enumerate(rows) if _filled(row)), None)
     if start is None:
         return None
-    first = texts[start]
+    texts = [[cell_text(v) or "" for v in row] for row in rows[start : start + 2]]
+    first = texts[0]
     hxl: list[str] | None = None
     skip = 1
-    second = texts[start + 1] if start + 1 < len(texts) else []
+    second = texts[1] if len(texts) > 1 else []
     if tags.is_hashtag_row(first):
         hxl = list(first)
     elif tags.is_hashtag_row(second):
@@ -144,9 +144,12 @@ def _header(name: str, rows: Sequence[Sequence[Any]]) -> Sheet | None:
     )
     if hxl is not None:
         hxl = [(hxl[i].strip() if i < len(hxl) else "") for i in range(width)]
-    data = texts[start + skip :]
-    count = sum(1 for row in data if any(c.strip() for c in row))
+    count = sum(1 for row in rows[start + skip :] if _filled(row))
     return Sheet(name, tuple(names), None if hxl is None else tuple(hxl), start + skip, count)
+
+
+def _filled(row: Sequence[Any]) -> bool:
+    return any(cell_text(v) for v in row)
 
 
 _last: dict[tuple[str, int, int], list[tuple[Sheet, list[list[Any]]]]] = {}
@@ -223,16 +226,18 @@ class Spreadsheet(Format):
         width = len(sheet.names)
 
         def batches() -> Iterator[pa.RecordBatch]:
-            data = (row for row in rows[sheet.first :] if any(cell_text(v) for v in row))
             chunk: list[list[str | None]] = []
-            for row in data:
+            for row in rows[sheet.first :]:
                 texts = [cell_text(v) for v in row[:width]]
+                if not any(texts):
+                    continue
                 chunk.append(texts + [None] * (width - len(texts)))
                 if len(chunk) >= limits.batch_rows:
                     yield _batch(chunk, sheet.names)
                     chunk = []
             if chunk:
                 yield _batch(chunk, sheet.names)
+            _last.clear()  # the workbook is read: its rows need not stay in memory
 
         return OpenLayer(info=self._info(sheet), has_geometry=False, reader=batches)
 
