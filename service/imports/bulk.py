@@ -123,6 +123,13 @@ async def bulk_load(session: AsyncSession, staging: Staging, settings: Settings)
         return None
     finally:
         await driver.execute("SET LOCAL lock_timeout TO DEFAULT")
+    # The statement triggers read the new records from transition tables, which PostgreSQL
+    # keeps in memory up to work_mem and writes to temporary files beyond it: a bulk load's
+    # records fit (a smaller setting is raised for this transaction only).
+    await driver.execute(
+        "SELECT set_config('work_mem', '256MB', true) "
+        "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('256MB')"
+    )
     indexes = await driver.fetch(_INDEXES, table)
     constraints = await driver.fetch(_CONSTRAINTS, table)
     for drop, _ in [*constraints, *indexes]:
