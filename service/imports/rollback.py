@@ -58,7 +58,9 @@ async def rollback(
         raise Conflict("this import is being or has been rolled back")
     mine = (
         text(
-            "SELECT a.record_id, a.action, a.id FROM audit_log a "
+            # A bulk creation's row lists its records (``record_ids``); others name one.
+            "SELECT coalesce(r.id, a.record_id) AS record_id, a.action, a.id FROM audit_log a "
+            "LEFT JOIN LATERAL unnest(a.record_ids) r(id) ON true "
             "WHERE a.context = :context AND a.collection = :collection"
         )
         .bindparams(context=context, collection=target.name)
