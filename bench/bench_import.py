@@ -153,6 +153,8 @@ class Run:
     loaded: int
     plain: int
     audited: int
+    #: Records the audit rows name (an import's bulk creation is one row naming them all).
+    named: int
     phases: dict[str, float]
 
 
@@ -215,6 +217,13 @@ def one_run(path: Path, base: str, without_statement_triggers: bool, keep: bool)
             plain=int(scalar(scratch, "SELECT count(*) FROM ogr_plain")),
             audited=int(
                 scalar(scratch, "SELECT count(*) FROM audit_log WHERE context LIKE 'import:%'")
+            ),
+            named=int(
+                scalar(
+                    scratch,
+                    "SELECT coalesce(sum(coalesce(cardinality(record_ids), 1)), 0) "
+                    "FROM audit_log WHERE context LIKE 'import:%'",
+                )
             ),
             phases=json.loads(
                 scalar(scratch, "SELECT options->'seconds' FROM import_jobs WHERE origin = 'bench'")
@@ -298,7 +307,11 @@ def main() -> None:
         f"civop peak memory: {ours_rss:.0f} MiB  (target < 1024: {'met' if ours_rss < 1024 else 'NOT met'})"
     )
     writer = "the service" if options.without_statement_triggers else "the statement triggers"
-    print(f"audit rows written by the import: {last.audited:,} (written by {writer})")
+    print(
+        f"audit rows written by the import: {last.audited:,}, naming {last.named:,} records "
+        f"(written by {writer}; an import's creation of more than 1,000 records is one row "
+        "that lists them, where the reference writes one row per record)"
+    )
     print(
         "civop phases (s): read, check and COPY to staging {read_and_stage:.1f}; "
         "checks in SQL {check:.1f}; merge into incidents (triggers, audit, indexes) {merge:.1f}".format(

@@ -215,7 +215,9 @@ async def test_importing_a_hidden_records_key_answers_as_an_unused_key(
         jobs.append(_job(job, key))
         seconds.append(job.json().get("options", {}).get("seconds", {}))
     assert previews[0] == previews[1]
-    assert previews[1][1]["would"] == {"create": 1, "update": 0, "skip": 0}, previews[1]
+    assert previews[1][1]["would"] == {"create": 1, "update": 0, "unchanged": 0, "skip": 0}, (
+        previews[1]
+    )
     assert jobs[0] == jobs[1]
     status, job = jobs[1]
     assert (status, job["status"], job["created"]) == (201, "succeeded", 1), job
@@ -313,7 +315,9 @@ async def test_a_cleared_user_sees_both_records_and_a_reimport_updates_the_most_
     preview = await upload(
         client, headers, newer, collection="incidents", origin=ORIGIN, user="admin", dry_run="true"
     )
-    assert preview.json()["would"] == {"create": 0, "update": 1, "skip": 0}, preview.text
+    assert preview.json()["would"] == {"create": 0, "update": 1, "unchanged": 0, "skip": 0}, (
+        preview.text
+    )
     job = await upload(client, headers, newer, collection="incidents", origin=ORIGIN, user="admin")
     assert (job.json()["created"], job.json()["updated"]) == (0, 1), job.text
     severities = dict(

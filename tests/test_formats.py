@@ -317,14 +317,16 @@ def test_a_crs_is_given_by_the_caller_the_file_or_the_format() -> None:
         crs.parse_crs("UTM somewhere")
 
 
-def test_a_csv_in_the_wrong_encoding_is_refused_early(tmp_path: Path) -> None:
+def test_a_csv_in_latin_1_is_guessed_and_a_wrong_encoding_given_is_refused_early(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes(geofiles.incidents_csv().replace("Shops", "Boutiqué").encode("latin-1"))
-    with pytest.raises(FileRefused, match="encoding=latin-1") as refused:
+    with pytest.raises(FileRefused, match="leave the encoding empty") as refused:
         open_input(
             path,
             schema=target_schema("incidents"),
-            options=Options(),
+            options=Options(encoding="utf-8"),
             limits=Limits(),
             workdir=tmp_path,
             area=MISSION,
@@ -333,10 +335,11 @@ def test_a_csv_in_the_wrong_encoding_is_refused_early(tmp_path: Path) -> None:
     opened = open_input(
         path,
         schema=target_schema("incidents"),
-        options=Options(encoding="latin-1"),
+        options=Options(),
         limits=Limits(),
         workdir=tmp_path,
         area=MISSION,
     )
+    assert opened.describe()["encoding_from"] == "guessed"
     (batch,) = list(opened.convert(ProblemLog()))
     assert "Boutiqué looted" in batch.column("description").to_pylist()

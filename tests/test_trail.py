@@ -31,7 +31,8 @@ Headers = Callable[[str], dict[str, str]]
 
 #: (A custom setting once set in a session reads '' rather than NULL after its transaction.)
 AUDIT = """
-SELECT action, collection, record_id, before, after, actor, nullif(context, '')
+SELECT action, collection, record_id, before, after, actor, nullif(context, ''),
+       cardinality(record_ids)
 FROM audit_log WHERE id > :mark ORDER BY id
 """
 EVENTS = "SELECT collection, record_id, action FROM events WHERE id > :mark ORDER BY id"
@@ -257,6 +258,11 @@ async def test_every_write_path_records_the_same_without_triggers(
     actions = {row[0] for row in b["audit"]}
     assert actions == {"create", "update", "delete", "purge"}
     assert all(row[5] in ("admin", "officer") for row in b["audit"])
+    # An import's creation of more than 1,000 records is one row listing them all.
+    for seen in (a, b):
+        bulk = [row for row in seen["audit"] if row[7] is not None]
+        assert [(row[0], row[2], row[7]) for row in bulk] == [("create", None, "1100")]
+        assert bulk[0][6].startswith("import:")
     # Rollback found the imports' rows by their context.
     assert {row[6].split(":")[0] for row in b["audit"] if row[6]} == {"import", "rollback"}
     # The same change events for the alert engine and the live map.

@@ -72,44 +72,51 @@ def unpack(archive: Path, target: Path, limits: Limits) -> list[Path]:
             f"the zip archive is damaged or incomplete ({error}); create it again and re-send it"
         ) from error
     with bundle:
-        members = [m for m in bundle.infolist() if not m.is_dir()]
-        if not members:
-            raise FileRefused("the zip archive is empty")
-        if len(members) > limits.max_zip_members:
-            raise FileRefused(
-                f"the zip holds {len(members)} files; at most {limits.max_zip_members} are "
-                "accepted (CIVOP_IMPORT_MAX_ZIP_MEMBERS)",
-                reason="too_large",
-            )
-        declared = 0
-        for member in members:
-            _safe_name(member.filename)
-            mode = member.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise FileRefused(f"the zip holds a symbolic link ({member.filename!r}); refused")
-            if member.flag_bits & 0x1:
-                raise FileRefused(f"{member.filename!r} is encrypted; send it without a password")
-            if member.filename.lower().endswith((".zip", ".kmz", ".gz", ".7z", ".rar")):
-                raise FileRefused(
-                    f"the zip holds another archive ({member.filename!r}); unpack it and send "
-                    "its files in one zip"
-                )
-            declared += member.file_size
-            ratio = member.file_size / max(member.compress_size, 1)
-            if member.file_size > _CHUNK and ratio > limits.max_compression_ratio:
-                raise FileRefused(
-                    f"{member.filename!r} expands {ratio:.0f} times; more than "
-                    f"{limits.max_compression_ratio:.0f} is refused as a zip bomb",
-                    reason="too_large",
-                )
-        if declared > limits.max_uncompressed_bytes:
-            raise FileRefused(
-                f"the zip expands to {declared / 1024**2:.0f} MiB; at most "
-                f"{limits.max_uncompressed_bytes / 1024**2:.0f} MiB are accepted "
-                "(CIVOP_IMPORT_MAX_UNCOMPRESSED_MB)",
-                reason="too_large",
-            )
+        members = check_members(bundle, limits)
         return _extract(bundle, members, target, limits)
+
+
+def check_members(bundle: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+    """The members of an archive, after the checks ``unpack`` makes before writing any
+    (a spreadsheet, itself a zip, is checked the same way before it is read)."""
+    members = [m for m in bundle.infolist() if not m.is_dir()]
+    if not members:
+        raise FileRefused("the zip archive is empty")
+    if len(members) > limits.max_zip_members:
+        raise FileRefused(
+            f"the zip holds {len(members)} files; at most {limits.max_zip_members} are "
+            "accepted (CIVOP_IMPORT_MAX_ZIP_MEMBERS)",
+            reason="too_large",
+        )
+    declared = 0
+    for member in members:
+        _safe_name(member.filename)
+        mode = member.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise FileRefused(f"the zip holds a symbolic link ({member.filename!r}); refused")
+        if member.flag_bits & 0x1:
+            raise FileRefused(f"{member.filename!r} is encrypted; send it without a password")
+        if member.filename.lower().endswith((".zip", ".kmz", ".gz", ".7z", ".rar")):
+            raise FileRefused(
+                f"the zip holds another archive ({member.filename!r}); unpack it and send "
+                "its files in one zip"
+            )
+        declared += member.file_size
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _CHUNK and ratio > limits.max_compression_ratio:
+            raise FileRefused(
+                f"{member.filename!r} expands {ratio:.0f} times; more than "
+                f"{limits.max_compression_ratio:.0f} is refused as a zip bomb",
+                reason="too_large",
+            )
+    if declared > limits.max_uncompressed_bytes:
+        raise FileRefused(
+            f"the zip expands to {declared / 1024**2:.0f} MiB; at most "
+            f"{limits.max_uncompressed_bytes / 1024**2:.0f} MiB are accepted "
+            "(CIVOP_IMPORT_MAX_UNCOMPRESSED_MB)",
+            reason="too_large",
+        )
+    return members
 
 
 def _extract(

@@ -7,6 +7,7 @@ writer turns Arrow record batches into a file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,10 +63,28 @@ class FileRefused(ValueError):
         field: str = "file",
         reason: Literal["invalid", "too_large", "unsupported"] = "invalid",
     ) -> None:
+        message = without_paths(message)
         super().__init__(message)
         self.message = message
         self.field = field
         self.reason = reason
+
+
+#: A path on the server (two parts at least): only its last part means anything to a user.
+_PATH = re.compile(r"""(?<![\w.:/])(?:[A-Za-z]:)?[/\\](?:[^\s'"/\\]+[/\\])+([^\s'"/\\,;:)]+)""")
+
+
+def without_paths(message: str) -> str:
+    """A message with every server path reduced to the file's name.
+
+    Examples
+    --------
+    >>> without_paths("'/tmp/civop-import-x1/upload/camps.gpkg' not recognized")
+    "'camps.gpkg' not recognized"
+    >>> without_paths("use 24.5/7.3 or EPSG:4326")
+    'use 24.5/7.3 or EPSG:4326'
+    """
+    return _PATH.sub(r"\1", message)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,12 @@ class LayerInfo:
     fields: tuple[SourceField, ...]
     #: The layer's CRS as "AUTHORITY:CODE" or WKT; ``None`` when the file does not say.
     crs: str | None
+    #: The text encoding read (CSV), and how it was found (``given``, ``byte order mark``,
+    #: ``valid UTF-8``, ``guessed``).
+    encoding: str | None = None
+    encoding_from: str | None = None
+    #: Stands for all the other layers read at once (a KML's folders); chosen when none is.
+    combined: bool = False
 
 
 @dataclass

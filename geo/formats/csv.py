@@ -47,28 +47,126 @@ class Header:
     #: Lines before the first record (header, HXL row).
     skip: int
     encoding: str
+    #: How the encoding was found: ``given``, ``byte order mark``, ``valid UTF-8``, ``guessed``.
+    encoding_from: str = "given"
 
 
-def _decode_head(path: Path, encoding: str | None) -> str:
+#: Byte order marks, longest first (a UTF-32 LE mark begins like a UTF-16 LE one).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+#: The encodings a guess chooses among: what office and GIS programs write for the languages
+#: of mission areas (Western and Central European, Cyrillic, Greek, Turkish, Arabic), and
+#: UTF-16/32 without a byte order mark.
+GUESSES = (
+    "cp1252",
+    "cp1250",
+    "cp1251",
+    "cp1253",
+    "cp1254",
+    "cp1256",
+    "latin_1",
+    "iso8859_15",
+    "iso8859_6",
+    "koi8_r",
+    "cp850",
+    "cp437",
+    "mac_roman",
+    "utf_16_le",
+    "utf_16_be",
+    "utf_32_le",
+    "utf_32_be",
+)
+
+
+def detect_encoding(head: bytes) -> tuple[str, str]:
+    """The encoding of a text file from its first bytes, and how it was found.
+
+    A byte order mark settles it; text that is valid UTF-8 is UTF-8; otherwise
+    charset-normalizer guesses (Windows-1252, Latin-1, UTF-16 without a mark ...).
+
+    Examples
+    --------
+    >>> detect_encoding("nom,lat".encode("utf-16"))
+    ('utf-16', 'byte order mark')
+    >>> detect_encoding("Bangui,4.36".encode("utf-8"))
+    ('utf-8', 'valid UTF-8')
+    """
+    for mark, name in BOMS:
+        if head.startswith(mark):
+            return name, "byte order mark"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8", "valid UTF-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head, cp_isolation=list(GUESSES)).best()
+    if best is None:
+        return "", "not text"
+    guessed = codecs.lookup(best.encoding).name
+    # Single-byte encodings that read the file alike: say the one spreadsheets write.
+    try:
+        if guessed != "cp1252" and head.decode("cp1252") == str(best):
+            return "cp1252", "guessed"
+    except UnicodeDecodeError:
+        pass
+    return guessed, "guessed"
+
+
+def _decode_head(path: Path, encoding: str | None) -> tuple[str, str, str]:
+    """The first part of the file as text, its encoding and how the encoding was found."""
     with path.open("rb") as stream:
         head = stream.read(HEAD_BYTES)
-    decoder = codecs.getincrementaldecoder(encoding or "utf-8-sig")()
+    found = "given"
+    if encoding is None:
+        encoding, found = detect_encoding(head)
+        if not encoding:
+            raise FileRefused(
+                f"{path.name} is not a text file (no text encoding fits its bytes); send a CSV "
+                "saved as text, or a spreadsheet as .xlsx",
+                reason="unsupported",
+            )
+    elif codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"  # a mark at the start is no part of the first column's name
+    if len(head) == HEAD_BYTES and encoding in ("utf-16", "utf-32"):
+        head = head[: len(head) - len(head) % 4]  # whole characters only
+    decoder = codecs.getincrementaldecoder(encoding)()
     try:
-        return str(decoder.decode(head, final=len(head) < HEAD_BYTES))
+        text = str(decoder.decode(head, final=len(head) < HEAD_BYTES))
     except UnicodeDecodeError as error:
         raise FileRefused(
-            f"{path.name} is not {encoding or 'UTF-8'} text (byte 0x{head[error.start]:02x} at "
-            f"position {error.start}); save it as UTF-8, or give its encoding, e.g. "
-            "encoding=latin-1",
+            f"{path.name} is not {encoding} text (byte 0x{head[error.start]:02x} at position "
+            f"{error.start}); leave the encoding empty to have it detected, or give the one "
+            "it was saved in, e.g. encoding=cp1252",
             field="encoding",
         ) from error
+    if "\x00" in text:
+        wide = any(head.startswith(mark) for mark, _ in BOMS if mark != codecs.BOM_UTF8)
+        if found == "given" and (wide or b"\x00" in head[:64]):
+            raise FileRefused(
+                f"{path.name} is not {encoding} text: it holds zero bytes, as UTF-16 or UTF-32 "
+                "text does; leave the encoding empty to have it detected",
+                field="encoding",
+            )
+        raise FileRefused(
+            f"{path.name} is not a text file (it holds zero bytes); send a CSV saved as text, "
+            "or a spreadsheet as .xlsx",
+            reason="unsupported",
+        )
+    return text, encoding, found
 
 
 def read_header(path: Path, encoding: str | None) -> Header:
     """Column names, HXL hashtags and delimiter from the first lines of a CSV."""
-    text = _decode_head(path, encoding)
-    if "\x00" in text:
-        raise FileRefused(f"{path.name} is not a text file", reason="unsupported")
+    text, encoding, found = _decode_head(path, encoding)
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise FileRefused(f"{path.name} is empty or has no header line")
@@ -88,19 +186,22 @@ def read_header(path: Path, encoding: str | None) -> Header:
         names, hxl, skip = list(first), list(second), 2
     else:
         names = list(first)
-    names = _unique([n.strip() or f"field_{i + 1}" for i, n in enumerate(names)])
+    names = unique_names([n.strip() or f"field_{i + 1}" for i, n in enumerate(names)])
     if hxl is not None:
         hxl = [(hxl[i].strip() if i < len(hxl) else "") for i in range(len(names))]
+    name = codecs.lookup(encoding).name
     return Header(
         tuple(names),
         None if hxl is None else tuple(hxl),
         delimiter,
         skip,
-        codecs.lookup(encoding or "utf-8").name,
+        # Arrow reads UTF-8 itself (a mark at the start included); others are transcoded.
+        "utf-8" if name == "utf-8-sig" else name,
+        found,
     )
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
@@ -125,6 +226,10 @@ class CSV(Format):
     def sniff(cls, path: Path, head: bytes) -> int:
         if path.suffix.lower() in cls.extensions:
             return 50
+        for mark, name in BOMS:
+            if head.startswith(mark):
+                head = head.decode(name, errors="ignore").encode()
+                break
         if b"\x00" in head or not head.strip():
             return 0
         first = head.split(b"\n", 1)[0]
@@ -147,7 +252,17 @@ class CSV(Format):
         fields = tuple(
             SourceField(name, tag or None) for name, tag in zip(header.names, hxl, strict=True)
         )
-        return [LayerInfo(path.stem, None, None, fields, None)]
+        return [
+            LayerInfo(
+                path.stem,
+                None,
+                None,
+                fields,
+                None,
+                encoding=header.encoding,
+                encoding_from=header.encoding_from,
+            )
+        ]
 
     def open(
         self, path: Path, layer: str | None, *, encoding: str | None, limits: Limits
@@ -176,9 +291,13 @@ class CSV(Format):
             except (pa.ArrowInvalid, UnicodeDecodeError) as error:
                 message = str(error).splitlines()[0]
                 if "UTF8" in message or "utf-8" in message.lower() or "decode" in message:
+                    assumed = (
+                        "" if header.encoding_from == "given" else f" ({header.encoding_from})"
+                    )
                     raise FileRefused(
-                        f"{path.name} is not {header.encoding} text ({message}); give its "
-                        "encoding, e.g. encoding=latin-1",
+                        f"{path.name} is not {header.encoding} text further on, as was assumed"
+                        f"{assumed} from its start; give the encoding it was saved in, e.g. "
+                        "encoding=cp1252",
                         field="encoding",
                     ) from error
                 raise FileRefused(f"{path.name} is not a well-formed CSV: {message}") from error

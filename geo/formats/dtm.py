@@ -1,4 +1,4 @@
-"""An IOM DTM (Displacement Tracking Matrix) site list (CSV), into idp_sites.
+"""An IOM DTM (Displacement Tracking Matrix) site list (CSV or spreadsheet), into idp_sites.
 
 DTM site lists differ by country and round; this plugin recognises their usual column names,
 turns their site types and statuses into civop's, and takes the DTM site id (SSID) as the
@@ -13,9 +13,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from geo.formats.base import Preset
+from geo.formats.base import Format, Preset
 from geo.formats.csv import CSV
 from geo.formats.schema import TargetSchema
+from geo.formats.spreadsheet import Spreadsheet
 
 SITE_TYPES = {
     "camp": "planned_camp",
@@ -81,9 +82,9 @@ def _translate(values: pa.Array | None, table: Mapping[str, str], rows: int) -> 
     return pa.array(out, pa.string())
 
 
-class DTM(CSV):
-    name = "dtm"
-    title = "IOM DTM site list (CSV)"
+class DTMSites(Format):
+    """What DTM site lists share, whatever file they come in."""
+
     preset = Preset(
         collection="idp_sites",
         origin="dtm",
@@ -91,15 +92,12 @@ class DTM(CSV):
     )
     derived = ("__site_type", "__status")
 
-    @classmethod
-    def sniff(cls, path: Path, head: bytes) -> int:
-        if CSV.sniff(path, head) == 0:
-            return 0
-        names = CSV.header_names(path)
+    @staticmethod
+    def looks_like_dtm(names: set[str]) -> bool:
         has_id = bool(names & {"ssid", "site_id", "dtm_site_id", "site_code"})
         has_site = bool(names & {"site_name", "site_type", "type_of_site"})
         has_people = any("idp" in n or "individual" in n for n in names)
-        return 85 if has_id and has_site and has_people else 0
+        return has_id and has_site and has_people
 
     def field_aliases(self, schema: TargetSchema) -> Mapping[str, Sequence[str]]:
         return ALIASES
@@ -110,3 +108,25 @@ class DTM(CSV):
         status = _translate(_column(batch, _STATUS_COLUMNS), STATUSES, rows)
         arrays = [*batch.columns, site_type, status]
         return pa.RecordBatch.from_arrays(arrays, names=[*batch.schema.names, *self.derived])
+
+
+class DTM(DTMSites, CSV):
+    name = "dtm"
+    title = "IOM DTM site list (CSV)"
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> int:
+        if CSV.sniff(path, head) == 0:
+            return 0
+        return 85 if cls.looks_like_dtm(CSV.header_names(path)) else 0
+
+
+class DTMSpreadsheet(DTMSites, Spreadsheet):
+    name = "dtm_xlsx"
+    title = "IOM DTM site list (Excel or OpenDocument spreadsheet)"
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> int:
+        if Spreadsheet.sniff(path, head) == 0:
+            return 0
+        return 95 if cls.looks_like_dtm(Spreadsheet.header_names(path)) else 0

@@ -1,10 +1,15 @@
 """KML and KMZ (Google Earth): WGS 84 by definition; attributes travel as ExtendedData.
 
 A KMZ is a zip: it is unpacked with the same checks as any zip and its ``doc.kml`` is read.
+Each folder of the file is a layer (GDAL's LIBKML driver). When there are several, all of them
+are read at once unless one is chosen (``layer=<folder name>``): the records of every folder,
+with the folder's name in a ``folder`` field that can be mapped like any other (e.g. a value
+map from folder names to site types).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape
@@ -12,10 +17,16 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyogrio
 import shapely
 
-from geo.formats.base import GEOMETRY, Writer
-from geo.formats.ogr import OgrFormat
+from geo.formats.base import GEOMETRY, LayerInfo, Limits, OpenLayer, SourceField, Writer
+from geo.formats.ogr import GDAL_ERRORS, OgrFormat, rename_geometry
+
+#: The layer that stands for every folder of the file.
+ALL_FOLDERS = "*"
+#: The field that holds each record's folder (``kml_folder`` if the file has a ``folder``).
+FOLDER = "folder"
 
 
 class KML(OgrFormat):
@@ -33,10 +44,100 @@ class KML(OgrFormat):
             return 100
         return 90 if b"<kml" in head[:4096] else 0
 
+    def layers(self, path: Path, *, encoding: str | None = None) -> list[LayerInfo]:
+        folders = super().layers(path, encoding=encoding)
+        if len(folders) < 2:
+            return folders
+        names: dict[str, None] = {}
+        for folder in folders:
+            names.update(dict.fromkeys(f.name for f in folder.fields))
+        folder_field = FOLDER if FOLDER not in names else f"kml_{FOLDER}"
+        counts = [f.count for f in folders]
+        kinds = {f.geometry_type for f in folders}
+        combined = LayerInfo(
+            name=ALL_FOLDERS,
+            geometry_type=kinds.pop() if len(kinds) == 1 else "Unknown",
+            count=None if None in counts else sum(c for c in counts if c is not None),
+            fields=(*(SourceField(n) for n in names), SourceField(folder_field)),
+            crs=folders[0].crs,
+            combined=True,
+        )
+        return [combined, *folders]
+
+    def open(
+        self, path: Path, layer: str | None, *, encoding: str | None, limits: Limits
+    ) -> OpenLayer:
+        infos = self.layers(path, encoding=encoding)
+        if not infos[0].combined or (layer not in (None, ALL_FOLDERS)):
+            return super().open(path, layer, encoding=encoding, limits=limits)
+        combined, folders = infos[0], infos[1:]
+        folder_field = combined.fields[-1].name
+        names = [f.name for f in combined.fields[:-1]]
+        types = self._field_types(path, folders)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for folder in folders:
+                try:
+                    with pyogrio.open_arrow(
+                        path,
+                        layer=folder.name,
+                        encoding=encoding,
+                        batch_size=limits.batch_rows,
+                        use_pyarrow=True,
+                    ) as (meta, reader):
+                        geometry_name = meta.get("geometry_name") or "wkb_geometry"
+                        for batch in reader:
+                            batch = rename_geometry(batch, geometry_name)
+                            yield _conformed(batch, names, types, folder_field, folder.name)
+                except GDAL_ERRORS as error:
+                    raise self._refused(path, error) from error
+
+        return OpenLayer(info=combined, has_geometry=True, reader=batches)
+
+    @staticmethod
+    def _field_types(path: Path, folders: list[LayerInfo]) -> dict[str, pa.DataType]:
+        """One type per field over all folders: text where the folders disagree."""
+        seen: dict[str, set[str]] = {}
+        for folder in folders:
+            info = pyogrio.read_info(path, layer=folder.name)
+            for name, dtype in zip(info["fields"], info["dtypes"], strict=True):
+                seen.setdefault(str(name), set()).add(str(dtype))
+        types: dict[str, pa.DataType] = {}
+        for name, dtypes in seen.items():
+            (dtype,) = dtypes if len(dtypes) == 1 else ("object",)
+            if dtype == "object":
+                types[name] = pa.string()
+            elif dtype.startswith("datetime64"):
+                types[name] = pa.timestamp(dtype[11:-1] or "ms")
+            else:
+                types[name] = pa.from_numpy_dtype(np.dtype(dtype))
+        return types
+
     def writer(
         self, directory: Path, *, layer: str, collection: str, geometry_types: tuple[str, ...]
     ) -> Writer:
         return KmlWriter(directory / f"{layer}.kml", layer=layer)
+
+
+def _conformed(
+    batch: pa.RecordBatch,
+    names: list[str],
+    types: dict[str, pa.DataType],
+    folder_field: str,
+    folder: str,
+) -> pa.RecordBatch:
+    """A folder's batch with every folder's fields (null where it has none), in one order."""
+    arrays: list[pa.Array] = []
+    for name in names:
+        kind = types.get(name, pa.string())
+        if name in batch.schema.names:
+            values = batch.column(name)
+            arrays.append(values if values.type == kind else pc.cast(values, kind))
+        else:
+            arrays.append(pa.nulls(batch.num_rows, kind))
+    arrays.append(pa.array([folder] * batch.num_rows, pa.string()))
+    arrays.append(batch.column(GEOMETRY))
+    return pa.RecordBatch.from_arrays(arrays, names=[*names, folder_field, GEOMETRY])
 
 
 class KmlWriter(Writer):

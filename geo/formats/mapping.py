@@ -4,6 +4,11 @@ Automatic by name (and common synonyms), by HXL hashtag and by what a format kno
 columns, a shapefile's 10-character names); an explicit mapping from the caller wins over all
 of that. The location comes from the layer's geometry, or from longitude/latitude columns, or
 from a WKT column.
+
+An explicit mapping may also give a field one value for every record (a constant,
+``{"site_type": {"value": "planned_camp"}}``) or translate a column's values (a value map,
+``{"category": {"column": "Type", "values": {"Attaque": "attack_on_civilians"}}}``): both are
+checked against the field's type and choices before any record is read.
 """
 
 from __future__ import annotations
@@ -13,9 +18,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from geo.formats import tags
 from geo.formats.base import FileRefused, SourceField
-from geo.formats.schema import IDENTITY, LATITUDE, LOCATION_FIELDS, LONGITUDE, WKT, TargetSchema
+from geo.formats.problems import ProblemLog
+from geo.formats.schema import (
+    IDENTITY,
+    LATITUDE,
+    LOCATION_FIELDS,
+    LONGITUDE,
+    WKT,
+    TargetField,
+    TargetSchema,
+)
 
 #: Names files commonly use for civop's fields (compared after normalisation).
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -29,7 +46,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "site_type": ("type", "sitetype"),
     "population_individuals": ("individuals", "idp_individuals", "idps", "population", "ind"),
     "population_households": ("households", "idp_households", "hh"),
-    "population_date": ("assessment_date", "survey_date", "date"),
+    "population_date": ("assessment_date", "survey_date", "reporting_date", "date"),
     "killed": ("fatalities", "deaths", "dead"),
     "severity": ("sev", "level"),
     "unit": ("unit_name",),
@@ -48,9 +65,25 @@ def normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
+#: Prefixes of the columns a constant or a value map adds to each batch (never a file's own).
+CONSTANT = "__constant__"
+MAPPED = "__mapped__"
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    """A column whose values are translated (values not listed are kept as they are)."""
+
+    column: str
+    values: dict[str, str]
+
+
 @dataclass(frozen=True)
 class FieldMapping:
-    """The outcome: target field -> file field, and where the location comes from."""
+    """The outcome: target field -> file field, and where the location comes from.
+
+    A target filled by a constant or a value map reads a column ``apply`` adds to each batch
+    (``CONSTANT``/``MAPPED`` + the target's name); ``label`` names it for problems."""
 
     fields: dict[str, str]
     #: ``"layer"`` (the file's geometry), ``"lonlat"`` or ``"wkt"``.
@@ -59,17 +92,168 @@ class FieldMapping:
     how: dict[str, str] = field(default_factory=dict)
     #: File fields that are not imported.
     unused: tuple[str, ...] = ()
+    #: Targets given one value for every record (as text).
+    constants: dict[str, str] = field(default_factory=dict)
+    #: Targets filled from a column through a table of values.
+    value_maps: dict[str, ValueMap] = field(default_factory=dict)
 
     def source(self, target: str) -> str | None:
         return self.fields.get(target)
 
+    def label(self, column: str | None) -> str | None:
+        """How problems name the field a batch column comes from."""
+        if column is None:
+            return None
+        if column.startswith(CONSTANT):
+            return f"mapping {column.removeprefix(CONSTANT)}"
+        if column.startswith(MAPPED):
+            return self.value_maps[column.removeprefix(MAPPED)].column
+        return column
+
+    def apply(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with the columns of the constants and value maps added."""
+        if not self.constants and not self.value_maps:
+            return batch
+        arrays, names = list(batch.columns), list(batch.schema.names)
+        for target, value in self.constants.items():
+            arrays.append(pa.array([value] * batch.num_rows, pa.string()))
+            names.append(CONSTANT + target)
+        for target, value_map in self.value_maps.items():
+            arrays.append(translated(batch.column(names.index(value_map.column)), value_map))
+            names.append(MAPPED + target)
+        return pa.RecordBatch.from_arrays(arrays, names=names)
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "fields": dict(self.fields),
+            "fields": {target: self.label(source) for target, source in self.fields.items()},
             "location": self.location,
             "matched_by": dict(self.how),
             "not_imported": list(self.unused),
+            "constants": dict(self.constants),
+            "value_maps": {
+                target: {"column": m.column, "values": dict(m.values)}
+                for target, m in self.value_maps.items()
+            },
         }
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def translated(values: pa.Array, value_map: ValueMap) -> pa.Array:
+    """The column's values through the map, compared without case and extra blanks.
+
+    Examples
+    --------
+    >>> m = ValueMap("Type", {"Attaque": "attack_on_civilians"})
+    >>> translated(pa.array(["attaque ", "armed_clash", None]), m).to_pylist()
+    ['attack_on_civilians', 'armed_clash', None]
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+    keys = pa.array([_key(k) for k in value_map.values], pa.string())
+    replacements = pa.array(list(value_map.values.values()), pa.string())
+    normalised = pc.utf8_lower(
+        pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+    )
+    found = pc.index_in(normalised, value_set=keys)
+    return pc.if_else(pc.is_valid(found), pc.take(replacements, found), text)
+
+
+def _refuse_spec(target: str, detail: str) -> FileRefused:
+    return FileRefused(
+        f'mapping for {target!r}: {detail}; give a field of the file ("Type"), one value for '
+        'every record ({"value": "planned_camp"}) or a column with a table of values '
+        '({"column": "Type", "values": {"Attaque": "attack_on_civilians"}})',
+        field="mapping",
+    )
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_value(target: TargetField, value: str, what: str, schema: TargetSchema) -> None:
+    """Refuse a value of the mapping that the field cannot take, saying why."""
+    from geo.formats.values import convert
+
+    log = ProblemLog()
+    convert(pa.array([value], pa.string()), target, target.name, 1, log)
+    if log.items:
+        raise FileRefused(
+            f"mapping for {target.name!r}: {what} cannot be used for {target.name} of "
+            f"{schema.collection}: {log.items[0].message}",
+            field="mapping",
+        )
+
+
+def _parse_specs(
+    schema: TargetSchema, explicit: Mapping[str, Any], fields: Sequence[SourceField]
+) -> tuple[dict[str, str | None], dict[str, str], dict[str, ValueMap]]:
+    """The explicit mapping split into field names, constants and value maps, each checked."""
+    plain: dict[str, str | None] = {}
+    constants: dict[str, str] = {}
+    value_maps: dict[str, ValueMap] = {}
+    names = ", ".join(f.name for f in fields)
+    for target, spec in explicit.items():
+        if spec is None or isinstance(spec, str):
+            plain[target] = spec
+            continue
+        if not isinstance(spec, Mapping):
+            raise _refuse_spec(target, f"{spec!r} is neither a field name nor an object")
+        if (target == IDENTITY or target in LOCATION_FIELDS) and set(spec) != {"column"}:
+            raise _refuse_spec(target, f"{target} can only be read from a field of the file")
+        keys = set(spec)
+        if keys == {"value"}:
+            value = spec["value"]
+            if value is None or isinstance(value, (dict, list)):
+                raise _refuse_spec(target, "a value must be text, a number or true/false")
+            constants[target] = _text_of(value)
+            _check_value(
+                schema.field(target), constants[target], f"the value {constants[target]!r}", schema
+            )
+            continue
+        if "column" in keys and keys <= {"column", "values"}:
+            column = spec["column"]
+            if not isinstance(column, str) or not column:
+                raise _refuse_spec(target, "column must name a field of the file")
+            source = _resolve_source(column, fields)
+            if source is None:
+                raise FileRefused(
+                    f"mapping for {target!r} names {column!r}, which is not a field of the file; "
+                    f"its fields are: {names}",
+                    field="mapping",
+                )
+            table = spec.get("values")
+            if table is None:
+                plain[target] = column
+                continue
+            if not isinstance(table, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, (str, int, float, bool)) and v is not None
+                for k, v in table.items()
+            ):
+                raise _refuse_spec(
+                    target,
+                    "values must map the file's values to civop's, e.g. {\"Attaque\": "
+                    '"attack_on_civilians"}',
+                )
+            translated_values = {str(k): _text_of(v) for k, v in table.items()}
+            for original, value in translated_values.items():
+                _check_value(
+                    schema.field(target), value, f"{value!r} (given for {original!r})", schema
+                )
+            value_maps[target] = ValueMap(source, translated_values)
+            continue
+        unknown = ", ".join(sorted(repr(k) for k in keys - {"value", "column", "values"}))
+        detail = f"unknown key(s) {unknown}" if unknown else "give either value or column"
+        raise _refuse_spec(target, detail)
+    return plain, constants, value_maps
 
 
 def _resolve_source(value: str, fields: Sequence[SourceField]) -> str | None:
@@ -92,7 +276,7 @@ def build(
     fields: Sequence[SourceField],
     *,
     layer_geometry: bool,
-    explicit: Mapping[str, str | None] | None = None,
+    explicit: Mapping[str, Any] | None = None,
     preset: Mapping[str, str] | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> FieldMapping:
@@ -109,7 +293,8 @@ def build(
     explicit : mapping, optional
         ``{target: file field or HXL tag}`` from the caller; ``None`` (or ``""``) leaves a
         target unfilled. Also ``longitude``, ``latitude`` or ``wkt`` for the location, and
-        ``id`` for the civop record id.
+        ``id`` for the civop record id. A target may instead be given ``{"value": v}`` (one
+        value for every record) or ``{"column": c, "values": {...}}`` (a value map).
     preset : mapping, optional
         The format's own mapping (ACLED, DTM).
     aliases : mapping, optional
@@ -134,9 +319,9 @@ def build(
     >>> m.fields == {'name': 'Site Name', 'latitude': 'lat', 'longitude': 'lon'}, m.location
     (True, 'lonlat')
     """
-    explicit = dict(explicit or {})
+    given = dict(explicit or {})
     targets = (*schema.names, IDENTITY, *LOCATION_FIELDS)
-    for target, value in explicit.items():
+    for target in given:
         if target not in targets:
             known = ", ".join(targets)
             raise FileRefused(
@@ -144,6 +329,8 @@ def build(
                 f"map to one of: {known}",
                 field="mapping",
             )
+    explicit, constants, value_maps = _parse_specs(schema, given, fields)
+    for target, value in explicit.items():
         if value and _resolve_source(value, fields) is None:
             names = ", ".join(f.name for f in fields)
             raise FileRefused(
@@ -161,6 +348,13 @@ def build(
             how[target] = reason
             used.add(source)
 
+    for target in constants:
+        chosen[target] = CONSTANT + target
+        how[target] = "constant"
+    for target, value_map in value_maps.items():
+        chosen[target] = MAPPED + target
+        how[target] = "value map"
+        used.add(value_map.column)
     skipped = {t for t, v in explicit.items() if not v}
     for target, value in explicit.items():
         if value:
@@ -180,11 +374,12 @@ def build(
     for target in wanted:
         take(target, by_norm.get(target), "name")
     for target in wanted:
-        tag = tags.tag_for(schema.collection, target)
-        scored = [(tags.matches(f.hxl or "", tag), f.name) for f in fields if f.hxl]
-        scored = [s for s in scored if s[0] > 0 and s[1] not in used]
-        if scored:
-            take(target, max(scored)[1], "hxl")
+        for tag in tags.tags_for(schema.collection, target):
+            scored = [(tags.matches(f.hxl or "", tag), f.name) for f in fields if f.hxl]
+            scored = [s for s in scored if s[0] > 0 and s[1] not in used]
+            if scored:
+                take(target, max(scored)[1], "hxl")
+                break
     for target in wanted:
         for alias in (aliases or {}).get(target, ()):
             take(target, by_norm.get(normalise(alias)), "format")
@@ -223,12 +418,10 @@ def build(
     unused = tuple(
         f.name for f in fields if f.name not in used and normalise(f.name) not in schema.ignored
     )
-    return FieldMapping(chosen, location, how, unused)
+    return FieldMapping(chosen, location, how, unused, constants, value_maps)
 
 
-def _location(
-    chosen: dict[str, str], layer_geometry: bool, explicit: Mapping[str, str | None]
-) -> str:
+def _location(chosen: dict[str, str], layer_geometry: bool, explicit: Mapping[str, Any]) -> str:
     wants_columns = any(explicit.get(name) for name in LOCATION_FIELDS)
     if layer_geometry and not wants_columns:
         return "layer"

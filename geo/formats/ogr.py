@@ -6,6 +6,7 @@ time, so neither holds a whole layer in memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from geo.formats.base import (
     OpenLayer,
     SourceField,
     Writer,
+    without_paths,
 )
 
 GDAL_ERRORS = (
@@ -51,8 +53,7 @@ class OgrFormat(Format):
     driver: ClassVar[str]
 
     def _refused(self, path: Path, error: Exception) -> FileRefused:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return FileRefused(f"{path.name} cannot be read as {self.title}: {text}")
+        return FileRefused(gdal_message(path, self.title, error))
 
     def layers(self, path: Path, *, encoding: str | None = None) -> list[LayerInfo]:
         try:
@@ -95,7 +96,7 @@ class OgrFormat(Format):
                 ) as (meta, reader):
                     geometry_name = meta.get("geometry_name") or "wkb_geometry"
                     for batch in reader:
-                        yield _rename(batch, geometry_name)
+                        yield rename_geometry(batch, geometry_name)
             except GDAL_ERRORS as error:
                 raise self._refused(path, error) from error
 
@@ -112,7 +113,63 @@ class OgrFormat(Format):
         )
 
 
-def _rename(batch: pa.RecordBatch, geometry_name: str) -> pa.RecordBatch:
+#: GDAL's phrases, and what they mean for the person who sent the file.
+_GDAL_MEANINGS = (
+    (
+        ("not recognized as", "not recognised as", "unsupported file format"),
+        "its content is not {title}: it may be damaged, incomplete, or another kind of file "
+        "named like one; open it in a GIS program and save it again",
+    ),
+    (
+        ("no such file", "does not exist", "cannot open", "unable to open", "failed to open"),
+        "it cannot be opened: it may be damaged or incomplete; save it again and re-send it",
+    ),
+    (
+        ("pars", "syntax", "xml", "json", "unexpected", "malformed", "invalid", "no element"),
+        "it is not well-formed {title} ({detail}); save it again from the program that made it",
+    ),
+    (
+        ("crs", "srs", "projection", "spatial reference"),
+        "its coordinate reference system cannot be read ({detail}); give source_crs, "
+        "e.g. EPSG:4326",
+    ),
+)
+#: Sentences of advice meant for GDAL's own users: which driver to name, how to prefix.
+_ADVICE = re.compile(r"[^.;]*\b(driver|prefix\w*|GDAL|OGR)\b[^.;]*[.;]?", re.IGNORECASE)
+
+
+def gdal_message(path: Path, title: str, error: Exception) -> str:
+    """What GDAL's error means for the file, said in the user's terms: the file's name, never
+    a server path, and no advice about GDAL's drivers.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> error = OSError("'/tmp/civop-import-1/upload/camps.gpkg' not recognized as being in a "
+    ...                 "supported file format. It could have been recognized by driver GPKG, "
+    ...                 "but unable to open or write it; consider prefixing with 'GPKG:'")
+    >>> gdal_message(Path("/tmp/civop-import-1/upload/camps.gpkg"), "GeoPackage", error)
+    'camps.gpkg cannot be read as GeoPackage: its content is not GeoPackage: it may be damaged, \
+incomplete, or another kind of file named like one; open it in a GIS program and save it again'
+    """
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = without_paths(text).replace(str(path), path.name)
+    lowered = text.lower()
+    detail = _ADVICE.sub("", text).strip(" .;:'\"")
+    detail = re.sub(r"^(ERROR|Error)\b[: ]*", "", detail) or "the file is damaged"
+    detail = detail.replace(f"'{path.name}'", "the file").replace(path.name, "the file")
+    for phrases, meaning in _GDAL_MEANINGS:
+        if any(phrase in lowered for phrase in phrases):
+            return f"{path.name} cannot be read as {title}: " + meaning.format(
+                title=title, detail=detail[:200]
+            )
+    return (
+        f"{path.name} cannot be read as {title} ({detail[:200]}); it may be damaged or "
+        "incomplete: save it again and re-send it"
+    )
+
+
+def rename_geometry(batch: pa.RecordBatch, geometry_name: str) -> pa.RecordBatch:
     names = [GEOMETRY if n == geometry_name else n for n in batch.schema.names]
     renamed = batch.rename_columns(names)
     keep = [i for i, n in enumerate(names) if n.lower() not in _SKIP_FIELDS]

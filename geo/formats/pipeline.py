@@ -10,6 +10,7 @@ records go to a ``ProblemLog``; memory holds one batch at a time.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import Transformer
 
-from geo.formats import archive, crs, geometry, mapping
+from geo.formats import archive, crs, geometry, mapping, spreadsheet
 from geo.formats.base import (
     GEOMETRY,
     FileRefused,
@@ -55,7 +56,8 @@ class Options:
 
     format: str | None = None
     layer: str | None = None
-    mapping: Mapping[str, str | None] | None = None
+    #: Collection field -> file field, ``{"value": ...}`` or ``{"column": ..., "values": ...}``.
+    mapping: Mapping[str, Any] | None = None
     source_crs: str | None = None
     encoding: str | None = None
 
@@ -93,6 +95,10 @@ def locate(
     upload: Path, workdir: Path, limits: Limits, format_name: str | None
 ) -> tuple[Format, Path]:
     """The format and the file (or folder of shapefiles) to read from an upload."""
+    if spreadsheet.is_spreadsheet(upload) and format_name in (None, "xlsx", "dtm_xlsx"):
+        # A workbook (.xlsx, .ods) is a zip too: checked as one, read as a whole.
+        spreadsheet.check_zip(upload, limits)
+        return (get_format(format_name) if format_name else detect(upload)), upload
     if archive.is_zip(upload):
         files = archive.unpack(upload, workdir / "unpacked", limits)
         return _in_archive(files, format_name)
@@ -135,13 +141,14 @@ def _in_archive(files: list[Path], format_name: str | None) -> tuple[Format, Pat
     readable = [
         f
         for f in files
-        if f.suffix.lower() in (".gpkg", ".geojson", ".json", ".kml", ".csv", ".tsv", ".txt")
+        if f.suffix.lower()
+        in (".gpkg", ".geojson", ".json", ".kml", ".csv", ".tsv", ".txt", *spreadsheet.EXTENSIONS)
     ]
     if not readable:
         names = ", ".join(f.name for f in files[:10])
         raise FileRefused(
             f"the zip holds no file civop reads ({names}); send a shapefile, GeoPackage, "
-            "GeoJSON, KML or CSV",
+            "GeoJSON, KML, CSV or a spreadsheet (.xlsx, .xls, .ods)",
             reason="unsupported",
         )
     if len(readable) > 1:
@@ -154,7 +161,8 @@ def _in_archive(files: list[Path], format_name: str | None) -> tuple[Format, Pat
 def pick_layer(
     layers: list[LayerInfo], wanted: str | None, geometry_types: tuple[str, ...]
 ) -> LayerInfo:
-    """The layer to import: the one named, or the only one."""
+    """The layer to import: the one named, the only one, the only one holding records, or all
+    of them at once where the format reads them so (a KML's folders)."""
     if not layers:
         raise FileRefused("the file holds no layer of features")
     if wanted:
@@ -167,6 +175,13 @@ def pick_layer(
         )
     if len(layers) == 1:
         return layers[0]
+    combined = [layer for layer in layers if layer.combined]
+    if combined:
+        return combined[0]
+    # A cover sheet or an empty layer beside the one that holds the records.
+    holding = [layer for layer in layers if layer.count != 0]
+    if len(holding) == 1:
+        return holding[0]
     described = "; ".join(
         f"{layer.name!r} ({layer.geometry_type or 'no geometry'}, "
         f"{'?' if layer.count is None else layer.count} features)"
@@ -216,6 +231,8 @@ class Input:
             ],
             "geometry_type": self.layer.info.geometry_type,
             "count": self.layer.info.count,
+            "encoding": self.layer.info.encoding,
+            "encoding_from": self.layer.info.encoding_from,
             "crs": self.source_crs.label,
             "crs_from": self.source_crs.origin,
             "reprojected": self.transformer is not None,
@@ -226,7 +243,7 @@ class Input:
         """Checked records, one table per batch (see the module docstring)."""
         row0 = 1
         for raw in self.layer.batches():
-            batch = self.format.derive(raw)
+            batch = self.mapping.apply(self.format.derive(raw))
             try:
                 batch.validate(full=True)
             except pa.ArrowInvalid as error:
@@ -252,20 +269,19 @@ class Input:
         }
         for name, target in self.columns:
             source = self.mapping.fields.get(name)
+            label = self.mapping.label(source) or name
             if target is None:
                 ident = TargetField(IDENTITY, "uuid")
-                columns[name] = convert(
-                    batch.column(names.index(source)), ident, str(source), row0, log
-                )
+                columns[name] = convert(batch.column(names.index(source)), ident, label, row0, log)
                 continue
             if source is None:
                 values = pa.nulls(batch.num_rows, ARROW_TYPES[target.kind])
             elif target.kind == "geometry":
-                shapes = geometry.from_text(batch.column(names.index(source)), row0, source, log)
+                shapes = geometry.from_text(batch.column(names.index(source)), row0, label, log)
                 checked = geometry.prepare(
                     shapes,
                     row0=row0,
-                    field=source,
+                    field=label,
                     source_crs=self.source_crs,
                     transformer=self.transformer,
                     allowed=("Point",),
@@ -275,13 +291,13 @@ class Input:
                 )
                 values = geometry.to_ewkb_hex(checked)
             else:
-                values = convert(batch.column(names.index(source)), target, source, row0, log)
+                values = convert(batch.column(names.index(source)), target, label, row0, log)
             if target.default is not None:
                 values = pc.fill_null(values, pa.scalar(target.default, values.type))
             if target.required and target.kind != "geometry" and source is not None:
                 # Only where the file has nothing: a refused value is reported already.
                 empty = missing(batch.column(names.index(source)))
-                self._require(empty, target, source, row0, log)
+                self._require(empty, target, label, row0, log)
             columns[name] = values
         self._check_order(columns, row0, log)
         columns[GEOM] = self._geometry(batch, row0, log)
@@ -303,7 +319,8 @@ class Input:
             before = pc.fill_null(pc.less(columns[end], columns[start]), False)
             if pc.any(before).as_py():
                 rows = np.flatnonzero(before.to_numpy(zero_copy_only=False)) + row0
-                log.add_rows(rows, self.mapping.fields.get(end), f"{end} is before {start}")
+                field = self.mapping.label(self.mapping.fields.get(end))
+                log.add_rows(rows, field, f"{end} is before {start}")
                 columns[end] = pc.if_else(before, pa.scalar(None, columns[end].type), columns[end])
 
     def _geometry(self, batch: pa.RecordBatch, row0: int, log: ProblemLog) -> pa.Array:
@@ -463,9 +480,7 @@ def open_input(
         aliases=fmt.field_aliases(schema),
     )
     visible = tuple(n for n in field_mapping.unused if not n.startswith("__"))
-    field_mapping = FieldMapping(
-        field_mapping.fields, field_mapping.location, field_mapping.how, visible
-    )
+    field_mapping = dataclasses.replace(field_mapping, unused=visible)
     in_file = opened.info.crs if field_mapping.location == "layer" else None
     try:
         source = crs.resolve(options.source_crs, in_file, fmt.default_crs)

@@ -19,6 +19,8 @@ FORMATS: dict[str, str] = {
     "hxl": "geo.formats.hxl:HXL",
     "acled": "geo.formats.acled:ACLED",
     "dtm": "geo.formats.dtm:DTM",
+    "xlsx": "geo.formats.spreadsheet:Spreadsheet",
+    "dtm_xlsx": "geo.formats.dtm:DTMSpreadsheet",
 }
 
 #: How many bytes of a file ``sniff`` sees.

@@ -81,6 +81,24 @@ BY_COLLECTION: dict[str, dict[str, str]] = {
 }
 
 
+#: Other tags partners use for a field (read, never written): IOM DTM and HDX date their
+#: population figures with ``#date+reported``.
+ALTERNATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "idp_sites": {"population_date": ("#date+reported", "#date+survey")},
+}
+
+
+def tags_for(collection: str, field: str) -> tuple[str, ...]:
+    """Every tag that fills ``field`` when read: civop's own first.
+
+    Examples
+    --------
+    >>> tags_for("idp_sites", "population_date")
+    ('#date+assessed', '#date+reported', '#date+survey')
+    """
+    return (tag_for(collection, field), *ALTERNATES.get(collection, {}).get(field, ()))
+
+
 def parse(tag: str) -> tuple[str, frozenset[str]] | None:
     """``"#affected +idps +ind"`` -> ``("affected", {"idps", "ind"})``; ``None`` if not a tag.
 

@@ -5,14 +5,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Identity, Index, Text, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.base import CURRENT_ACTOR, Base
 
 
 class AuditEntry(Base):
-    """One change to one record. Written by statement triggers on every audited table, or, for a
+    """One change to one record, or an import's creation of many (``record_ids``). Written by
+    statement triggers on every audited table, or, for a
     collection without them (a table distributed by Citus), by ``service.audit.trail.write``,
     which every write of a collection runs through. UPDATE, DELETE and TRUNCATE on this table
     are refused."""
@@ -32,6 +33,9 @@ class AuditEntry(Base):
         Text, server_default=text("current_setting('civop.context', true)")
     )
     txid: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
+    #: An import's bulk creation: the ids of every record it created, in one row whose
+    #: ``record_id`` is empty (``service.audit.trail.BULK_CREATION``).
+    record_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(UUID(as_uuid=True)))
 
     __table_args__: Any = (
         Index("ix_audit_log_record_id_id", "record_id", "id"),
@@ -40,4 +44,5 @@ class AuditEntry(Base):
         Index(
             "ix_audit_log_context", "context", "id", postgresql_where=text("context IS NOT NULL")
         ),
+        Index("ix_audit_log_bulk", "id", postgresql_where=text("record_ids IS NOT NULL")),
     )

@@ -69,7 +69,11 @@ ORDER BY 1
 
 #: A statement creating more records than this writes lean audit rows, without the record's
 #: values (as the trigger does, migration d1f3a5c7e9b2): an import's file and job keep them.
+#: In an import, it writes one row for them all, whose ``record_ids`` lists them (a bulk
+#: creation, migration c27a01d0e0f1): every record still names its import.
 LEAN_AUDIT_ROWS = 1000
+#: Whether the statement runs in an import (the context every import sets, ``import:<job>``).
+IMPORTING = "coalesce(current_setting('civop.context', true), '') LIKE 'import:%'"
 #: A statement changing more records than this announces one 'reload' event instead of one
 #: event per record (as ``civop_record_events`` does).
 RELOAD_EVENTS = 500
@@ -210,10 +214,14 @@ def recording(
                 f"{action}, {collection}, c.id, {previous}, "
                 f"CASE WHEN {lean} THEN NULL ELSE {after} END"
             )
+        bulk = "false" if kind == "purge" else f"{lean} AND {IMPORTING}"
         ctes.append(
             _cte(
-                "INSERT INTO audit_log (action, collection, record_id, before, after) "
-                f"SELECT {entry} FROM {rows} ORDER BY {order}",
+                "INSERT INTO audit_log (action, collection, record_id, before, after, record_ids) "
+                f"SELECT * FROM (SELECT {entry}, NULL::uuid[] FROM {rows} WHERE NOT ({bulk}) "
+                f"ORDER BY {order}) per_record "
+                f"UNION ALL SELECT 'create', {collection}, NULL, NULL, NULL, "
+                f"array_agg(c.id ORDER BY c.id) FROM {rows} WHERE {bulk} HAVING count(*) > 0",
                 "audit",
             )
         )

@@ -5,8 +5,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, cast, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from service.audit.models import AuditEntry
 from service.auth.deps import require
@@ -26,6 +27,12 @@ class AuditOut(BaseModel):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     context: str | None
+    records: int = Field(
+        1,
+        description="How many records the entry names: more than one for an import's bulk "
+        "creation, one row for all the records it created (record_id is then the record "
+        "asked for, or empty).",
+    )
 
 
 @router.get(
@@ -43,10 +50,33 @@ async def audit_log(
 ) -> list[AuditOut]:
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if record is not None:
-        statement = statement.where(AuditEntry.record_id == record)
+        listed = and_(
+            AuditEntry.record_ids.is_not(None),
+            AuditEntry.record_ids.contains(cast([record], ARRAY(UUID(as_uuid=True)))),
+        )
+        statement = statement.where(or_(AuditEntry.record_id == record, listed))
     if collection is not None:
         statement = statement.where(AuditEntry.collection == collection)
     if actor is not None:
         statement = statement.where(AuditEntry.actor == actor)
     rows = await session.scalars(statement)
-    return [AuditOut.model_validate(row, from_attributes=True) for row in rows]
+    return [_entry(row, record) for row in rows]
+
+
+def _entry(row: AuditEntry, record: uuid.UUID | None) -> AuditOut:
+    """An entry as answered: a bulk creation names the record asked for and how many it
+    created, never its whole list."""
+    if row.record_ids is None:
+        return AuditOut.model_validate(row, from_attributes=True)
+    return AuditOut(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        collection=row.collection,
+        record_id=record,
+        before=None,
+        after=None,
+        context=row.context,
+        records=len(row.record_ids),
+    )

@@ -24,7 +24,9 @@ def import_file(
         typer.Option(help="JSON object (or @file.json): collection field -> file field."),
     ] = None,
     source_crs: Annotated[str | None, typer.Option(help="CRS when the file has none.")] = None,
-    encoding: Annotated[str | None, typer.Option(help="Text encoding, e.g. latin-1.")] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="Text encoding when detection gets it wrong, e.g. cp1252.")
+    ] = None,
     classification: Annotated[
         str | None, typer.Option(help="public, mission (default) or restricted.")
     ] = None,
@@ -138,9 +140,12 @@ def _print_report(report: dict[str, Any]) -> None:
     )
     if report["mapping"]["not_imported"]:
         typer.echo(f"not imported: {', '.join(report['mapping']['not_imported'])}")
+    if report.get("encoding"):
+        typer.echo(f"encoding: {report['encoding']} ({report['encoding_from']})")
     would = report["would"]
     typer.echo(
-        f"would create {would['create']}, update {would['update']}, skip {would['skip']} "
+        f"would create {would['create']}, update {would['update']}, leave "
+        f"{would['unchanged']} unchanged, skip {would['skip']} "
         f"of {report['counts']['read']} records; {report['counts']['errors']} error(s)"
     )
     _print_problems(report["problems"], report["problems_total"])

@@ -1,19 +1,74 @@
-"""What an importer asks for, read and checked once for every door an import comes in by: the
-upload form (``service.imports.views``) and the command line (``civop import``). A wrong value
-gets the same answer on both: what was wrong, in which field, and what to give instead."""
+"""What an importer asks for, and whether they may: read and checked once for every door an
+import comes in by, the upload form (``service.imports.views``) and the command line
+(``civop import``). A wrong value gets the same answer on both: what was wrong, in which
+field, and what to give instead."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from service.access.actions import authorize
+from service.access.policy import Principal
+from service.collections.registry import COLLECTIONS, Collection
 from service.enums import Classification
 from service.errors import InvalidInput
-from service.imports.service import ImportRequest, collection_of
 
 
-def parse_mapping(raw: str | None) -> dict[str, str | None] | None:
-    """A mapping given as a JSON object: collection field -> file field (or null)."""
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the importer asks for; everything but the collection is optional."""
+
+    collection: str
+    format: str | None = None
+    layer: str | None = None
+    #: Field -> file field, constant (``{"value": ...}``) or value map (``{"column", "values"}``).
+    mapping: dict[str, Any] | None = None
+    source_crs: str | None = None
+    encoding: str | None = None
+    classification: Classification | None = None
+    origin: str | None = None
+
+    def as_options(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "layer": self.layer,
+            "mapping": self.mapping,
+            "source_crs": self.source_crs,
+            "encoding": self.encoding,
+            "classification_given": self.classification is not None,
+        }
+
+
+def collection_of(name: str) -> Collection:
+    collection = COLLECTIONS.get(name)
+    if collection is None:
+        known = ", ".join(COLLECTIONS)
+        raise InvalidInput(
+            ["body", "collection"], f"unknown collection {name!r}; use one of: {known}"
+        )
+    return collection
+
+
+def check_writer(principal: Principal) -> None:
+    """Only roles that write records import."""
+    authorize(principal, "import")
+
+
+def check_importer(principal: Principal, request: ImportRequest) -> None:
+    """Officers and admins import, into what they are cleared for and within their sectors."""
+    authorize(
+        principal,
+        "import",
+        classification=request.classification or Classification.mission,
+        collection=request.collection,
+    )
+
+
+def parse_mapping(raw: str | None) -> dict[str, Any] | None:
+    """A mapping given as a JSON object: collection field -> file field (or null), a constant
+    ``{"value": ...}`` or a value map ``{"column": ..., "values": {...}}``."""
     if raw is None:
         return None
     try:
@@ -24,10 +79,13 @@ def parse_mapping(raw: str | None) -> dict[str, str | None] | None:
             f'mapping is not JSON ({error.msg}); give an object like {{"occurred_at": "date"}}',
         ) from error
     if not isinstance(value, dict) or not all(
-        isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in value.items()
+        isinstance(k, str) and (v is None or isinstance(v, (str, dict))) for k, v in value.items()
     ):
         raise InvalidInput(
-            ["body", "mapping"], "mapping must map collection fields to file field names (text)"
+            ["body", "mapping"],
+            "mapping must map collection fields to file field names (text), to "
+            '{"value": ...} (one value for every record) or to {"column": ..., "values": {...}} '
+            "(a column's values translated)",
         )
     return value
 

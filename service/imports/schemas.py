@@ -73,6 +73,10 @@ class PreviewOut(BaseModel):
     layers: list[dict[str, Any]]
     geometry_type: str | None
     count: int | None
+    encoding: str | None = Field(None, description="The text encoding read (CSV files).")
+    encoding_from: str | None = Field(
+        None, description="given, byte order mark, valid UTF-8 or guessed."
+    )
     crs: str
     crs_from: str = Field(description="given (source_crs), file, or format (WGS 84 by definition).")
     reprojected: bool
@@ -80,7 +84,10 @@ class PreviewOut(BaseModel):
     origin: str
     classification: str
     counts: dict[str, int]
-    would: dict[str, int] = Field(description="Records that would be created, updated, skipped.")
+    would: dict[str, int] = Field(
+        description="Records that would be created, updated, left unchanged (the file holds what "
+        "they hold already), skipped (deleted)."
+    )
     problems: list[ProblemOut]
     problems_total: int
     sample: list[dict[str, Any]]

@@ -33,16 +33,26 @@ _FIELDS: dict[str, dict[str, Any]] = {
     "file": {"type": "string", "format": "binary", "description": "The file (zip a shapefile)."},
     "collection": {"type": "string", "description": "Where the records go, e.g. incidents."},
     "format": {"type": "string", "description": "Only when detection gets it wrong."},
-    "layer": {"type": "string", "description": "The layer of a GeoPackage or KML to import."},
+    "layer": {
+        "type": "string",
+        "description": "The layer of a GeoPackage, the sheet of a spreadsheet, or the folder of "
+        "a KML (all folders at once when none is given).",
+    },
     "mapping": {
         "type": "string",
-        "description": 'JSON object, collection field -> file field or HXL tag, e.g. {"occurred_at": "date"}.',
+        "description": 'JSON object, collection field -> file field or HXL tag (e.g. {"occurred_at": "date"}), '
+        'one value for every record ({"site_type": {"value": "planned_camp"}}) or a column '
+        'with a table of values ({"category": {"column": "Type", "values": {"Attaque": '
+        '"attack_on_civilians"}}}).',
     },
     "source_crs": {
         "type": "string",
         "description": "CRS of a file that does not say, e.g. EPSG:32635.",
     },
-    "encoding": {"type": "string", "description": "Text encoding when not UTF-8, e.g. latin-1."},
+    "encoding": {
+        "type": "string",
+        "description": "Text encoding of a CSV, only when detection gets it wrong, e.g. cp1252.",
+    },
     "classification": {
         "type": "string",
         "enum": [c.value for c in Classification],
