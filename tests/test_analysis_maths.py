@@ -274,40 +274,6 @@ def test_gi_star_of_a_tiny_line_computed_by_hand() -> None:
     assert result.z[0] == pytest.approx((1 - 4.8) / (s * np.sqrt((10 - 4) / 4)))
 
 
-def test_emerging_hot_spots_follow_a_cluster_that_appears_and_one_that_fades() -> None:
-    hex_grid, cells, neighbours = _study_area()
-    counts = RNG.poisson(3.0, (4, cells.size)).astype(float)
-    appearing = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([24.5], [4.5]), 1))
-    fading = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([25.5], [5.5]), 1))
-    growing = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([24.5], [5.5]), 1))
-    counts[3, appearing] += 15
-    counts[:3, fading] += 15
-    for k in range(4):
-        counts[k, growing] += 6 + 8 * k
-    result = hotspots.emerging_hotspots(counts, neighbours)
-    centre = {
-        name: int(np.searchsorted(cells, hex_grid.cells_of_points([x], [y])[0]))
-        for name, (x, y) in {
-            "appearing": (24.5, 4.5),
-            "fading": (25.5, 5.5),
-            "growing": (24.5, 5.5),
-        }.items()
-    }
-    assert result.trend[centre["appearing"]] == "new"
-    assert result.trend[centre["fading"]] == "diminishing"
-    assert result.trend[centre["growing"]] == "intensifying"
-
-
-def test_a_steady_cluster_is_persistent() -> None:
-    hex_grid, cells, neighbours = _study_area()
-    counts = RNG.poisson(3.0, (3, cells.size)).astype(float)
-    steady = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([25.0], [5.0]), 1))
-    counts[:, steady] += 15
-    result = hotspots.emerging_hotspots(counts, neighbours, z_change=3.0)
-    at = int(np.searchsorted(cells, hex_grid.cells_of_points([25.0], [5.0])[0]))
-    assert result.trend[at] == "persistent"
-
-
 # --- coverage and de-confliction --------------------------------------------------------------
 
 
@@ -351,3 +317,71 @@ def test_deconfliction_returns_each_conflict_with_its_distance() -> None:
     assert conflicts[1].along_km == pytest.approx(
         float(geodesic_km(25.0, 5.0, 25.15, 5.0)), rel=0.005
     )
+
+
+def test_a_route_crossing_a_camp_meets_it_where_it_enters() -> None:
+    # A camp 1 km wide (east-west), from 2 km to 3 km along a west-to-east route.
+    start = (25.0, 5.0)
+    km = 1 / (111.32 * np.cos(np.radians(5.0)))
+    camp = Polygon(
+        [(25 + 2 * km, 4.995), (25 + 3 * km, 4.995), (25 + 3 * km, 5.005), (25 + 2 * km, 5.005)]
+    )
+    route = LineString([start, (25 + 5 * km, 5.0)])
+    (conflict,) = deconfliction.route_conflicts(
+        route, [camp.centroid.x], [camp.centroid.y], 1.0, shapes=[camp]
+    )
+    assert conflict.distance_km == 0.0
+    assert conflict.along_km == pytest.approx(2.0, abs=0.01)  # not 3.0, where it leaves
+    # Driven the other way, it enters at 2 km from the new start too.
+    (back,) = deconfliction.route_conflicts(
+        LineString(route.coords[::-1]), [camp.centroid.x], [camp.centroid.y], 1.0, shapes=[camp]
+    )
+    assert back.along_km == pytest.approx(2.0, abs=0.01)
+
+
+def test_a_route_clipping_a_cells_corner_passes_through_it() -> None:
+    hex_grid = grid.HexGrid(7)
+    cell = hex_grid.cells_of_points([25.0], [5.0])
+    ring = np.array(hex_grid.polygons(cell)[0][:-1])
+    # A short route across one corner of the hexagon: 40 m inside it, never near a sample.
+    corner = ring[0]
+    centre = ring.mean(axis=0)
+    inward = (centre - corner) / np.linalg.norm(centre - corner)
+    across = np.array([-inward[1], inward[0]])
+    depth = 0.04 / 111.32  # 40 m, in degrees
+    a = corner + inward * depth - across * 0.01
+    b = corner + inward * depth + across * 0.01
+    route = LineString([a, b])
+    assert route.intersects(Polygon(ring))
+    _, cells = hex_grid.cells_of_lines([route])
+    assert cell[0] in cells.tolist()
+    # Every cell returned is one the route really crosses.
+    hexagons = [Polygon(r) for r in hex_grid.polygons(cells)]
+    assert all(route.intersects(h) for h in hexagons)
+
+
+def test_patrol_coverage_counts_a_route_that_clips_a_neighbourhood() -> None:
+    hex_grid = grid.HexGrid(7)
+    cell = hex_grid.cells_of_points([25.0], [5.0])
+    area = hex_grid.disk(cell, 1)
+    outer = hex_grid.disk(cell, 2)
+    ring2 = np.setdiff1d(outer, area)
+    # A route that only clips one cell of the outer ring at a corner.
+    target = ring2[:1]
+    hexagon = np.array(hex_grid.polygons(target)[0][:-1])
+    centre = hexagon.mean(axis=0)
+    far_corner = max(hexagon.tolist(), key=lambda p: float(np.hypot(*(np.array(p) - [25.0, 5.0]))))
+    inward = (centre - far_corner) / np.linalg.norm(centre - far_corner)
+    across = np.array([-inward[1], inward[0]])
+    depth = 0.03 / 111.32
+    route = LineString(
+        [far_corner + inward * depth - across * 0.005, far_corner + inward * depth + across * 0.005]
+    )
+    _, crossed = hex_grid.cells_of_lines([route])
+    assert target[0] in crossed.tolist()
+    # In the risk overlay the cells next to the clipped one are covered by that patrol,
+    # the cells away from it are not.
+    overlay = risk.risk_overlay(hex_grid, area, [], [], [], [], [], [], [], [route], [0.0])
+    touching = np.isin(overlay.cells, hex_grid.disk(target, 1))
+    assert touching.any() and (overlay.patrol_presence[touching] == 1.0).all()
+    assert (overlay.patrol_presence[~touching] == 0.0).all()
