@@ -18,6 +18,8 @@ from service.analysis.geojson import feature, feature_collection, rounded
 from service.analysis.inputs import (
     PROJECT_FIELDS,
     SITE_FIELDS,
+    IncidentArrays,
+    Places,
     fetch_incidents,
     fetch_patrols,
     fetch_places,
@@ -35,19 +37,35 @@ from service.sites.models import IdpSite
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ComputedRisk:
+    """The risk overlay and what it was computed from (as the principal sees it)."""
+
+    overlay: risk.RiskOverlay
+    grid: grid.HexGrid
+    incidents: IncidentArrays
+    sites: Places
+
+
 async def compute_risk(
     session: AsyncSession,
     principal: Principal,
     scope: Scope,
     parameters: risk.RiskParameters,
-) -> tuple[risk.RiskOverlay, grid.HexGrid, int]:
-    """The risk overlay over the scope's area, and the number of incidents used."""
+    *,
+    cells: npt.NDArray[np.uint64] | None = None,
+    with_ids: bool = False,
+) -> ComputedRisk:
+    """The risk overlay over the scope's area (or over ``cells``, e.g. the cells of watched
+    sites, with the scope's area holding them), with the incidents and sites it used."""
     assert scope.area is not None
     hex_grid = grid.HexGrid(parameters.resolution)
-    cells = area_cells(hex_grid, scope.area)
+    if cells is None:
+        cells = area_cells(hex_grid, scope.area)
     margin = 2.5 * hex_grid.edge_km  # one ring of cells around the area
-    incidents = await fetch_incidents(session, principal, scope, margin_km=margin)
-    site_scope = Scope(scope.area, scope.start, scope.end)
+    incidents = await fetch_incidents(
+        session, principal, scope, margin_km=margin, with_ids=with_ids
+    )
     v = view(table_of(IdpSite), principal)
     sites = await fetch_places(
         session,
@@ -55,7 +73,7 @@ async def compute_risk(
         IdpSite,
         SITE_FIELDS,
         [v.column("status") == "open"],
-        area=site_scope.area,
+        area=scope.area,
         margin_km=margin,
     )
     patrols = await fetch_patrols(session, principal, scope, since=scope.start, margin_km=margin)
@@ -76,7 +94,7 @@ async def compute_risk(
         scope.age_days(patrols.start),
         parameters,
     )
-    return overlay, hex_grid, len(incidents)
+    return ComputedRisk(overlay, hex_grid, incidents, sites)
 
 
 RISK_COMPONENTS = (
@@ -105,7 +123,8 @@ async def risk_layer(
     include_empty: bool = False,
 ) -> str:
     """The risk overlay as hexagons with their components."""
-    overlay, hex_grid, n_incidents = await compute_risk(session, principal, scope, parameters)
+    computed = await compute_risk(session, principal, scope, parameters)
+    overlay, hex_grid, n_incidents = computed.overlay, computed.grid, len(computed.incidents)
     keep = (
         np.ones(overlay.cells.size, dtype=bool)
         if include_empty
@@ -153,7 +172,8 @@ async def opportunities_layer(
     options: OpportunityOptions,
 ) -> str:
     """Projects in high-risk cells and IDP sites with no humanitarian partner within r km."""
-    overlay, hex_grid, _ = await compute_risk(session, principal, scope, parameters)
+    computed = await compute_risk(session, principal, scope, parameters)
+    overlay, hex_grid = computed.overlay, computed.grid
     positive = overlay.risk[overlay.risk > 0]
     threshold = float(np.quantile(positive, options.risk_quantile)) if positive.size else np.inf
     projects = await fetch_places(

@@ -44,7 +44,8 @@ async def risk_tile(
     y: int,
 ) -> bytes:
     """One Mapbox vector tile of the risk overlay (layer ``risk``), built by PostGIS."""
-    overlay, hex_grid, _ = await compute_risk(session, principal, scope, parameters)
+    computed = await compute_risk(session, principal, scope, parameters)
+    overlay, hex_grid = computed.overlay, computed.grid
     keep = (overlay.risk > 0) | (overlay.vulnerability > 0)
     cells = overlay.cells[keep]
     polygons = [shapely.Polygon(ring) for ring in hex_grid.polygons(cells)]

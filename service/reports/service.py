@@ -396,6 +396,11 @@ def _hot_cells(layer: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _pattern_words(pattern: str | None) -> str | None:
+    """``"new_hot_spot"`` as "new hot spot"."""
+    return pattern.replace("_", " ") if pattern else None
+
+
 def _cell_place(ring: list[list[float]]) -> str:
     centre = shapely.Polygon(ring).centroid
     return f"{centre.y:.3f}, {centre.x:.3f}"
@@ -414,12 +419,15 @@ async def _hotspots(
         )
     except InvalidInput as error:
         notes.append(f"Hot spots: not computed ({error.message}).")
-        return {"cells": [], "trend": {}, "windows": [], "summary": {}}
+        return {"cells": [], "trend": {}, "windows": [], "summary": {}, "tested": False}
+    if not current["summary"].get("tested", True):
+        notes.append(f"Hot spots: not tested ({current['summary']['reason']}).")
     cells = _hot_cells(current)
     trend_of = {f["properties"]["cell"]: f["properties"] for f in emerging["features"]}
     for cell in cells:
         known = trend_of.get(cell["cell"])
-        cell["trend"] = known["trend"] if known else None
+        cell["trend"] = _pattern_words(known["pattern"]) if known else None
+        cell["pattern"] = known["pattern"] if known else None
         cell["counts"] = known["incidents"] if known else None
         cell["place"] = _cell_place(cell["ring"])
     cells.sort(key=lambda c: -(c["z"] or 0.0))
@@ -430,13 +438,19 @@ async def _hotspots(
             "counts": p["incidents"],
         }
         for f in emerging["features"]
-        if (p := f["properties"])["trend"] == "diminishing"
+        if (p := f["properties"])["pattern"] in ("diminishing_hot_spot", "historical_hot_spot")
     ]
     windows = emerging["summary"]["windows"]
     return {
         "cells": cells,
         "diminishing": diminishing,
-        "trend": emerging["summary"]["trend"],
+        "trend": {
+            _pattern_words(name): count
+            for name, count in emerging["summary"]["patterns"].items()
+            if count
+        },
+        "tested": current["summary"].get("tested", True),
+        "reason": current["summary"].get("reason"),
         "windows": [
             {
                 "start": datetime.fromisoformat(str(w["start"]).replace("Z", "+00:00")),
@@ -468,7 +482,11 @@ def _key_points(report: Report) -> list[str]:
             f"Most exposed IDP site: {name} ({top['incidents']} incidents within "
             f"20 km, population {top['population'] or 'unknown'})."
         )
-    rising = [c for c in report.hotspots.get("cells", []) if c["trend"] in ("new", "intensifying")]
+    rising = [
+        c
+        for c in report.hotspots.get("cells", [])
+        if c.get("pattern") in ("new_hot_spot", "consecutive_hot_spot", "intensifying_hot_spot")
+    ]
     if rising:
         points.append(
             f"{len(rising)} hot-spot cell(s) new or intensifying, the strongest near "
