@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.analysis.grid import HexGrid
 from service.alerts import scheduled
 from tests import factories
-from tests.test_alerts import Headers, Make, alerts, rule
+from tests.test_alerts import Headers, Make, alerts, rule, smallest_sector
 
 # Places of their own (no other test's records nearby), in the South.
 X, Y = 26.3, 4.2
@@ -72,7 +72,7 @@ async def test_a_sites_risk_crossing_the_threshold_raises_once_per_crossing(
     north = await rule(client, headers, name="risk in the North", kind="risk_threshold",
                        threshold=3, sector_id=str(world.sectors["North"]))  # fmt: skip
     site = await make("idp_sites", geometry=factories.point(X, Y), classification="public",
-                      population_individuals=12_000)  # fmt: skip
+                      population_individuals=12_000, name="Kalembe camp")  # fmt: skip
     assert await scheduled.evaluate(session, at=at) == []  # people, but no hazard: no risk
 
     def incident(**fields: Any) -> dict[str, Any]:
@@ -107,7 +107,9 @@ async def test_a_sites_risk_crossing_the_threshold_raises_once_per_crossing(
     site_cell = HexGrid(7).to_strings(HexGrid(7).cells_of_points([X], [Y]))[0]
     (overlay,) = [f for f in analysis.json()["features"] if f["properties"]["cell"] == site_cell]
     risk_there = overlay["properties"]["risk"]
-    assert alert["title"] == f"Risk {risk_there:.2f} at an IDP site (threshold 3)"
+    sector = await smallest_sector(session, X, Y)
+    assert alert["title"] == f"Risk {risk_there:.2f} at Kalembe camp ({sector}) (threshold 3)"
+    assert f"IDP site Kalembe camp ({sector})" in alert["description"]
     assert risk_there >= 3
 
     # Still above: nothing more, also once the alert is closed.

@@ -28,6 +28,8 @@ RNG = np.random.default_rng(20261123)
         "geo.analysis.hotspots",
         "geo.analysis.coverage",
         "geo.analysis.deconfliction",
+        "geo.analysis.nearby_sum",
+        "geo.naming",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
@@ -385,3 +387,40 @@ def test_patrol_coverage_counts_a_route_that_clips_a_neighbourhood() -> None:
     touching = np.isin(overlay.cells, hex_grid.disk(target, 1))
     assert touching.any() and (overlay.patrol_presence[touching] == 1.0).all()
     assert (overlay.patrol_presence[~touching] == 0.0).all()
+
+
+def test_ranking_sites_without_pairs_gives_the_same_exposure() -> None:
+    n_sites, n_incidents = 300, 20_000
+    site_lon = RNG.uniform(24.0, 26.0, n_sites)
+    site_lat = RNG.uniform(4.0, 6.0, n_sites)
+    lon = RNG.uniform(23.8, 26.2, n_incidents)
+    lat = RNG.uniform(3.8, 6.2, n_incidents)
+    severity = RNG.integers(1, 6, n_incidents)
+    age = RNG.uniform(0.0, 90.0, n_incidents)
+    population = RNG.uniform(100, 20_000, n_sites)
+    population[::7] = np.nan
+    # A few sites drawn as areas, measured from their edge.
+    shapes: list = [None] * n_sites
+    for k in range(0, n_sites, 25):
+        shapes[k] = Point(site_lon[k], site_lat[k]).buffer(0.03)
+    parameters = exposure.ExposureParameters(top=4)
+    pairs = proximity.pairs_within(
+        site_lon, site_lat, lon, lat, parameters.radius_km, source_shapes=shapes
+    )
+    expected = exposure.site_exposure(pairs, severity, age, population, parameters)
+    found = exposure.rank_sites(
+        site_lon, site_lat, lon, lat, severity, age, population, parameters, site_shapes=shapes
+    )
+    np.testing.assert_allclose(found.hazard, expected.hazard, rtol=1e-9)
+    np.testing.assert_allclose(found.exposure, expected.exposure, rtol=1e-9)
+    assert (found.incidents == expected.incidents).all()
+    assert (found.rank == expected.rank).all()
+    for k in range(n_sites):
+        chosen = expected.top[k]
+        assert found.top_incident[k, : chosen.size].tolist() == pairs.target[chosen].tolist()
+        np.testing.assert_allclose(
+            found.top_contribution[k, : chosen.size], expected.contribution[chosen], rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            found.top_distance_km[k, : chosen.size], pairs.distance_km[chosen], rtol=1e-9
+        )

@@ -43,6 +43,7 @@ from service.access.policy import SYSTEM
 from service.alerts.models import RuleKind
 from service.alerts.rules import Raised, raise_alert
 from service.analysis.hotspots import window_counts
+from service.analysis.naming import where_is
 from service.analysis.risk import compute_risk
 from service.analysis.scope import Scope, area_cells
 from service.config import get_settings
@@ -69,7 +70,7 @@ WITH RECURSIVE tree AS (
 )"""
 
 WATCHED_SITES = """
-SELECT s.id, s.sector_id, ST_X(ST_PointOnSurface(s.geom)) AS lon,
+SELECT s.id, s.sector_id, s.name, ST_X(ST_PointOnSurface(s.geom)) AS lon,
        ST_Y(ST_PointOnSurface(s.geom)) AS lat
 FROM idp_sites s
 WHERE s.deleted_at IS NULL AND s.status = 'open'
@@ -302,12 +303,19 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
         near = [sites.ids[i] for i in _members(place_sorted, place_order, around)]
         c = int(at_cell[k])
         cell = hex_grid.to_strings(site_cells[k : k + 1])[0]
+        site = watched[k].name or "an IDP site"
+        where = await where_is(
+            session, SYSTEM, float(site_lon[k]), float(site_lat[k]), site=watched[k].name
+        )
         findings.append(
             Finding(
                 key=subject,
-                title=f"Risk {value:.2f} at an IDP site (threshold {rule.threshold:g})",
+                title=f"Risk {value:.2f} at {site}"
+                + (f" ({where.sector})" if where.sector else "")
+                + f" (threshold {rule.threshold:g})",
                 description=(
-                    f"The risk of an IDP site's cell ({cell}, H3 resolution "
+                    f"The risk of the cell of the IDP site {where.text or site} ({cell}, H3 "
+                    "resolution "
                     f"{rule.resolution}) reached {value:.2f}, at or above the threshold "
                     f"{rule.threshold:g}: hazard {overlay.hazard[c]:.2f}, vulnerability "
                     f"{overlay.vulnerability[c]:.2f}, patrol coverage "
@@ -384,12 +392,17 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
             behind_at = np.nonzero(ok & (window == current) & np.isin(position, members))[0]
             behind = [incidents.id(i) for i in behind_at.tolist()]
             earlier = ", ".join(f"{w.z[k]:.2f}" for w in result.windows[:-1])
+            (cx,), (cy,) = hex_grid.centres(cells[k : k + 1])
+            where = await where_is(session, SYSTEM, float(cx), float(cy))
             findings.append(
                 Finding(
                     key=f"cell:{cell}:{trend}",
-                    title=f"{trend.capitalize()} hot spot: {len(behind)} incidents in and "
-                    f"around one cell in the last {rule.window_days:g} days",
+                    title=f"{trend.capitalize()} hot spot"
+                    + (f" in {where.sector}" if where.sector else "")
+                    + f": {len(behind)} incidents in and around one cell in the last "
+                    f"{rule.window_days:g} days",
                     description=(
+                        f"{where.text + ': ' if where.text else ''}"
                         f"Gi* z = {z_now:.2f} ({int(result.current.confidence[k])} % "
                         f"confidence after false-discovery control) in cell {cell} (H3 "
                         f"resolution {rule.resolution}) over the last {rule.window_days:g} "

@@ -144,36 +144,43 @@ async def exposure_layer(
     incidents = await fetch_incidents(
         session, principal, scope, margin_km=parameters.radius_km, with_ids=True
     )
-    pairs = await asyncio.to_thread(
-        proximity.pairs_within,
+    ages = scope.age_days(incidents.at)
+    population = site_population(sites)
+    # Summed per site by a compiled loop, in a worker thread (no list of pairs).
+    result = await asyncio.to_thread(
+        exposure.rank_sites,
         sites.lon,
         sites.lat,
         incidents.lon,
         incidents.lat,
-        parameters.radius_km,
-        source_shapes=sites.area_shapes,
-    )
-    ages = scope.age_days(incidents.at)
-    population = site_population(sites)
-    result = await asyncio.to_thread(
-        exposure.site_exposure, pairs, incidents.severity, ages, population, parameters
+        incidents.severity,
+        ages,
+        population,
+        parameters,
+        site_shapes=sites.area_shapes,
     )
     features = []
     for k in np.argsort(result.rank).tolist()[: limit or None]:
         hazard = float(result.hazard[k])
         reasons = []
-        for at in result.top[k].tolist():
-            incident = int(pairs.target[at])
+        for incident, distance, contribution in zip(
+            result.top_incident[k].tolist(),
+            result.top_distance_km[k].tolist(),
+            result.top_contribution[k].tolist(),
+            strict=True,
+        ):
+            if incident < 0:
+                break
             reasons.append(
                 {
                     "incident_id": incidents.id(incident),
                     "category": CATEGORIES[int(incidents.category[incident])],
                     "severity": int(incidents.severity[incident]),
                     "occurred_at": datetime.fromtimestamp(float(incidents.at[incident]), UTC),
-                    "distance_km": round_km(pairs.distance_km[at]),
+                    "distance_km": round_km(distance),
                     "age_days": rounded(ages[incident], 2),
-                    "contribution": rounded(result.contribution[at]),
-                    "share": rounded(result.contribution[at] / hazard if hazard else 0.0, 4),
+                    "contribution": rounded(contribution),
+                    "share": rounded(contribution / hazard if hazard else 0.0, 4),
                 }
             )
         features.append(
