@@ -254,18 +254,6 @@ def test_a_planted_cluster_is_found_as_a_hot_spot() -> None:
     assert np.isin(cells[result.hot], hex_grid.disk(centre, 2)).all()
 
 
-def test_a_uniform_random_field_gives_about_the_nominal_false_positive_rate() -> None:
-    _, cells, neighbours = _study_area()
-    rates, fdr_hits = [], []
-    for _ in range(20):
-        counts = RNG.poisson(10.0, cells.size).astype(float)
-        result = hotspots.getis_ord_gi_star(counts, neighbours)
-        rates.append(float((result.p < 0.05).mean()))
-        fdr_hits.append(int((result.hot | result.cold).sum()))
-    assert 0.035 < np.mean(rates) < 0.065  # nominal 5 % before correction
-    assert np.mean(fdr_hits) < 1.0  # the FDR correction removes almost all of them
-
-
 def test_gi_star_of_a_tiny_line_computed_by_hand() -> None:
     i = np.array([0, 1, 1, 2, 2, 3, 3, 4])
     j = np.array([1, 0, 2, 1, 3, 2, 4, 3])

@@ -33,7 +33,7 @@ over the same cells, test the trend of each cell's z-scores with the Mann-Kendal
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -119,14 +119,16 @@ def _draw_distinct(
 ) -> npt.NDArray[np.int64]:
     """``draws`` rows of ``k`` distinct integers in ``[0, population)``."""
     picked = rng.integers(0, population, size=(draws, k))
-    if k < 2:
-        return picked
-    while True:
-        ordered = np.sort(picked, axis=1)
-        repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
-        if not repeated.any():
-            return picked
-        picked[repeated] = rng.integers(0, population, size=(int(repeated.sum()), k))
+    redraw = np.arange(draws)
+    while k > 1 and redraw.size:
+        part = picked[redraw]
+        repeated = np.zeros(redraw.size, dtype=bool)
+        for a in range(k):
+            for b in range(a + 1, k):
+                repeated |= part[:, a] == part[:, b]
+        redraw = redraw[repeated]
+        picked[redraw] = rng.integers(0, population, size=(redraw.size, k))
+    return picked
 
 
 def conditional_permutation(
@@ -172,31 +174,86 @@ def conditional_permutation(
     # Every neighbourhood of k cells uses the same random rows of k distinct positions (as
     # esda does); cells with the same value and the same k face the same null distribution
     # and are tested against one set of sums.
-    rows: dict[int, npt.NDArray[np.int64]] = {}
     pairs, group = np.unique(
         np.column_stack([x[chosen], cardinality[chosen]]), axis=0, return_inverse=True
     )
     group = group.ravel()
     members = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[members], np.arange(pairs.shape[0] + 1))
+    bounds = np.searchsorted(group[members], np.arange(pairs.shape[0] + 1)).astype(np.int64)
     tolerance = 1e-9 * max(1.0, float(np.abs(x).sum()))
-    for g, (value, k) in enumerate(pairs.tolist()):
-        where = chosen[members[bounds[g] : bounds[g + 1]]]
-        k = int(k)
+    cells_in_order = chosen[members]
+    observed = np.ascontiguousarray(local_sum[cells_in_order], dtype=np.float64)
+    high = np.zeros(cells_in_order.size, dtype=np.int64)
+    low = np.zeros(cells_in_order.size, dtype=np.int64)
+    values, ks = pairs[:, 0], pairs[:, 1].astype(np.int64)
+    # The other cells' values for a cell of value v: the sorted values with one copy of v
+    # taken out, i.e. position r read at r + 1 from the first copy of v on.
+    at = np.searchsorted(ordered, values, side="left").astype(np.int64)
+    for k in np.unique(ks).tolist():
         if k == 0:
             continue  # no neighbour to draw: nothing to test
-        if k not in rows:
-            rows[k] = _draw_distinct(rng, n - 1, k, permutations)
-        # The other cells' values: one copy of this cell's value taken out.
-        at = int(np.searchsorted(ordered, value, side="left"))
-        picked = rows[k] + (rows[k] >= at)
-        simulated = np.sort(value + ordered[picked].sum(axis=1))
-        observed = local_sum[where]
-        high = permutations - np.searchsorted(simulated, observed - tolerance, side="left")
-        low = np.searchsorted(simulated, observed + tolerance, side="right")
-        p_high[where] = (high + 1.0) / (permutations + 1.0)
-        p_low[where] = (low + 1.0) / (permutations + 1.0)
+        rows = _draw_distinct(rng, n - 1, int(k), permutations)
+        groups = np.nonzero(ks == k)[0].astype(np.int64)
+        _tails()(
+            ordered,
+            rows,
+            values,
+            at,
+            groups,
+            bounds,
+            observed,
+            tolerance,
+            high,
+            low,
+        )
+    tested = np.repeat(ks > 0, np.diff(bounds))
+    p_high[cells_in_order[tested]] = (high[tested] + 1.0) / (permutations + 1.0)
+    p_low[cells_in_order[tested]] = (low[tested] + 1.0) / (permutations + 1.0)
     return p_high, p_low
+
+
+def _tail_counts(
+    ordered: Any,
+    rows: Any,
+    values: Any,
+    at: Any,
+    groups: Any,
+    bounds: Any,
+    observed: Any,
+    tolerance: float,
+    high: Any,
+    low: Any,
+) -> None:  # pragma: no cover - compiled by numba
+    """For each group (cells alike), each random row's neighbourhood sum, and per cell of the
+    group how many sums reach its observed sum from above (``high``) and below (``low``)."""
+    draws, k = rows.shape
+    for g in groups:
+        value, first = values[g], at[g]
+        start, end = bounds[g], bounds[g + 1]
+        for m in range(draws):
+            total = value
+            for j in range(k):
+                r = rows[m, j]
+                if r >= first:
+                    r += 1
+                total += ordered[r]
+            for c in range(start, end):
+                if total >= observed[c] - tolerance:
+                    high[c] += 1
+                if total <= observed[c] + tolerance:
+                    low[c] += 1
+
+
+_COMPILED: list[Any] = []
+
+
+def _tails() -> Any:
+    """:func:`_tail_counts` compiled by numba (once per process; cached on disk)."""
+    if not _COMPILED:
+        from numba import njit
+
+        _COMPILED.append(njit(cache=True, nogil=True)(_tail_counts))
+    return _COMPILED[0]
 
 
 #: Most draws for a cell no draw matched (see :func:`getis_ord_gi_star`).
