@@ -271,7 +271,13 @@ def nearest_to(sites: Places, places: Places, name: str = "name") -> list[dict[s
     return [
         None
         if i < 0
-        else {"id": places.ids[i], "name": places.properties[i][name], "distance_km": round_km(d)}
+        else {
+            "id": places.ids[i],
+            "name": places.properties[i][name],
+            "distance_km": round_km(d),
+            # Measured to a generalised location: not the distance to the record itself.
+            "generalised": bool(places.properties[i].get("generalised")),
+        }
         for i, d in zip(index.tolist(), km.tolist(), strict=True)
     ]
 

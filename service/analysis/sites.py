@@ -47,9 +47,13 @@ async def proximity_layer(
     patrols = await fetch_patrols(session, principal, scope, since=scope.start, margin_km=r)
     actors = view(table_of(Actor), principal)
     armed_groups = await fetch_places(
-        session, principal, Actor, ("name",), [actors.column("category") == "armed_group"]
+        session,
+        principal,
+        Actor,
+        ("name", "generalised"),
+        [actors.column("category") == "armed_group"],
     )
-    bases = await fetch_places(session, principal, OperatingBase, ("name",))
+    bases = await fetch_places(session, principal, OperatingBase, ("name", "generalised"))
 
     def around_sites() -> tuple[Any, ...]:
         return (
