@@ -393,8 +393,8 @@ def main() -> None:
             f"  {name:<36} {seconds:7.3f} s  {seconds / SECTOR_TARGET_S:5.2f} of the target"
             f"  ({features:,} features)"
         )
-    worst = max(seconds for seconds, _ in sector["timings"].values())
-    print(f"  slowest: {worst:.3f} s ({'within' if worst < SECTOR_TARGET_S else 'over'} 1 s)")
+    slowest = max(seconds for seconds, _ in sector["timings"].values())
+    print(f"  slowest: {slowest:.3f} s ({'within' if slowest < SECTOR_TARGET_S else 'over'} 1 s)")
     print(
         f"proximity, straightforward GeoPandas (read, to UTM, buffer, sjoin, sjoin_nearest), "
         f"median of {args.runs}: {geopandas_s:.3f} s"
