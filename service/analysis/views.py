@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import box
 
 from geo.analysis.exposure import ExposureParameters
+from geo.analysis.grid import HexGrid
 from geo.analysis.risk import RiskParameters
 from geo.validation import GeometryProblem, check_geometry
 from service.access.deps import PrincipalDep
@@ -374,6 +375,7 @@ async def hotspots(
     responses=DOCUMENTED,
 )
 async def emerging_hotspots(
+    request: Request,
     session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
@@ -397,11 +399,29 @@ async def emerging_hotspots(
     equal windows before it; each cell's pattern as ESRI's Emerging Hot Spot Analysis
     defines it, from the steps where it was a significant hot or cold spot and the
     Mann-Kendall trend of its z-scores (`trend`). Cells with no pattern are not returned.
-    With fewer than 30 incidents over all the steps nothing is tested."""
+    With fewer than 30 incidents over all the steps nothing is tested.
+
+    Over more than `CIVOP_JOBS_EMERGING_INLINE_CELLS` cell-steps (cells x `windows`: 50,000)
+    the analysis runs in a job worker: `202 Accepted` with the job, whose `result` is the
+    GeoJSON."""
     scope = await area.scope(session, principal, require_area=True, default_days=30.0)
     options = service.EmergingOptions(
         resolution=resolution, alpha=alpha, windows=windows, permutations=permutations
     )
+    assert scope.area is not None
+    steps = service.area_cells(HexGrid(resolution), scope.area).size * windows
+    if steps > get_settings().jobs_emerging_inline_cells:
+        # A large area over many steps: the analysis runs in a worker process, as the user.
+        from service.jobs import kinds
+        from service.jobs import service as jobs
+        from service.jobs import views as jobs_views
+
+        params: dict[str, Any] = {"area": kinds.area_params(area), "options": asdict(options)}
+        async with request.app.state.sessionmaker() as own:
+            job = await jobs.submit(
+                own, principal, "emerging_hotspots", params, total=windows, unit="time steps"
+            )
+        return jobs_views.accepted(request, job, principal)
     return _answer(await service.emerging_layer(session, principal, scope, options))
 
 
