@@ -196,7 +196,12 @@ class Settings(BaseSettings):
     #: running it is killed at the limit. Kinds not named get ``jobs_time_limit_s``. Setting
     #: it replaces the whole table.
     jobs_time_limits: dict[str, float] = Field(
-        default_factory=lambda: {"report": 900.0, "exposure": 600.0, "alerts_scheduled": 600.0}
+        default_factory=lambda: {
+            "report": 900.0,
+            "exposure": 600.0,
+            "emerging_hotspots": 600.0,
+            "alerts_scheduled": 600.0,
+        }
     )
     jobs_time_limit_s: float = Field(3600.0, gt=0, le=7 * 86_400)
     #: Address space of the child process running a job, in MiB (``RLIMIT_AS``; 0: no limit).
@@ -220,6 +225,9 @@ class Settings(BaseSettings):
     jobs_rollback_inline_rows: int = Field(10_000, ge=0)
     #: Exposure analyses over at most this many IDP sites answer at once.
     jobs_exposure_inline_sites: int = Field(500, ge=0)
+    #: Emerging hot-spot analyses over at most this many cell-steps (cells x time steps)
+    #: answer at once; larger ones (a force area over ten steps) become jobs.
+    jobs_emerging_inline_cells: int = Field(50_000, ge=0)
 
     @field_validator("database_url")
     @classmethod

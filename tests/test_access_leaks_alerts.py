@@ -12,6 +12,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from geo.analysis.grid import HexGrid
 from service.alerts import rules
 from tests.test_access_leaks import FULL, USERS, Headers, expected, plant
 
@@ -81,7 +82,7 @@ SPOTS = {"public": (25.2, 8.3), "mission": (25.8, 8.3), "restricted": (26.4, 8.3
 async def test_risk_and_hot_spot_alerts_follow_the_incidents_that_raised_them(
     client: AsyncClient, headers: Headers, session: AsyncSession, user: str
 ) -> None:
-    """A public IDP site with eight severe incidents of one classification next to it: its
+    """A public IDP site with fourteen severe incidents of one classification around it: its
     risk cell crosses the threshold and the place becomes a hot spot. Each alert is as
     restricted as those incidents; a partner never receives one raised by restricted (or
     mission) incidents."""
@@ -102,9 +103,17 @@ async def test_risk_and_hot_spot_alerts_follow_the_incidents_that_raised_them(
         assert response.status_code == 201, response.text
         spot_of[response.json()["id"]] = classification
         marker = f"SPOT-{classification}-MARKER"
-        for i in range(8):
+        # Two severe incidents in the site's cell and in each of its six neighbours (H3
+        # resolution 6, the hot-spot rule's): a cluster over a neighbourhood, as a hot spot is.
+        hexes = HexGrid(6)
+        lon, lat = hexes.centres(hexes.disk(hexes.cells_of_points([x], [y]), 1))
+        around = [(x + 0.0003, y + 0.0003)] + [
+            (a, b) for a, b in zip(lon.tolist(), lat.tolist(), strict=True)
+        ]
+        for i in range(14):
+            px, py = around[i % len(around)]
             incident = factories.feature(
-                "incidents", geometry=factories.point(x + 0.0005 * i, y + 0.0003),
+                "incidents", geometry=factories.point(px + 0.0002 * (i // 7), py),
                 classification=classification, severity=5, occurred_at=day_ago,
                 description=marker, source=marker,
             )  # fmt: skip

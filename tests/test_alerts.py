@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import xmlschema
 from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.alerts import rules
@@ -86,7 +87,9 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
 ) -> None:
     await near_rule(client, headers, categories=["armed_clash", "abduction"])
-    site = await make("idp_sites", geometry=factories.point(X, Y), classification="public")
+    site = await make(
+        "idp_sites", geometry=factories.point(X, Y), classification="public", name="Kalembe camp"
+    )
     near = await make(
         "incidents", geometry=factories.point(X + 5 * KM, Y), severity=4, classification="public"
     )
@@ -113,6 +116,11 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     assert alert["classification"] == "public"
     assert mine[0]["geometry"]["type"] == "Polygon"  # the circle warned about
     assert alert["center"]["coordinates"] == [X, Y]
+    # It says where: the site by name and the sector it lies in.
+    sector = await smallest_sector(session, X, Y)
+    assert alert["title"].startswith("Severity 4 armed clash 4.9")
+    assert alert["title"].endswith(f" km from Kalembe camp ({sector})")
+    assert f"IDP site Kalembe camp ({sector})" in alert["description"]
     for record in (far, mild, other):
         assert record["id"] not in str(found)
 
@@ -150,14 +158,19 @@ async def test_armed_group_near_a_site(
     client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
 ) -> None:
     await rule(client, headers, name="armed groups", kind="armed_group_near_site", radius_km=20)
-    site = await make("idp_sites", geometry=factories.point(X, Y))
-    group = await make("actors", geometry=factories.point(X + 10 * KM, Y), category="armed_group")
+    site = await make("idp_sites", geometry=factories.point(X, Y), name="Dorosa settlement")
+    group = await make(
+        "actors", geometry=factories.point(X + 10 * KM, Y), category="armed_group", name="FLN"
+    )
     ngo = await make("actors", geometry=factories.point(X + 1 * KM, Y), category="ngo")
     raised = await evaluate(session, actors=[group["id"], ngo["id"]])
     assert len(raised) == 1
     assert await evaluate(session, idp_sites=[site["id"]]) == []
     found = await alerts(client, headers, kind="armed_group_near_site")
     assert len(found) == 1 and ngo["id"] not in str(found)
+    sector = await smallest_sector(session, X, Y)
+    title = found[0]["properties"]["title"]
+    assert title.startswith("FLN ") and title.endswith(f" km from Dorosa settlement ({sector})")
 
 
 async def test_lifecycle_and_filters(
@@ -271,3 +284,17 @@ async def test_the_api_document_names_what_each_alert_route_answers(client: Asyn
     }
     for (path, method), media_type in expected.items():
         assert list(paths[path][method]["responses"]["200"]["content"]) == [media_type], path
+
+
+async def smallest_sector(session: AsyncSession, lon: float, lat: float) -> str:
+    """The name of the smallest area of responsibility that holds a point."""
+    name = await session.scalar(
+        text(
+            "SELECT name FROM sectors WHERE deleted_at IS NULL "
+            "AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) "
+            "ORDER BY array_position(ARRAY['battalion', 'sector', 'force'], level) LIMIT 1"
+        ),
+        {"x": lon, "y": lat},
+    )
+    assert name
+    return str(name)

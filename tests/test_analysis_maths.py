@@ -28,6 +28,8 @@ RNG = np.random.default_rng(20261123)
         "geo.analysis.hotspots",
         "geo.analysis.coverage",
         "geo.analysis.deconfliction",
+        "geo.analysis.nearby_sum",
+        "geo.naming",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
@@ -252,18 +254,6 @@ def test_a_planted_cluster_is_found_as_a_hot_spot() -> None:
     assert np.isin(cells[result.hot], hex_grid.disk(centre, 2)).all()
 
 
-def test_a_uniform_random_field_gives_about_the_nominal_false_positive_rate() -> None:
-    _, cells, neighbours = _study_area()
-    rates, fdr_hits = [], []
-    for _ in range(20):
-        counts = RNG.poisson(10.0, cells.size).astype(float)
-        result = hotspots.getis_ord_gi_star(counts, neighbours)
-        rates.append(float((result.p < 0.05).mean()))
-        fdr_hits.append(int((result.hot | result.cold).sum()))
-    assert 0.035 < np.mean(rates) < 0.065  # nominal 5 % before correction
-    assert np.mean(fdr_hits) < 1.0  # the FDR correction removes almost all of them
-
-
 def test_gi_star_of_a_tiny_line_computed_by_hand() -> None:
     i = np.array([0, 1, 1, 2, 2, 3, 3, 4])
     j = np.array([1, 0, 2, 1, 3, 2, 4, 3])
@@ -272,40 +262,6 @@ def test_gi_star_of_a_tiny_line_computed_by_hand() -> None:
     s = np.sqrt(20.4 - 2.4**2)
     assert result.z[2] == pytest.approx(4.8 / (s * np.sqrt(1.5)))
     assert result.z[0] == pytest.approx((1 - 4.8) / (s * np.sqrt((10 - 4) / 4)))
-
-
-def test_emerging_hot_spots_follow_a_cluster_that_appears_and_one_that_fades() -> None:
-    hex_grid, cells, neighbours = _study_area()
-    counts = RNG.poisson(3.0, (4, cells.size)).astype(float)
-    appearing = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([24.5], [4.5]), 1))
-    fading = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([25.5], [5.5]), 1))
-    growing = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([24.5], [5.5]), 1))
-    counts[3, appearing] += 15
-    counts[:3, fading] += 15
-    for k in range(4):
-        counts[k, growing] += 6 + 8 * k
-    result = hotspots.emerging_hotspots(counts, neighbours)
-    centre = {
-        name: int(np.searchsorted(cells, hex_grid.cells_of_points([x], [y])[0]))
-        for name, (x, y) in {
-            "appearing": (24.5, 4.5),
-            "fading": (25.5, 5.5),
-            "growing": (24.5, 5.5),
-        }.items()
-    }
-    assert result.trend[centre["appearing"]] == "new"
-    assert result.trend[centre["fading"]] == "diminishing"
-    assert result.trend[centre["growing"]] == "intensifying"
-
-
-def test_a_steady_cluster_is_persistent() -> None:
-    hex_grid, cells, neighbours = _study_area()
-    counts = RNG.poisson(3.0, (3, cells.size)).astype(float)
-    steady = np.isin(cells, hex_grid.disk(hex_grid.cells_of_points([25.0], [5.0]), 1))
-    counts[:, steady] += 15
-    result = hotspots.emerging_hotspots(counts, neighbours, z_change=3.0)
-    at = int(np.searchsorted(cells, hex_grid.cells_of_points([25.0], [5.0])[0]))
-    assert result.trend[at] == "persistent"
 
 
 # --- coverage and de-confliction --------------------------------------------------------------
@@ -351,3 +307,108 @@ def test_deconfliction_returns_each_conflict_with_its_distance() -> None:
     assert conflicts[1].along_km == pytest.approx(
         float(geodesic_km(25.0, 5.0, 25.15, 5.0)), rel=0.005
     )
+
+
+def test_a_route_crossing_a_camp_meets_it_where_it_enters() -> None:
+    # A camp 1 km wide (east-west), from 2 km to 3 km along a west-to-east route.
+    start = (25.0, 5.0)
+    km = 1 / (111.32 * np.cos(np.radians(5.0)))
+    camp = Polygon(
+        [(25 + 2 * km, 4.995), (25 + 3 * km, 4.995), (25 + 3 * km, 5.005), (25 + 2 * km, 5.005)]
+    )
+    route = LineString([start, (25 + 5 * km, 5.0)])
+    (conflict,) = deconfliction.route_conflicts(
+        route, [camp.centroid.x], [camp.centroid.y], 1.0, shapes=[camp]
+    )
+    assert conflict.distance_km == 0.0
+    assert conflict.along_km == pytest.approx(2.0, abs=0.01)  # not 3.0, where it leaves
+    # Driven the other way, it enters at 2 km from the new start too.
+    (back,) = deconfliction.route_conflicts(
+        LineString(route.coords[::-1]), [camp.centroid.x], [camp.centroid.y], 1.0, shapes=[camp]
+    )
+    assert back.along_km == pytest.approx(2.0, abs=0.01)
+
+
+def test_a_route_clipping_a_cells_corner_passes_through_it() -> None:
+    hex_grid = grid.HexGrid(7)
+    cell = hex_grid.cells_of_points([25.0], [5.0])
+    ring = np.array(hex_grid.polygons(cell)[0][:-1])
+    # A short route across one corner of the hexagon: 40 m inside it, never near a sample.
+    corner = ring[0]
+    centre = ring.mean(axis=0)
+    inward = (centre - corner) / np.linalg.norm(centre - corner)
+    across = np.array([-inward[1], inward[0]])
+    depth = 0.04 / 111.32  # 40 m, in degrees
+    a = corner + inward * depth - across * 0.01
+    b = corner + inward * depth + across * 0.01
+    route = LineString([a, b])
+    assert route.intersects(Polygon(ring))
+    _, cells = hex_grid.cells_of_lines([route])
+    assert cell[0] in cells.tolist()
+    # Every cell returned is one the route really crosses.
+    hexagons = [Polygon(r) for r in hex_grid.polygons(cells)]
+    assert all(route.intersects(h) for h in hexagons)
+
+
+def test_patrol_coverage_counts_a_route_that_clips_a_neighbourhood() -> None:
+    hex_grid = grid.HexGrid(7)
+    cell = hex_grid.cells_of_points([25.0], [5.0])
+    area = hex_grid.disk(cell, 1)
+    outer = hex_grid.disk(cell, 2)
+    ring2 = np.setdiff1d(outer, area)
+    # A route that only clips one cell of the outer ring at a corner.
+    target = ring2[:1]
+    hexagon = np.array(hex_grid.polygons(target)[0][:-1])
+    centre = hexagon.mean(axis=0)
+    far_corner = max(hexagon.tolist(), key=lambda p: float(np.hypot(*(np.array(p) - [25.0, 5.0]))))
+    inward = (centre - far_corner) / np.linalg.norm(centre - far_corner)
+    across = np.array([-inward[1], inward[0]])
+    depth = 0.03 / 111.32
+    route = LineString(
+        [far_corner + inward * depth - across * 0.005, far_corner + inward * depth + across * 0.005]
+    )
+    _, crossed = hex_grid.cells_of_lines([route])
+    assert target[0] in crossed.tolist()
+    # In the risk overlay the cells next to the clipped one are covered by that patrol,
+    # the cells away from it are not.
+    overlay = risk.risk_overlay(hex_grid, area, [], [], [], [], [], [], [], [route], [0.0])
+    touching = np.isin(overlay.cells, hex_grid.disk(target, 1))
+    assert touching.any() and (overlay.patrol_presence[touching] == 1.0).all()
+    assert (overlay.patrol_presence[~touching] == 0.0).all()
+
+
+def test_ranking_sites_without_pairs_gives_the_same_exposure() -> None:
+    n_sites, n_incidents = 300, 20_000
+    site_lon = RNG.uniform(24.0, 26.0, n_sites)
+    site_lat = RNG.uniform(4.0, 6.0, n_sites)
+    lon = RNG.uniform(23.8, 26.2, n_incidents)
+    lat = RNG.uniform(3.8, 6.2, n_incidents)
+    severity = RNG.integers(1, 6, n_incidents)
+    age = RNG.uniform(0.0, 90.0, n_incidents)
+    population = RNG.uniform(100, 20_000, n_sites)
+    population[::7] = np.nan
+    # A few sites drawn as areas, measured from their edge.
+    shapes: list = [None] * n_sites
+    for k in range(0, n_sites, 25):
+        shapes[k] = Point(site_lon[k], site_lat[k]).buffer(0.03)
+    parameters = exposure.ExposureParameters(top=4)
+    pairs = proximity.pairs_within(
+        site_lon, site_lat, lon, lat, parameters.radius_km, source_shapes=shapes
+    )
+    expected = exposure.site_exposure(pairs, severity, age, population, parameters)
+    found = exposure.rank_sites(
+        site_lon, site_lat, lon, lat, severity, age, population, parameters, site_shapes=shapes
+    )
+    np.testing.assert_allclose(found.hazard, expected.hazard, rtol=1e-9)
+    np.testing.assert_allclose(found.exposure, expected.exposure, rtol=1e-9)
+    assert (found.incidents == expected.incidents).all()
+    assert (found.rank == expected.rank).all()
+    for k in range(n_sites):
+        chosen = expected.top[k]
+        assert found.top_incident[k, : chosen.size].tolist() == pairs.target[chosen].tolist()
+        np.testing.assert_allclose(
+            found.top_contribution[k, : chosen.size], expected.contribution[chosen], rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            found.top_distance_km[k, : chosen.size], pairs.distance_km[chosen], rtol=1e-9
+        )

@@ -65,6 +65,7 @@ async def server() -> AsyncIterator[JobServer]:
         "CIVOP_JOBS_RESULT_HOURS": str(RESULT_S / 3600),
         "CIVOP_JOBS_STALE_S": "5",
         "CIVOP_JOBS_EXPOSURE_INLINE_SITES": "1",
+        "CIVOP_JOBS_EMERGING_INLINE_CELLS": "100",
     }
     try:
         async with serving(env, "jobs-server.log") as base:
@@ -390,6 +391,29 @@ async def test_an_exposure_analysis_over_many_sites_is_a_job(server: JobServer) 
         result = await http.get(job["result"])
         assert result.headers["content-type"] == "application/geo+json"
         assert len(result.json()["features"]) >= 2
+
+
+async def test_an_emerging_hot_spot_analysis_over_a_large_area_is_a_job(
+    server: JobServer,
+) -> None:
+    params = {"bbox": "24,6.5,25,7.5", "resolution": 6, "windows": 10}
+    async with server.client("analyst") as http:
+        asked = await http.get("/api/analysis/emerging-hotspots", params=params)
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["kind"] == "emerging_hotspots"
+        job = await finished(http, asked.headers["location"])
+        assert job["state"] == "succeeded", job
+        result = await http.get(job["result"])
+        assert result.headers["content-type"] == "application/geo+json"
+        body = result.json()
+        assert len(body["summary"]["windows"]) == 10
+        assert "tested" in body["summary"]
+        # A small area answers at once.
+        small = await http.get(
+            "/api/analysis/emerging-hotspots",
+            params={"bbox": "24,6.5,24.2,6.7", "resolution": 6, "windows": 2},
+        )
+        assert small.status_code == 200, small.text
 
 
 async def test_a_job_over_its_memory_limit_fails_saying_so() -> None:

@@ -42,6 +42,9 @@ SECRET_REQUEST = f"SECRET-REQUEST-{MARK}"
 SECRET_PROJECT = f"SECRET-PROJECT-{MARK}"
 MISSION_SITE = f"MISSION-CAMP-{MARK}"
 SECRETS = (SECRET_SITE, SECRET_REQUEST, SECRET_PROJECT, MISSION_SITE)
+#: Public records a report must flag as overdue.
+LATE_PROJECT = f"LATE-PROJECT-{MARK}"
+LATE_REQUEST = f"LATE-REQUEST-{MARK}"
 
 
 @dataclass
@@ -143,6 +146,25 @@ async def _plant(session: AsyncSession, sector: str) -> None:
             "FROM actors WHERE humanitarian ORDER BY id LIMIT 1"
         ),
         {"title": SECRET_REQUEST, "lon": lon - 0.01, "lat": lat},
+    )
+    # A project ongoing six weeks past its end, and a request waiting two months.
+    await session.execute(
+        text(
+            "INSERT INTO projects (title, kind, status, classification, end_date, geom) "
+            "VALUES (:title, 'quick_impact_project', 'ongoing', 'public', '2026-09-20', "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+        ),
+        {"title": LATE_PROJECT, "lon": lon + 0.01, "lat": lat + 0.01},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO assistance_requests (title, need, requesting_actor_id, capability, "
+            "needed_from, requested_at, classification, geom) SELECT :title, 'a need', id, "
+            "'medical', '2026-09-01', '2026-09-01', 'public', "
+            "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) "
+            "FROM actors WHERE humanitarian ORDER BY id LIMIT 1"
+        ),
+        {"title": LATE_REQUEST, "lon": lon - 0.01, "lat": lat + 0.01},
     )
     await session.commit()
 
@@ -409,3 +431,49 @@ async def test_report_parameters_are_checked(server: ReportServer) -> None:
         "civ-oes", "partner", sector=None, bbox="24.5,6.8,25.5,7.8", format="html"
     )
     assert box.status_code == 200 and "box 24.5,6.8 to 25.5,7.8" in box.text
+
+
+def _section(html: str, title: str) -> str:
+    return html.split(f"<h2>{title}")[1].split("<h2>")[0]
+
+
+async def test_the_brief_reads_as_an_estimate_and_says_where(server: ReportServer) -> None:
+    html = (await server.get("civ-oes", "admin", format="html")).text
+    assert "<h2>Look at first</h2>" in html
+    changes = _section(html, "What changed against the period before")
+    assert "chance (p = " in changes  # each change with its evidence and meaning
+    rises = _section(html, "Sites whose exposure rose most")
+    assert "<td" in rises
+    overdue = _section(html, "Overdue")
+    assert LATE_PROJECT in overdue and "ongoing past 2026-09-20" in overdue
+    assert LATE_REQUEST in overdue and "waiting" in overdue
+    # Hot spots are placed by a site or place and the sector, not by coordinates.
+    hot = _section(html, "Hot spots and their trend")
+    rows = hot.split("<tr>")[2:]
+    assert rows, "the demo sector has hot spots"
+    for row in rows:
+        assert not re.search(r"<td>near -?\d+\.\d{3}, -?\d+\.\d{3}", row), row
+    assert any(re.search(r"<td>(at |\d+(\.\d)? km [NESW]{1,2} of )", row) for row in rows)
+    # Each with the area of responsibility it lies in, in brackets.
+    assert all(re.search(r"<td>[^<]+ \([^)]+\)</td>", row) for row in rows)
+
+
+async def test_the_handover_lists_what_to_follow_up(server: ReportServer) -> None:
+    html = (await server.get("handover", "admin", format="html")).text
+    follow = _section(html, "To follow up")
+    assert LATE_PROJECT in follow and "confirm it or close it" in follow
+    assert LATE_REQUEST in follow and "obtain the decision" in follow
+
+
+async def test_a_partners_report_states_no_figure_it_cannot_know(server: ReportServer) -> None:
+    html = (await server.get("handover", "partner", format="html")).text
+    gaps = _section(html, "Coverage gaps")
+    assert "Not stated: patrols are not all visible to this account" in gaps
+    assert "none in 180 days" not in html and "none in the period" not in html
+    # No distance to or from a generalised location is stated as if exact.
+    armed = html.split("nearest armed group")[1].split("</table>")[0]
+    for row in armed.split("<tr>")[1:]:
+        if "(generalised" in row:
+            assert "not stated (generalised location)" in row, row
+    admin = (await server.get("handover", "admin", format="html")).text
+    assert "Not stated: patrols" not in admin  # the admin sees every patrol: gaps are stated

@@ -18,7 +18,8 @@ grid
 risk
     The risk overlay: hazard, vulnerability and coverage per cell.
 hotspots
-    Getis-Ord Gi* with false-discovery control, and emerging hot spots over windows.
+    Getis-Ord Gi* with permutation inference and false-discovery control; ESRI emerging
+    hot-spot patterns with the Mann-Kendall trend.
 coverage
     IDP sites without a recent patrol nearby.
 deconfliction
@@ -33,7 +34,8 @@ from geo.analysis.grid import HexGrid
 from geo.analysis.hotspots import (
     EmergingHotspots,
     Hotspots,
-    classify_emerging,
+    classify_esri,
+    compare_windows,
     emerging_hotspots,
     getis_ord_gi_star,
 )
@@ -51,7 +53,8 @@ __all__ = [
     "RiskParameters",
     "RouteConflict",
     "SiteExposure",
-    "classify_emerging",
+    "classify_esri",
+    "compare_windows",
     "count_by",
     "coverage_gaps",
     "emerging_hotspots",

@@ -30,7 +30,8 @@ class RouteConflict:
     distance_km : float
         Closest approach of the route (0 when the route crosses an area).
     along_km : float
-        Distance along the route from its start to the closest approach.
+        Distance along the route from its start to the closest approach; for an area the
+        route crosses, to where it enters the area.
     """
 
     index: int
@@ -86,9 +87,14 @@ def route_conflicts(
         target: BaseGeometry = shapely.points(0.0, 0.0)
         if shape is not None and shape.geom_type != "Point":
             target = to_local_shape(shape, float(x[i]), float(y[i]))
-        nearest_on_route = shapely.shortest_line(local_route, target)
-        start = shapely.get_point(nearest_on_route, 0)
-        along = float(shapely.line_locate_point(local_route, start))
+        if target.geom_type != "Point" and local_route.intersects(target):
+            # The route enters the area: where it first does, not some point inside.
+            inside = shapely.get_coordinates(local_route.intersection(target))
+            along = float(shapely.line_locate_point(local_route, shapely.points(inside)).min())
+        else:
+            nearest_on_route = shapely.shortest_line(local_route, target)
+            start = shapely.get_point(nearest_on_route, 0)
+            along = float(shapely.line_locate_point(local_route, start))
         conflicts.append(RouteConflict(int(i), float(distance), along))
     conflicts.sort(key=lambda c: (c.distance_km, c.index))
     return conflicts

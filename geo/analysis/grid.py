@@ -28,6 +28,12 @@ CellArray = npt.NDArray[np.uint64]
 _IJ_NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1))
 
 
+def _ring6(cell: int) -> list[int]:
+    """The six neighbours of a cell (a pentagon's five and itself)."""
+    ring = [int(c) for c in h3i.grid_ring(cell, 1).tolist()]
+    return ring + [cell] * (6 - len(ring))
+
+
 class HexGrid:
     """H3 cells of one resolution, with vectorised helpers.
 
@@ -92,8 +98,10 @@ class HexGrid:
     ) -> tuple[npt.NDArray[np.int64], CellArray]:
         """Cells each line passes through, as unique (line index, cell) pairs.
 
-        Lines are sampled every third of a cell edge, so a route clipping a cell's corner
-        by less than that may miss it.
+        Exact: a route that clips a cell's corner passes through it. The cells of points
+        every third of a cell edge along each line are kept; their neighbours are kept when
+        the line intersects the neighbour's hexagon (straight edges between H3's vertices,
+        as the cells are drawn).
         """
         geoms = np.asarray(lines, dtype=object)
         if geoms.size == 0:
@@ -101,9 +109,35 @@ class HexGrid:
         step_deg = self.edge_km / 3.0 / 111.32
         dense = shapely.segmentize(geoms, step_deg)
         coords, index = shapely.get_coordinates(dense, return_index=True)
-        cells = self.cells_of_points(coords[:, 0], coords[:, 1])
-        pairs = np.unique(np.column_stack([index.astype(np.uint64), cells]), axis=0)
-        return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.uint64)
+        sampled_cells = self.cells_of_points(coords[:, 0], coords[:, 1])
+        # Every cell a line touches between two samples (a third of an edge apart) is a
+        # neighbour of a sampled cell: those are tested exactly. Pairs are keyed by
+        # line * (cells known) + position of the cell, so one 1-D sort makes them unique.
+        seen = np.unique(sampled_cells)
+        rings = np.array([_ring6(c) for c in seen.tolist()], dtype=np.uint64).reshape(-1, 6)
+        table = np.unique(np.concatenate([seen, rings.ravel()]))
+        size = np.int64(table.size)
+        line = index.astype(np.int64)
+        sampled = np.unique(line * size + np.searchsorted(table, sampled_cells))
+        sampled_line, sampled_at = sampled // size, sampled % size
+        around = rings[np.searchsorted(seen, table[sampled_at])]
+        candidates = np.unique(
+            np.repeat(sampled_line, 6) * size + np.searchsorted(table, around.ravel())
+        )
+        candidates = np.setdiff1d(candidates, sampled, assume_unique=True)
+        candidate_line, candidate_at = candidates // size, candidates % size
+        tested, which = np.unique(candidate_at, return_inverse=True)
+        hexagons = np.array(
+            [
+                Polygon([(x, y) for y, x in h3i.cell_to_boundary(int(c))])
+                for c in table[tested].tolist()
+            ],
+            dtype=object,
+        )
+        shapely.prepare(geoms)
+        hits = shapely.intersects(geoms[candidate_line], hexagons[which.ravel()])
+        found = np.union1d(sampled, candidates[hits])
+        return (found // size).astype(np.int64), table[found % size].astype(np.uint64)
 
     def neighbour_pairs(self, cells: CellArray) -> tuple[npt.NDArray[np.int64], ...]:
         """Pairs (i, j) of positions in ``cells`` whose cells are neighbours (not i == j).

@@ -73,7 +73,8 @@ def _near_site(incidents: str, sites: str) -> str:
     return f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, i.id AS incident_id, s.id AS site_id,
        {_most_restrictive("i.classification", "s.classification")} AS classification,
-       s.sector_id, i.category, i.severity, i.occurred_at,
+       s.sector_id, i.category, i.severity, i.occurred_at, s.name AS site_name,
+       ST_X(ST_PointOnSurface({_SITE})) AS lon, ST_Y(ST_PointOnSurface({_SITE})) AS lat,
        ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
        round((ST_Distance(({_SITE})::geography, i.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
@@ -95,7 +96,9 @@ NEAR_CHANGED_SITE = _near_site("i.occurred_at > now() - interval '7 days'", "s.i
 ARMED_GROUP = f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, a.id AS actor_id, s.id AS site_id,
        {_most_restrictive("a.classification", "s.classification")} AS classification,
-       s.sector_id, ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
+       s.sector_id, s.name AS site_name, a.name AS actor_name,
+       ST_X(ST_PointOnSurface({_SITE})) AS lon, ST_Y(ST_PointOnSurface({_SITE})) AS lat,
+       ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
        round((ST_Distance(({_SITE})::geography, a.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
 JOIN actors a ON a.deleted_at IS NULL AND a.category = 'armed_group'
@@ -233,6 +236,16 @@ async def raise_alert(
     return Raised(alert_id, created)
 
 
+async def _where(session: AsyncSession, row: Any) -> Any:
+    """The site of an alert in words (its name, the nearest place, the sector). The alert is
+    seen only by those who see its site in full (:mod:`service.alerts.access`), so naming
+    it tells them nothing they could not read."""
+    from service.access.policy import SYSTEM
+    from service.analysis.naming import where_is
+
+    return await where_is(session, SYSTEM, float(row.lon), float(row.lat), site=row.site_name)
+
+
 async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
     """Evaluate the event-driven rules on the changed records; returns what was raised."""
     raised: list[Raised] = []
@@ -245,6 +258,7 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
     if site_ids:
         near_rows += (await session.execute(text(NEAR_CHANGED_SITE), {"site_ids": site_ids})).all()
     for row in near_rows:
+        where = await _where(session, row)
         hit = await raise_alert(
             session,
             rule_id=row.rule_id,
@@ -252,10 +266,12 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             key=f"incident:{row.incident_id}:site:{row.site_id}",
             severity=max(row.alert_severity, row.severity),
             title=f"Severity {row.severity} {row.category.replace('_', ' ')} "
-            f"{row.km} km from an IDP site",
+            f"{row.km} km from {row.site_name or 'an IDP site'}"
+            + (f" ({where.sector})" if where.sector else ""),
             description=(
                 f"An incident ({row.category}, severity {row.severity}, "
-                f"{row.occurred_at:%Y-%m-%d %H:%M} UTC) within {row.radius_km:g} km of an IDP site."
+                f"{row.occurred_at:%Y-%m-%d %H:%M} UTC) {row.km} km from the IDP site "
+                f"{where.text or 'concerned'}, within the rule's {row.radius_km:g} km."
             ),
             classification=row.classification,
             sector_id=row.sector_id,
@@ -271,14 +287,20 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             await session.execute(text(ARMED_GROUP), {"actor_ids": actor_ids, "site_ids": site_ids})
         ).all()
         for row in rows:
+            where = await _where(session, row)
+            group = row.actor_name or "An armed group"
             hit = await raise_alert(
                 session,
                 rule_id=row.rule_id,
                 kind="armed_group_near_site",
                 key=f"actor:{row.actor_id}:site:{row.site_id}",
                 severity=row.alert_severity,
-                title=f"Armed group {row.km} km from an IDP site",
-                description=f"An armed group is reported within {row.radius_km:g} km of an IDP site.",
+                title=f"{group} {row.km} km from {row.site_name or 'an IDP site'}"
+                + (f" ({where.sector})" if where.sector else ""),
+                description=(
+                    f"{group} (armed group) is reported {row.km} km from the IDP site "
+                    f"{where.text or 'concerned'}, within the rule's {row.radius_km:g} km."
+                ),
                 classification=row.classification,
                 sector_id=row.sector_id,
                 geom=bytes(row.center),

@@ -35,25 +35,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from sqlalchemy import Table, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis import grid, hotspots, risk
 from service.access.policy import CLASSIFICATION_ORDER, SYSTEM
-from service.access.sql import view
 from service.alerts.models import RuleKind
 from service.alerts.rules import Raised, raise_alert
-from service.analysis.service import (
-    MAX_CELLS,
-    SITE_FIELDS,
-    Scope,
-    fetch_incidents,
-    fetch_patrols,
-    fetch_places,
-    site_population,
-)
+from service.analysis.hotspots import window_counts
+from service.analysis.naming import where_is
+from service.analysis.risk import compute_risk
+from service.analysis.scope import Scope, area_cells
 from service.config import get_settings
-from service.sites.models import IdpSite
+from service.errors import InvalidInput
 
 log = logging.getLogger("civop.alerts")
 
@@ -76,7 +70,7 @@ WITH RECURSIVE tree AS (
 )"""
 
 WATCHED_SITES = """
-SELECT s.id, s.sector_id, ST_X(ST_PointOnSurface(s.geom)) AS lon,
+SELECT s.id, s.sector_id, s.name, ST_X(ST_PointOnSurface(s.geom)) AS lon,
        ST_Y(ST_PointOnSurface(s.geom)) AS lat
 FROM idp_sites s
 WHERE s.deleted_at IS NULL AND s.status = 'open'
@@ -149,23 +143,9 @@ class ScheduledPass:
     events_pruned: int = 0
 
 
-def _table(model: type[Any]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _ewkb(ring: list[list[float]]) -> bytes:
     polygon = shapely.set_srid(shapely.Polygon(ring), 4326)
     return bytes(shapely.to_wkb(polygon, include_srid=True))
-
-
-def _index_in(sorted_cells: npt.NDArray[np.uint64], cells: npt.NDArray[np.uint64]) -> Any:
-    """Position of each cell in ``sorted_cells``; -1 where absent."""
-    if sorted_cells.size == 0:
-        return np.full(cells.size, -1, dtype=np.int64)
-    at = np.clip(np.searchsorted(sorted_cells, cells), 0, sorted_cells.size - 1)
-    return np.where(sorted_cells[at] == cells, at, -1).astype(np.int64)
 
 
 async def time_rules(session: AsyncSession) -> list[TimeRule]:
@@ -284,29 +264,15 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
     area = shapely.MultiPoint(np.column_stack([site_lon, site_lat]))
     start = at - timedelta(days=rule.window_days)
     scope = Scope(area, start, at, tuple(rule.categories) if rule.categories else None)
-    margin = 2.5 * hex_grid.edge_km  # one ring of cells around each site's cell
-    incidents = await fetch_incidents(session, SYSTEM, scope, margin_km=margin, with_ids=True)
-    open_sites = view(_table(IdpSite), SYSTEM).column("status") == "open"
-    sites = await fetch_places(
-        session, SYSTEM, IdpSite, SITE_FIELDS, [open_sites], area=area, margin_km=margin
-    )
-    patrols = await fetch_patrols(session, SYSTEM, scope, since=start, margin_km=margin)
-    population = site_population(sites)
-    overlay = await asyncio.to_thread(
-        risk.risk_overlay,
-        hex_grid,
-        np.unique(site_cells),
-        incidents.lon,
-        incidents.lat,
-        incidents.severity,
-        scope.age_days(incidents.at),
-        sites.lon,
-        sites.lat,
-        population,
-        patrols.routes,
-        scope.age_days(patrols.start),
+    computed = await compute_risk(
+        session,
+        SYSTEM,
+        scope,
         risk.RiskParameters(resolution=rule.resolution),
+        cells=np.unique(site_cells),
+        with_ids=True,
     )
+    overlay, incidents, sites = computed.overlay, computed.incidents, computed.sites
     at_cell = np.searchsorted(overlay.cells, site_cells)
     values = overlay.risk[at_cell]
     previous = await _states(session, rule.id)
@@ -337,12 +303,19 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
         near = [sites.ids[i] for i in _members(place_sorted, place_order, around)]
         c = int(at_cell[k])
         cell = hex_grid.to_strings(site_cells[k : k + 1])[0]
+        site = watched[k].name or "an IDP site"
+        where = await where_is(
+            session, SYSTEM, float(site_lon[k]), float(site_lat[k]), site=watched[k].name
+        )
         findings.append(
             Finding(
                 key=subject,
-                title=f"Risk {value:.2f} at an IDP site (threshold {rule.threshold:g})",
+                title=f"Risk {value:.2f} at {site}"
+                + (f" ({where.sector})" if where.sector else "")
+                + f" (threshold {rule.threshold:g})",
                 description=(
-                    f"The risk of an IDP site's cell ({cell}, H3 resolution "
+                    f"The risk of the cell of the IDP site {where.text or site} ({cell}, H3 "
+                    "resolution "
                     f"{rule.resolution}) reached {value:.2f}, at or above the threshold "
                     f"{rule.threshold:g}: hazard {overlay.hazard[c]:.2f}, vulnerability "
                     f"{overlay.vulnerability[c]:.2f}, patrol coverage "
@@ -372,48 +345,39 @@ async def _study_areas(
     return [(row.id, shapely.from_wkb(bytes(row.wkb))) for row in rows]
 
 
-def _area_cells(hex_grid: grid.HexGrid, area: Any) -> npt.NDArray[np.uint64] | None:
-    """The area's cells, or None when it holds too many (see ``MAX_CELLS``)."""
-    if shapely.area(area) * 111.32**2 / hex_grid.cell_area_km2 > MAX_CELLS:
-        return None
-    if area.geom_type not in ("Polygon", "MultiPolygon"):
-        area = area.buffer(1e-9)
-    return hex_grid.cells_of_area(area)
-
-
 async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime) -> list[Raised]:
     """Raise for each cell whose hot-spot trend changed into one of the rule's trends."""
     assert rule.windows and rule.alpha and rule.z_change and rule.trends
     hex_grid = grid.HexGrid(rule.resolution)
     length = timedelta(days=rule.window_days)
     starts = [at - length * (rule.windows - k) for k in range(rule.windows)]
-    edges = np.array([s.timestamp() for s in starts] + [at.timestamp() + 1e-6])
     current = rule.windows - 1
     previous = await _states(session, rule.id)
     states: dict[str, tuple[str, float]] = {}
     findings: list[Finding] = []
     for sector_id, boundary in await _study_areas(session, rule.sector_id):
-        cells = _area_cells(hex_grid, boundary)
+        try:
+            cells = area_cells(hex_grid, boundary)
+        except InvalidInput:
+            cells = None
         if cells is None or cells.size < 3:
             log.warning("hot-spot rule %s: area %s skipped (cells: %s)", rule.id, sector_id,
                         "too many" if cells is None else cells.size)  # fmt: skip
             continue
         scope = Scope(boundary, starts[0], at, tuple(rule.categories) if rule.categories else None)
-        incidents = await fetch_incidents(session, SYSTEM, scope, margin_km=0.0, with_ids=True)
-        position = _index_in(cells, hex_grid.cells_of_points(incidents.lon, incidents.lat))
-        window = np.searchsorted(edges, incidents.at, side="right") - 1
-        ok = (position >= 0) & (window >= 0) & (window < rule.windows)
-        flat = np.bincount(
-            window[ok] * cells.size + position[ok], minlength=rule.windows * cells.size
+        counted = await window_counts(
+            session, SYSTEM, scope, hex_grid, cells, starts, with_ids=True
         )
-        counts = flat.reshape(rule.windows, cells.size).astype(np.float64)
+        incidents, position, window = counted.incidents, counted.position, counted.window
+        ok = counted.counted
         neighbours = hex_grid.neighbour_pairs(cells)
         result = await asyncio.to_thread(
             hotspots.emerging_hotspots,
-            counts,
+            counted.counts,
             neighbours,
             alpha=rule.alpha,
             z_change=rule.z_change,
+            min_incidents=hotspots.MIN_INCIDENTS,
         )
         trending = [k for k, t in enumerate(result.trend.tolist()) if t is not None]
         names = hex_grid.to_strings(cells[trending]) if trending else []
@@ -428,12 +392,17 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
             behind_at = np.nonzero(ok & (window == current) & np.isin(position, members))[0]
             behind = [incidents.id(i) for i in behind_at.tolist()]
             earlier = ", ".join(f"{w.z[k]:.2f}" for w in result.windows[:-1])
+            (cx,), (cy,) = hex_grid.centres(cells[k : k + 1])
+            where = await where_is(session, SYSTEM, float(cx), float(cy))
             findings.append(
                 Finding(
                     key=f"cell:{cell}:{trend}",
-                    title=f"{trend.capitalize()} hot spot: {len(behind)} incidents in and "
-                    f"around one cell in the last {rule.window_days:g} days",
+                    title=f"{trend.capitalize()} hot spot"
+                    + (f" in {where.sector}" if where.sector else "")
+                    + f": {len(behind)} incidents in and around one cell in the last "
+                    f"{rule.window_days:g} days",
                     description=(
+                        f"{where.text + ': ' if where.text else ''}"
                         f"Gi* z = {z_now:.2f} ({int(result.current.confidence[k])} % "
                         f"confidence after false-discovery control) in cell {cell} (H3 "
                         f"resolution {rule.resolution}) over the last {rule.window_days:g} "

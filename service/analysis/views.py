@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from shapely.geometry import box
 
 from geo.analysis.exposure import ExposureParameters
+from geo.analysis.grid import HexGrid
 from geo.analysis.risk import RiskParameters
 from geo.validation import GeometryProblem, check_geometry
 from service.access.policy import Principal
@@ -55,6 +56,7 @@ class AreaQuery:
         principal: Principal,
         *,
         require_area: bool = False,
+        default_days: float = 90.0,
     ) -> service.Scope:
         return await service.resolve_scope(
             session,
@@ -64,6 +66,7 @@ class AreaQuery:
             interval=self.interval,
             categories=self.categories,
             require_area=require_area,
+            default_days=default_days,
         )
 
 
@@ -320,9 +323,17 @@ def _intersect(
     return x0, y0, x1, y1
 
 
+PERMUTATIONS = Query(
+    ge=99,
+    le=9999,
+    description="Random draws of each neighbourhood in the conditional permutation test "
+    "(seeded: the same data gives the same answer).",
+)
+
+
 @router.get(
     "/hotspots",
-    summary="Hot spots: Getis-Ord Gi* with false-discovery control",
+    summary="Hot spots: Getis-Ord Gi* with permutation inference and false-discovery control",
     response_class=GeoJSONResponse,
     responses=DOCUMENTED,
 )
@@ -339,42 +350,76 @@ async def hotspots(
     include_all: Annotated[
         bool, Query(description="Return every cell, not only those with incidents or significant.")
     ] = False,
+    permutations: Annotated[int, PERMUTATIONS] = 999,
 ) -> Response:
     """Gi* z-score of the incident count of every cell with its six neighbours against the
-    area's mean; p two-sided; q the Benjamini-Hochberg adjusted p; `hotspot` is `hot` or
-    `cold` where q < alpha."""
+    area's mean; p the two-sided pseudo p-value of a conditional permutation test (each
+    cell keeps its count, its neighbours are drawn from the other cells); q the
+    Benjamini-Hochberg adjusted p; `hotspot` is `hot` or `cold` where q < alpha. Each cell
+    counts every incident in its whole hexagon, whatever the edge of the box or sector. With
+    fewer than 30 incidents nothing is tested: `summary.tested` is false, `summary.reason`
+    says why, and no cell is returned."""
     scope = await area.scope(session, principal, require_area=True)
-    options = service.HotspotOptions(resolution=resolution, alpha=alpha, include_all=include_all)
+    options = service.HotspotOptions(
+        resolution=resolution, alpha=alpha, include_all=include_all, permutations=permutations
+    )
     return _answer(await service.hotspot_layer(session, principal, scope, options))
 
 
 @router.get(
     "/emerging-hotspots",
-    summary="Emerging hot spots: new, intensifying, persistent, diminishing",
+    summary="Emerging hot spots: ESRI's patterns (new, consecutive, intensifying, persistent, "
+    "diminishing, sporadic, oscillating, historical; hot and cold)",
     response_class=GeoJSONResponse,
     responses=DOCUMENTED,
 )
 async def emerging_hotspots(
+    request: Request,
     session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
     resolution: Annotated[int, Query(ge=3, le=9, description="H3 resolution.")] = 6,
-    alpha: Annotated[float, Query(gt=0, lt=1, description="False-discovery rate.")] = 0.05,
-    windows: Annotated[
-        int, Query(ge=2, le=12, description="The current window and the ones before it.")
-    ] = 4,
-    z_change: Annotated[
+    alpha: Annotated[
         float,
-        Query(gt=0, le=100, description="Change of z that counts as intensifying / diminishing."),
-    ] = 1.0,
+        Query(gt=0, lt=1, description="False-discovery rate, and significance of the trend."),
+    ] = 0.05,
+    windows: Annotated[
+        int,
+        Query(
+            ge=2,
+            le=30,
+            description="Time steps: the current window and the ones before it (10 or more "
+            "for a Mann-Kendall trend to be able to reach significance).",
+        ),
+    ] = 10,
+    permutations: Annotated[int, PERMUTATIONS] = 999,
 ) -> Response:
-    """Gi* in the current window and `windows - 1` equal windows before it. new: hot only now;
-    intensifying: hot now and before, z up by `z_change`; persistent: hot now and before;
-    diminishing: hot before and no longer, or z down by `z_change`."""
-    scope = await area.scope(session, principal, require_area=True)
+    """Gi* in the current window (`datetime`, default the last 30 days) and `windows - 1`
+    equal windows before it; each cell's pattern as ESRI's Emerging Hot Spot Analysis
+    defines it, from the steps where it was a significant hot or cold spot and the
+    Mann-Kendall trend of its z-scores (`trend`). Cells with no pattern are not returned.
+    With fewer than 30 incidents over all the steps nothing is tested.
+
+    Over more than `CIVOP_JOBS_EMERGING_INLINE_CELLS` cell-steps (cells x `windows`: 50,000)
+    the analysis runs in a job worker: `202 Accepted` with the job, whose `result` is the
+    GeoJSON."""
+    scope = await area.scope(session, principal, require_area=True, default_days=30.0)
     options = service.EmergingOptions(
-        resolution=resolution, alpha=alpha, windows=windows, z_change=z_change
+        resolution=resolution, alpha=alpha, windows=windows, permutations=permutations
     )
+    assert scope.area is not None
+    steps = service.area_cells(HexGrid(resolution), scope.area).size * windows
+    if steps > get_settings().jobs_emerging_inline_cells:
+        # A large area over many steps: the analysis runs in a worker process, as the user.
+        from service.jobs import service as jobs
+        from service.jobs import views as jobs_views
+
+        params: dict[str, Any] = {"area": area_params(area), "options": asdict(options)}
+        async with request.app.state.sessionmaker() as own:
+            job = await jobs.submit(
+                own, principal, "emerging_hotspots", params, total=windows, unit="time steps"
+            )
+        return jobs_views.accepted(request, job, principal)
     return _answer(await service.emerging_layer(session, principal, scope, options))
 
 

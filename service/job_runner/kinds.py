@@ -219,15 +219,13 @@ async def import_rollback(context: Context) -> Output:
 # --- analyses ----------------------------------------------------------------------------------
 
 
-async def exposure(context: Context) -> Output:
-    from geo.analysis.exposure import ExposureParameters
-    from service.analysis import service
+def _area_query(given: dict[str, Any]) -> Any:
+    """An analysis's area query, as ``service.analysis.views.area_params`` wrote it, back."""
     from service.analysis.views import AreaQuery
 
-    given = context.params["area"]
     interval = given.get("interval")
     bbox = given.get("bbox")
-    area = AreaQuery(
+    return AreaQuery(
         sector=uuid.UUID(given["sector"]) if given.get("sector") else None,
         bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
         interval=(
@@ -235,6 +233,26 @@ async def exposure(context: Context) -> Output:
         ),
         categories=given.get("categories"),
     )
+
+
+async def emerging_hotspots(context: Context) -> Output:
+    from service.analysis import service
+
+    area = _area_query(context.params["area"])
+    options = service.EmergingOptions(**context.params["options"])
+    async with context.sessionmaker() as session:
+        scope = await area.scope(session, context.principal, require_area=True, default_days=30.0)
+        body = await service.emerging_layer(session, context.principal, scope, options)
+    path = context.partial / "emerging-hotspots.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, "emerging-hotspots.geojson", "application/geo+json")
+
+
+async def exposure(context: Context) -> Output:
+    from geo.analysis.exposure import ExposureParameters
+    from service.analysis import service
+
+    area = _area_query(context.params["area"])
     values = dict(context.params["parameters"])
     values["severity_weights"] = tuple(values["severity_weights"])
     parameters = ExposureParameters(**values)
@@ -250,6 +268,7 @@ async def exposure(context: Context) -> Output:
 
 HANDLERS: dict[str, Handler] = {
     "exposure": exposure,
+    "emerging_hotspots": emerging_hotspots,
     "export": export,
     "report": report,
     "import": import_file,

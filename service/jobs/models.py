@@ -35,7 +35,8 @@ class Job(Base):
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
     number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
-    #: export, report, import, import_preview, import_rollback, exposure, alerts_scheduled.
+    #: export, report, import, import_preview, import_rollback, exposure, emerging_hotspots,
+    #: alerts_scheduled.
     kind: Mapped[str] = mapped_column(Text)
     state: Mapped[JobState] = mapped_column(Text, server_default=text("'queued'"))
     #: What the work needs to run again (the request, never credentials).

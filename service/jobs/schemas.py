@@ -25,7 +25,8 @@ class JobOut(BaseModel):
         "every job (to others it would count the jobs hidden from them).",
     )
     kind: str = Field(
-        description="export, report, import, import_preview, import_rollback or exposure."
+        description="export, report, import, import_preview, import_rollback, exposure or "
+        "emerging_hotspots."
     )
     state: str = Field(description="queued, running, succeeded, failed or cancelled.")
     progress: JobProgress

@@ -43,6 +43,7 @@ TITLES = {
     "import_preview": "import preview",
     "import_rollback": "import rollback",
     "exposure": "exposure analysis",
+    "emerging_hotspots": "emerging hot-spot analysis",
     "alerts_scheduled": "time-based alert rules",
 }
 

@@ -22,17 +22,22 @@ from sqlalchemy import Table, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.analysis.exposure import ExposureParameters
+from geo.analysis.geodesy import geodesic_km
 from geo.analysis.risk import RiskParameters
-from service.access.policy import Principal
+from geo.naming import relative_to
+from service.access.policy import Principal, policy_for
 from service.access.sql import view
 from service.actors.models import Actor
 from service.alerts.service import AlertQuery, list_alerts
 from service.analysis import service as analysis
+from service.analysis.naming import where_is
+from service.config import get_settings
 from service.enums import Classification
 from service.errors import InvalidInput
 from service.incidents.models import Incident
 from service.patrols.models import OperatingBase
 from service.projects.models import Project
+from service.reports import estimate
 from service.requests.models import AssistanceRequest
 from service.requests.workflow import OPEN
 from service.sectors.models import Sector
@@ -125,6 +130,18 @@ class Report:
     notes: list[str]
     layers: MapLayers
     images: dict[str, bytes] = field(default_factory=dict)
+    #: The largest changes by area of responsibility and category, each tested against chance.
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    #: The sites whose exposure rose most from the period before.
+    exposure_rises: list[dict[str, Any]] = field(default_factory=list)
+    overdue_projects: list[dict[str, Any]] = field(default_factory=list)
+    overdue_requests: list[dict[str, Any]] = field(default_factory=list)
+    #: What a commander should look at first.
+    look_first: list[str] = field(default_factory=list)
+    #: What the incoming commander must follow up (hand-over report).
+    follow_ups: list[str] = field(default_factory=list)
+    #: Whether the reader sees every patrol: if not, "no patrol" is not known, only unseen.
+    patrols_visible: bool = True
 
     @property
     def period_days(self) -> int:
@@ -396,9 +413,36 @@ def _hot_cells(layer: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _cell_place(ring: list[list[float]]) -> str:
+def _pattern_words(pattern: str | None) -> str | None:
+    """``"new_hot_spot"`` as "new hot spot"."""
+    return pattern.replace("_", " ") if pattern else None
+
+
+async def _cell_place(
+    session: AsyncSession,
+    principal: Principal,
+    ring: list[list[float]],
+    sites: analysis.Places,
+) -> str:
+    """Where a hot-spot cell is, in words: from the nearest IDP site the reader sees exactly
+    (within 15 km), else from the gazetteer's nearest place, and the sector."""
     centre = shapely.Polygon(ring).centroid
-    return f"{centre.y:.3f}, {centre.x:.3f}"
+    where = await where_is(session, principal, centre.x, centre.y)
+    near = None
+    if len(sites):
+        exact = [k for k, p in enumerate(sites.properties) if not p["generalised"] and p["name"]]
+        if exact:
+            km = geodesic_km(centre.x, centre.y, sites.lon[exact], sites.lat[exact])
+            best = int(np.argmin(km))
+            if float(km[best]) <= 15.0:
+                k = exact[best]
+                near = relative_to(
+                    sites.properties[k]["name"], float(sites.lon[k]), float(sites.lat[k]),
+                    centre.x, centre.y,
+                )  # fmt: skip
+    parts = [p for p in (near or where.place,) if p]
+    head = parts[0] if parts else f"near {centre.y:.3f}, {centre.x:.3f}"
+    return f"{head} ({where.sector})" if where.sector else head
 
 
 async def _hotspots(
@@ -414,29 +458,39 @@ async def _hotspots(
         )
     except InvalidInput as error:
         notes.append(f"Hot spots: not computed ({error.message}).")
-        return {"cells": [], "trend": {}, "windows": [], "summary": {}}
+        return {"cells": [], "trend": {}, "windows": [], "summary": {}, "tested": False}
+    if not current["summary"].get("tested", True):
+        notes.append(f"Hot spots: not tested ({current['summary']['reason']}).")
     cells = _hot_cells(current)
+    sites = await analysis.fetch_sites(session, principal, scope)
     trend_of = {f["properties"]["cell"]: f["properties"] for f in emerging["features"]}
     for cell in cells:
         known = trend_of.get(cell["cell"])
-        cell["trend"] = known["trend"] if known else None
+        cell["trend"] = _pattern_words(known["pattern"]) if known else None
+        cell["pattern"] = known["pattern"] if known else None
         cell["counts"] = known["incidents"] if known else None
-        cell["place"] = _cell_place(cell["ring"])
+        cell["place"] = await _cell_place(session, principal, cell["ring"], sites)
     cells.sort(key=lambda c: -(c["z"] or 0.0))
     diminishing = [
         {
             "cell": p["cell"],
-            "place": _cell_place(f["geometry"]["coordinates"][0]),
+            "place": await _cell_place(session, principal, f["geometry"]["coordinates"][0], sites),
             "counts": p["incidents"],
         }
         for f in emerging["features"]
-        if (p := f["properties"])["trend"] == "diminishing"
-    ]
+        if (p := f["properties"])["pattern"] in ("diminishing_hot_spot", "historical_hot_spot")
+    ][:8]
     windows = emerging["summary"]["windows"]
     return {
         "cells": cells,
         "diminishing": diminishing,
-        "trend": emerging["summary"]["trend"],
+        "trend": {
+            _pattern_words(name): count
+            for name, count in emerging["summary"]["patterns"].items()
+            if count
+        },
+        "tested": current["summary"].get("tested", True),
+        "reason": current["summary"].get("reason"),
         "windows": [
             {
                 "start": datetime.fromisoformat(str(w["start"]).replace("Z", "+00:00")),
@@ -468,14 +522,18 @@ def _key_points(report: Report) -> list[str]:
             f"Most exposed IDP site: {name} ({top['incidents']} incidents within "
             f"20 km, population {top['population'] or 'unknown'})."
         )
-    rising = [c for c in report.hotspots.get("cells", []) if c["trend"] in ("new", "intensifying")]
+    rising = [
+        c
+        for c in report.hotspots.get("cells", [])
+        if c.get("pattern") in ("new_hot_spot", "consecutive_hot_spot", "intensifying_hot_spot")
+    ]
     if rising:
         points.append(
-            f"{len(rising)} hot-spot cell(s) new or intensifying, the strongest near "
+            f"{len(rising)} hot-spot cell(s) new, consecutive or intensifying, the strongest "
             f"{rising[0]['place']}."
         )
     gaps = report.coverage_gaps.get("summary", {})
-    if gaps.get("gaps"):
+    if gaps.get("gaps") and report.patrols_visible:
         points.append(
             f"{gaps['gaps']} open IDP site(s) with no patrol within 5 km in the last 14 days "
             f"({gaps['people_in_gaps']:,} people)."
@@ -495,6 +553,17 @@ def _key_points(report: Report) -> list[str]:
     recent = [a for a in report.alerts if a["recent"]]
     if recent:
         points.append(f"{len(recent)} alert(s) raised in the period.")
+    for shift in report.changes[:3]:
+        points.append(shift["text"] + ".")
+    if report.overdue_requests:
+        points.append(
+            f"{len(report.overdue_requests)} request(s) waiting more than "
+            f"{estimate.REVIEW_DAYS} days for a decision."
+        )
+    if report.overdue_projects:
+        points.append(
+            f"{len(report.overdue_projects)} project(s) still ongoing past their end date."
+        )
     return points
 
 
@@ -548,9 +617,15 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     ]
     incidents = await analysis.fetch_incidents(session, principal, scope, margin_km=0.0)
     trend = await asyncio.to_thread(_trend, incidents, area, scope)
-    exposure = _json(
-        await analysis.exposure_layer(session, principal, scope, ExposureParameters(), limit=TOP)
+    exposure_all = _json(
+        await analysis.exposure_layer(session, principal, scope, ExposureParameters())
     )
+    exposure = {**exposure_all, "features": exposure_all["features"][:TOP]}
+    before = analysis.Scope(area, start - length, start)
+    exposure_before = _json(
+        await analysis.exposure_layer(session, principal, before, ExposureParameters())
+    )
+    found_changes = await estimate.changes(session, principal, area, start, end)
     coverage = _json(
         await analysis.coverage_gap_layer(session, principal, scope, analysis.CoverageOptions())
     )
@@ -579,7 +654,6 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     ]
     profile: dict[str, Any] = {}
     armed: list[dict[str, Any]] = []
-    ongoing: list[dict[str, Any]] = []
     if query.kind == "handover":
         profile = await _profile(session, principal, area, end)
         proximity = _json(
@@ -595,18 +669,21 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
                 and group["distance_km"] is not None
                 and group["distance_km"] <= 15
             ):
+                # A distance to or from a generalised location is not the distance between
+                # the records: it is not stated.
+                exact = not group["generalised"] and not props["generalised"]
                 armed.append(
                     {
                         "site": props["name"],
                         "population": props["population"],
                         "group": group["name"],
-                        "distance_km": group["distance_km"],
+                        "distance_km": group["distance_km"] if exact else None,
                         "incidents": props["incidents"],
                         "last_patrol": props["last_patrol"],
                     }
                 )
-        armed.sort(key=lambda a: a["distance_km"])
-        ongoing = await _ongoing_projects(session, principal, area)
+        armed.sort(key=lambda a: (a["distance_km"] is None, a["distance_km"] or 0.0))
+    ongoing = await _ongoing_projects(session, principal, area)
     cleared = sorted(principal.cleared_for, key=list(Classification).index)
     if Classification.restricted not in principal.cleared_for:
         notes.append(
@@ -660,6 +737,28 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
         notes=notes,
         layers=layers,
     )
+    report.changes = [c.as_dict() | {"text": c.text} for c in found_changes]
+    report.exposure_rises = estimate.exposure_rises(exposure_all, exposure_before)
+    report.overdue_projects = estimate.overdue_projects(ongoing, end)
+    report.overdue_requests = estimate.overdue_requests(open_requests, end)
+    report.patrols_visible = _sees_every("patrols", principal)
+    if not report.patrols_visible:
+        notes.append(
+            "Patrols are not all visible to this account: where no patrol is shown, none "
+            "may have been seen rather than none conducted, so coverage gaps are not stated."
+        )
     report.key_points = _key_points(report)
+    report.look_first = estimate.look_first(report)
+    if query.kind == "handover":
+        report.follow_ups = estimate.follow_ups(report)
+        report.ongoing_projects = ongoing
+    else:
+        report.ongoing_projects = []
     layers.exposed = report.exposed_sites
     return report
+
+
+def _sees_every(collection: str, principal: Principal) -> bool:
+    """Whether no record of the collection is hidden from the principal."""
+    policy = policy_for(collection, get_settings().policies)
+    return all(c in principal.cleared_for or policy.action(c) != "hide" for c in Classification)

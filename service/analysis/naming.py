@@ -1,0 +1,142 @@
+"""Where a thing is, in the reader's words: the site, the nearest named place and the sector.
+
+Alerts and reports name where something happened instead of giving coordinates:
+
+- the **site** concerned, when it is one of the records the text is about;
+- the **nearest place** of the gazetteer ("3.1 km NE of Dorosa"): the ``places`` collection,
+  read through the reader's view, when the service has one (:func:`nearest_place` finds it
+  in the registry; until then there is no place phrase);
+- the **sector**: the smallest area of responsibility that holds the point, as the reader
+  sees its boundary.
+
+Every lookup goes through :func:`service.access.sql.view` with the reader's principal, so a
+name the reader may not see is never written for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Text
+
+from geo.naming import relative_to
+from service.access.policy import Principal
+from service.access.sql import view
+from service.sectors.models import Sector
+
+#: The gazetteer's collection, and how far (km) a place may be to be worth naming.
+PLACES = "places"
+PLACE_WITHIN_KM = 50.0
+#: Smaller areas of responsibility first.
+LEVELS = ("battalion", "sector", "force")
+
+
+@dataclass(frozen=True)
+class NamedPoint:
+    """A named place and where it is."""
+
+    name: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where a point is, in words; any part may be unknown (None)."""
+
+    site: str | None = None
+    place: str | None = None
+    sector: str | None = None
+
+    @property
+    def text(self) -> str:
+        """``"Kalembe camp, 3.1 km NE of Dorosa (Sector North)"``; empty when nothing is
+        known."""
+        head = ", ".join(p for p in (self.site, self.place) if p)
+        if self.sector:
+            return f"{head} ({self.sector})" if head else self.sector
+        return head
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"site": self.site, "place": self.place, "sector": self.sector, "text": self.text}
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _point(lon: float, lat: float) -> Any:
+    return func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
+
+
+async def nearest_place(
+    session: AsyncSession, principal: Principal, lon: float, lat: float
+) -> NamedPoint | None:
+    """The nearest named place of the gazetteer within :data:`PLACE_WITHIN_KM`, as the
+    principal sees it; None without a gazetteer (no ``places`` collection) or nothing near."""
+    from service.collections.registry import COLLECTIONS
+
+    collection = COLLECTIONS.get(PLACES)
+    if collection is None:
+        return None
+    v = view(collection.table, principal)
+    shown = v.column("geom")
+    here = _point(lon, lat)
+    row = (
+        await session.execute(
+            select(v.column("name"), func.ST_X(shown), func.ST_Y(shown))
+            .where(
+                v.where,
+                v.exact,
+                func.ST_DWithin(
+                    func.geography(shown), func.geography(here), PLACE_WITHIN_KM * 1000.0
+                ),
+            )
+            .order_by(shown.op("<->")(here))
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None or row[0] is None:
+        return None
+    return NamedPoint(str(row[0]), float(row[1]), float(row[2]))
+
+
+async def sector_of(
+    session: AsyncSession, principal: Principal, lon: float, lat: float
+) -> str | None:
+    """The name of the smallest sector (battalion area, sector, force area) holding the
+    point, among those whose boundary the principal sees."""
+    v = view(_table(Sector), principal)
+    levels = bindparam(None, list(LEVELS), type_=ARRAY(Text), unique=True)
+    level = func.array_position(levels, v.column("level"))
+    name = await session.scalar(
+        select(v.column("name"))
+        .where(v.where, v.exact, func.ST_Intersects(v.column("geom"), _point(lon, lat)))
+        .order_by(level, func.ST_Area(v.column("geom")))
+        .limit(1)
+    )
+    return str(name) if name else None
+
+
+async def where_is(
+    session: AsyncSession,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    *,
+    site: str | None = None,
+) -> Whereabouts:
+    """The point in words for ``principal``: the site (given by the caller, who knows it is
+    one of the records concerned), the nearest place and the sector."""
+    place = await nearest_place(session, principal, lon, lat)
+    return Whereabouts(
+        site=site,
+        place=relative_to(place.name, place.lon, place.lat, lon, lat) if place else None,
+        sector=await sector_of(session, principal, lon, lat),
+    )
