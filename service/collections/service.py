@@ -205,12 +205,15 @@ async def list_features(
         .order_by(*in_order)
         .subquery("r")
     )
-    # A page walks an index and stops at the limit: parallel workers would only add their
-    # start-up (about 20 ms, ten times the page itself on 1M incidents).
-    await without_parallel_workers(session)
     counted: int | None = None
     dense = False
-    if query.bbox is not None and point_indexed(v, collection):
+    by_points = query.bbox is not None and point_indexed(v, collection)
+    if not by_points:
+        # A page walks an index and stops at the limit: parallel workers would only add their
+        # start-up (about 20 ms, ten times the page itself on 1M incidents). A box of the
+        # point index is never planned with them (see ``dense`` below for the time index).
+        await without_parallel_workers(session)
+    else:
         # Which index serves the page depends on how many records match, which the planner
         # cannot estimate for a box (a fixed guess of about a thousand): counted from the point
         # index up to a bound (about 2 ms), it decides. Few matches: read them all from the
@@ -220,7 +223,14 @@ async def list_features(
         counted = await _count_up_to(session, table, v, conditions, bound)
         dense = counted > DENSE_PAGE
     if dense:
-        await session.execute(select(func.set_config("enable_sort", "off", True)))
+        # The time index, newest first, without workers (and the planner told not to sort: its
+        # guess of a thousand matches would have it read them all from the point index).
+        await session.execute(
+            select(
+                func.set_config("max_parallel_workers_per_gather", "0", True),
+                func.set_config("enable_sort", "off", True),
+            )
+        )
     result = await session.execute(
         select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)
     )
