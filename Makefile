@@ -60,8 +60,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The suite in parallel worker processes (pytest-xdist), each on a throwaway database of its
+# own; the reliability tests together in one of them (see tests/conftest.py).
+PYTEST_WORKERS ?= 3
 pytest: venv db
-	$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
+	$(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # `make test` runs the same suite with a 15 s load; the figures close the pytest output and are
 # kept in artifacts/reliability/*.json.

@@ -1,25 +1,39 @@
 """Map layers side by side with tipg, on the 1,000,000-incident demo database.
 
 Both servers run with one uvicorn worker and a pool of 10 connections against the same
-database on loopback; wrk requests the same paths in rotation:
+database on loopback; wrk requests the same paths in rotation, where the data is dense and
+where it is sparse:
 
-- items with a bbox of ~1% of the mission extent, limit 100 and 1000;
-- vector tiles at z6, z10 and z14 rotating over up to 200 distinct tiles that hold incidents;
+- items in boxes of 1 % of the mission extent (a tenth of its width and height), limit 100
+  and 1000: ``dense`` boxes are centred on 200 incidents sampled at random (so busy areas
+  come up as often as they hold incidents: a box there matches up to ~200,000 incidents),
+  ``sparse`` boxes are placed uniformly at random over the extent;
+- vector tiles at z6, z10 and z14: ``dense`` are the tiles of 200 sampled incidents, ``sparse``
+  the tiles of 200 points placed uniformly at random;
 
-at 1 and 8 concurrent connections, and prints requests/s and p50/p99 latency for both and the
-ratio ours/tipg. Our tile cache is measured off (every tile built) and on.
+at 1 and 8 concurrent connections, as an admin (sees every record) and as an analyst (the
+access view analysts get: no restricted records, references to hidden records masked). tipg
+serves the whole table to anyone, so both keys are compared with the same tipg figures.
+Printed: requests/s, p50/p99 latency and the ratio civop/tipg of requests/s per workload.
+Our tile cache is off (every tile built); ``--cache`` adds a server with a 256 MB cache.
 
-    make bench-layers            # or: python -m bench.bench_layers [--seconds 10]
+    make bench-layers            # or: python -m bench.bench_layers [--seconds 8] [--only z14]
+
+tipg is installed once, with pip, into a virtual environment of its own (``CIVOP_TIPG_VENV``,
+by default ``.civop/bench-venv``, which git ignores), so its pins do not touch ours.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -27,10 +41,12 @@ import morecantile
 
 from bench.common import ROOT, SECRET, Load, api_key, ensure_database, free_port, server, wrk
 
-TIPG_VENV = ROOT / ".civop" / "bench-venv"
+TIPG_VENV = Path(os.environ.get("CIVOP_TIPG_VENV", ROOT / ".civop" / "bench-venv"))
 TMS = morecantile.tms.get("WebMercatorQuad")
 POOL = 10
 TILE_LIMIT = 10_000  # tipg's default features per tile; ours is set to the same
+SAMPLES = 200
+ZOOMS = (6, 10, 14)
 
 
 def tipg_python() -> Path:
@@ -42,48 +58,102 @@ def tipg_python() -> Path:
     return python
 
 
-async def workloads(url: str, seed: int = 1) -> dict[str, tuple[list[str], list[str]]]:
-    """Paths for each workload: (ours, tipg)."""
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    ours: list[str]
+    tipg: list[str]
+    detail: str
+
+    @property
+    def tiles(self) -> bool:
+        return self.name.startswith("tiles")
+
+
+async def workloads(url: str, seed: int = 1) -> list[Workload]:
+    """The paths of each workload, for us and for tipg."""
     rng = random.Random(seed)
     conn = await asyncpg.connect(url)
-    x0, y0, x1, y1 = await conn.fetchrow(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) e FROM incidents) s"
-    )
-    sample = await conn.fetch(
-        "SELECT ST_X(geom) x, ST_Y(geom) y FROM incidents TABLESAMPLE SYSTEM (1) LIMIT 2000"
-    )
-    await conn.close()
-    width, height = (x1 - x0) * 0.1, (y1 - y0) * 0.1  # 1% of the extent's area
-    boxes = []
-    for _ in range(200):
-        bx, by = rng.uniform(x0, x1 - width), rng.uniform(y0, y1 - height)
-        boxes.append(f"{bx:.5f},{by:.5f},{bx + width:.5f},{by + height:.5f}")
-    found: dict[str, tuple[list[str], list[str]]] = {}
+    try:
+        x0, y0, x1, y1 = await conn.fetchrow(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)"
+            " FROM (SELECT ST_Extent(geom) e FROM incidents) s"
+        )
+        await conn.execute("SELECT setseed($1)", rng.random() * 2 - 1)
+        # Rows, not pages, sampled: each incident as likely as any other.
+        sampled = await conn.fetch(
+            "SELECT ST_X(geom) x, ST_Y(geom) y FROM incidents TABLESAMPLE BERNOULLI (0.1)"
+            " REPEATABLE ($1) ORDER BY random() LIMIT $2",
+            seed,
+            SAMPLES,
+        )
+    finally:
+        await conn.close()
+    dense = [(float(r["x"]), float(r["y"])) for r in sampled]
+    sparse = [(rng.uniform(x0, x1), rng.uniform(y0, y1)) for _ in range(SAMPLES)]
+    width, height = (x1 - x0) * 0.1, (y1 - y0) * 0.1  # 1 % of the extent's area
+
+    def box(x: float, y: float) -> str:
+        left = min(max(x - width / 2, x0), x1 - width)
+        bottom = min(max(y - height / 2, y0), y1 - height)
+        return f"{left:.5f},{bottom:.5f},{left + width:.5f},{bottom + height:.5f}"
+
+    found: list[Workload] = []
     for limit in (100, 1000):
-        found[f"items bbox 1% limit {limit}"] = (
-            [f"/collections/incidents/items?bbox={b}&limit={limit}" for b in boxes],
-            [f"/collections/public.incidents/items?bbox={b}&limit={limit}" for b in boxes],
-        )
-    for zoom in (6, 10, 14):
-        tiles = sorted({(t.x, t.y) for t in (TMS.tile(r["x"], r["y"], zoom) for r in sample)})
-        rng.shuffle(tiles)
-        tiles = tiles[:200]
-        found[f"tiles z{zoom} ({len(tiles)} tiles)"] = (
-            [f"/collections/incidents/tiles/WebMercatorQuad/{zoom}/{x}/{y}" for x, y in tiles],
-            [
-                f"/collections/public.incidents/tiles/WebMercatorQuad/{zoom}/{x}/{y}"
-                for x, y in tiles
-            ],
-        )
+        for where, points in (("dense", dense), ("sparse", sparse)):
+            boxes = [box(x, y) for x, y in points]
+            found.append(
+                Workload(
+                    f"items {where} 1% limit {limit}",
+                    [f"/collections/incidents/items?bbox={b}&limit={limit}" for b in boxes],
+                    [f"/collections/public.incidents/items?bbox={b}&limit={limit}" for b in boxes],
+                    f"{len(boxes)} boxes",
+                )
+            )
+    for zoom in ZOOMS:
+        for where, points in (("dense", dense), ("sparse", sparse)):
+            tiles = [TMS.tile(x, y, zoom) for x, y in points]
+            found.append(
+                Workload(
+                    f"tiles z{zoom} {where}",
+                    [
+                        f"/collections/incidents/tiles/WebMercatorQuad/{zoom}/{t.x}/{t.y}"
+                        for t in tiles
+                    ],
+                    [
+                        f"/collections/public.incidents/tiles/WebMercatorQuad/{zoom}/{t.x}/{t.y}"
+                        for t in tiles
+                    ],
+                    f"{len(tiles)} tiles, {len({(t.x, t.y) for t in tiles})} distinct",
+                )
+            )
     return found
 
 
-def row(name: str, connections: int, ours: Load, theirs: Load) -> str:
-    ratio = ours.requests_per_s / theirs.requests_per_s if theirs.requests_per_s else float("inf")
-    errors = f"  errors {ours.errors}/{theirs.errors}" if ours.errors or theirs.errors else ""
+def ratio(ours: Load, theirs: Load) -> float:
+    return ours.requests_per_s / theirs.requests_per_s if theirs.requests_per_s else float("inf")
+
+
+HEADER = (
+    "| workload                    | c | tipg r/s | admin r/s | ratio | analyst r/s | ratio "
+    "| tipg p50/p99 ms | admin p50/p99 ms | analyst p50/p99 ms |\n"
+    "|-----------------------------|---|----------|-----------|-------|-------------|-------"
+    "|-----------------|------------------|--------------------|"
+)
+
+
+def row(name: str, connections: int, tipg: Load, admin: Load, analyst: Load) -> str:
+    errors = [
+        f"{label} {load.errors}"
+        for label, load in (("tipg", tipg), ("admin", admin), ("analyst", analyst))
+        if load.errors
+    ]
     return (
-        f"| {name:<32} | {connections:>2} | {ours.requests_per_s:>8.1f} | {theirs.requests_per_s:>8.1f} | "
-        f"{ratio:>5.2f}x | {ours.p50_ms:>7.1f} / {ours.p99_ms:>7.1f} | {theirs.p50_ms:>7.1f} / {theirs.p99_ms:>7.1f} |{errors}"
+        f"| {name:<27} | {connections} | {tipg.requests_per_s:>8.1f} | {admin.requests_per_s:>9.1f} "
+        f"| {ratio(admin, tipg):>4.2f}x | {analyst.requests_per_s:>11.1f} | {ratio(analyst, tipg):>4.2f}x "
+        f"| {tipg.p50_ms:>6.1f} / {tipg.p99_ms:>6.1f} | {admin.p50_ms:>6.1f} / {admin.p99_ms:>7.1f} "
+        f"| {analyst.p50_ms:>7.1f} / {analyst.p99_ms:>8.1f} |"
+        + (f"  errors: {', '.join(errors)}" if errors else "")
     )
 
 
@@ -91,18 +161,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=10, help="duration of each measurement")
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each measurement")
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument(
-        "--only", default="", help="run only the workloads whose name contains this, e.g. z14"
+        "--only",
+        default="",
+        help="run only the workloads whose name matches this regular expression, e.g. z14",
+    )
+    parser.add_argument(
+        "--connections", default="1,8", help="concurrent connections to measure, e.g. 1,8"
+    )
+    parser.add_argument(
+        "--cache", action="store_true", help="also measure tiles with our 256 MB tile cache"
     )
     args = parser.parse_args()
+    levels = [int(c) for c in args.connections.split(",")]
 
     url = asyncio.run(ensure_database(args.incidents))
-    key = asyncio.run(api_key(url))
-    paths = {name: urls for name, urls in asyncio.run(workloads(url)).items() if args.only in name}
-    ours_port, tipg_port = free_port(), free_port()
+    keys = {
+        "admin": asyncio.run(api_key(url)),
+        "analyst": asyncio.run(api_key(url, "bench-analyst", role="analyst")),
+    }
+    chosen = [w for w in asyncio.run(workloads(url)) if re.search(args.only, w.name)]
+    ours_port, tipg_port, cached_port = free_port(), free_port(), free_port()
     ours_base, tipg_base = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{tipg_port}"
+    cached_base = f"http://127.0.0.1:{cached_port}"
     uvicorn = ["-m", "uvicorn", "--workers", "1", "--log-level", "warning", "--host", "127.0.0.1"]
     common = {
         "DATABASE_URL": url,
@@ -124,69 +207,72 @@ def main() -> None:
         "TIPG_CATALOG_TTL": "0",
     }
     print(
-        f"\nmap layers on {args.incidents:,} incidents, {args.seconds} s per cell, one worker each, pool {POOL}\n"
+        f"\nmap layers on {args.incidents:,} incidents, {args.seconds} s per cell, one worker "
+        f"each, pool {POOL}; ratio = civop / tipg requests per second\n"
     )
-    header = (
-        "| workload                         | c  | ours r/s | tipg r/s | ratio  | ours p50 / p99 ms | tipg p50 / p99 ms |\n"
-        "|----------------------------------|----|----------|----------|--------|-------------------|-------------------|"
-    )
+    for workload in chosen:
+        print(f"  {workload.name}: {workload.detail}")
     results: dict[tuple[str, int, str], Load] = {}
     tipg_cmd = [str(tipg_python()), *uvicorn, "--port", str(tipg_port), "tipg.main:app"]
     ours_cmd = [sys.executable, *uvicorn, "--factory", "service.main:app_factory"]
-    cached_port = free_port()
-    cached_base = f"http://127.0.0.1:{cached_port}"
-    # All three servers run at once and are measured in turn, cell by cell, so that whatever
-    # else the machine does affects them alike.
-    with (
-        server(tipg_cmd, tipg_env, f"{tipg_base}/healthz"),
-        server(
-            [*ours_cmd, "--port", str(ours_port)],
-            {**common, "CIVOP_TILE_CACHE_MB": "0"},
-            f"{ours_base}/health",
-        ),
-        server(
-            [*ours_cmd, "--port", str(cached_port)],
-            {**common, "CIVOP_TILE_CACHE_MB": "256"},
-            f"{cached_base}/health",
-        ),
-    ):
-        for name, (ours, theirs) in paths.items():
-            for connections in (1, 8):
-                contenders = [
-                    ("tipg", tipg_base, theirs, ""),
-                    ("ours cache 0", ours_base, ours, key),
-                ]
-                if name.startswith("tiles"):
-                    contenders.append(("ours cache 256", cached_base, ours, key))
-                for _, base, urls, credential in contenders:
-                    wrk(base, urls[:20], 1, 2, credential)  # warm up
-                for label, base, urls, credential in contenders:
-                    results[(name, connections, label)] = wrk(
-                        base, urls, connections, args.seconds, credential
-                    )
-    print("tile cache off (every tile built in PostGIS):\n" + header)
-    for name in paths:
-        for connections in (1, 8):
-            print(
-                row(
-                    name,
-                    connections,
-                    results[(name, connections, "ours cache 0")],
-                    results[(name, connections, "tipg")],
+    # The servers run at once and are measured in turn, cell by cell, so that whatever else
+    # the machine does affects them alike.
+    with contextlib.ExitStack() as running:
+        running.enter_context(server(tipg_cmd, tipg_env, f"{tipg_base}/healthz"))
+        running.enter_context(
+            server(
+                [*ours_cmd, "--port", str(ours_port)],
+                {**common, "CIVOP_TILE_CACHE_MB": "0"},
+                f"{ours_base}/health",
+            )
+        )
+        if args.cache:
+            running.enter_context(
+                server(
+                    [*ours_cmd, "--port", str(cached_port)],
+                    {**common, "CIVOP_TILE_CACHE_MB": "256"},
+                    f"{cached_base}/health",
                 )
             )
-    print("\ntile cache on (256 MB; tipg has none):\n" + header)
-    for name in paths:
-        if name.startswith("tiles"):
-            for connections in (1, 8):
-                print(
-                    row(
-                        name,
-                        connections,
-                        results[(name, connections, "ours cache 256")],
-                        results[(name, connections, "tipg")],
+        for workload in chosen:
+            for connections in levels:
+                contenders = [
+                    ("tipg", tipg_base, workload.tipg, ""),
+                    ("admin", ours_base, workload.ours, keys["admin"]),
+                    ("analyst", ours_base, workload.ours, keys["analyst"]),
+                ]
+                if workload.tiles and args.cache:
+                    contenders.append(("admin cached", cached_base, workload.ours, keys["admin"]))
+                for _, base, urls, credential in contenders:
+                    wrk(base, urls[:20], 1, 1, credential)  # warm up
+                for label, base, urls, credential in contenders:
+                    results[(workload.name, connections, label)] = wrk(
+                        base, urls, connections, args.seconds, credential
                     )
+    print("\ntile cache off (every tile built in PostGIS):\n" + HEADER)
+    for workload in chosen:
+        for connections in levels:
+            print(
+                row(
+                    workload.name,
+                    connections,
+                    *(
+                        results[(workload.name, connections, label)]
+                        for label in ("tipg", "admin", "analyst")
+                    ),
                 )
+            )
+    if args.cache:
+        print("\nadmin with the tile cache on (256 MB; tipg has none):")
+        for workload in chosen:
+            for connections in levels:
+                if workload.tiles:
+                    mine = results[(workload.name, connections, "admin cached")]
+                    theirs = results[(workload.name, connections, "tipg")]
+                    print(
+                        f"| {workload.name:<27} | {connections} | {mine.requests_per_s:>8.1f} r/s "
+                        f"| {ratio(mine, theirs):>5.2f}x | p50 {mine.p50_ms:.1f} ms |"
+                    )
     print()
 
 

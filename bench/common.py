@@ -75,8 +75,9 @@ async def ensure_database(incidents: int, name: str = BENCH_DB) -> str:
     return database_url(name)
 
 
-async def api_key(url: str, username: str = "bench") -> str:
-    """An admin user and a fresh API key on the benchmark database."""
+async def api_key(url: str, username: str = "bench", role: str = "admin") -> str:
+    """A user (an admin cleared for restricted records unless ``role`` says otherwise) and a
+    fresh API key on the benchmark database."""
     from service.auth import service as auth
     from service.config import Settings
     from service.db import create_engine, sessionmaker_for
@@ -91,8 +92,8 @@ async def api_key(url: str, username: str = "bench") -> str:
                 session,
                 username=username,
                 password="bench-password-long",
-                role=Role.admin,
-                cleared_restricted=True,
+                role=Role(role),
+                cleared_restricted=role == "admin",
             )
         _, key = await auth.create_api_key(session, username, "benchmark")
     await engine.dispose()

@@ -27,7 +27,7 @@ from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
 from service.jobs.views import router as jobs_router
 from service.layers.heat import router as heat_router
-from service.layers.service import TileCache
+from service.layers.tiles import TileCache
 from service.layers.views import layer_routers
 from service.projects.views import router as projects_router
 from service.read_replicas import ReadRouter

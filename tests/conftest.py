@@ -1,5 +1,10 @@
-"""Test set-up: one throwaway PostGIS database per run (on the project-local cluster, or on the
-server DATABASE_URL names), migrated with Alembic; one rolled-back transaction per test."""
+"""Test set-up: one throwaway PostGIS database per run, or per worker when the suite runs in
+parallel (pytest-xdist, ``make test``: each worker is a process of its own with a database,
+servers on ports and log files of its own), on the project-local cluster or on the server
+DATABASE_URL names, migrated with Alembic; one rolled-back transaction per test.
+
+The reliability tests (tests/reliability) share one throwaway cluster and load the machine on
+purpose: they run in one worker, one after another (``xdist_group``, ``--dist loadgroup``)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,6 +29,8 @@ BASE_URL = os.environ.get(
     "DATABASE_URL",
     f"postgresql://civop@127.0.0.1:{os.environ.get('CIVOP_PG_PORT', '55432')}/civop",
 )
+#: This process's name among the parallel workers ("gw0", "gw1", ...), or "main".
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 TEST_DB = f"civop_test_{secrets.token_hex(4)}"
 TEST_URL = make_url(BASE_URL.replace("postgresql://", "postgresql+asyncpg://", 1)).set(
     database=TEST_DB
@@ -49,6 +57,40 @@ get_settings.cache_clear()
 #: Screenshots, logs and other files a person may want to look at after a run.
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ARTIFACTS.mkdir(exist_ok=True)
+#: Tests that must not run beside each other: one worker takes them all, in turn.
+SERIAL_GROUPS = {"reliability": Path(__file__).resolve().parent / "reliability"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for group, folder in SERIAL_GROUPS.items():
+            if folder in item.path.parents:
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
+_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the reliability tests wrote in this run (by whichever worker ran them)."""
+    folder = ARTIFACTS / "reliability"
+    if WORKER != "main" or not folder.exists():
+        return
+    written = sorted(p for p in folder.glob("*.txt") if p.stat().st_mtime >= _STARTED)
+    if not written:
+        return
+    terminalreporter.section("reliability figures")
+    for path in written:
+        terminalreporter.write_line(f"[{path.stem}]")
+        for line in path.read_text().splitlines():
+            terminalreporter.write_line("  " + line)
+    terminalreporter.write_line(f"(JSON in {folder})")
+
+
+def worker_log(log_name: str) -> Path:
+    """``artifacts/<log_name>``, named for the worker when the suite runs in parallel, so that
+    workers do not write into each other's logs."""
+    return ARTIFACTS / (log_name if WORKER == "main" else f"{WORKER}-{log_name}")
 
 
 def _server_dsn(database: str) -> str:
@@ -170,8 +212,8 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
 
 async def start_service(env: dict[str, str], log_name: str, port: int) -> subprocess.Popen[bytes]:
     """The service in a uvicorn process of its own (``env`` over this process's environment),
-    once its /health answers; its output goes to ``artifacts/<log_name>``."""
-    log = open(ARTIFACTS / log_name, "ab")  # noqa: ASYNC230 - a small append, closed below
+    once its /health answers; its output goes to ``worker_log(log_name)``."""
+    log = open(worker_log(log_name), "ab")  # noqa: ASYNC230 - a small append, closed below
     process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
         [
             sys.executable,
@@ -198,7 +240,7 @@ async def start_service(env: dict[str, str], log_name: str, port: int) -> subpro
                 pass
             await asyncio.sleep(0.1)
     stop_service(process)
-    raise RuntimeError(f"the service did not start; see {ARTIFACTS / log_name}")
+    raise RuntimeError(f"the service did not start; see {worker_log(log_name)}")
 
 
 def stop_service(process: subprocess.Popen[bytes]) -> None:
@@ -208,8 +250,8 @@ def stop_service(process: subprocess.Popen[bytes]) -> None:
 
 def start_worker(env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
     """A job worker (``civop worker``) in a process of its own, as ``civop serve`` starts one;
-    its output goes to ``artifacts/<log_name>``."""
-    with open(ARTIFACTS / log_name, "ab") as log:
+    its output goes to ``worker_log(log_name)``."""
+    with open(worker_log(log_name), "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "service.jobs"],
             env={**os.environ, **env},

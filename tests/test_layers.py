@@ -216,7 +216,7 @@ async def test_tiles_have_a_feature_limit(
     from service.config import get_settings
 
     limited = get_settings().model_copy(update={"tile_max_features": 2})
-    monkeypatch.setattr("service.layers.service.get_settings", lambda: limited)
+    monkeypatch.setattr("service.layers.tiles.get_settings", lambda: limited)
     z, x, y = tile_of(23.2, 8.8, 8)
     response = await client.get(
         f"/collections/incidents/tiles/WebMercatorQuad/{z}/{x}/{y}",
@@ -275,7 +275,7 @@ async def test_layers_need_credentials(client: AsyncClient, path: str) -> None:
 
 
 def test_tile_cache_bounds_its_memory_and_can_be_off() -> None:
-    from service.layers.service import Tile, TileCache
+    from service.layers.tiles import Tile, TileCache
 
     off = TileCache(0)
     off.put("a", Tile(b"x" * 100, '"a"'))

@@ -1,22 +1,20 @@
 """OGC API - Features (Part 1 core, GeoJSON, OpenAPI; Part 4 create/replace/update/delete) and
 OGC API - Tiles vector tiles for every collection, at the root of the service."""
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.access.policy import Principal
 from service.auth.deps import PrincipalDep
 from service.collections.registry import COLLECTIONS, Collection
 from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.routes import OGC_ITEMS, collection_router, list_query_dependency
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.layers import service
-from service.layers.service import TMS, Tile
+from service.layers import tiles as tile_path
+from service.layers.tiles import TMS, serve_tile
 from service.read_replicas import ReadSessionDep
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -186,43 +184,6 @@ async def web_mercator_quad(_: PrincipalDep) -> Response:
     return Response(TMS.model_dump_json(exclude_none=True, by_alias=True), media_type=JSON)
 
 
-async def serve_tile(
-    request: Request,
-    session: AsyncSession,
-    collection: Collection,
-    principal: Principal,
-    tile: tuple[int, int, int],
-    query: ListQuery,
-    *,
-    kind: str,
-    media_type: str,
-    build: Callable[[], Awaitable[bytes]],
-) -> Response:
-    """A tile from the cache or freshly built, with an ETag that changes with the data and
-    with what the requester may see; ``304`` when the client's copy is current."""
-    z, x, y = tile
-    if x >= 2**z or y >= 2**z:
-        raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
-    cache: service.TileCache = request.app.state.tile_cache
-    version = await service.seen_version(
-        session, collection, principal, request.app.state.layer_versions
-    )
-    key = service.tile_key(collection, principal, z, x, y, query, version, kind=kind)
-    etag = f'"{key}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": "private, no-cache",
-        "Vary": "Authorization, X-API-Key",
-    }
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    cached = cache.get(key)
-    if cached is None:
-        cached = Tile(await build(), etag)
-        cache.put(key, cached)
-    return Response(cached.content, media_type=media_type, headers=headers)
-
-
 def tiles_router(collection: Collection) -> APIRouter:
     """Vector tiles, the tileset description and TileJSON of one collection."""
     tiles = APIRouter(prefix=f"/collections/{collection.name}/tiles", tags=["OGC API - Tiles"])
@@ -305,7 +266,7 @@ def tiles_router(collection: Collection) -> APIRouter:
             query,
             kind="mvt",
             media_type=MVT,
-            build=lambda: service.build_tile(session, collection, principal, z, x, y, query),
+            build=lambda: tile_path.build_tile(session, collection, principal, z, x, y, query),
         )
 
     return tiles

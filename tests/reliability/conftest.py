@@ -48,32 +48,19 @@ ACCOUNTS = {"analyst": Role.analyst, "officer": Role.officer, "admin": Role.admi
 WINDOW = "2026-08-01T00:00:00Z/2026-11-01T00:00:00Z"
 MISSION = (23.0, 3.0, 29.0, 9.0)
 
-_recorded: dict[str, list[str]] = {}
-
-
 # --- figures ----------------------------------------------------------------------------------
 
 
 def record_figures(name: str, figures: dict[str, Any], lines: Iterable[str]) -> None:
-    """Print a test's figures, keep them for the end-of-run summary, write them as JSON."""
+    """Print a test's figures, write them as JSON, and their lines for the end-of-run summary
+    (``tests/conftest.py``: the run may be spread over worker processes)."""
     shown = list(lines)
     FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     (FIGURES_DIR / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    _recorded[name] = shown
+    (FIGURES_DIR / f"{name}.txt").write_text("".join(line + "\n" for line in shown))
     print(f"\n[{name}]")
     for line in shown:
         print("  " + line)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not _recorded:
-        return
-    terminalreporter.section("reliability figures")
-    for name, lines in _recorded.items():
-        terminalreporter.write_line(f"[{name}]")
-        for line in lines:
-            terminalreporter.write_line("  " + line)
-    terminalreporter.write_line(f"(JSON in {FIGURES_DIR})")
 
 
 def latency_figures(seconds: list[float]) -> dict[str, float]:
