@@ -15,6 +15,8 @@ from service.incidents.models import Incident
 from service.incidents.schemas import IncidentProperties
 from service.patrols.models import OperatingBase, Patrol
 from service.patrols.schemas import BaseProperties, PatrolProperties
+from service.places.models import Place
+from service.places.schemas import PlaceProperties
 from service.projects.models import Project
 from service.projects.schemas import ProjectProperties
 from service.requests.models import AssistanceRequest
@@ -160,6 +162,17 @@ COLLECTIONS: dict[str, Collection] = {
             order="requested_at",
             tile_fields=("title", "status", "capability", "life_saving"),
             domain_routes=False,
+        ),
+        Collection(
+            "places",
+            "Places",
+            "The gazetteer: cities, towns, villages and hamlets, with other names and spellings.",
+            Place,
+            PlaceProperties,
+            ("Point",),
+            filters=("place_class",),
+            text=("name", "alternate_names"),
+            tile_fields=("name", "place_class", "population"),
         ),
     )
 }
