@@ -29,6 +29,7 @@ from service.jobs.views import router as jobs_router
 from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
+from service.places.views import router as places_router
 from service.projects.views import router as projects_router
 from service.reports.views import router as reports_router
 from service.requests.views import router as requests_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_router)
     app.include_router(exports_router)
     app.include_router(jobs_router)
+    app.include_router(places_router)  # before /api/places/{id}
     for collection in COLLECTIONS.values():
         if collection.domain_routes:
             app.include_router(collection_router(collection))

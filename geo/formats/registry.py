@@ -19,6 +19,9 @@ FORMATS: dict[str, str] = {
     "hxl": "geo.formats.hxl:HXL",
     "acled": "geo.formats.acled:ACLED",
     "dtm": "geo.formats.dtm:DTM",
+    "geonames": "geo.formats.gazetteer:GeoNames",
+    "osm_places": "geo.formats.gazetteer:OsmPlaces",
+    "osm_places_csv": "geo.formats.gazetteer:OsmPlacesCsv",
 }
 
 #: How many bytes of a file ``sniff`` sees.

@@ -237,9 +237,16 @@ def check_writer(principal: Principal) -> None:
     _check_clearance(principal, None)
 
 
+def default_classification(request: ImportRequest) -> Classification:
+    """The classification of imported records when neither the request nor the file gives
+    one: the collection's own default (mission; public for the gazetteer)."""
+    field = collection_of(request.collection).properties.model_fields["classification"]
+    return Classification(field.default)
+
+
 def check_importer(principal: Principal, request: ImportRequest) -> None:
     """Officers and admins import, into what they are cleared for and within their sectors."""
-    _check_clearance(principal, request.classification or Classification.mission)
+    _check_clearance(principal, request.classification or default_classification(request))
     if request.collection == "sectors" and principal.sector_scope is not None:
         raise Forbidden("users limited to sectors may not import areas of responsibility")
 
@@ -1117,7 +1124,7 @@ def _staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
             *([LOCATED] if _located_by_reader(collection) else []),
         ],
         origin=request.origin or preset_origin or DEFAULT_ORIGIN,
-        classification=str(request.classification or Classification.mission),
+        classification=str(request.classification or default_classification(request)),
         classification_given=request.classification is not None,
     )
 
@@ -1219,7 +1226,7 @@ async def create_queued_job(
         file_sha256=upload.sha256,
         file_size=upload.size,
         options=request.as_options(),
-        classification=str(request.classification or Classification.mission),
+        classification=str(request.classification or default_classification(request)),
         origin=request.origin or DEFAULT_ORIGIN,
         created_by=principal.username,
         heartbeat_at=func.now(),
