@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.basemap.cli import app as basemap_app
 from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
 from service.enums import Role
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="apikey")
 app.add_typer(report_app, name="report")
+app.add_typer(basemap_app, name="basemap")
 
 #: Demo accounts, one per role (and a sector-scoped officer); only with CIVOP_DEMO=1.
 DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
