@@ -32,6 +32,7 @@ from service.layers.heat import router as heat_router
 from service.layers.service import TileCache
 from service.layers.views import layer_routers
 from service.places.views import router as places_router
+from service.prints.views import router as prints_router
 from service.projects.views import router as projects_router
 from service.reports.views import router as reports_router
 from service.requests.views import router as requests_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(places_router)  # before /api/places/{id}
     app.include_router(basemap_router)
     app.include_router(timeline_router)  # before /api/incidents/{id}
+    app.include_router(prints_router)
     for collection in COLLECTIONS.values():
         if collection.domain_routes:
             app.include_router(collection_router(collection))

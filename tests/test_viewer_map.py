@@ -404,3 +404,64 @@ async def test_a_partner_sees_no_hidden_place_on_the_map_nor_in_its_phrases(
         ):
             assert HIDDEN_PLACE.encode() not in await response.body(), response.url
     assert opened.errors == [], opened.errors
+
+
+async def print_view(opened: MapPage, title: str) -> str:
+    """Print the view from the page's panel; the text of the PDF (pdftotext)."""
+    page = opened.page
+    await page.get_by_text("Print the view").click()
+    await page.get_by_label("Title").fill(title)
+    await page.get_by_role("button", name="Make the PDF").click()
+    link = page.get_by_role("link", name="download it")
+    await link.wait_for(timeout=90_000)
+    async with page.expect_download() as started:
+        await link.click()
+    saved = Path(await (await started.value).path())
+    pdf = ARTIFACTS / f"print-{title.replace(' ', '-').lower()}.pdf"
+    shutil.copyfile(saved, pdf)
+    process = await asyncio.create_subprocess_exec(
+        "pdftotext", "-layout", str(pdf), "-", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    return out.decode()
+
+
+async def test_the_printed_view_has_legend_and_banner_and_a_partner_print_no_hidden_record(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    lon, lat = sorted(demo_server.towns.items())[2][1]
+    async with httpx.AsyncClient(base_url=demo_server.url) as http:
+        token = (
+            await http.post(
+                "/auth/token", data={"username": "admin", "password": factories.PASSWORD}
+            )
+        ).json()["access_token"]
+        feature = factories.feature("incidents", geometry=factories.point(lon + 0.01, lat - 0.01),
+                                    category="sexual_violence", classification="restricted",
+                                    occurred_at="2026-10-01T10:00:00Z")  # fmt: skip
+        made = await http.post(
+            "/api/incidents", json=feature, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert made.status_code == 201, made.text
+    texts = {}
+    for user in ("admin", "partner"):
+        opened = await open_demo_map(browser, demo_server, user)
+        await opened.page.select_option("#civop-period", "all")
+        await opened.go_to(lon, lat, 11)
+        await opened.page.wait_for_timeout(1_000)
+        texts[user] = await print_view(opened, f"Briefing {user}")
+        assert opened.errors == [], opened.errors
+    admin, partner = texts["admin"], texts["partner"]
+    for text, user in ((admin, "admin"), (partner, "partner")):
+        assert f"Briefing {user}" in text
+        assert "Legend" in text and "Period: the beginning to now" not in text
+        assert re.search(
+            r"Printed by " + user + r" \(\w+\) on \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", text
+        )
+        assert re.search(r"\d+ k?m\b", text), "no scale bar"
+        assert "N" in text.split()
+    assert admin.count("RESTRICTED") == 2 and "Sexual violence (" in admin
+    assert "RESTRICTED" not in partner and "Sexual violence" not in partner
+    assert "PUBLIC" in partner or "MISSION" in partner
+    drawn = [int(m) for m in re.findall(r"Incidents drawn: (\d+)", admin + partner)]
+    assert drawn[0] > drawn[1], drawn

@@ -43,6 +43,7 @@ TITLES = {
     "import_preview": "import preview",
     "import_rollback": "import rollback",
     "exposure": "exposure analysis",
+    "print": "print of the map",
     "alerts_scheduled": "time-based alert rules",
 }
 

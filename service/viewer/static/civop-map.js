@@ -2109,6 +2109,84 @@
     };
   }
 
+
+  // ---------------------------------------------------------------------------------------
+  // Print the view (PDF or PNG): made by the job worker, fetched with the user's token
+  // ---------------------------------------------------------------------------------------
+
+  var printed = { url: null };
+
+  function wirePrint() {
+    var button = document.getElementById('civop-print-start');
+    var message = document.getElementById('civop-print-status');
+    button.addEventListener('click', function () {
+      var b = state.map.getBounds();
+      var range = dateQuery().replace(/^datetime=/, '');
+      var body = {
+        title: document.getElementById('civop-print-title').value || t('print.default_title'),
+        format: document.getElementById('civop-print-format').value,
+        bbox: [
+          Math.max(-180, b.getWest()),
+          Math.max(-85, b.getSouth()),
+          Math.min(180, b.getEast()),
+          Math.min(85, b.getNorth()),
+        ],
+        zoom: state.map.getZoom(),
+        datetime: range || null,
+        category: state.filters.categories,
+        severity: state.filters.severity,
+      };
+      button.disabled = true;
+      message.replaceChildren(t('print.working'));
+      api('/api/prints', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+        .then(function (response) {
+          return response.json().then(function (job) {
+            if (!response.ok) throw new Error(job.detail ? JSON.stringify(job.detail) : response.status);
+            return waitForJob(job.id);
+          });
+        })
+        .then(function (job) {
+          return api(pathOf(job.result)).then(function (response) {
+            return response.blob().then(function (blob) {
+              if (printed.url) URL.revokeObjectURL(printed.url);
+              printed.url = URL.createObjectURL(blob);
+              civop.printed = job;
+              message.replaceChildren(
+                t('print.ready'),
+                el('a', { href: printed.url, download: job.result_name, text: t('print.download') })
+              );
+            });
+          });
+        })
+        .catch(function (error) {
+          if (error instanceof AuthError) return;
+          message.replaceChildren(el('span', { class: 'civop-error', text: t('print.failed', { reason: error.message || error }) }));
+        })
+        .then(function () {
+          button.disabled = false;
+        });
+    });
+  }
+
+  function waitForJob(id) {
+    return new Promise(function (resolve, reject) {
+      function look() {
+        apiJson('/api/jobs/' + encodeURIComponent(id))
+          .then(function (job) {
+            if (job.state === 'succeeded') resolve(job);
+            else if (job.state === 'failed' || job.state === 'cancelled') reject(new Error(job.error || job.state));
+            else setTimeout(look, 700);
+          })
+          .catch(reject);
+      }
+      look();
+    });
+  }
+
   // ---------------------------------------------------------------------------------------
   // Start
   // ---------------------------------------------------------------------------------------
@@ -2206,6 +2284,7 @@
     wireLogin();
     wireToolbar();
     wireFilters();
+    wirePrint();
     wireCoordinates(map);
     readView();
     state.timeline = timelineChart();
