@@ -1,6 +1,6 @@
 """Basemap files: raster tiles rendered with Pillow from a few line and area layers, written as
 MBTiles (the SQLite tile store of the MBTiles 1.3 specification), and the reading of MBTiles
-files, raster or vector, by tile.
+and PMTiles (version 3, with the ``pmtiles`` package) files, raster or vector, by tile.
 
 The demo's basemap is rendered here from :mod:`geo.demo_map` at set-up: rivers, roads and the
 built-up areas of its towns; the names come from the gazetteer, drawn by the map itself.
@@ -222,8 +222,44 @@ class TilesetInfo:
         return self.format == "pbf"
 
 
+#: PMTiles tile types (header byte) -> format.
+PMTILES_TYPES = {1: "pbf", 2: "png", 3: "jpg", 4: "webp"}
+
+
+def _pmtiles_info(path: Path) -> TilesetInfo:
+    from pmtiles.reader import MmapSource, Reader
+
+    with path.open("rb") as stream:
+        try:
+            reader = Reader(MmapSource(stream))  # type: ignore[no-untyped-call]
+            header = reader.header()  # type: ignore[no-untyped-call]
+            metadata = reader.metadata()  # type: ignore[no-untyped-call]
+        except Exception as error:
+            raise NotMBTiles(f"{path.name} is not a PMTiles file civop reads: {error}") from error
+    kind = int(getattr(header["tile_type"], "value", header["tile_type"]))
+    if kind not in PMTILES_TYPES:
+        raise NotMBTiles(
+            f"{path.name} holds tiles of an unknown type; civop serves png, jpg, webp or pbf"
+        )
+    bounds = (
+        header["min_lon_e7"] / 1e7,
+        header["min_lat_e7"] / 1e7,
+        header["max_lon_e7"] / 1e7,
+        header["max_lat_e7"] / 1e7,
+    )
+    return TilesetInfo(
+        path=path,
+        name=str(metadata.get("name", path.stem)),
+        format=PMTILES_TYPES[kind],
+        minzoom=int(header["min_zoom"]),
+        maxzoom=int(header["max_zoom"]),
+        bounds=bounds,
+        attribution=str(metadata.get("attribution", "")),
+    )
+
+
 def read_info(path: Path) -> TilesetInfo:
-    """The metadata of an MBTiles file, checked.
+    """The metadata of an MBTiles or PMTiles file, checked.
 
     Raises
     ------
@@ -234,8 +270,11 @@ def read_info(path: Path) -> TilesetInfo:
     if not path.is_file():
         raise NotMBTiles(f"{path}: no such file")
     with path.open("rb") as stream:
-        if stream.read(16) != b"SQLite format 3\x00":
-            raise NotMBTiles(f"{path.name} is not an MBTiles file (not an SQLite database)")
+        magic = stream.read(16)
+    if magic.startswith(b"PMTiles"):
+        return _pmtiles_info(path)
+    if magic != b"SQLite format 3\x00":
+        raise NotMBTiles(f"{path.name} is neither an MBTiles (SQLite) nor a PMTiles file")
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             metadata = dict(db.execute("SELECT name, value FROM metadata").fetchall())
@@ -266,7 +305,15 @@ def read_info(path: Path) -> TilesetInfo:
 
 
 def read_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
-    """The tile (XYZ numbering) of an MBTiles file, ``None`` when it holds none there."""
+    """The tile (XYZ numbering) of an MBTiles or PMTiles file, ``None`` when it holds none
+    there."""
+    if path.suffix.lower() == ".pmtiles":
+        from pmtiles.reader import MmapSource, Reader
+
+        with path.open("rb") as stream:
+            reader = Reader(MmapSource(stream))  # type: ignore[no-untyped-call]
+            data = reader.get(z, x, y)  # type: ignore[no-untyped-call]
+        return None if data is None else bytes(data)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         row = db.execute(
             "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",

@@ -10,6 +10,7 @@ from service.config import Settings
 
 #: Where ``civop basemap register`` puts the file, in the service's own folder.
 REGISTERED_NAME = "basemap.mbtiles"
+PMTILES_NAME = "basemap.pmtiles"
 
 
 def basemap_path(settings: Settings) -> Path | None:
@@ -17,9 +18,10 @@ def basemap_path(settings: Settings) -> Path | None:
     if settings.basemap_file:
         return Path(settings.basemap_file)
     if settings.home:
-        registered = Path(settings.home) / REGISTERED_NAME
-        if registered.is_file():
-            return registered
+        for name in (REGISTERED_NAME, PMTILES_NAME):
+            registered = Path(settings.home) / name
+            if registered.is_file():
+                return registered
     return None
 
 
@@ -56,7 +58,12 @@ def register(source: Path, settings: Settings) -> TilesetInfo:
             "the service has no folder of its own (CIVOP_HOME): set CIVOP_BASEMAP_FILE to "
             f"{source} instead"
         )
-    target = Path(settings.home) / REGISTERED_NAME
+    target = Path(settings.home) / (
+        REGISTERED_NAME if source.suffix.lower() != ".pmtiles" else PMTILES_NAME
+    )
+    for stale in (Path(settings.home) / REGISTERED_NAME, Path(settings.home) / PMTILES_NAME):
+        if stale != target:
+            stale.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     shutil.copyfile(source, partial)
