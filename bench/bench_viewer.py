@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1400, "height": 900}
 USER, PASSWORD = "bench", "bench-password-long"  # made by bench.common.api_key
 HOT_SPOT_ZOOMS = (11, 13, 15)
-TILE_PATHS = ("/tiles/WebMercatorQuad/", "/layers/heat/")
+TILE_PATHS = ("/tiles/WebMercatorQuad/", "/layers/heat/", "/basemap/tiles/")
 POLL_PATH = "/layers/versions"
 
 

@@ -35,19 +35,19 @@ PANES = {
 
 #: The layers in the layer control: key used by the script, name shown, shown on opening.
 LAYERS: list[tuple[str, str, bool]] = [
-    ("places", "Places", True),
-    ("sectors", "Sectors", True),
-    ("idp_sites", "IDP sites", True),
-    ("incidents", "Incidents", True),
-    ("patrols", "Patrol routes", True),
-    ("bases", "Bases", True),
-    ("projects", "Projects", False),
-    ("actors", "Actors", False),
-    ("risk", "Risk overlay", False),
-    ("hotspots", "Hot spots", False),
+    ("places", MESSAGES["layer.places"], True),
+    ("sectors", MESSAGES["layer.sectors"], True),
+    ("idp_sites", MESSAGES["layer.idp_sites"], True),
+    ("incidents", MESSAGES["layer.incidents"], True),
+    ("patrols", MESSAGES["layer.patrols"], True),
+    ("bases", MESSAGES["layer.bases"], True),
+    ("projects", MESSAGES["layer.projects"], False),
+    ("actors", MESSAGES["layer.actors"], False),
+    ("risk", MESSAGES["layer.risk"], False),
+    ("hotspots", MESSAGES["layer.hotspots"], False),
 ]
 #: Listed only when the service has an alerts API (see ``alerts_available``).
-ALERTS_LAYER = ("alerts", "Open alerts", True)
+ALERTS_LAYER = ("alerts", MESSAGES["layer.alerts"], True)
 
 #: Incidents are drawn one by one from this zoom on, when the view holds at most
 #: ``POINTS_MAX`` of them; otherwise (and always when zoomed out) as a heat view.

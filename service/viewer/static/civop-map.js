@@ -322,129 +322,129 @@
 
   var RECORDS = {
     idp_sites: {
-      noun: 'IDP site',
+      noun: 'record.idp_sites',
       title: function (p) {
         return p.name;
       },
       rows: [
-        ['Type', 'site_type', label],
-        ['Status', 'status', label],
-        ['Population', 'population_individuals', number],
-        ['Households', 'population_households', number],
-        ['Population as of', 'population_date'],
-        ['Description', 'description'],
+        ['record.idp_sites.site_type', 'site_type', label],
+        ['record.idp_sites.status', 'status', label],
+        ['record.idp_sites.population_individuals', 'population_individuals', number],
+        ['record.idp_sites.population_households', 'population_households', number],
+        ['record.idp_sites.population_date', 'population_date'],
+        ['record.idp_sites.description', 'description'],
       ],
     },
     incidents: {
-      noun: 'Incident',
+      noun: 'record.incidents',
       title: function (p) {
         return label(p.category);
       },
       rows: [
-        ['Occurred', 'occurred_at', when],
-        ['Reported', 'reported_at', when],
-        ['Severity', 'severity', function (v) {
+        ['record.incidents.occurred_at', 'occurred_at', when],
+        ['record.incidents.reported_at', 'reported_at', when],
+        ['record.incidents.severity', 'severity', function (v) {
           return v + ' of 5';
         }],
-        ['Killed', 'killed', number],
-        ['Injured', 'injured', number],
-        ['Displaced', 'displaced', number],
-        ['Source', 'source'],
-        ['Source grading', function (p) {
+        ['record.incidents.killed', 'killed', number],
+        ['record.incidents.injured', 'injured', number],
+        ['record.incidents.displaced', 'displaced', number],
+        ['record.incidents.source', 'source'],
+        ['record.incidents.source_grading', function (p) {
           return (p.source_reliability || '') + (p.source_credibility || '');
         }],
-        ['Location', 'location_precision', label],
-        ['Description', 'description'],
+        ['record.incidents.location_precision', 'location_precision', label],
+        ['record.incidents.description', 'description'],
       ],
     },
     actors: {
-      noun: 'Actor',
+      noun: 'record.actors',
       title: function (p) {
         return p.name + (p.acronym ? ' (' + p.acronym + ')' : '');
       },
       rows: [
-        ['Category', 'category', label],
-        ['Humanitarian', 'humanitarian', function (v) {
+        ['record.actors.category', 'category', label],
+        ['record.actors.humanitarian', 'humanitarian', function (v) {
           return v ? 'yes' : 'no';
         }],
-        ['Focal point', 'focal_point'],
-        ['Phone', 'phone'],
-        ['Email', 'email'],
-        ['Description', 'description'],
+        ['record.actors.focal_point', 'focal_point'],
+        ['record.actors.phone', 'phone'],
+        ['record.actors.email', 'email'],
+        ['record.actors.description', 'description'],
       ],
     },
     projects: {
-      noun: 'Project',
+      noun: 'record.projects',
       title: function (p) {
         return p.title;
       },
       rows: [
-        ['Kind', 'kind', label],
-        ['Status', 'status', label],
-        ['Budget (USD)', 'budget_usd', number],
-        ['Beneficiaries', 'beneficiaries', number],
-        ['Start', 'start_date'],
-        ['End', 'end_date'],
-        ['Description', 'description'],
+        ['record.projects.kind', 'kind', label],
+        ['record.projects.status', 'status', label],
+        ['record.projects.budget_usd', 'budget_usd', number],
+        ['record.projects.beneficiaries', 'beneficiaries', number],
+        ['record.projects.start_date', 'start_date'],
+        ['record.projects.end_date', 'end_date'],
+        ['record.projects.description', 'description'],
       ],
     },
     patrols: {
-      noun: 'Patrol',
+      noun: 'record.patrols',
       title: function (p) {
         return p.unit;
       },
       rows: [
-        ['Type', 'patrol_type', label],
-        ['State', 'state', label],
-        ['Start', 'start_at', when],
-        ['End', 'end_at', when],
-        ['Description', 'description'],
+        ['record.patrols.patrol_type', 'patrol_type', label],
+        ['record.patrols.state', 'state', label],
+        ['record.patrols.start_at', 'start_at', when],
+        ['record.patrols.end_at', 'end_at', when],
+        ['record.patrols.description', 'description'],
       ],
     },
     bases: {
-      noun: 'Base',
+      noun: 'record.bases',
       title: function (p) {
         return p.name;
       },
       rows: [
-        ['Kind', 'base_kind', label],
-        ['Unit', 'unit'],
+        ['record.bases.base_kind', 'base_kind', label],
+        ['record.bases.unit', 'unit'],
       ],
     },
     places: {
-      noun: 'Place',
+      noun: 'record.places',
       title: function (p) {
         return p.name;
       },
       rows: [
-        ['Class', 'place_class', label],
-        ['Population', 'population', number],
-        ['Other names', 'alternate_names'],
-        ['Admin 1', 'admin1'],
-        ['Admin 2', 'admin2'],
+        ['record.places.place_class', 'place_class', label],
+        ['record.places.population', 'population', number],
+        ['record.places.alternate_names', 'alternate_names'],
+        ['record.places.admin1', 'admin1'],
+        ['record.places.admin2', 'admin2'],
       ],
     },
     sectors: {
-      noun: 'Area of responsibility',
+      noun: 'record.sectors',
       title: function (p) {
         return p.name;
       },
       rows: [['Level', 'level', label]],
     },
     alerts: {
-      noun: 'Alert',
+      noun: 'record.alerts',
       title: function (p) {
         return p.title || 'Alert';
       },
       rows: [
-        ['Kind', 'kind', label],
-        ['Status', 'status', label],
-        ['Severity', 'severity', function (v) {
+        ['record.alerts.kind', 'kind', label],
+        ['record.alerts.status', 'status', label],
+        ['record.alerts.severity', 'severity', function (v) {
           return v + ' of 5';
         }],
-        ['Triggered', 'triggered_at', when],
-        ['Acknowledged', 'acknowledged_at', when],
-        ['Description', 'description'],
+        ['record.alerts.triggered_at', 'triggered_at', when],
+        ['record.alerts.acknowledged_at', 'acknowledged_at', when],
+        ['record.alerts.description', 'description'],
       ],
     },
   };
@@ -458,11 +458,11 @@
       var value = typeof row[1] === 'function' ? row[1](p) : p[row[1]];
       if (value === null || value === undefined || value === '') return;
       if (row[2] && typeof row[1] !== 'function') value = row[2](value);
-      rows.push(el('tr', {}, [el('th', { text: row[0] }), el('td', { text: String(value) })]));
+      rows.push(el('tr', {}, [el('th', { text: t(row[0]) }), el('td', { text: String(value) })]));
     });
     return el('div', { class: 'civop-record', 'data-collection': collection, 'data-id': feature.id }, [
-      el('div', { class: 'civop-record-kind', text: spec.noun }),
-      el('h3', { class: 'civop-record-title', text: title || spec.noun + ' (name withheld)' }),
+      el('div', { class: 'civop-record-kind', text: t(spec.noun) }),
+      el('h3', { class: 'civop-record-title', text: title || t('search.withheld', { kind: t(spec.noun) }) }),
       p.generalised
         ? el('p', {
             class: 'civop-generalised',
@@ -518,7 +518,7 @@
     );
     var close = el('button', { type: 'button', class: 'civop-details-close', text: t('details.close') });
     close.addEventListener('click', hideRecordDetails);
-    var heading = el('h2', { tabindex: '-1', text: spec.noun + ': ' + (spec.title(p) || '(name withheld)') });
+    var heading = el('h2', { tabindex: '-1', text: t(spec.noun) + ': ' + (spec.title(p) || t('search.withheld', { kind: '' }).trim()) });
     var panel = document.getElementById('civop-record-details');
     panel.replaceChildren(
       el('div', { class: 'civop-details-head' }, [heading, close]),
@@ -1939,6 +1939,10 @@
     function refresh() {
       if (!panel.open || !state.token) return Promise.resolve();
       var mine = ++sequence;
+      if (state.filters.categories && !state.filters.categories.length) {
+        draw({ interval: interval.value, total: 0, counts: [] });
+        return Promise.resolve();
+      }
       var parts = query();
       return apiJson(withQuery('/api/incidents/timeline', parts))
         .then(function (answer) {
