@@ -362,6 +362,10 @@ async def test_the_time_chart_counts_what_the_api_counts(
     chosen = await page.evaluate("civop.state.range")
     assert chosen["from"] and chosen["to"] and chosen["from"] < chosen["to"]
     assert await page.input_value("#civop-from") == chosen["from"]
+    await page.wait_for_function(
+        "document.querySelectorAll('.leaflet-tile-loaded').length >= 4", timeout=15_000
+    )
+    await page.wait_for_timeout(1_500)
     await shot(opened, "time-chart", docs=True)
     assert opened.errors == [], opened.errors
 

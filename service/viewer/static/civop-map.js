@@ -885,6 +885,7 @@
         if (mine !== sequence || !layer.shown()) return;
         var found = cellsOf(tiles, zoom);
         layer.inView = found.inView;
+        layer.cells = found.points; // [lat, lng, count] of the view's heat cells
         if (zoom >= config.pointsFromZoom && found.inView <= config.pointsMax) {
           layer.showPoints(anew);
         } else if (zoom >= config.clustersFromZoom) {
