@@ -22,7 +22,15 @@ stop:  ## stop the project-local PostgreSQL cluster
 status:  ## whether the project-local cluster runs, and where its data and socket are
 	scripts/pg.sh status
 
-setup: venv assets db migrate
+setup: venv assets db migrate basemap
+
+# The demo's basemap (rivers, roads, built-up areas of its towns), rendered from code with
+# Pillow into an MBTiles file and registered in .civop; about 1 MB, half a minute.
+.PHONY: basemap
+basemap: .civop/basemap.mbtiles
+.civop/basemap.mbtiles: $(VENV)/.installed geo/demo_map.py geo/basemap.py $(wildcard service/demo/*.py)
+	mkdir -p .civop
+	$(ENV) $(BIN)/civop basemap demo --out .civop/demo-basemap.mbtiles
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     #: Basemap of the map page: an XYZ tile URL template (``.../{z}/{x}/{y}.png``). Empty: a
     #: plain background with the sector outlines, and no request leaves the service.
     basemap_url: str = ""
+    #: Basemap served by civop itself from an MBTiles or PMTiles file (raster png/jpg/webp or
+    #: vector pbf tiles), used instead of ``basemap_url``. Empty: ``$CIVOP_HOME/basemap.mbtiles``
+    #: (or ``.pmtiles``) when there is one (``civop basemap register`` puts a file there).
+    basemap_file: str = ""
+    #: The service's own folder (``.civop`` of the checkout by default, see scripts/env.sh).
+    home: str = ""
 
     #: Imports (``service.imports``): the largest upload accepted, in MiB.
     import_max_upload_mb: int = Field(512, ge=1)
