@@ -15,6 +15,7 @@ name the reader may not see is never written for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,10 +77,15 @@ def _point(lon: float, lat: float) -> Any:
 
 
 async def nearest_place(
-    session: AsyncSession, principal: Principal, lon: float, lat: float
+    session: AsyncSession,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    classifications: Sequence[str] | None = None,
 ) -> NamedPoint | None:
     """The nearest named place of the gazetteer within :data:`PLACE_WITHIN_KM`, as the
-    principal sees it; None without a gazetteer (no ``places`` collection) or nothing near."""
+    principal sees it (and, given ``classifications``, only places of those); None without a
+    gazetteer (no ``places`` collection) or nothing near."""
     from service.collections.registry import COLLECTIONS
 
     collection = COLLECTIONS.get(PLACES)
@@ -94,6 +100,7 @@ async def nearest_place(
             .where(
                 v.where,
                 v.exact,
+                *_classified(v.table, classifications),
                 func.ST_DWithin(
                     func.geography(shown), func.geography(here), PLACE_WITHIN_KM * 1000.0
                 ),
@@ -107,17 +114,33 @@ async def nearest_place(
     return NamedPoint(str(row[0]), float(row[1]), float(row[2]))
 
 
+def _classified(table: Table, classifications: Sequence[str] | None) -> list[Any]:
+    if classifications is None:
+        return []
+    return [table.c.classification.in_(list(classifications))]
+
+
 async def sector_of(
-    session: AsyncSession, principal: Principal, lon: float, lat: float
+    session: AsyncSession,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    classifications: Sequence[str] | None = None,
 ) -> str | None:
     """The name of the smallest sector (battalion area, sector, force area) holding the
-    point, among those whose boundary the principal sees."""
+    point, among those whose boundary the principal sees (and, given ``classifications``,
+    only sectors of those)."""
     v = view(_table(Sector), principal)
     levels = bindparam(None, list(LEVELS), type_=ARRAY(Text), unique=True)
     level = func.array_position(levels, v.column("level"))
     name = await session.scalar(
         select(v.column("name"))
-        .where(v.where, v.exact, func.ST_Intersects(v.column("geom"), _point(lon, lat)))
+        .where(
+            v.where,
+            v.exact,
+            *_classified(v.table, classifications),
+            func.ST_Intersects(v.column("geom"), _point(lon, lat)),
+        )
         .order_by(level, func.ST_Area(v.column("geom")))
         .limit(1)
     )
@@ -131,12 +154,17 @@ async def where_is(
     lat: float,
     *,
     site: str | None = None,
+    classifications: Sequence[str] | None = None,
 ) -> Whereabouts:
     """The point in words for ``principal``: the site (given by the caller, who knows it is
-    one of the records concerned), the nearest place and the sector."""
-    place = await nearest_place(session, principal, lon, lat)
+    one of the records concerned), the nearest place and the sector.
+
+    Text written once for many readers (an alert, as the service) passes the
+    ``classifications`` every one of those readers is cleared for: no place or sector more
+    restricted than that is named."""
+    place = await nearest_place(session, principal, lon, lat, classifications)
     return Whereabouts(
         site=site,
         place=relative_to(place.name, place.lon, place.lat, lon, lat) if place else None,
-        sector=await sector_of(session, principal, lon, lat),
+        sector=await sector_of(session, principal, lon, lat, classifications),
     )
