@@ -74,6 +74,7 @@ def test_the_answer_is_the_same_every_time() -> None:
     assert not np.array_equal(first.p, other_seed.p)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # esda's own, about its next release
 def test_conditional_permutation_agrees_with_esda() -> None:
     esda = pytest.importorskip("esda")
     from libpysal.weights import W
