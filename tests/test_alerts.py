@@ -90,6 +90,14 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     site = await make(
         "idp_sites", geometry=factories.point(X, Y), classification="public", name="Kalembe camp"
     )
+    # A mission-classified area around the site: a public alert must not name it.
+    await make(
+        "sectors",
+        geometry=factories.square(X - 0.05, Y - 0.05, X + 0.05, Y + 0.05),
+        name="SECRET-BATTALION-AREA",
+        level="battalion",
+        classification="mission",
+    )
     near = await make(
         "incidents", geometry=factories.point(X + 5 * KM, Y), severity=4, classification="public"
     )
@@ -121,6 +129,7 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     assert alert["title"].startswith("Severity 4 armed clash 4.9")
     assert alert["title"].endswith(f" km from Kalembe camp ({sector})")
     assert f"IDP site Kalembe camp ({sector})" in alert["description"]
+    assert "SECRET-BATTALION-AREA" not in str(mine)
     for record in (far, mild, other):
         assert record["id"] not in str(found)
 
@@ -287,10 +296,10 @@ async def test_the_api_document_names_what_each_alert_route_answers(client: Asyn
 
 
 async def smallest_sector(session: AsyncSession, lon: float, lat: float) -> str:
-    """The name of the smallest area of responsibility that holds a point."""
+    """The name of the smallest public area of responsibility that holds a point."""
     name = await session.scalar(
         text(
-            "SELECT name FROM sectors WHERE deleted_at IS NULL "
+            "SELECT name FROM sectors WHERE deleted_at IS NULL AND classification = 'public' "
             "AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) "
             "ORDER BY array_position(ARRAY['battalion', 'sector', 'force'], level) LIMIT 1"
         ),

@@ -28,7 +28,8 @@ from geo.basemap import MAIN_ROAD, WATER, render_mbtiles
 from geo.demo_map import demo_geography
 from geo.places import to_mgrs
 from service.auth import service as auth
-from service.demo import MISSION_BBOX, generate_scenario, load_demo
+from service.demo import MISSION_BBOX, generate_scenario
+from service.demo.load import load_demo
 from service.enums import Role
 from tests import factories
 from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving

@@ -3,6 +3,7 @@ the caller may see in full, and the phrase that names the point by it ("3 km NE 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,12 +61,19 @@ def _table() -> Table:
 
 
 async def nearest_place(
-    session: AsyncSession, principal: Principal, lon: float, lat: float
+    session: AsyncSession,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    classifications: Sequence[str] | None = None,
 ) -> NearestPlace | None:
     """The place that best names the point for ``principal``: the nearest within the reach of
     its class (a city from farther away than a hamlet), among the places they see in full
     (a place shown them generalised, or hidden, never names a point). ``None`` when none is
-    within reach."""
+    within reach.
+
+    Text written once for many readers (an alert) passes the ``classifications`` every one of
+    them is cleared for: no place more restricted than that names the point."""
     v = view(_table(), principal)
     point = func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
     geom = v.table.c.geom
@@ -79,6 +87,7 @@ async def nearest_place(
                 func.ST_Y(geom).label("lat"),
             )
             .where(and_(v.where, v.exact, v.table.c.name.is_not(None)))
+            .where(*_classified(v.table, classifications))
             .where(
                 func.ST_DWithin(
                     func.geography(geom), func.geography(point), literal(NEAR_KM * 1000.0)
@@ -102,6 +111,12 @@ async def nearest_place(
             best_score = score
             best = NearestPlace(str(row.id), row.place_class, found, to_mgrs(lon, lat))
     return best
+
+
+def _classified(table: Table, classifications: Sequence[str] | None) -> list[Any]:
+    if classifications is None:
+        return []
+    return [table.c.classification.in_(list(classifications))]
 
 
 async def describe_point(
