@@ -32,6 +32,18 @@ ORDER BY contype DESC, conname
 """
 
 
+async def roomy(driver: asyncpg.Connection) -> None:
+    """Room in memory for a big import's sorts and transition tables (a smaller work_mem is
+    raised for this transaction only). The checks sort the rows by key (repeats in the file),
+    and the statement triggers read the new records from transition tables, which PostgreSQL
+    keeps in memory up to work_mem and writes to temporary files beyond it: a bulk load's
+    records fit."""
+    await driver.execute(
+        "SELECT set_config('work_mem', '256MB', true) "
+        "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('256MB')"
+    )
+
+
 async def _spread_by_citus(driver: asyncpg.Connection, table: str) -> bool:
     """Whether Citus spreads the table over its workers: their shards keep indexes of their
     own, and Citus refuses to write a table after dropping its indexes in one transaction."""
@@ -123,13 +135,7 @@ async def bulk_load(session: AsyncSession, staging: Staging, settings: Settings)
         return None
     finally:
         await driver.execute("SET LOCAL lock_timeout TO DEFAULT")
-    # The statement triggers read the new records from transition tables, which PostgreSQL
-    # keeps in memory up to work_mem and writes to temporary files beyond it: a bulk load's
-    # records fit (a smaller setting is raised for this transaction only).
-    await driver.execute(
-        "SELECT set_config('work_mem', '256MB', true) "
-        "WHERE pg_size_bytes(current_setting('work_mem')) < pg_size_bytes('256MB')"
-    )
+    await roomy(driver)
     indexes = await driver.fetch(_INDEXES, table)
     constraints = await driver.fetch(_CONSTRAINTS, table)
     for drop, _ in [*constraints, *indexes]:
