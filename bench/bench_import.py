@@ -140,9 +140,9 @@ SAME_AUDIT = (
 
 #: The indexes and foreign keys of a table, in words comparable between incidents and
 #: ogr2ogr's table (whose integer ``fid`` plays the part of incidents' uuid ``id``).
-KEPT = """
+KEPT = r"""
 SELECT (CASE WHEN i.indisprimary THEN 'primary key ' WHEN i.indisunique THEN 'unique '
-        ELSE '' END) || regexp_replace(replace(pg_get_indexdef(i.indexrelid), '(fid', '(id'),
+        ELSE '' END) || regexp_replace(regexp_replace(pg_get_indexdef(i.indexrelid), '\mfid\M', 'id', 'g'),
                                       '^.* USING ', '')
 FROM pg_index i WHERE i.indrelid = '{table}'::regclass
 UNION ALL
