@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     #: How long a bulk load waits for the collection's exclusive lock before it loads the
     #: ordinary way instead (readers queue behind a waiting lock, so keep this short).
     import_bulk_lock_timeout_s: float = Field(2.0, gt=0, le=60)
+    #: The most memory (MB) one operation of a bulk load may use (work_mem, for its own
+    #: transaction). The statement triggers read the new records from a transition table of
+    #: about twice the staging table's size (500 MB for a million points), written to
+    #: temporary files beyond work_mem; a bulk load asks for that much, at least 256 MB and at
+    #: most this.
+    import_bulk_work_mem_mb: int = Field(1024, ge=64, le=65_536)
 
     #: Early warning (``service.alerts``): rules are also evaluated this often, in seconds,
     #: besides on every committed change.
