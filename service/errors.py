@@ -98,8 +98,13 @@ class NotFound(CivopError):
 class Unauthorized(CivopError):
     status_code = 401
 
-    def __init__(self, message: str = "credentials missing or not valid") -> None:
-        super().__init__(message, {"WWW-Authenticate": "Bearer"})
+    def __init__(
+        self, message: str = "credentials missing or not valid", *, basic: bool = False
+    ) -> None:
+        # Basic is offered only to a request that did not come with a token: a browser
+        # page whose token expired must not get the browser's own login dialog.
+        challenge = 'Bearer, Basic realm="civop", charset="UTF-8"' if basic else "Bearer"
+        super().__init__(message, {"WWW-Authenticate": challenge})
 
 
 class Forbidden(CivopError):
