@@ -77,6 +77,8 @@ def list_query_dependency(collection: Collection) -> Any:
         else "Not used: this collection has no time dimension."
     )
 
+    settings = get_settings()
+
     async def list_query(
         filters: Annotated[dict[str, list[Any]], Depends(filters_dependency)],
         bbox: Annotated[
@@ -91,20 +93,24 @@ def list_query_dependency(collection: Collection) -> Any:
         ] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text search.")] = None,
         limit: Annotated[
-            int | None, Query(ge=1, description="Page size (default 100, max 1000).")
-        ] = None,
+            int,
+            Query(
+                ge=1,
+                description="Page size; a larger value is served as the maximum.",
+                json_schema_extra={"maximum": settings.page_max},
+            ),
+        ] = settings.page_default,
         cursor: Annotated[
             str | None, Query(max_length=500, description="From a `next` link.")
         ] = None,
     ) -> ListQuery:
-        settings = get_settings()
         return ListQuery(
             bbox=parse_bbox(bbox),
             interval=parse_datetime(datetime),
             sector=sector,
             q=q,
             filters=filters,
-            limit=min(limit or settings.page_default, settings.page_max),
+            limit=min(limit, settings.page_max),
             cursor=decode_cursor(cursor),
         )
 

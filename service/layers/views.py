@@ -15,7 +15,8 @@ from service.collections.registry import COLLECTIONS, Collection
 from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
 from service.config import get_settings
 from service.errors import InvalidInput, NotFound
-from service.layers import service
+from service.layers import apidoc, service
+from service.layers.protocol import known_parameters
 from service.layers.service import TMS, Tile
 from service.routing import ReadSessionDep
 
@@ -23,6 +24,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
+OPENAPI_30_PATH = "/openapi-3.0.json"
 VECTOR_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -63,10 +65,16 @@ async def landing(request: Request, _: PrincipalDep) -> JSONResponse:
             "links": [
                 _link(f"{base}/", "self", JSON, "This document"),
                 _link(
-                    f"{base}/openapi.json",
+                    f"{base}{OPENAPI_30_PATH}",
                     "service-desc",
                     "application/vnd.oai.openapi+json;version=3.0",
-                    "The API definition",
+                    "The API definition (OpenAPI 3.0)",
+                ),
+                _link(
+                    f"{base}/openapi.json",
+                    "service-desc",
+                    "application/vnd.oai.openapi+json;version=3.1",
+                    "The API definition (OpenAPI 3.1)",
                 ),
                 _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
                 _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
@@ -80,6 +88,16 @@ async def landing(request: Request, _: PrincipalDep) -> JSONResponse:
             ],
         }
     )
+
+
+@router.get(OPENAPI_30_PATH, include_in_schema=False)
+async def openapi_30(request: Request) -> JSONResponse:
+    """The API definition as OpenAPI 3.0, for clients and validators of Part 1's ``oas30``."""
+    document = getattr(request.app.state, "openapi_30", None)
+    if document is None:
+        document = apidoc.as_openapi_30(request.app.openapi())
+        request.app.state.openapi_30 = document
+    return JSONResponse(document, media_type="application/vnd.oai.openapi+json;version=3.0")
 
 
 @router.get("/conformance", summary="Conformance classes", operation_id="ogc_conformance")
@@ -256,8 +274,13 @@ def tiles_router(collection: Collection) -> APIRouter:
         name=f"ogc_tilejson_{name}",
     )
     async def tilejson(
-        request: Request, session: ReadSessionDep, principal: PrincipalDep
+        request: Request,
+        session: ReadSessionDep,
+        principal: PrincipalDep,
+        _filters: Annotated[ListQuery, Depends(list_query)],
     ) -> JSONResponse:
+        # The tiles' filters are declared (and checked) here too: they are passed on to the
+        # tile URL template.
         here = str(request.url_for(f"ogc_tilejson_{name}")).removesuffix("/tilejson.json")
         query = f"?{request.url.query}" if request.url.query else ""
         found = await service.extent(
@@ -317,4 +340,9 @@ def layer_routers() -> list[APIRouter]:
     routers = [tiles_router(collection) for collection in COLLECTIONS.values()]
     routers.append(router)
     routers.extend(collection_router(collection, OGC_ITEMS) for collection in COLLECTIONS.values())
-    return routers
+    strict = []
+    for inner in routers:
+        outer = APIRouter(dependencies=[Depends(known_parameters)])
+        outer.include_router(inner)
+        strict.append(outer)
+    return strict
