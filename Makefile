@@ -59,8 +59,18 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-pytest: venv db
+pytest: venv db ogctests
 	$(ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The OGC API - Features Part 1 test suite (PyPI `ogctests`) in an environment of its own: it
+# pins an older pytest and httpx than the service's. tests/test_ogc_clients.py runs it.
+OGCTESTS := .venv-ogctests
+.PHONY: ogctests
+ogctests: $(OGCTESTS)/.installed
+$(OGCTESTS)/.installed:
+	python3 -m venv $(OGCTESTS)
+	$(OGCTESTS)/bin/python -m pip install -q 'ogctests==0.1.15'
+	touch $@
 
 # `make test` runs the same suite with a 15 s load; the figures close the pytest output and are
 # kept in artifacts/reliability/*.json.

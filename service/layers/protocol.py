@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.errors import InvalidInput, shown
 
 _OGC_READ = re.compile(r"^/(collections|conformance|tileMatrixSets)?(/|$)")
-_TILE = re.compile(r"^/collections/[^/]+/tiles/[^/]+/\d+/\d+/\d+$")
+_TILE = re.compile(r"^/collections/[^/]+/tiles/[^/]+/\d+/\d+/\d+(\.pbf)?$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: Accepted on every OGC read: the output format (only JSON/GeoJSON/MVT are served).
 ALWAYS_KNOWN = frozenset({"f"})

@@ -303,10 +303,20 @@ def tiles_router(collection: Collection) -> APIRouter:
             }
         )
 
+    # A tile also answers with the file extension GDAL's MVT driver and tile caches
+    # expect (``MVT:https://.../8/140/120.pbf``); registered first (decorators apply from the bottom),
+    # as ``{y}`` would take it.
     @tiles.get(
         "/WebMercatorQuad/{z}/{x}/{y}",
         summary=f"A vector tile of {name}",
         operation_id=f"ogc_tile_{name}",
+        response_class=Response,
+        responses={200: {"content": {MVT: {}}, "description": "Mapbox Vector Tile"}, 304: {}},
+    )
+    @tiles.get(
+        "/WebMercatorQuad/{z}/{x}/{y}.pbf",
+        summary=f"A vector tile of {name} (as a .pbf file)",
+        operation_id=f"ogc_tile_pbf_{name}",
         response_class=Response,
         responses={200: {"content": {MVT: {}}, "description": "Mapbox Vector Tile"}, 304: {}},
     )
