@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from service.bounds import YEARS, in_years
 from service.errors import InvalidInput, shown
+from service.layers.crs import CRS84, Crs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class ListQuery:
     filters: dict[str, list[Any]] = field(default_factory=dict)
     limit: int = 100
     cursor: Cursor | None = None
+    #: The CRS the features are written in (OGC API - Features Part 2 ``crs``).
+    crs: Crs = CRS84
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

@@ -43,6 +43,7 @@ from service.collections.registry import Collection
 from service.config import get_settings
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
+from service.layers.crs import CRS84, Crs
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
@@ -59,8 +60,9 @@ class Page:
     matched: int | None = None
 
 
-def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
-    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL.
+def feature_json(rows: Any, geometry: str = "geom", crs: Crs = CRS84) -> ColumnElement[str]:
+    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL; its geometry in
+    ``crs`` (transformed by PostGIS, in the axis order the CRS defines).
 
     The properties are named one by one rather than taken from ``to_jsonb(row)``: that would
     also convert the geometry to JSON through PostGIS's cast (about 50 us a row) only for it to
@@ -85,12 +87,20 @@ def feature_json(rows: Any, geometry: str = "geom") -> ColumnElement[str]:
             literal("id"),
             rows.c.id,
             literal("geometry"),
-            cast(func.ST_AsGeoJSON(rows.c[geometry], PRECISION), JSON),
+            # Options 0: no "crs" member (GeoJSON has none; the Content-Crs header names it).
+            cast(func.ST_AsGeoJSON(in_crs(rows.c[geometry], crs), crs.decimals, 0), JSON),
             literal("properties"),
             properties,
         ),
         Text,
     )
+
+
+def in_crs(geometry: Any, crs: Crs) -> Any:
+    """A stored (WGS 84) geometry in ``crs``."""
+    if crs.srid != 4326:
+        geometry = func.ST_Transform(geometry, crs.srid)
+    return func.ST_FlipCoordinates(geometry) if crs.lat_first else geometry
 
 
 def sector_tree(sector_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
@@ -158,7 +168,7 @@ async def list_features(
     await without_parallel_workers(session)
     rows = statement.order_by(*ordering).limit(query.limit + 1).subquery("r")
     result = await session.execute(
-        select(feature_json(rows), cast(rows.c[collection.order], Text), rows.c.id)
+        select(feature_json(rows, crs=query.crs), cast(rows.c[collection.order], Text), rows.c.id)
     )
     fetched = list(result.all())
     more = len(fetched) > query.limit
@@ -186,12 +196,16 @@ async def list_features(
 
 
 async def get_feature(
-    session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    record_id: uuid.UUID,
+    crs: Crs = CRS84,
 ) -> str:
     """One feature as the principal may see it; hidden and unknown records are alike: 404."""
     v = view(collection.table, principal)
     rows = v.select().where(v.table.c.id == record_id).subquery("r")
-    found = (await session.execute(select(feature_json(rows)))).scalar_one_or_none()
+    found = (await session.execute(select(feature_json(rows, crs=crs)))).scalar_one_or_none()
     if found is None:
         raise NotFound(f"no such record in {collection.name}")
     return found

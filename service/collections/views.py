@@ -32,7 +32,9 @@ from service.collections.schemas import (
 )
 from service.config import get_settings
 from service.db import SessionDep, get_session
+from service.errors import InvalidInput
 from service.idempotency import IdempotentRoute
+from service.layers import crs as crs_of
 from service.routing import get_read_session
 
 GEOJSON = "application/geo+json"
@@ -40,6 +42,37 @@ GEOJSON = "application/geo+json"
 FILTER_MAX_LENGTH = 1000
 BBOX_MAX_LENGTH = 200
 DATETIME_MAX_LENGTH = 100
+
+
+CRS_MAX_LENGTH = 200
+CrsParameter = Annotated[
+    str | None,
+    Query(
+        max_length=CRS_MAX_LENGTH,
+        description="The CRS of the features (a URI), default CRS84: EPSG:4326, "
+        "EPSG:3857 and the mission's UTM zones, e.g. "
+        "`http://www.opengis.net/def/crs/EPSG/0/32635`; see the collection's `crs`.",
+    ),
+]
+
+
+def bbox_in_crs84(
+    bbox: str | None, bbox_crs: str | None
+) -> tuple[float, float, float, float] | None:
+    """``bbox`` as longitude/latitude, from the CRS ``bbox-crs`` names (Part 2)."""
+    given = crs_of.parse(bbox_crs, "bbox-crs")
+    if given is crs_of.CRS84 or bbox is None or bbox == "":
+        return parse_bbox(bbox)
+    try:
+        numbers = [float(p) for p in bbox.split(",")]
+    except ValueError as error:
+        raise InvalidInput(["query", "bbox"], "bbox must be four numbers") from error
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or any(n != n for n in numbers):
+        raise InvalidInput(["query", "bbox"], "bbox must be four numbers")
+    box = crs_of.bbox_to_crs84((numbers[0], numbers[1], numbers[2], numbers[3]), given)
+    return parse_bbox(",".join(repr(n) for n in box))
 
 
 class GeoJSONResponse(Response):
@@ -103,9 +136,20 @@ def list_query_dependency(collection: Collection) -> Any:
         cursor: Annotated[
             str | None, Query(max_length=500, description="From a `next` link.")
         ] = None,
+        crs: CrsParameter = None,
+        bbox_crs: Annotated[
+            str | None,
+            Query(
+                alias="bbox-crs",
+                max_length=CRS_MAX_LENGTH,
+                description="The CRS of `bbox` (a URI), default CRS84; e.g. "
+                "`http://www.opengis.net/def/crs/EPSG/0/3857`.",
+            ),
+        ] = None,
     ) -> ListQuery:
         return ListQuery(
-            bbox=parse_bbox(bbox),
+            bbox=bbox_in_crs84(bbox, bbox_crs),
+            crs=crs_of.parse(crs, "crs"),
             interval=parse_datetime(datetime),
             sector=sector,
             q=q,
@@ -220,16 +264,22 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         query: Annotated[ListQuery, Depends(list_query)],
     ) -> Response:
         page = await service.list_features(session, collection, principal, query)
-        return page_response(request, page, flavour.links(request, collection))
+        response = page_response(request, page, flavour.links(request, collection))
+        response.headers["Content-Crs"] = crs_of.content_crs(query.crs)
+        return response
 
     async def get_record(
         request: Request,
         record_id: uuid.UUID,
         session: ReadSession,
         principal: PrincipalDep,
+        crs: CrsParameter = None,
     ) -> Response:
-        feature = await service.get_feature(session, collection, principal, record_id)
-        return feature_response(request, feature, record_id)
+        output = crs_of.parse(crs, "crs")
+        feature = await service.get_feature(session, collection, principal, record_id, output)
+        response = feature_response(request, feature, record_id)
+        response.headers["Content-Crs"] = crs_of.content_crs(output)
+        return response
 
     async def create_record(
         request: Request, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep

@@ -15,7 +15,7 @@ from service.collections.registry import COLLECTIONS, Collection
 from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
 from service.config import get_settings
 from service.errors import InvalidInput, NotFound
-from service.layers import apidoc, service
+from service.layers import apidoc, crs, service
 from service.layers.protocol import known_parameters
 from service.layers.service import TMS, Tile
 from service.routing import ReadSessionDep
@@ -30,6 +30,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
@@ -117,7 +118,7 @@ async def _describe(
         "title": collection.title,
         "description": collection.description,
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": [c.uri for c in crs.supported()],
         "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
         "links": [
