@@ -7,6 +7,7 @@ import binascii
 import functools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -40,6 +41,9 @@ class ListQuery:
     cursor: Cursor | None = None
     #: The CRS the features are written in (OGC API - Features Part 2 ``crs``).
     crs: Crs = CRS84
+    #: Further conditions, each built on the principal's view of the table (a CQL2 filter,
+    #: one geometry type): ``apply_filters`` adds them to the others.
+    where: tuple[Callable[[Any], Any], ...] = ()
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

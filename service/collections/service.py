@@ -143,6 +143,7 @@ def apply_filters(v: View, collection: Collection, query: ListQuery) -> list[Col
         conditions.append(or_(*(v.column(c).ilike(pattern) for c in collection.text)))
     for name, values in query.filters.items():
         conditions.append(v.column(name).in_(values))
+    conditions.extend(build(v) for build in query.where)
     return conditions
 
 

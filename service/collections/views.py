@@ -212,6 +212,9 @@ class Flavour:
     ids: str  # prefix of operation ids and route names
     #: The session dependency of the read routes (map layers may read from a replica).
     read_session: Callable[..., Any] = get_session
+    #: False when the list route comes from elsewhere (OGC API items: ``service.layers.items``,
+    #: with filters, sorting and the collections of one geometry type).
+    list_route: bool = True
 
     def links(self, request: Request, collection: Collection) -> list[dict[str, str]]:
         if self.ids == "":
@@ -226,6 +229,7 @@ OGC_ITEMS = Flavour(
     tag="OGC API - Features",
     ids="ogc_",
     read_session=get_read_session,
+    list_route=False,
 )
 
 
@@ -326,16 +330,17 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         return Response(status_code=204)
 
     geojson: dict[str, Any] = {"response_class": GeoJSONResponse}
-    router.add_api_route(
-        "",
-        list_records,
-        methods=["GET"],
-        summary=f"List {title}",
-        description=collection.description,
-        responses={200: {"model": FeatureCollectionOut}},
-        operation_id=f"{ids}list_{name}",
-        **geojson,
-    )
+    if flavour.list_route:
+        router.add_api_route(
+            "",
+            list_records,
+            methods=["GET"],
+            summary=f"List {title}",
+            description=collection.description,
+            responses={200: {"model": FeatureCollectionOut}},
+            operation_id=f"{ids}list_{name}",
+            **geojson,
+        )
     router.add_api_route(
         "/{record_id}",
         get_record,

@@ -16,7 +16,9 @@ from service.collections.views import OGC_ITEMS, collection_router, list_query_d
 from service.config import get_settings
 from service.errors import InvalidInput, NotFound
 from service.layers import apidoc, crs, service
+from service.layers.items import items_router
 from service.layers.protocol import known_parameters
+from service.layers.queryables import Layer, layers
 from service.layers.service import TMS, Tile
 from service.routing import ReadSessionDep
 
@@ -25,14 +27,31 @@ GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
 JSON = "application/json"
 OPENAPI_30_PATH = "/openapi-3.0.json"
+SCHEMA = "application/schema+json"
+OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0"
 VECTOR_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/core-roles-features",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/sortables",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
@@ -41,11 +60,11 @@ CONFORMANCE = [
 router = APIRouter(tags=["OGC API"])
 
 
-def _collection(collection_id: str) -> Collection:
-    collection = COLLECTIONS.get(collection_id)
-    if collection is None:
+def _layer(collection_id: str) -> Layer:
+    layer = layers().get(collection_id)
+    if layer is None:
         raise NotFound(f"no collection {collection_id!r}; see /collections")
-    return collection
+    return layer
 
 
 def _link(href: str, rel: str, media_type: str, title: str | None = None) -> dict[str, str]:
@@ -107,26 +126,35 @@ async def conformance(_: PrincipalDep) -> JSONResponse:
 
 
 async def _describe(
-    request: Request, session: ReadSessionDep, principal: Any, collection: Collection
+    request: Request, session: ReadSessionDep, principal: Any, layer: Layer
 ) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
-    here = f"{base}/collections/{collection.name}"
+    here = f"{base}/collections/{layer.id}"
+    collection = layer.collection
     found = await service.extent(session, collection, principal, request.app.state.layer_versions)
     bbox = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
+    links = [
+        _link(here, "self", JSON),
+        _link(f"{here}/items", "items", GEOJSON, f"{layer.title} as GeoJSON"),
+        _link(f"{here}/schema", f"{OGC_REL}/schema", SCHEMA, "Schema of the features"),
+        _link(f"{here}/schema", "describedby", SCHEMA, "Schema of the features"),
+        _link(f"{here}/queryables", f"{OGC_REL}/queryables", SCHEMA, "What filters may name"),
+        _link(f"{here}/sortables", f"{OGC_REL}/sortables", SCHEMA, "What sortby may name"),
+    ]
+    if layer.variant is None:
+        links += [
+            _link(f"{here}/tiles", VECTOR_TILESETS, JSON, "Vector tiles"),
+            _link(f"{here}/tiles/WebMercatorQuad/tilejson.json", "tilejson", JSON, "TileJSON"),
+        ]
     described: dict[str, Any] = {
-        "id": collection.name,
-        "title": collection.title,
+        "id": layer.id,
+        "title": layer.title,
         "description": collection.description,
         "itemType": "feature",
         "crs": [c.uri for c in crs.supported()],
         "storageCrs": CRS84,
         "extent": {"spatial": {"bbox": [bbox], "crs": CRS84}},
-        "links": [
-            _link(here, "self", JSON),
-            _link(f"{here}/items", "items", GEOJSON, f"{collection.title} as GeoJSON"),
-            _link(f"{here}/tiles", VECTOR_TILESETS, JSON, "Vector tiles"),
-            _link(f"{here}/tiles/WebMercatorQuad/tilejson.json", "describedby", JSON, "TileJSON"),
-        ],
+        "links": links,
     }
     if found.interval is not None:
         start, end = found.interval
@@ -142,7 +170,7 @@ async def collections(
     request: Request, session: ReadSessionDep, principal: PrincipalDep
 ) -> JSONResponse:
     base = str(request.base_url).rstrip("/")
-    described = [await _describe(request, session, principal, c) for c in COLLECTIONS.values()]
+    described = [await _describe(request, session, principal, c) for c in layers().values()]
     return JSONResponse(
         {"collections": described, "links": [_link(f"{base}/collections", "self", JSON)]}
     )
@@ -157,8 +185,7 @@ async def collections(
 async def one_collection(
     collection_id: str, request: Request, session: ReadSessionDep, principal: PrincipalDep
 ) -> JSONResponse:
-    collection = _collection(collection_id)
-    return JSONResponse(await _describe(request, session, principal, collection))
+    return JSONResponse(await _describe(request, session, principal, _layer(collection_id)))
 
 
 @router.get(
@@ -350,6 +377,7 @@ def layer_routers() -> list[APIRouter]:
     Tiles come first: they are most of the requests, and routes are matched in order."""
     routers = [tiles_router(collection) for collection in COLLECTIONS.values()]
     routers.append(router)
+    routers.extend(items_router(layer) for layer in layers().values())
     routers.extend(collection_router(collection, OGC_ITEMS) for collection in COLLECTIONS.values())
     strict = []
     for inner in routers:
