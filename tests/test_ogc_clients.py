@@ -27,8 +27,9 @@ OGCTESTS_PYTHON = ROOT / ".venv-ogctests" / "bin" / "python"
 
 @pytest.fixture(scope="module")
 async def some_of_each(live_server: LiveServer) -> dict[str, dict[str, Any]]:
-    """A public record of each collection (an assistance request too), created through the
-    API: the OGC test suite wants features in every collection."""
+    """A public record of each collection (an assistance request too), and an area of each
+    collection of points and areas, created through the API: the OGC test suite wants
+    features in every collection."""
     key = await live_server.api_key("admin")
     created: dict[str, dict[str, Any]] = {}
     async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}) as http:
@@ -37,6 +38,14 @@ async def some_of_each(live_server: LiveServer) -> dict[str, dict[str, Any]]:
             response = await http.post(f"/api/{collection}", json=feature)
             assert response.status_code == 201, response.text
             created[collection] = response.json()
+        for collection in ("actors", "idp_sites", "projects"):  # their outlines, as areas
+            outline = factories.feature(
+                collection,
+                geometry=factories.square(25.0, 5.0, 25.05, 5.04),
+                classification="public",
+            )
+            response = await http.post(f"/api/{collection}", json=outline)
+            assert response.status_code == 201, response.text
         request = {
             "type": "Feature",
             "geometry": factories.point(25.21, 7.31),
@@ -58,6 +67,9 @@ async def some_of_each(live_server: LiveServer) -> dict[str, dict[str, Any]]:
         response = await http.post("/api/assistance_requests", json=request)
         assert response.status_code == 201, response.text
         created["assistance_requests"] = response.json()
+        request["geometry"] = factories.square(25.2, 7.3, 25.25, 7.34)
+        response = await http.post("/api/assistance_requests", json=request)
+        assert response.status_code == 201, response.text
     return created
 
 

@@ -40,8 +40,11 @@ from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
 
-def collections(url: str, username: str, key: str) -> list[str]:
-    """The collection ids, read as any client would (outside QGIS)."""
+TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
+
+
+def collections(url: str, username: str, key: str) -> dict[str, bool]:
+    """The collection ids, and whether each has vector tiles, read as any client would."""
     # The server under test, given by the test: http only.
     request = urllib.request.Request(  # noqa: S310
         url + "/collections", headers={"Accept": "application/json"}
@@ -50,7 +53,8 @@ def collections(url: str, username: str, key: str) -> list[str]:
     manager.add_password(None, url, username, key)
     opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
     with opener.open(request, timeout=60) as answer:
-        return [c["id"] for c in json.load(answer)["collections"]]
+        listed = json.load(answer)["collections"]
+    return {c["id"]: any(link["rel"] == TILESETS for link in c["links"]) for c in listed}
 
 
 def basic_auth_config(username: str, key: str) -> str:
@@ -124,7 +128,8 @@ def main() -> int:
     )
     extent = QgsRectangle()
     feature_layers = []
-    for collection in collections(url, username, key):
+    described = collections(url, username, key)
+    for collection in described:
         layer = features_layer(url, collection, authcfg)
         found: dict = {"valid": layer.isValid()}
         if layer.isValid():
@@ -147,7 +152,7 @@ def main() -> int:
     # Areas at the bottom, points on top: the collections are listed sectors first.
     report["features_png_pixels"] = render(feature_layers[::-1], extent, png)
     tile_layers = []
-    for collection in report["features"]:
+    for collection in (name for name, tiled in described.items() if tiled):
         layer = tiles_layer(url, collection, authcfg)
         found = {"valid": layer.isValid()}
         if layer.isValid():
