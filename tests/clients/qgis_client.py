@@ -39,7 +39,6 @@ from qgis.core import (  # noqa: E402
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
-
 TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 
 
