@@ -176,3 +176,31 @@ async def test_a_bbox_in_utm_finds_what_the_same_box_in_degrees_finds(
     )
     assert inside["id"] in {f["id"] for f in in_lat_lon.json()["features"]}
     assert in_lat_lon.headers["content-crs"] == f"<{EPSG}32635>"
+
+
+async def test_tile_fields_are_typed_as_the_tiles_carry_them(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    import mapbox_vector_tile
+    import morecantile
+
+    await make(
+        "incidents",
+        geometry=factories.point(24.5, 4.5),
+        severity=4,
+        occurred_at="2026-03-02T10:00:00+02:00",
+    )
+    auth = headers("analyst")
+    described = await client.get(
+        "/collections/incidents/tiles/WebMercatorQuad/tilejson.json", headers=auth
+    )
+    fields = described.json()["vector_layers"][0]["fields"]
+    assert fields["severity"] == "Number" and fields["category"] == "String"
+    tile = morecantile.tms.get("WebMercatorQuad").tile(24.5, 4.5, 10)
+    content = await client.get(
+        f"/collections/incidents/tiles/WebMercatorQuad/10/{tile.x}/{tile.y}", headers=auth
+    )
+    decoded = mapbox_vector_tile.decode(content.content)["incidents"]["features"]
+    found = next(f for f in decoded if f["properties"]["occurred_at"].startswith("2026-03-02"))
+    assert found["properties"]["occurred_at"] == "2026-03-02T08:00:00Z"  # RFC 3339, UTC
+    assert isinstance(found["properties"]["severity"], int)

@@ -18,7 +18,7 @@ from service.errors import InvalidInput, NotFound
 from service.layers import apidoc, crs, service
 from service.layers.items import items_router
 from service.layers.protocol import known_parameters
-from service.layers.queryables import Layer, layers
+from service.layers.queryables import Layer, layers, property_schemas
 from service.layers.service import TMS, Tile
 from service.routing import ReadSessionDep
 
@@ -269,6 +269,12 @@ async def serve_tile(
     return Response(cached.content, media_type=media_type, headers=headers)
 
 
+def tile_field_type(collection: Collection, name: str) -> str:
+    """A tile attribute's TileJSON type (Number, Boolean, String), as the tiles carry it."""
+    kind = property_schemas(collection.name).get(name, {}).get("type")
+    return {"integer": "Number", "number": "Number", "boolean": "Boolean"}.get(str(kind), "String")
+
+
 def tiles_router(collection: Collection) -> APIRouter:
     """Vector tiles, the tileset description and TileJSON of one collection."""
     tiles = APIRouter(prefix=f"/collections/{collection.name}/tiles", tags=["OGC API - Tiles"])
@@ -316,7 +322,7 @@ def tiles_router(collection: Collection) -> APIRouter:
         )
         bounds = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
         fields = {"id": "String", "generalised": "Boolean"}
-        fields.update({f: "String" for f in collection.tile_fields})
+        fields.update({f: tile_field_type(collection, f) for f in collection.tile_fields})
         return JSONResponse(
             {
                 "tilejson": "3.0.0",
