@@ -204,3 +204,59 @@ async def test_tile_fields_are_typed_as_the_tiles_carry_them(
     found = next(f for f in decoded if f["properties"]["occurred_at"].startswith("2026-03-02"))
     assert found["properties"]["occurred_at"] == "2026-03-02T08:00:00Z"  # RFC 3339, UTC
     assert isinstance(found["properties"]["severity"], int)
+
+
+async def test_low_zoom_point_tiles_group_what_falls_on_one_cell(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    """Below zoom 8 points on one cell of the tile grid with the same drawn attributes are one
+    feature with their count; a record hidden from the reader is not counted."""
+    import mapbox_vector_tile
+    import morecantile
+
+    for i in range(3):
+        await make(
+            "incidents",
+            geometry=factories.point(28.61 + i * 0.001, 8.61),
+            category="looting",
+            severity=2,
+        )
+    await make(
+        "incidents",
+        geometry=factories.point(28.612, 8.611),
+        category="looting",
+        severity=2,
+        classification="restricted",
+    )
+    tms = morecantile.tms.get("WebMercatorQuad")
+
+    async def looting_counts(user: str, z: int) -> list[int]:
+        tile = tms.tile(28.61, 8.61, z)
+        answer = await client.get(
+            f"/collections/incidents/tiles/WebMercatorQuad/{z}/{tile.x}/{tile.y}",
+            params={"category": "looting"},
+            headers=headers(user),
+        )
+        assert answer.status_code == 200
+        layer = mapbox_vector_tile.decode(answer.content)["incidents"]
+        near = []
+        for feature in layer["features"]:
+            fx, fy = feature["geometry"]["coordinates"]
+            lon, lat = tms.lnglat(
+                *_tile_xy(tms.xy_bounds(tile), fx / layer["extent"], fy / layer["extent"])
+            )
+            if abs(lon - 28.61) < 0.5 and abs(lat - 8.61) < 0.5:
+                near.append(feature["properties"].get("count", 1))
+        return near
+
+    assert sum(await looting_counts("analyst", 0)) == 3
+    assert max(await looting_counts("analyst", 0)) == 3  # one feature
+    assert sum(await looting_counts("analyst-cleared", 0)) == 4
+    assert await looting_counts("analyst", 14) == [1, 1, 1]  # each point its own feature
+
+
+def _tile_xy(bounds: Any, fx: float, fy: float) -> tuple[float, float]:
+    return (
+        bounds.left + (bounds.right - bounds.left) * fx,
+        bounds.bottom + (bounds.top - bounds.bottom) * fy,
+    )

@@ -15,7 +15,7 @@ from service.collections.registry import COLLECTIONS, Collection
 from service.collections.views import OGC_ITEMS, collection_router, list_query_dependency
 from service.config import get_settings
 from service.errors import InvalidInput, NotFound
-from service.layers import apidoc, crs, service
+from service.layers import apidoc, crs, lowzoom, service
 from service.layers.items import items_router
 from service.layers.protocol import known_parameters
 from service.layers.queryables import Layer, layers, property_schemas
@@ -323,6 +323,9 @@ def tiles_router(collection: Collection) -> APIRouter:
         bounds = list(found.bbox) if found.bbox else list(get_settings().mission_bbox)
         fields = {"id": "String", "generalised": "Boolean"}
         fields.update({f: tile_field_type(collection, f) for f in collection.tile_fields})
+        if collection.geometry_types == ("Point",):
+            # Below zoom 8, points on one cell of the tile grid are one feature.
+            fields["count"] = "Number"
         return JSONResponse(
             {
                 "tilejson": "3.0.0",
@@ -372,7 +375,11 @@ def tiles_router(collection: Collection) -> APIRouter:
             query,
             kind="mvt",
             media_type=MVT,
-            build=lambda: service.build_tile(session, collection, principal, z, x, y, query),
+            build=lambda: (
+                lowzoom.build_grouped_tile(session, collection, principal, z, x, y, query)
+                if lowzoom.groups_points(collection, z)
+                else service.build_tile(session, collection, principal, z, x, y, query)
+            ),
         )
 
     return tiles
