@@ -14,6 +14,14 @@ from fastapi import FastAPI
 from service.config import get_settings
 
 OPENAPI_30 = "3.0.3"
+_OGC_READS = ("/collections", "/conformance", "/tileMatrixSets")
+BAD_REQUEST = {
+    "description": "A query parameter the resource does not define, or a value it cannot "
+    "take (`detail` says which and why).",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+    },
+}
 _ITEMS = re.compile(r"^/collections/[^/]+/items$")
 
 
@@ -77,11 +85,16 @@ def declare_part1_parameters(app: FastAPI) -> None:
         standard = part1_parameters()
         for path, item in schema.get("paths", {}).items():
             operation = item.get("get")
-            if not _ITEMS.match(path) or operation is None:
+            if operation is None or not (path == "/" or path.startswith(_OGC_READS)):
                 continue
-            operation["parameters"] = [
-                standard.get(p.get("name", ""), p) for p in operation.get("parameters", [])
-            ]
+            # OGC API answers refused query values with 400, never FastAPI's 422.
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            responses.setdefault("400", BAD_REQUEST)
+            if _ITEMS.match(path):
+                operation["parameters"] = [
+                    standard.get(p.get("name", ""), p) for p in operation.get("parameters", [])
+                ]
         app.openapi_schema = schema
         return schema
 
