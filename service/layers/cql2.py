@@ -25,8 +25,9 @@ from service.layers.crs import CRS84, Crs
 TEXT = "cql2-text"
 JSON = "cql2-json"
 LANGUAGES = (TEXT, JSON)
-#: Longest filter accepted: room for any real one, a bound on what is parsed.
-MAX_LENGTH = 20_000
+#: Longest filter accepted, as the other query parameters: it travels in a URL, which the
+#: HTTP server limits (a polygon of some 40 vertices fits).
+MAX_LENGTH = 1000
 #: Deepest nesting of a filter: real ones are a few levels deep.
 MAX_DEPTH = 64
 GEOMETRY_NAMES = ("geom", "geometry")

@@ -298,6 +298,12 @@ def items_router(layer: Layer) -> APIRouter:
             summary=f"{layer.title}: {kind}",
             operation_id=f"ogc_{kind}_{name}",
             name=f"ogc_{kind}_{name}",
-            response_class=JSONResponse,
+            response_class=Response,
+            responses={
+                200: {
+                    "description": "A JSON Schema (2020-12)",
+                    "content": {JSON_SCHEMA_TYPE: {"schema": {"type": "object"}}},
+                }
+            },
         )
     return router
