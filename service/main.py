@@ -28,7 +28,9 @@ from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
 from service.incidents.timeline import router as timeline_router
 from service.jobs.views import router as jobs_router
+from service.layers import apidoc
 from service.layers.heat import router as heat_router
+from service.layers.protocol import OgcHttp
 from service.layers.tiles import TileCache
 from service.layers.views import layer_routers
 from service.places.views import router as places_router
@@ -122,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _document_geojson_responses(app)
     openapi.document_errors(app)
+    apidoc.declare_part1_parameters(app)
+    app.add_middleware(OgcHttp)
     openapi.serve_docs(app)
     # The map's layers first: tiles and items are most of the requests, matched in route order.
     for layer_router in layer_routers():

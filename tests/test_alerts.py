@@ -307,3 +307,46 @@ async def smallest_sector(session: AsyncSession, lon: float, lat: float) -> str:
     )
     assert name
     return str(name)
+
+
+async def test_cap_messages_of_an_alert_have_their_own_ids_and_reference_the_first(
+    client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
+) -> None:
+    """As aggregators read CAP: the alert as raised, its acknowledgement (an Update) and its
+    closing (a Cancel) are three messages with three identifiers; the later two reference
+    the first; each expires; the area is named by the place, not the headline."""
+    await near_rule(client, headers)
+    await make("idp_sites", geometry=factories.point(X, Y), name="Kalembe camp")
+    incident = await make("incidents", geometry=factories.point(X, Y + 2 * KM), severity=5)
+    (raised,) = await evaluate(session, incidents=[incident["id"]])
+    schema = xmlschema.XMLSchema(str(XSD))
+    url = f"/api/alerts/{raised.alert_id}"
+
+    async def cap() -> dict[str, Any]:
+        response = await client.get(f"{url}/cap", headers=headers("admin"))
+        assert response.status_code == 200
+        schema.validate(response.text)
+        document: dict[str, Any] = schema.to_dict(response.text)
+        return document
+
+    first = await cap()
+    assert first["msgType"] == "Alert" and "references" not in first
+    assert first["identifier"] == f"civop-alert-{raised.alert_id}"
+    info = first["info"][0]
+    assert info["expires"] > info["effective"]
+    place = info["area"][0]["areaDesc"]
+    assert place.startswith("Kalembe camp") and info["headline"] not in place
+    assert await cap() == first  # the same state is the same message
+
+    assert (await client.post(f"{url}/acknowledge", headers=headers("admin"))).status_code == 200
+    update = await cap()
+    assert update["msgType"] == "Update"
+    reference = f"{first['sender']},{first['identifier']},{first['sent']}"
+    assert update["references"] == reference
+    assert update["identifier"] not in (first["identifier"],)
+
+    assert (await client.post(f"{url}/close", headers=headers("admin"))).status_code == 200
+    cancel = await cap()
+    assert cancel["msgType"] == "Cancel" and cancel["references"] == reference
+    assert len({first["identifier"], update["identifier"], cancel["identifier"]}) == 3
+    assert cancel["info"][0]["expires"] == cancel["sent"]
