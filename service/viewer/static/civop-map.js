@@ -171,9 +171,22 @@
     box.classList.toggle('civop-error', !!isError);
   }
 
+  /**
+   * A layer was drawn. Its first drawing is a performance mark ("civop:drawn:<layer>", in the
+   * page's performance timeline from navigation start) and, like every drawing, shows on the
+   * root element: data-civop-ready-<layer> holds the mark's milliseconds, data-civop-drawn-<layer>
+   * the count. Tools read them without running script in the page (its policy forbids eval).
+   */
   function markDrawn(name) {
+    var root = document.documentElement;
+    var attribute = name.replace(/_/g, '-');
     civop.drawn[name] = (civop.drawn[name] || 0) + 1;
-    if (civop.ready[name] === undefined) civop.ready[name] = sinceStart();
+    if (civop.ready[name] === undefined) {
+      var mark = performance.mark ? performance.mark('civop:drawn:' + name) : null;
+      civop.ready[name] = mark ? Math.round(mark.startTime) : sinceStart();
+      root.setAttribute('data-civop-ready-' + attribute, String(civop.ready[name]));
+    }
+    root.setAttribute('data-civop-drawn-' + attribute, String(civop.drawn[name]));
     document.dispatchEvent(new CustomEvent('civop:drawn', { detail: { layer: name } }));
   }
 
