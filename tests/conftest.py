@@ -62,10 +62,15 @@ SERIAL_GROUPS = {"reliability": Path(__file__).resolve().parent / "reliability"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of one module run in one worker, in order: a module's fixtures (a loaded demo,
+    a live server) are built once and its tests may build on each other (the demo's tests read
+    what the first one loaded). The serial groups take whole folders."""
     for item in items:
-        for group, folder in SERIAL_GROUPS.items():
-            if folder in item.path.parents:
-                item.add_marker(pytest.mark.xdist_group(group))
+        group = next(
+            (name for name, folder in SERIAL_GROUPS.items() if folder in item.path.parents),
+            item.path.name,
+        )
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 _STARTED = time.time()

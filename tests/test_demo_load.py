@@ -26,19 +26,26 @@ from service.errors import Conflict
 from tests.conftest import TEST_DB, create_database, drop_database
 
 
+#: What loading the demo answered, by database: the module's tests read the demo it loaded.
+LOADED: dict[str, dict[str, int]] = {}
+
+
 @pytest.fixture(scope="module")
 async def demo_engine() -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """A database with the demo loaded (2,000 incidents), whichever of the module's tests runs
+    first or alone."""
     name = f"{TEST_DB}_demo"
     url = await create_database(name)
     engine = create_async_engine(url)
+    LOADED[url] = await load_demo(engine, incidents=2_000)
     yield engine, url
     await engine.dispose()
     await drop_database(name)
 
 
 async def test_demo_fills_every_collection_once(demo_engine: tuple[AsyncEngine, str]) -> None:
-    engine, _ = demo_engine
-    counts = await load_demo(engine, incidents=2_000)
+    engine, url = demo_engine
+    counts = LOADED[url]
     assert counts["incidents"] == 2_000 and counts["sectors"] == 13
     async with AsyncSession(engine) as session:
         for collection in COLLECTIONS.values():
@@ -89,7 +96,7 @@ async def test_demo_accounts_are_scoped(demo_engine: tuple[AsyncEngine, str]) ->
 async def test_the_demo_ends_today_and_brings_alert_rules_that_fire(
     demo_engine: tuple[AsyncEngine, str],
 ) -> None:
-    """Loaded today (the first test), the demo's last incidents are of the last days (none in
+    """Loaded today (by the fixture), the demo's last incidents are of the last days (none in
     the future), and its alert rules are there and raise alerts on it."""
     engine, _ = demo_engine
     async with AsyncSession(engine) as session:

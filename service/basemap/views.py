@@ -16,7 +16,13 @@ from service.errors import NotFound
 router = APIRouter(prefix="/basemap", tags=["Basemap"])
 
 
-@router.get("", summary="The basemap: what it holds")
+@router.get(
+    "",
+    summary="The basemap: what it holds",
+    responses={
+        404: {"description": "The service has no basemap: the map draws a plain background."}
+    },
+)
 async def basemap(principal: PrincipalDep) -> dict[str, Any]:
     info = service.basemap_info(get_settings())
     if info is None:
@@ -39,7 +45,11 @@ async def basemap(principal: PrincipalDep) -> dict[str, Any]:
     description="A tile of the basemap file (XYZ numbering), as the file holds it: PNG, JPEG "
     "or WebP for a raster basemap, a Mapbox Vector Tile for a vector one. 204 (no content) "
     "where the file has no tile; 404 when the service has no basemap.",
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {"content": {"image/png": {}}},
+        204: {"description": "The file has no tile there."},
+        404: {"description": "The service has no basemap."},
+    },
 )
 async def basemap_tile(z: int, x: int, y: int, principal: PrincipalDep) -> Response:
     info = service.basemap_info(get_settings())
