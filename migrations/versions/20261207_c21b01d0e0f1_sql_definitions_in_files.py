@@ -24,22 +24,9 @@ down_revision: str | None = "c29a01d0e0f1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: The functions before this migration: the audit trigger of the bulk creations (c27a01d0e0f1),
-#: the audit row's values (f6a8b0c2d4e7), the sector rule (a1d17c0f2b10).
-PREVIOUS_AUDIT_JSON = r"""
-CREATE OR REPLACE FUNCTION civop_audit_json(rel oid, alias text) RETURNS text
-LANGUAGE sql STABLE AS $$
-  SELECT 'jsonb_build_object(' || string_agg(
-           CASE WHEN a.atttypid = 'geometry'::regtype
-                THEN format('%L, ST_AsGeoJSON(%s.%I)::jsonb', a.attname, alias, a.attname)
-                ELSE format('%L, %s.%I', a.attname, alias, a.attname) END,
-           ', ' ORDER BY a.attnum) || ')'
-  FROM pg_attribute a
-  WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-    AND a.attname NOT IN ('password_hash', 'key_hash')
-$$
-"""
-
+#: The sector rule before this migration (a1d17c0f2b10, where it is one of many functions). The
+#: downgrade takes the audit functions from the migrations that made them: the trigger from
+#: c27a01d0e0f1 (bulk creations), the row's values from f6a8b0c2d4e7.
 PREVIOUS_SECTOR_AT = r"""
 CREATE OR REPLACE FUNCTION civop_sector_at(g geometry) RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
@@ -59,8 +46,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bulk = context.script.get_revision("c27a01d0e0f1").module  # type: ignore[union-attr]
+    by_column = context.script.get_revision("f6a8b0c2d4e7").module  # type: ignore[union-attr]
     op.execute(bulk._audit(bulk.BULK))
-    op.execute(PREVIOUS_AUDIT_JSON)
     op.execute("DROP FUNCTION civop_audit_statement(oid, text, text, text, text, boolean, boolean)")
+    op.execute("DROP FUNCTION civop_audit_json(oid, text)")
+    op.execute(by_column.AUDIT_JSON)
     op.execute(PREVIOUS_SECTOR_AT)
     op.execute("DROP FUNCTION civop_sector_rank(text)")
