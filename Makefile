@@ -22,7 +22,15 @@ stop:  ## stop the project-local PostgreSQL cluster
 status:  ## whether the project-local cluster runs, and where its data and socket are
 	scripts/pg.sh status
 
-setup: venv assets db migrate
+setup: venv assets db migrate basemap
+
+# The demo's basemap (rivers, roads, built-up areas of its towns), rendered from code with
+# Pillow into an MBTiles file and registered in .civop; about 1 MB, half a minute.
+.PHONY: basemap
+basemap: .civop/basemap.mbtiles
+.civop/basemap.mbtiles: $(VENV)/.installed geo/demo_map.py geo/basemap.py $(wildcard service/demo/*.py)
+	mkdir -p .civop
+	$(ENV) $(BIN)/civop basemap demo --out .civop/demo-basemap.mbtiles
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -63,8 +71,18 @@ typecheck: venv
 # The suite in parallel worker processes (pytest-xdist), each on a throwaway database of its
 # own; the reliability tests together in one of them (see tests/conftest.py).
 PYTEST_WORKERS ?= 3
-pytest: venv db
+pytest: venv db ogctests
 	$(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The OGC API - Features Part 1 test suite (PyPI `ogctests`) in an environment of its own: it
+# pins an older pytest and httpx than the service's. tests/test_ogc_clients.py runs it.
+OGCTESTS := .venv-ogctests
+.PHONY: ogctests
+ogctests: $(OGCTESTS)/.installed
+$(OGCTESTS)/.installed:
+	python3 -m venv $(OGCTESTS)
+	$(OGCTESTS)/bin/python -m pip install -q 'ogctests==0.1.15'
+	touch $@
 
 # `make test` runs the same suite with a 15 s load; the figures close the pytest output and are
 # kept in artifacts/reliability/*.json.

@@ -6,6 +6,9 @@
 #   libpango-1.0-0, libpangoft2-1.0-0, fonts-dejavu-core
 #                            WeasyPrint's text layout and the fonts of the PDF reports
 #   poppler-utils            pdftoppm/pdftotext: the tests read the PDF reports with them
+#   python3-qgis, qgis-providers
+#                            Debian's QGIS (3.22 on Debian 12), headless: the tests add every
+#                            layer with the documented authentication and draw the map
 # `scripts/system.sh bench` also checks what the benchmarks use:
 #   wrk                      the HTTP load generator of make bench-layers and bench-replica
 set -euo pipefail
@@ -19,6 +22,8 @@ declare -A CHECK=(
   [libpangoft2-1.0-0]=/usr/share/doc/libpangoft2-1.0-0
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [poppler-utils]=/usr/bin/pdftoppm
+  [python3-qgis]=/usr/lib/python3/dist-packages/qgis/core/__init__.py
+  [qgis-providers]=/usr/lib/qgis/plugins/libprovider_wfs.so
 )
 if [ "${1:-}" = bench ]; then CHECK[wrk]=/usr/bin/wrk; fi
 missing=()

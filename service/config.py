@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     #: Basemap of the map page: an XYZ tile URL template (``.../{z}/{x}/{y}.png``). Empty: a
     #: plain background with the sector outlines, and no request leaves the service.
     basemap_url: str = ""
+    #: Basemap served by civop itself from an MBTiles or PMTiles file (raster png/jpg/webp or
+    #: vector pbf tiles), used instead of ``basemap_url``. Empty: ``$CIVOP_HOME/basemap.mbtiles``
+    #: (or ``.pmtiles``) when there is one (``civop basemap register`` puts a file there).
+    basemap_file: str = ""
+    #: The service's own folder (``.civop`` of the checkout by default, see scripts/env.sh).
+    home: str = ""
 
     #: Imports (``service.imports``): the largest upload accepted, in MiB.
     import_max_upload_mb: int = Field(512, ge=1)
@@ -158,6 +164,12 @@ class Settings(BaseSettings):
     #: How long a bulk load waits for the collection's exclusive lock before it loads the
     #: ordinary way instead (readers queue behind a waiting lock, so keep this short).
     import_bulk_lock_timeout_s: float = Field(2.0, gt=0, le=60)
+    #: The most memory (MB) one operation of a bulk load may use (work_mem, for its own
+    #: transaction). The statement triggers read the new records from a transition table of
+    #: about twice the staging table's size (500 MB for a million points), written to
+    #: temporary files beyond work_mem; a bulk load asks for that much, at least 256 MB and at
+    #: most this.
+    import_bulk_work_mem_mb: int = Field(1024, ge=64, le=65_536)
 
     #: Early warning (``service.alerts``): rules are also evaluated this often, in seconds,
     #: besides on every committed change.

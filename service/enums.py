@@ -110,3 +110,13 @@ class Role(StrEnum):
     analyst = "analyst"
     officer = "officer"
     admin = "admin"
+
+
+class PlaceClass(StrEnum):
+    """How big a populated place is, as OpenStreetMap's ``place=*`` says it: labels of cities
+    show from the widest zoom, hamlets only close up."""
+
+    city = "city"
+    town = "town"
+    village = "village"
+    hamlet = "hamlet"

@@ -98,8 +98,13 @@ class NotFound(CivopError):
 class Unauthorized(CivopError):
     status_code = 401
 
-    def __init__(self, message: str = "credentials missing or not valid") -> None:
-        super().__init__(message, {"WWW-Authenticate": "Bearer"})
+    def __init__(
+        self, message: str = "credentials missing or not valid", *, basic: bool = False
+    ) -> None:
+        # Basic is offered only to a request that did not come with a token: a browser
+        # page whose token expired must not get the browser's own login dialog.
+        challenge = 'Bearer, Basic realm="civop", charset="UTF-8"' if basic else "Bearer"
+        super().__init__(message, {"WWW-Authenticate": challenge})
 
 
 class Forbidden(CivopError):
@@ -201,20 +206,54 @@ def _where(request: Request) -> list[str | int]:
     return ["query"] if request.method in ("GET", "HEAD") else ["body"]
 
 
+#: Reads of OGC API - Features and Tiles: refused input answers ``400`` there, as OGC API
+#: requires; the rest of the API keeps FastAPI's ``422``.
+_OGC_READ = ("/collections", "/conformance", "/tileMatrixSets")
+#: Path parameters that name a resource: a value that cannot be one names nothing (``404``).
+_NAMES = {
+    "record_id": "no such feature",
+    "z": "no such tile",
+    "x": "no such tile",
+    "y": "no such tile",
+}
+
+
+def ogc_read(request: Request) -> bool:
+    """A read of an OGC API resource (landing page, conformance, collections, items, tiles)."""
+    path = request.url.path
+    return request.method in ("GET", "HEAD") and (path == "/" or path.startswith(_OGC_READ))
+
+
+def _invalid_status(request: Request, errors: Sequence[dict[str, Any]]) -> tuple[int, str | None]:
+    if not ogc_read(request):
+        return 422, None
+    for error in errors:
+        loc = list(error.get("loc", ()))
+        if len(loc) == 2 and loc[0] == "path" and loc[1] in _NAMES:
+            return 404, _NAMES[str(loc[1])]
+    return 400, None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = bounded_errors(error.errors())
-        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+        status, missing = _invalid_status(request, errors)
+        if missing is not None:
+            return JSONResponse({"detail": missing}, status_code=status)
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=status)
 
     @app.exception_handler(CivopError)
-    async def _civop(_: Request, error: CivopError) -> JSONResponse:
+    async def _civop(request: Request, error: CivopError) -> JSONResponse:
         if isinstance(error, InvalidInput):
             detail = error.detail()
             for item in detail:
                 if len(item["msg"]) > MESSAGE_CHARS:
                     item["msg"] = item["msg"][:MESSAGE_CHARS] + "\u2026"
-            return JSONResponse({"detail": detail}, status_code=422)
+            status, missing = _invalid_status(request, detail)
+            if missing is not None:
+                return JSONResponse({"detail": missing}, status_code=status)
+            return JSONResponse({"detail": detail}, status_code=status)
         return JSONResponse(
             {"detail": error.message}, status_code=error.status_code, headers=error.headers
         )

@@ -18,6 +18,7 @@ from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
 from service.auth.throttle import LoginLimits
 from service.auth.views import router as auth_router
+from service.basemap.views import router as basemap_router
 from service.changes import ChangeAwareCache, ChangeListener
 from service.collections.registry import COLLECTIONS
 from service.config import Settings, get_settings
@@ -25,10 +26,15 @@ from service.core.routes import collection_router
 from service.db import create_engine, create_health_engine, sessionmaker_for
 from service.exports.views import router as exports_router
 from service.imports.views import router as imports_router
+from service.incidents.timeline import router as timeline_router
 from service.jobs.views import router as jobs_router
+from service.layers import apidoc
 from service.layers.heat import router as heat_router
+from service.layers.protocol import OgcHttp
 from service.layers.tiles import TileCache
 from service.layers.views import layer_routers
+from service.places.views import router as places_router
+from service.prints.views import router as prints_router
 from service.projects.views import router as projects_router
 from service.read_replicas import ReadRouter
 from service.reports.views import router as reports_router
@@ -118,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _document_geojson_responses(app)
     openapi.document_errors(app)
+    apidoc.declare_part1_parameters(app)
+    app.add_middleware(OgcHttp)
     openapi.serve_docs(app)
     # The map's layers first: tiles and items are most of the requests, matched in route order.
     for layer_router in layer_routers():
@@ -127,6 +135,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(imports_router)
     app.include_router(exports_router)
     app.include_router(jobs_router)
+    app.include_router(places_router)  # before /api/places/{id}
+    app.include_router(basemap_router)
+    app.include_router(timeline_router)  # before /api/incidents/{id}
+    app.include_router(prints_router)
     for collection in COLLECTIONS.values():
         if collection.domain_routes:
             app.include_router(collection_router(collection))

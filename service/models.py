@@ -17,6 +17,7 @@ from service.imports.models import ImportJob
 from service.incidents.models import Incident
 from service.jobs.models import Job
 from service.patrols.models import OperatingBase, Patrol
+from service.places.models import Place
 from service.projects.models import Project, ProjectStatusHistory
 from service.requests.models import AssistanceRequest, AssistanceRequestHistory
 from service.sectors.models import Sector
@@ -41,6 +42,7 @@ __all__ = [
     "Job",
     "OperatingBase",
     "Patrol",
+    "Place",
     "Project",
     "ProjectStatusHistory",
     "Sector",

@@ -145,6 +145,15 @@ DEFAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         point(25.4, 5.4),
         {"name": "Team site Alpha", "base_kind": "team_site", "unit": "2 Coy"},
     ),
+    "places": (
+        point(25.5, 5.5),
+        {
+            "name": "Dorosa",
+            "place_class": "town",
+            "population": 42000,
+            "alternate_names": "Dorossa",
+        },
+    ),
 }
 
 

@@ -39,6 +39,7 @@ MARKED = {
     "incidents": ("source", "description"),
     "patrols": ("unit", "description"),
     "bases": ("name", "unit"),
+    "places": ("name", "alternate_names"),
 }
 CONTACTS = ("focal_point", "phone")
 #: Fields that find a record's exact place, or the record, outside civop: never on a record

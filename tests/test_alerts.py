@@ -90,6 +90,14 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     site = await make(
         "idp_sites", geometry=factories.point(X, Y), classification="public", name="Kalembe camp"
     )
+    # A mission-classified area around the site: a public alert must not name it.
+    await make(
+        "sectors",
+        geometry=factories.square(X - 0.05, Y - 0.05, X + 0.05, Y + 0.05),
+        name="SECRET-BATTALION-AREA",
+        level="battalion",
+        classification="mission",
+    )
     near = await make(
         "incidents", geometry=factories.point(X + 5 * KM, Y), severity=4, classification="public"
     )
@@ -121,6 +129,7 @@ async def test_incident_near_a_site_raises_exactly_one_alert(
     assert alert["title"].startswith("Severity 4 armed clash 4.9")
     assert alert["title"].endswith(f" km from Kalembe camp ({sector})")
     assert f"IDP site Kalembe camp ({sector})" in alert["description"]
+    assert "SECRET-BATTALION-AREA" not in str(mine)
     for record in (far, mild, other):
         assert record["id"] not in str(found)
 
@@ -287,10 +296,10 @@ async def test_the_api_document_names_what_each_alert_route_answers(client: Asyn
 
 
 async def smallest_sector(session: AsyncSession, lon: float, lat: float) -> str:
-    """The name of the smallest area of responsibility that holds a point."""
+    """The name of the smallest public area of responsibility that holds a point."""
     name = await session.scalar(
         text(
-            "SELECT name FROM sectors WHERE deleted_at IS NULL "
+            "SELECT name FROM sectors WHERE deleted_at IS NULL AND classification = 'public' "
             "AND ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) "
             "ORDER BY array_position(ARRAY['battalion', 'sector', 'force'], level) LIMIT 1"
         ),
@@ -298,3 +307,46 @@ async def smallest_sector(session: AsyncSession, lon: float, lat: float) -> str:
     )
     assert name
     return str(name)
+
+
+async def test_cap_messages_of_an_alert_have_their_own_ids_and_reference_the_first(
+    client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
+) -> None:
+    """As aggregators read CAP: the alert as raised, its acknowledgement (an Update) and its
+    closing (a Cancel) are three messages with three identifiers; the later two reference
+    the first; each expires; the area is named by the place, not the headline."""
+    await near_rule(client, headers)
+    await make("idp_sites", geometry=factories.point(X, Y), name="Kalembe camp")
+    incident = await make("incidents", geometry=factories.point(X, Y + 2 * KM), severity=5)
+    (raised,) = await evaluate(session, incidents=[incident["id"]])
+    schema = xmlschema.XMLSchema(str(XSD))
+    url = f"/api/alerts/{raised.alert_id}"
+
+    async def cap() -> dict[str, Any]:
+        response = await client.get(f"{url}/cap", headers=headers("admin"))
+        assert response.status_code == 200
+        schema.validate(response.text)
+        document: dict[str, Any] = schema.to_dict(response.text)
+        return document
+
+    first = await cap()
+    assert first["msgType"] == "Alert" and "references" not in first
+    assert first["identifier"] == f"civop-alert-{raised.alert_id}"
+    info = first["info"][0]
+    assert info["expires"] > info["effective"]
+    place = info["area"][0]["areaDesc"]
+    assert place.startswith("Kalembe camp") and info["headline"] not in place
+    assert await cap() == first  # the same state is the same message
+
+    assert (await client.post(f"{url}/acknowledge", headers=headers("admin"))).status_code == 200
+    update = await cap()
+    assert update["msgType"] == "Update"
+    reference = f"{first['sender']},{first['identifier']},{first['sent']}"
+    assert update["references"] == reference
+    assert update["identifier"] not in (first["identifier"],)
+
+    assert (await client.post(f"{url}/close", headers=headers("admin"))).status_code == 200
+    cancel = await cap()
+    assert cancel["msgType"] == "Cancel" and cancel["references"] == reference
+    assert len({first["identifier"], update["identifier"], cancel["identifier"]}) == 3
+    assert cancel["info"][0]["expires"] == cancel["sent"]

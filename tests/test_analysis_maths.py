@@ -29,7 +29,7 @@ RNG = np.random.default_rng(20261123)
         "geo.analysis.coverage",
         "geo.analysis.deconfliction",
         "geo.analysis.nearby_sum",
-        "geo.naming",
+        "geo.places",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:

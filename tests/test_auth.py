@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 import time
 from collections.abc import Callable
@@ -69,7 +70,14 @@ async def test_failed_logins_are_rate_limited(client: AsyncClient, engine: Async
 async def test_nothing_answers_without_credentials(client: AsyncClient, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    # GIS clients that wait for a challenge (ArcGIS) learn they may send HTTP Basic.
+    assert response.headers["www-authenticate"] == 'Bearer, Basic realm="civop", charset="UTF-8"'
+
+
+async def test_an_expired_token_is_not_offered_basic(client: AsyncClient) -> None:
+    """A browser page whose token expired must not get the browser's own login dialog."""
+    response = await client.get("/api/incidents", headers={"Authorization": "Bearer not.a.token"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.mark.parametrize("path", ["/health", "/docs", "/openapi.json"])
@@ -200,3 +208,47 @@ async def test_anonymous_partner_view_when_configured(
     assert (
         await client.post("/api/incidents", json=factories.feature("incidents"))
     ).status_code == 403
+
+
+async def test_basic_auth_with_username_and_api_key(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    """What QGIS 3.22 and ArcGIS send: HTTP Basic, the username and an API key as password;
+    neither another user's name, nor the login password, nor a revoked key is accepted."""
+    user = await committed_user(engine, Role.analyst)
+    other = await committed_user(engine, Role.admin)
+    async with AsyncSession(engine) as session:
+        key_id, key = await auth.create_api_key(session, user.username, "qgis")
+    me = await client.get("/auth/me", auth=(user.username, key))
+    assert me.status_code == 200 and me.json()["username"] == user.username
+    assert (
+        await client.get("/collections/incidents/items", auth=(user.username, key))
+    ).status_code == 200
+    for username, password in ((other.username, key), (user.username, factories.PASSWORD)):
+        refused = await client.get("/auth/me", auth=(username, password))
+        assert refused.status_code == 401 and "API key" in refused.json()["detail"]
+    async with AsyncSession(engine) as session:
+        await auth.revoke_api_key(session, key_id)
+    assert await until_refused(client, {"Authorization": basic(user.username, key)}) < 1.0
+    async with engine.begin() as connection:
+        await connection.execute(text("DELETE FROM login_throttle"))
+
+
+async def test_basic_auth_guesses_are_throttled_like_logins(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    user = await committed_user(engine, Role.analyst)
+    async with AsyncSession(engine) as session:
+        _, key = await auth.create_api_key(session, user.username, "qgis")
+    for _ in range(get_settings().login_max_failures):
+        guess = await client.get("/auth/me", auth=(user.username, "civop_guess"))
+        assert guess.status_code == 401
+    # Past the limit even the right key waits: guessing cannot go on at full speed.
+    response = await client.get("/auth/me", auth=(user.username, key))
+    assert response.status_code == 429 and int(response.headers["retry-after"]) > 0
+    async with engine.begin() as connection:
+        await connection.execute(text("DELETE FROM login_throttle"))
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()

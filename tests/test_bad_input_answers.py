@@ -35,6 +35,11 @@ def refused(response: Response, *loc: str | int) -> dict[str, Any]:
     raise AssertionError(f"no error at {loc}: {detail}")
 
 
+def invalid_status(path: str) -> int:
+    """OGC API answers refused query values with 400; the rest of the API with 422."""
+    return 400 if path.startswith("/collections") else 422
+
+
 def raw_json(body: Any) -> dict[str, Any]:
     """``content`` and ``headers`` for a body sent as JSON with its escapes as written
     (a lone surrogate is sent as ``\\ud800``, as JSON allows)."""
@@ -98,7 +103,7 @@ async def test_a_malformed_cursor_is_refused(
 ) -> None:
     answer = await client.get(path, params={"cursor": value}, headers=headers("analyst"))
     item = refused(answer, "query", "cursor")
-    assert answer.status_code == 422
+    assert answer.status_code == invalid_status(path)
     assert "first page" in item["msg"]
 
 

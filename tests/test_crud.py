@@ -22,6 +22,7 @@ CHANGES: dict[str, tuple[str, Any]] = {
     "incidents": ("severity", 5),
     "patrols": ("state", "planned"),
     "bases": ("name", "Team site Bravo"),
+    "places": ("place_class", "city"),
 }
 
 
@@ -39,7 +40,9 @@ async def test_create_read_update_delete(
     assert created.headers["location"].endswith(f"/api/{collection}/{record_id}")
     assert body["type"] == "Feature"
     assert body["properties"]["created_by"] == "admin"
-    assert body["properties"]["classification"] == "mission"
+    # The gazetteer is public unless said otherwise; every other record is mission.
+    default = "public" if collection == "places" else "mission"
+    assert body["properties"]["classification"] == default
     for key, value in feature["properties"].items():
         if key in ("occurred_at", "start_at"):
             continue

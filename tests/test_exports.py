@@ -234,3 +234,21 @@ async def test_civop_export_writes_what_the_user_may_see(
     )
     assert refused.returncode == 1 and "error: no active user 'nobody'" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_kml_carries_the_id_as_a_field_and_numbers_typed(
+    client: AsyncClient, headers: Headers, make: Any, tmp_path: Path
+) -> None:
+    """GDAL and QGIS show a KML placemark's ExtendedData, not its id attribute: the id is a
+    field too, and numbers are declared as numbers in the Schema."""
+    import pyogrio
+
+    made = await _incidents(make)
+    path = await export(client, headers, tmp_path, "incidents", "kml")
+    info = pyogrio.read_info(path)
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["severity"].startswith("int") and types["killed"].startswith("int")
+    assert types["id"] == "object"
+    frame = pyogrio.read_dataframe(path)
+    assert set(frame["id"]) == {m["id"] for m in made}
+    assert sorted(frame["severity"]) == [1, 2, 3]

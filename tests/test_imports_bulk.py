@@ -17,6 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.config import get_settings
+from service.db import driver_of
+from service.imports.bulk import roomy
 from tests import geofiles
 from tests.test_imports import upload
 
@@ -218,3 +220,19 @@ async def test_a_table_other_tables_refer_to_keeps_its_primary_key(
     assert after["pk_idp_sites"] == before["pk_idp_sites"]
     assert any(after[name] != oid for name, oid in before.items())  # it was a bulk load
     assert set(after) == set(before)
+
+
+async def test_a_bulk_load_raises_work_mem_for_its_transaction_and_never_lowers_it(
+    session: AsyncSession,
+) -> None:
+    """The transition tables of a bulk load stay in memory (``bulk.roomy``): work_mem is raised
+    for the import's transaction only, and a larger setting is kept."""
+    driver = await driver_of(session)
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    await roomy(driver, 300 * 1024**2)
+    assert await driver.fetchval("SHOW work_mem") == "300MB"
+    await roomy(driver)  # 256 MB, less than now
+    assert await driver.fetchval("SHOW work_mem") == "300MB"
+    await session.execute(text("SET LOCAL work_mem = '2GB'"))
+    await roomy(driver, 300 * 1024**2)
+    assert await driver.fetchval("SHOW work_mem") == "2GB"

@@ -41,7 +41,11 @@ async def test_landing_conformance_and_collections(client: AsyncClient, headers:
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in classes
 
     listed = (await client.get("/collections", headers=auth)).json()["collections"]
-    assert {c["id"] for c in listed} == set(factories.DEFAULTS) | {"assistance_requests"}
+    whole = set(factories.DEFAULTS) | {"assistance_requests"}
+    # Collections of points and of areas: one geometry type each, for shapefiles and QGIS.
+    mixed = {"actors", "idp_sites", "projects", "assistance_requests"}
+    one_type = {f"{name}_{kind}" for name in mixed for kind in ("points", "areas")}
+    assert {c["id"] for c in listed} == whole | one_type
     sectors = next(c for c in listed if c["id"] == "sectors")
     assert sectors["extent"]["spatial"]["bbox"] == [[23.0, 3.0, 29.0, 9.0]]
     items = next(link for link in sectors["links"] if link["rel"] == "items")

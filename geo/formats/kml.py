@@ -136,14 +136,15 @@ class KmlWriter(Writer):
 
     GDAL's LIBKML driver cannot append to a file it has closed without reading all of it back
     (each batch cost more than the one before: 15 minutes for 20,000 records), so the file is
-    written here as LIBKML writes it: a ``Schema`` of the fields, one ``Placemark`` per record
-    whose ``id``, ``name`` and ``description`` fields are the placemark's own, the others
-    ``SimpleData``. Attributes are formatted column by column with Arrow; geometries go
-    through Shapely.
+    written here as LIBKML writes it: a ``Schema`` of the typed fields (numbers as ``int`` or
+    ``double``), one ``Placemark`` per record whose ``name`` and ``description`` fields are the
+    placemark's own, the others ``SimpleData``. The ``id`` is both the placemark's id and a
+    ``SimpleData`` field: GDAL and QGIS show only the latter. Attributes are formatted column
+    by column with Arrow; geometries go through Shapely.
     """
 
     #: Fields KML has elements for; the rest travel as ``SimpleData``.
-    OWN = ("id", "name", "description")
+    OWN = ("name", "description")
 
     def __init__(self, path: Path, *, layer: str) -> None:
         self.path = path
@@ -220,11 +221,15 @@ _ATTRIBUTE = {'"': "&quot;"}
 
 
 def _kml_type(kind: pa.DataType) -> str:
-    if pa.types.is_floating(kind):
+    """The KML SimpleField type: ``int`` holds 32 bits, so wider integers are ``double``
+    (exact to 2**53); dates and times are text, as LIBKML writes them."""
+    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         return "double"
     if pa.types.is_boolean(kind):
         return "bool"
-    return "string"  # as LIBKML writes 64-bit integers, dates and times
+    if pa.types.is_integer(kind):
+        return "int" if kind.bit_width <= 32 and kind != pa.uint32() else "double"
+    return "string"
 
 
 def _xml_text(column: pa.Array, *, attribute: bool = False) -> pa.Array:

@@ -21,6 +21,9 @@ FORMATS: dict[str, str] = {
     "dtm": "geo.formats.dtm:DTM",
     "xlsx": "geo.formats.spreadsheet:Spreadsheet",
     "dtm_xlsx": "geo.formats.dtm:DTMSpreadsheet",
+    "geonames": "geo.formats.gazetteer:GeoNames",
+    "osm_places": "geo.formats.gazetteer:OsmPlaces",
+    "osm_places_csv": "geo.formats.gazetteer:OsmPlacesCsv",
 }
 
 #: How many bytes of a file ``sniff`` sees.

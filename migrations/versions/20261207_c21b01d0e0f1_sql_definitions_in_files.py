@@ -9,7 +9,7 @@ order in which areas of responsibility claim a point, for ``civop_sector_at`` an
 The audit rows and sectors are the same as before.
 
 Revision ID: c21b01d0e0f1
-Revises: c29a01d0e0f1
+Revises: c23a01d0e0f1
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -20,7 +20,7 @@ from alembic import context, op
 from service import sql
 
 revision: str = "c21b01d0e0f1"
-down_revision: str | None = "c29a01d0e0f1"
+down_revision: str | None = "c23a01d0e0f1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

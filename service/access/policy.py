@@ -171,6 +171,13 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
         sensitive=("unit", "description", "base_id"),
         min_role=_STAFF_FIELDS,
     ),
+    # The gazetteer is public by default; a place recorded as mission or restricted (a
+    # settlement named only in confidential reporting) follows the same rules as a site.
+    "places": CollectionPolicy(
+        above_clearance={Classification.mission: "generalise"},
+        sensitive=("name", "alternate_names", "admin1", "admin2"),
+        min_role=_STAFF_FIELDS,
+    ),
     # A request for military support can put the requesting organisation at risk: partners
     # see public requests and their own actor's, nothing of anyone else's.
     "assistance_requests": CollectionPolicy(

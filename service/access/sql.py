@@ -94,7 +94,7 @@ def row_filter(
     settings = settings or get_settings()
     policy = policy_for(table.name, settings.policies)
     full, generalised = _levels(principal, policy)
-    shown: ColumnElement[bool] = table.c.classification.in_(full + generalised)
+    shown = _one_of(table.c.classification, full + generalised)
     owned = _owned(table, principal, policy)
     conditions: list[ColumnElement[bool]] = [shown if owned is None else or_(shown, owned)]
     if live:
@@ -109,6 +109,13 @@ def row_filter(
         else:
             conditions.append(false())
     return and_(*conditions)
+
+
+def _one_of(column: ColumnElement[Any], values: list[Classification]) -> ColumnElement[bool]:
+    """``column IN (values)`` as ``column = ANY(array)``: one parameter, which SQLAlchemy need
+    not expand into the statement at each execution (a tenth of a map tile's time in Python)."""
+    array = bindparam(None, [str(v.value) for v in values], type_=ARRAY(Text()), unique=True)
+    return column == any_(array)
 
 
 def within_scope(geometry: ColumnElement[Any], principal: Principal) -> ColumnElement[bool]:
@@ -239,7 +246,7 @@ def _build_view(table: Table, principal: Principal, settings: Settings) -> View:
     full, generalised = _levels(principal, policy)
     cell_deg = settings.generalise_cell_km / KM_PER_DEGREE
     coarse_always = principal.role in policy.coarse_location_for
-    exact: ColumnElement[bool] = table.c.classification.in_(full) if generalised else true()
+    exact: ColumnElement[bool] = _one_of(table.c.classification, full) if generalised else true()
     owned = _owned(table, principal, policy)
     if generalised and owned is not None:
         exact = or_(exact, owned)

@@ -1,13 +1,23 @@
-"""Alerts as CAP 1.2 (OASIS Common Alerting Protocol) documents: the area is the circle
-(``lat,lon radius_km``) or the polygon (closed ring of ``lat,lon`` pairs) warned about."""
+"""Alerts as CAP 1.2 (OASIS Common Alerting Protocol) documents, as aggregators read them:
+each state of an alert is a message of its own (a new identifier), an update or a cancel
+references the first message, every message says when it expires, and the area is named by
+the places it is about (sites, bases, the sector) as well as drawn as the circle
+(``lat,lon radius_km``) or polygon (closed ring of ``lat,lon`` pairs) warned about."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import shapely
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import Principal
+from service.access.sql import view
+from service.alerts.access import ALERT_RECORDS
+from service.collections.registry import COLLECTIONS
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SEVERITY = {5: "Extreme", 4: "Severe", 3: "Moderate", 2: "Minor", 1: "Minor"}
@@ -20,6 +30,16 @@ CATEGORY = {
 }
 
 
+#: How long an open alert's message stands unless a newer one replaces it: aggregators drop
+#: a message after its ``expires``; the next evaluation or a change sends a fresh one.
+EXPIRES_AFTER = timedelta(hours=24)
+#: The records whose names say where an alert is, and the column holding the name.
+PLACE_NAMES = {"idp_sites": "name", "bases": "name", "projects": "title", "actors": "name"}
+#: At most this many places are named (an area description is a short text).
+MAX_PLACES = 3
+MISSION_AREA = "Mission area"
+
+
 def cap_time(moment: datetime) -> str:
     """CAP's dateTime: seconds, and an explicit offset (never ``Z``)."""
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%S+00:00")
@@ -30,8 +50,58 @@ def _ring(shape: Any) -> str:
     return " ".join(f"{y:.6f},{x:.6f}" for x, y in polygon.exterior.coords)
 
 
-def cap_document(alert: Any, sender: str, url: str | None = None) -> bytes:
-    """One alert (a row from ``get_alert_row``) as a CAP 1.2 document."""
+def message(alert: Any, sender: str) -> tuple[str, str, datetime, list[str]]:
+    """The CAP message of the alert's present state: (identifier, msgType, sent, references).
+
+    The first message is the alert as raised (``Alert``); any change after it (an
+    acknowledgement, a new severity) is an ``Update`` with an identifier of its own, and
+    closing it a ``Cancel``; both reference the first message (``sender,identifier,sent``)."""
+    first = f"civop-alert-{alert.id}"
+    raised = alert.triggered_at
+    original = f"{sender},{first},{cap_time(raised)}"
+    if alert.status == "closed":
+        closed = alert.closed_at or alert.updated_at
+        return f"{first}-cancel", "Cancel", closed, [original]
+    if alert.status == "new" and alert.updated_at <= raised + timedelta(seconds=1):
+        return first, "Alert", raised, []
+    changed = alert.updated_at
+    return f"{first}-update-{int(changed.timestamp())}", "Update", changed, [original]
+
+
+async def area_description(session: AsyncSession, principal: Principal, alert: Any) -> str:
+    """The places the alert is about, as the principal may see them: the names of its sites
+    (and bases, projects, actors) and its sector, read through the access views; a name the
+    principal may not see is not given."""
+    names: list[str] = []
+    for collection, column in PLACE_NAMES.items():
+        table: Table = COLLECTIONS[collection].table
+        v = view(table, principal)
+        linked = select(ALERT_RECORDS.c.record_id).where(
+            ALERT_RECORDS.c.alert_id == alert.id, ALERT_RECORDS.c.collection == collection
+        )
+        found = await session.scalars(
+            select(v.column(column))
+            .where(v.where, table.c.id.in_(linked), v.column(column).is_not(None))
+            .order_by(v.column(column))
+            .limit(MAX_PLACES)
+        )
+        names += [str(name) for name in found if name]
+    names = names[:MAX_PLACES]
+    if alert.sector_id is not None:
+        sectors = COLLECTIONS["sectors"].table
+        v = view(sectors, principal)
+        sector = await session.scalar(
+            select(v.column("name")).where(v.where, sectors.c.id == alert.sector_id)
+        )
+        if sector:
+            names.append(str(sector))
+    return ", ".join(names) or MISSION_AREA
+
+
+def cap_document(
+    alert: Any, sender: str, url: str | None = None, area_desc: str | None = None
+) -> bytes:
+    """One alert (a row from ``get_alert_row``) as a CAP 1.2 message of its present state."""
     ET.register_namespace("", NS)
 
     def sub(parent: ET.Element, name: str, value: str | None = None) -> ET.Element:
@@ -40,17 +110,20 @@ def cap_document(alert: Any, sender: str, url: str | None = None) -> bytes:
             element.text = value
         return element
 
+    identifier, kind, sent, references = message(alert, sender)
     root = ET.Element(f"{{{NS}}}alert")
-    sub(root, "identifier", f"civop-alert-{alert.id}")
+    sub(root, "identifier", identifier)
     sub(root, "sender", sender)
-    sub(root, "sent", cap_time(alert.updated_at))
+    sub(root, "sent", cap_time(sent))
     sub(root, "status", "Actual")
-    sub(root, "msgType", "Cancel" if alert.status == "closed" else "Alert")
+    sub(root, "msgType", kind)
     if alert.classification == "public":
         sub(root, "scope", "Public")
     else:
         sub(root, "scope", "Restricted")
         sub(root, "restriction", f"{alert.classification} (civop access rules)")
+    if references:
+        sub(root, "references", " ".join(references))
     info = sub(root, "info")
     sub(info, "language", "en")
     sub(info, "category", CATEGORY.get(alert.kind, "Other"))
@@ -62,6 +135,7 @@ def cap_document(alert: Any, sender: str, url: str | None = None) -> bytes:
     sub(code, "valueName", "civop:kind")
     sub(code, "value", alert.kind)
     sub(info, "effective", cap_time(alert.triggered_at))
+    sub(info, "expires", cap_time(sent if kind == "Cancel" else sent + EXPIRES_AFTER))
     sub(info, "senderName", "civop")
     sub(info, "headline", alert.title[:160])
     if alert.description:
@@ -72,7 +146,7 @@ def cap_document(alert: Any, sender: str, url: str | None = None) -> bytes:
     sub(parameter, "valueName", "civop:status")
     sub(parameter, "value", alert.status)
     area = sub(info, "area")
-    sub(area, "areaDesc", alert.title)
+    sub(area, "areaDesc", area_desc or MISSION_AREA)
     if alert.radius_km is not None:
         center = shapely.from_wkb(bytes(alert.center_wkb))
         sub(area, "circle", f"{center.y:.6f},{center.x:.6f} {alert.radius_km:g}")

@@ -243,7 +243,17 @@ async def _where(session: AsyncSession, row: Any) -> Any:
     from service.access.policy import SYSTEM
     from service.analysis.naming import where_is
 
-    return await where_is(session, SYSTEM, float(row.lon), float(row.lat), site=row.site_name)
+    # Only sectors (and places) every reader of the alert is cleared for are named.
+    levels = ("public", "mission", "restricted")
+    allowed = levels[: levels.index(row.classification) + 1]
+    return await where_is(
+        session,
+        SYSTEM,
+        float(row.lon),
+        float(row.lat),
+        site=row.site_name,
+        classifications=allowed,
+    )
 
 
 async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:

@@ -92,6 +92,8 @@ UNION ALL SELECT id, classification FROM idp_sites WHERE id = ANY(:sites)
 """
 #: Classifications from the least to the most restrictive.
 LEVELS = tuple(c.value for c in CLASSIFICATION_ORDER)
+#: What an alert may name before its readers are known (see ``_raise_all``).
+PUBLIC = ("public",)
 
 KEEP_STATES = """
 INSERT INTO alert_rule_states (rule_id, subject, state, value, changed_at, evaluated_at)
@@ -304,8 +306,14 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
         c = int(at_cell[k])
         cell = hex_grid.to_strings(site_cells[k : k + 1])[0]
         site = watched[k].name or "an IDP site"
+        # The alert's readers are not known yet: only public sectors and places are named.
         where = await where_is(
-            session, SYSTEM, float(site_lon[k]), float(site_lat[k]), site=watched[k].name
+            session,
+            SYSTEM,
+            float(site_lon[k]),
+            float(site_lat[k]),
+            site=watched[k].name,
+            classifications=PUBLIC,
         )
         findings.append(
             Finding(
@@ -393,7 +401,7 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
             behind = [incidents.id(i) for i in behind_at.tolist()]
             earlier = ", ".join(f"{w.z[k]:.2f}" for w in result.windows[:-1])
             (cx,), (cy,) = hex_grid.centres(cells[k : k + 1])
-            where = await where_is(session, SYSTEM, float(cx), float(cy))
+            where = await where_is(session, SYSTEM, float(cx), float(cy), classifications=PUBLIC)
             findings.append(
                 Finding(
                     key=f"cell:{cell}:{trend}",

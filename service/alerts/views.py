@@ -14,7 +14,7 @@ from service.access.actions import authorize
 from service.access.policy import Principal
 from service.alerts import service
 from service.alerts.access import sees_every_alert
-from service.alerts.cap import atom_feed, cap_document
+from service.alerts.cap import area_description, atom_feed, cap_document
 from service.alerts.models import AlertStatus, RuleKind
 from service.alerts.schemas import RuleIn, RulePatch
 from service.alerts.stream import STREAMS, cursor_of, event_token, stream
@@ -211,7 +211,8 @@ async def get_alert_cap(
 ) -> Response:
     row = await service.get_alert_row(session, principal, alert_id)
     url = str(request.url_for("get_alert", alert_id=alert_id))
-    document = cap_document(row, get_settings().alert_cap_sender, url)
+    place = await area_description(session, principal, row)
+    document = cap_document(row, get_settings().alert_cap_sender, url, place)
     return Response(document, media_type=CAP)
 
 

@@ -56,6 +56,9 @@ class IncidentArrays:
     at: npt.NDArray[np.float64]  # seconds since the epoch
     #: The ids, 16 bytes each, when asked for; read one with :meth:`id`.
     id_bytes: bytes | None = None
+    #: Shown at a generalised location (a distance to it is not the incident's), when the ids
+    #: are asked for.
+    generalised: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return int(self.lon.size)
@@ -102,6 +105,7 @@ async def fetch_incidents(
     ]
     if with_ids:
         columns.append(packed(func.uuid_send(v.column("id"))))
+        columns.append(packed(func.boolsend(v.column("generalised"))))
     conditions = [
         v.where,
         occurred >= (start or scope.start),
@@ -120,6 +124,7 @@ async def fetch_incidents(
             empty.astype(np.int64),
             empty,
             b"" if with_ids else None,
+            np.empty(0, dtype=bool) if with_ids else None,
         )
     return IncidentArrays(
         lon=np.frombuffer(row[0], dtype=">f8").astype(np.float64),
@@ -128,6 +133,7 @@ async def fetch_incidents(
         category=np.frombuffer(row[3], dtype=">i2").astype(np.int64) - 1,
         at=np.frombuffer(row[4], dtype=">f8").astype(np.float64),
         id_bytes=bytes(row[5]) if with_ids else None,
+        generalised=np.frombuffer(row[6], dtype=np.uint8).astype(bool) if with_ids else None,
     )
 
 

@@ -3,9 +3,8 @@
 Alerts and reports name where something happened instead of giving coordinates:
 
 - the **site** concerned, when it is one of the records the text is about;
-- the **nearest place** of the gazetteer ("3.1 km NE of Dorosa"): the ``places`` collection,
-  read through the reader's view, when the service has one (:func:`nearest_place` finds it
-  in the registry; until then there is no place phrase);
+- the **nearest place** of the gazetteer ("3 km NE of Dorosa"): the ``places`` collection,
+  read through the reader's view (``service.places.service.nearest_place``);
 - the **sector**: the smallest area of responsibility that holds the point, as the reader
   sees its boundary.
 
@@ -15,6 +14,7 @@ name the reader may not see is never written for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,25 +23,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
-from geo.naming import relative_to
 from service.access.policy import Principal
 from service.access.sql import view
+from service.places.service import nearest_place
 from service.sectors.models import Sector
 
-#: The gazetteer's collection, and how far (km) a place may be to be worth naming.
-PLACES = "places"
-PLACE_WITHIN_KM = 50.0
 #: Smaller areas of responsibility first.
 LEVELS = ("battalion", "sector", "force")
-
-
-@dataclass(frozen=True)
-class NamedPoint:
-    """A named place and where it is."""
-
-    name: str
-    lon: float
-    lat: float
 
 
 @dataclass(frozen=True)
@@ -75,49 +63,33 @@ def _point(lon: float, lat: float) -> Any:
     return func.ST_SetSRID(func.ST_MakePoint(literal(lon), literal(lat)), 4326)
 
 
-async def nearest_place(
-    session: AsyncSession, principal: Principal, lon: float, lat: float
-) -> NamedPoint | None:
-    """The nearest named place of the gazetteer within :data:`PLACE_WITHIN_KM`, as the
-    principal sees it; None without a gazetteer (no ``places`` collection) or nothing near."""
-    from service.collections.registry import COLLECTIONS
-
-    collection = COLLECTIONS.get(PLACES)
-    if collection is None:
-        return None
-    v = view(collection.table, principal)
-    shown = v.column("geom")
-    here = _point(lon, lat)
-    row = (
-        await session.execute(
-            select(v.column("name"), func.ST_X(shown), func.ST_Y(shown))
-            .where(
-                v.where,
-                v.exact,
-                func.ST_DWithin(
-                    func.geography(shown), func.geography(here), PLACE_WITHIN_KM * 1000.0
-                ),
-            )
-            .order_by(shown.op("<->")(here))
-            .limit(1)
-        )
-    ).one_or_none()
-    if row is None or row[0] is None:
-        return None
-    return NamedPoint(str(row[0]), float(row[1]), float(row[2]))
+def _classified(table: Table, classifications: Sequence[str] | None) -> list[Any]:
+    if classifications is None:
+        return []
+    return [table.c.classification.in_(list(classifications))]
 
 
 async def sector_of(
-    session: AsyncSession, principal: Principal, lon: float, lat: float
+    session: AsyncSession,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    classifications: Sequence[str] | None = None,
 ) -> str | None:
     """The name of the smallest sector (battalion area, sector, force area) holding the
-    point, among those whose boundary the principal sees."""
+    point, among those whose boundary the principal sees (and, given ``classifications``,
+    only sectors of those)."""
     v = view(_table(Sector), principal)
     levels = bindparam(None, list(LEVELS), type_=ARRAY(Text), unique=True)
     level = func.array_position(levels, v.column("level"))
     name = await session.scalar(
         select(v.column("name"))
-        .where(v.where, v.exact, func.ST_Intersects(v.column("geom"), _point(lon, lat)))
+        .where(
+            v.where,
+            v.exact,
+            *_classified(v.table, classifications),
+            func.ST_Intersects(v.column("geom"), _point(lon, lat)),
+        )
         .order_by(level, func.ST_Area(v.column("geom")))
         .limit(1)
     )
@@ -131,12 +103,17 @@ async def where_is(
     lat: float,
     *,
     site: str | None = None,
+    classifications: Sequence[str] | None = None,
 ) -> Whereabouts:
     """The point in words for ``principal``: the site (given by the caller, who knows it is
-    one of the records concerned), the nearest place and the sector."""
-    place = await nearest_place(session, principal, lon, lat)
+    one of the records concerned), the nearest place and the sector.
+
+    Text written once for many readers (an alert, as the service) passes the
+    ``classifications`` every one of those readers is cleared for: no place or sector more
+    restricted than that is named."""
+    place = await nearest_place(session, principal, lon, lat, classifications)
     return Whereabouts(
         site=site,
-        place=relative_to(place.name, place.lon, place.lat, lon, lat) if place else None,
-        sector=await sector_of(session, principal, lon, lat),
+        place=place.phrase if place else None,
+        sector=await sector_of(session, principal, lon, lat, classifications),
     )

@@ -182,6 +182,10 @@ async def exposure_layer(
                     "severity": int(incidents.severity[incident]),
                     "occurred_at": datetime.fromtimestamp(float(incidents.at[incident]), UTC),
                     "distance_km": round_km(distance),
+                    # Measured to the incident's generalised location: approximate.
+                    "generalised": bool(
+                        incidents.generalised is not None and incidents.generalised[incident]
+                    ),
                     "age_days": rounded(ages[incident], 2),
                     "contribution": rounded(contribution),
                     "share": rounded(contribution / hazard if hazard else 0.0, 4),

@@ -10,6 +10,7 @@ from service.core.collection import AREA, Collection
 from service.errors import NotFound
 from service.incidents.collection import INCIDENTS
 from service.patrols.collection import BASES, PATROLS
+from service.places.collection import PLACES
 from service.projects.collection import PROJECTS
 from service.requests.collection import ASSISTANCE_REQUESTS
 from service.sectors.collection import SECTORS
@@ -19,7 +20,17 @@ __all__ = ["AREA", "COLLECTIONS", "Collection", "collection_named"]
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
-    for c in (SECTORS, ACTORS, IDP_SITES, PROJECTS, INCIDENTS, PATROLS, BASES, ASSISTANCE_REQUESTS)
+    for c in (
+        SECTORS,
+        ACTORS,
+        IDP_SITES,
+        PROJECTS,
+        INCIDENTS,
+        PATROLS,
+        BASES,
+        ASSISTANCE_REQUESTS,
+        PLACES,
+    )
 }
 
 

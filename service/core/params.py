@@ -7,6 +7,7 @@ import binascii
 import functools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -15,6 +16,7 @@ from typing import Annotated, Any, get_args
 from pydantic import BaseModel, TypeAdapter
 
 from service.bounds import YEARS, in_years
+from service.core.crs import CRS84, Crs
 from service.errors import InvalidInput, shown
 
 
@@ -37,6 +39,11 @@ class ListQuery:
     filters: dict[str, list[Any]] = field(default_factory=dict)
     limit: int = 100
     cursor: Cursor | None = None
+    #: The CRS the features are written in (OGC API - Features Part 2 ``crs``).
+    crs: Crs = CRS84
+    #: Further conditions, each built on the principal's view of the table (a CQL2 filter,
+    #: one geometry type): ``apply_filters`` adds them to the others.
+    where: tuple[Callable[[Any], Any], ...] = ()
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

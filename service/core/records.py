@@ -45,6 +45,7 @@ from service.audit import trail
 from service.config import get_settings
 from service.core import dates, keys
 from service.core.collection import Collection
+from service.core.crs import CRS84, Crs
 from service.core.params import Cursor, ListQuery, encode_cursor
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
@@ -71,9 +72,10 @@ class Page:
 
 
 def feature_json(
-    rows: Any, geometry: str = "geom", leave_out: tuple[str, ...] = ()
+    rows: Any, geometry: str = "geom", leave_out: tuple[str, ...] = (), crs: Crs = CRS84
 ) -> ColumnElement[str]:
-    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL.
+    """One GeoJSON Feature per row of a subquery, as text built by PostgreSQL; its geometry in
+    ``crs`` (transformed by PostGIS, in the axis order the CRS defines).
 
     The properties are named one by one rather than taken from ``to_jsonb(row)``: that would
     also convert the geometry to JSON through PostGIS's cast (about 50 us a row) only for it to
@@ -98,12 +100,20 @@ def feature_json(
             literal("id"),
             rows.c.id,
             literal("geometry"),
-            cast(func.ST_AsGeoJSON(rows.c[geometry], PRECISION), JSON),
+            # Options 0: no "crs" member (GeoJSON has none; the Content-Crs header names it).
+            cast(func.ST_AsGeoJSON(in_crs(rows.c[geometry], crs), crs.decimals, 0), JSON),
             literal("properties"),
             properties,
         ),
         Text,
     )
+
+
+def in_crs(geometry: Any, crs: Crs) -> Any:
+    """A stored (WGS 84) geometry in ``crs``."""
+    if crs.srid != 4326:
+        geometry = func.ST_Transform(geometry, crs.srid)
+    return func.ST_FlipCoordinates(geometry) if crs.lat_first else geometry
 
 
 def sector_tree(sector_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
@@ -170,6 +180,7 @@ def apply_filters(v: View, collection: Collection, query: ListQuery) -> list[Col
         conditions.append(or_(*(v.column(c).ilike(pattern) for c in collection.text)))
     for name, values in query.filters.items():
         conditions.append(v.column(name).in_(values))
+    conditions.extend(build(v) for build in query.where)
     return conditions
 
 
@@ -241,7 +252,7 @@ async def list_features(
         )
     result = await session.execute(
         select(
-            feature_json(rows, leave_out=tuple(facts)),
+            feature_json(rows, leave_out=tuple(facts), crs=query.crs),
             cast(rows.c[collection.order], Text),
             rows.c.id,
             *(rows.c[n] for n in facts),
@@ -336,7 +347,11 @@ def _actions_of(
 
 
 async def get_feature(
-    session: AsyncSession, collection: Collection, principal: Principal, record_id: uuid.UUID
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    record_id: uuid.UUID,
+    crs: Crs = CRS84,
 ) -> str:
     """One feature as the principal may see it, with the actions they may take on it (an
     ``actions`` member, ``service.access.actions``); hidden and unknown records are alike: 404."""
@@ -347,7 +362,7 @@ async def get_feature(
     rows = statement.subquery("r")
     found = (
         await session.execute(
-            select(feature_json(rows, leave_out=tuple(facts)), *(rows.c[n] for n in facts))
+            select(feature_json(rows, leave_out=tuple(facts), crs=crs), *(rows.c[n] for n in facts))
         )
     ).one_or_none()
     if found is None:

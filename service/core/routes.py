@@ -5,7 +5,7 @@ import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,9 +16,10 @@ from service.access.actions import collection_actions
 from service.access.policy import Principal
 from service.auth.deps import PrincipalDep
 from service.config import get_settings
+from service.core import crs as crs_of
 from service.core import records
 from service.core.collection import Collection
-from service.core.params import ListQuery
+from service.core.params import ListQuery, parse_bbox
 from service.core.params import list_query as build_list_query
 from service.core.schemas import (
     FeatureCollectionOut,
@@ -28,6 +29,7 @@ from service.core.schemas import (
     partial,
 )
 from service.db import SessionDep, get_session
+from service.errors import InvalidInput
 from service.idempotency import IdempotentRoute
 from service.read_replicas import get_read_session
 
@@ -36,6 +38,37 @@ GEOJSON = "application/geo+json"
 FILTER_MAX_LENGTH = 1000
 BBOX_MAX_LENGTH = 200
 DATETIME_MAX_LENGTH = 100
+
+
+CRS_MAX_LENGTH = 200
+CrsParameter = Annotated[
+    str | None,
+    Query(
+        max_length=CRS_MAX_LENGTH,
+        description="The CRS of the features (a URI), default CRS84: EPSG:4326, "
+        "EPSG:3857 and the mission's UTM zones, e.g. "
+        "`http://www.opengis.net/def/crs/EPSG/0/32635`; see the collection's `crs`.",
+    ),
+]
+
+
+def bbox_in_crs84(
+    bbox: str | None, bbox_crs: str | None
+) -> tuple[float, float, float, float] | None:
+    """``bbox`` as longitude/latitude, from the CRS ``bbox-crs`` names (Part 2)."""
+    given = crs_of.parse(bbox_crs, "bbox-crs")
+    if given is crs_of.CRS84 or bbox is None or bbox == "":
+        return parse_bbox(bbox)
+    try:
+        numbers = [float(p) for p in bbox.split(",")]
+    except ValueError as error:
+        raise InvalidInput(["query", "bbox"], "bbox must be four numbers") from error
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or any(n != n for n in numbers):
+        raise InvalidInput(["query", "bbox"], "bbox must be four numbers")
+    box = crs_of.bbox_to_crs84((numbers[0], numbers[1], numbers[2], numbers[3]), given)
+    return parse_bbox(",".join(repr(n) for n in box))
 
 
 class GeoJSONResponse(Response):
@@ -73,6 +106,8 @@ def list_query_dependency(collection: Collection) -> Any:
         else "Not used: this collection has no time dimension."
     )
 
+    settings = get_settings()
+
     async def list_query(
         filters: Annotated[dict[str, str | None], Depends(filters_dependency)],
         bbox: Annotated[
@@ -87,17 +122,30 @@ def list_query_dependency(collection: Collection) -> Any:
         ] = None,
         q: Annotated[str | None, Query(max_length=200, description="Text search.")] = None,
         limit: Annotated[
-            int | None, Query(ge=1, description="Page size (default 100, max 1000).")
-        ] = None,
+            int,
+            Query(
+                ge=1,
+                description="Page size; a larger value is served as the maximum.",
+                json_schema_extra={"maximum": settings.page_max},
+            ),
+        ] = settings.page_default,
         cursor: Annotated[
             str | None, Query(max_length=500, description="From a `next` link.")
         ] = None,
+        crs: CrsParameter = None,
+        bbox_crs: Annotated[
+            str | None,
+            Query(
+                alias="bbox-crs",
+                max_length=CRS_MAX_LENGTH,
+                description="The CRS of `bbox` (a URI), default CRS84; e.g. "
+                "`http://www.opengis.net/def/crs/EPSG/0/3857`.",
+            ),
+        ] = None,
     ) -> ListQuery:
-        settings = get_settings()
-        return build_list_query(
+        query = build_list_query(
             collection.properties,
             collection.filters,
-            bbox=bbox,
             datetime=datetime,
             sector=sector,
             q=q,
@@ -105,6 +153,7 @@ def list_query_dependency(collection: Collection) -> Any:
             limit=min(limit or settings.page_default, settings.page_max),
             cursor=cursor,
         )
+        return replace(query, bbox=bbox_in_crs84(bbox, bbox_crs), crs=crs_of.parse(crs, "crs"))
 
     return list_query
 
@@ -165,6 +214,9 @@ class Flavour:
     ids: str  # prefix of operation ids and route names
     #: The session dependency of the read routes (map layers may read from a replica).
     read_session: Callable[..., Any] = get_session
+    #: False when the list route comes from elsewhere (OGC API items: ``service.layers.items``,
+    #: with filters, sorting and the collections of one geometry type).
+    list_route: bool = True
 
     def links(self, request: Request, collection: Collection) -> list[dict[str, str]]:
         if self.ids == "":
@@ -179,6 +231,7 @@ OGC_ITEMS = Flavour(
     tag="OGC API - Features",
     ids="ogc_",
     read_session=get_read_session,
+    list_route=False,
 )
 
 
@@ -218,16 +271,22 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
     ) -> Response:
         page = await records.list_features(session, collection, principal, query)
         may = collection_actions(principal, collection.name)
-        return page_response(request, page, flavour.links(request, collection), may)
+        response = page_response(request, page, flavour.links(request, collection), may)
+        response.headers["Content-Crs"] = crs_of.content_crs(query.crs)
+        return response
 
     async def get_record(
         request: Request,
         record_id: uuid.UUID,
         session: ReadSession,
         principal: PrincipalDep,
+        crs: CrsParameter = None,
     ) -> Response:
-        feature = await records.get_feature(session, collection, principal, record_id)
-        return feature_response(request, feature, record_id)
+        output = crs_of.parse(crs, "crs")
+        feature = await records.get_feature(session, collection, principal, record_id, output)
+        response = feature_response(request, feature, record_id)
+        response.headers["Content-Crs"] = crs_of.content_crs(output)
+        return response
 
     async def create_record(
         request: Request, body: FeatureIn[Any], session: SessionDep, principal: PrincipalDep
@@ -274,16 +333,17 @@ def collection_router(collection: Collection, flavour: Flavour = DOMAIN_API) -> 
         return Response(status_code=204)
 
     geojson: dict[str, Any] = {"response_class": GeoJSONResponse}
-    router.add_api_route(
-        "",
-        list_records,
-        methods=["GET"],
-        summary=f"List {title}",
-        description=collection.description,
-        responses={200: {"model": FeatureCollectionOut}},
-        operation_id=f"{ids}list_{name}",
-        **geojson,
-    )
+    if flavour.list_route:
+        router.add_api_route(
+            "",
+            list_records,
+            methods=["GET"],
+            summary=f"List {title}",
+            description=collection.description,
+            responses={200: {"model": FeatureCollectionOut}},
+            operation_id=f"{ids}list_{name}",
+            **geojson,
+        )
     router.add_api_route(
         "/{record_id}",
         get_record,

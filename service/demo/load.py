@@ -28,13 +28,21 @@ import numpy as np
 from sqlalchemy import Insert, Table, and_, column, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from geo.demo_map import demo_geography
 from service.access.sql import below_floor
 from service.alerts.schemas import RuleIn
 from service.alerts.service import RULES
 from service.audit import trail
 from service.collections.registry import COLLECTIONS
 from service.db import on_driver
-from service.demo import ORIGIN, Record, Scenario, generate_scenario, period_end
+from service.demo import (
+    MISSION_BBOX,
+    ORIGIN,
+    Record,
+    Scenario,
+    generate_scenario,
+    period_end,
+)
 from service.errors import Conflict
 from service.models import Base
 
@@ -208,6 +216,12 @@ TABLES: dict[str, tuple[_Column, ...]] = {
         _geometry("geom"),
         _Column("sector_id", "uuid"),
     ),
+    "places": (
+        *_RECORD,
+        *(_Column(name, "text") for name in ("name", "alternate_names", "place_class")),
+        _Column("population", "int4"),
+        _geometry("geom"),
+    ),
 }
 
 #: Incident batches arrive as columns (see ``Scenario.incident_batches``): times as epoch
@@ -357,6 +371,8 @@ async def load_demo(
         run = on_driver(conn, _STATEMENT_TIMEOUT_S)
         for table, records in scenario.tables().items():
             counts[table] = await _load_records(run, table, records, progress)
+        places = demo_geography(scenario, MISSION_BBOX).place_records(ORIGIN)
+        counts["places"] = await _load_records(run, "places", places, progress)
         counts["incidents"] = await _load_incidents(run, scenario, progress)
         await _raise_to_floors(run)
         for rule in DEMO_RULES if alert_rules else ():

@@ -323,6 +323,8 @@ class Scenario:
     _perpetrator_ids: list[str] = field(repr=False)
     _incident_records: list[Record] | None = field(default=None, repr=False)
     assistance_requests: list[Record] = field(default_factory=list)
+    #: The invented village names (the gazetteer places them: ``geo.demo_map``).
+    villages: list[str] = field(default_factory=list)
 
     @property
     def incident_count(self) -> int:

@@ -114,6 +114,7 @@ def generate_scenario(
         end=end,
         months=months,
         towns=towns,
+        villages=list(world.villages),
         hotspots=hotspots,
         sectors=sectors,
         actors=actors,

@@ -92,8 +92,10 @@ def _arrow_type(column: Any) -> pa.DataType:
     kind = column.type
     if isinstance(kind, Boolean) or column.name == "generalised":
         return pa.bool_()
-    if isinstance(kind, SmallInteger | Integer | BigInteger):
+    if isinstance(kind, BigInteger):
         return pa.int64()
+    if isinstance(kind, SmallInteger | Integer):
+        return pa.int32()  # as the column holds them: formats type them as 32-bit integers
     if isinstance(kind, Numeric):
         return pa.float64()
     if isinstance(kind, DateTime):

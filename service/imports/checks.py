@@ -36,6 +36,8 @@ from service.access.sql import below_floor, row_filter, seen_in_full, within_sco
 from service.collections.registry import COLLECTIONS
 from service.config import Settings
 from service.core import dates, keys
+from service.db import driver_of
+from service.imports.bulk import roomy
 from service.imports.sql import fetch, runner
 from service.imports.staging import LOCATED, Staging
 from service.sectors.models import Sector
@@ -43,7 +45,8 @@ from service.sectors.models import Sector
 
 @dataclass
 class Matching:
-    """The record each staged row names, found once (``_match``) and joined by row number:
+    """The record each staged row names, found once (``_match``) and joined by row number
+    (an outer join: rows naming no record have no match row):
     by civop id if the row gives one, else by origin + external_id, among the records the
     importer sees in full only."""
 
@@ -67,8 +70,10 @@ async def _match(
     live one at the highest classification is matched, the oldest of those when several
     (``service.core.keys``).
 
-    The matches are kept in a temporary table read by the checks and the merge: a bulk load
-    drops the index on the key before it merges."""
+    The matches are kept in a temporary table read by the checks and the merge (a bulk load
+    drops the index on the key before it merges). It holds the rows that name a record only,
+    joined to the staging table by an outer join: a file of new records (a first load) costs
+    no sort and no copy of its rows."""
     target = staging.collection.table
     st = staging.table
     name = f"{staging.name}_match"
@@ -102,6 +107,9 @@ async def _match(
         )
         by_id_found = by_id.c.id
         deleted = case((by_id.c.id.is_not(None), by_id.c.deleted_at), else_=by_key.c.deleted_at)
+    named: ColumnElement[bool] = by_key.c.id.is_not(None)
+    if staging.has(IDENTITY):
+        named = or_(named, by_id_found.is_not(None))
     found = table(
         name,
         column("row_no"),
@@ -115,6 +123,7 @@ async def _match(
             st.c.row_no, by_id_found, by_key.c.id, func.coalesce(by_id_found, by_key.c.id), deleted
         )
         .select_from(joined)
+        .where(named)
         .distinct(st.c.row_no)
         .order_by(
             st.c.row_no,
@@ -129,7 +138,7 @@ async def _match(
     )
     await session.execute(text(f'ANALYZE "{name}"'))
     return Matching(
-        joined=st.join(found, found.c.row_no == st.c.row_no),
+        joined=st.outerjoin(found, found.c.row_no == st.c.row_no),
         by_id=found.c.by_id,
         by_key=found.c.by_key,
         matched=found.c.record_id,
@@ -157,6 +166,8 @@ async def check(
     limit = settings.import_max_problems
     st = staging.table
     target = staging.collection.table
+    if settings.import_bulk_rows and staging.rows >= settings.import_bulk_rows:
+        await roomy(await driver_of(session))
     match = await _match(session, staging, principal, settings)
 
     async def report(

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from geo.formats import Input, ProblemLog
 from service.access.actions import allowed
 from service.access.policy import Principal
-from service.enums import Classification, Role
+from service.enums import Role
 from service.errors import NotFound
 from service.imports.models import ImportJob, JobStatus
-from service.imports.request import ImportRequest, check_importer
+from service.imports.request import ImportRequest, check_importer, default_classification
 from service.imports.staging import DEFAULT_ORIGIN, staging_for
 from service.imports.upload import Upload
 
@@ -92,7 +92,7 @@ async def create_queued_job(
         file_sha256=upload.sha256,
         file_size=upload.size,
         options=request.as_options(),
-        classification=str(request.classification or Classification.mission),
+        classification=str(request.classification or default_classification(request)),
         origin=request.origin or DEFAULT_ORIGIN,
         created_by=principal.username,
         heartbeat_at=func.now(),

@@ -56,12 +56,19 @@ def check_writer(principal: Principal) -> None:
     authorize(principal, "import")
 
 
+def default_classification(request: ImportRequest) -> Classification:
+    """The classification of imported records when neither the request nor the file gives
+    one: the collection's own default (mission; public for the gazetteer)."""
+    field = collection_of(request.collection).properties.model_fields["classification"]
+    return Classification(field.default)
+
+
 def check_importer(principal: Principal, request: ImportRequest) -> None:
     """Officers and admins import, into what they are cleared for and within their sectors."""
     authorize(
         principal,
         "import",
-        classification=request.classification or Classification.mission,
+        classification=request.classification or default_classification(request),
         collection=request.collection,
     )
 

@@ -31,8 +31,7 @@ from geo.sectors import SectorIndex
 from service.collections.registry import Collection
 from service.config import Settings
 from service.db import driver_of
-from service.enums import Classification
-from service.imports.request import ImportRequest, collection_of
+from service.imports.request import ImportRequest, collection_of, default_classification
 from service.imports.upload import (
     refusal,
 )
@@ -205,6 +204,6 @@ def staging_for(opened: Input, request: ImportRequest, name: str) -> Staging:
             *([LOCATED] if _located_by_reader(collection) else []),
         ],
         origin=request.origin or preset_origin or DEFAULT_ORIGIN,
-        classification=str(request.classification or Classification.mission),
+        classification=str(request.classification or default_classification(request)),
         classification_given=request.classification is not None,
     )

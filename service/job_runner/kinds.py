@@ -266,7 +266,24 @@ async def exposure(context: Context) -> Output:
     return Output(path, "exposure.geojson", "application/geo+json")
 
 
+# --- prints of the map ---------------------------------------------------------------------------
+
+
+async def print_map(context: Context) -> Output:
+    from service.prints.service import PrintRequest, make_print
+
+    request = PrintRequest.model_validate(context.params)
+    async with context.sessionmaker() as session:
+        await context.progress(10, 100)
+        path = await make_print(
+            session, context.principal, request, context.settings, context.partial
+        )
+    media_type = "application/pdf" if request.format == "pdf" else "image/png"
+    return Output(path, path.name, media_type)
+
+
 HANDLERS: dict[str, Handler] = {
+    "print": print_map,
     "exposure": exposure,
     "emerging_hotspots": emerging_hotspots,
     "export": export,

@@ -45,6 +45,7 @@ TITLES = {
     "import_rollback": "import rollback",
     "exposure": "exposure analysis",
     "emerging_hotspots": "emerging hot-spot analysis",
+    "print": "print of the map",
     "alerts_scheduled": "time-based alert rules",
 }
 

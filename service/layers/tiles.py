@@ -190,6 +190,11 @@ async def serve_tile(
     return Response(cached.content, media_type=media_type, headers=headers)
 
 
+def rfc3339(column: Any) -> Any:
+    """An instant as RFC 3339 text in UTC (``2026-03-02T10:00:00Z``), as tiles carry it."""
+    return func.to_char(func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS"Z"', Text))
+
+
 async def build_tile(
     session: AsyncSession,
     collection: Collection,
@@ -214,7 +219,7 @@ async def build_tile(
     attributes: list[Any] = [cast(v.column("id"), Text).label("id")]
     for name in collection.tile_fields:
         column = v.column(name)
-        attributes.append((cast(column, Text) if name.endswith("_at") else column).label(name))
+        attributes.append((rfc3339(column) if name.endswith("_at") else column).label(name))
     attributes.append(v.column("generalised").label("generalised"))
     rows = (
         select(mvt_geometry.label("geom"), *attributes)

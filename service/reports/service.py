@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.analysis.exposure import ExposureParameters
 from geo.analysis.geodesy import geodesic_km
 from geo.analysis.risk import RiskParameters
-from geo.naming import relative_to
+from geo.places import relation
 from service.access.policy import Principal, policy_for
 from service.access.sql import view
 from service.actors.models import Actor
@@ -436,10 +436,10 @@ async def _cell_place(
             best = int(np.argmin(km))
             if float(km[best]) <= 15.0:
                 k = exact[best]
-                near = relative_to(
+                near = relation(
                     sites.properties[k]["name"], float(sites.lon[k]), float(sites.lat[k]),
                     centre.x, centre.y,
-                )  # fmt: skip
+                ).phrase  # fmt: skip
     parts = [p for p in (near or where.place,) if p]
     head = parts[0] if parts else f"near {centre.y:.3f}, {centre.x:.3f}"
     return f"{head} ({where.sector})" if where.sector else head

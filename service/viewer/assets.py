@@ -21,6 +21,7 @@ VENDOR: dict[str, Path] = {
     "leaflet.vectorgrid": NODE_MODULES / "leaflet.vectorgrid" / "dist",
     "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
     "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
+    "mgrs": NODE_MODULES / "mgrs" / "dist",
     "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
 }
 
@@ -30,6 +31,7 @@ SCRIPTS = [
     "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
     "vendor/leaflet.heat/leaflet-heat.js",
     "vendor/event-source-polyfill/eventsource.min.js",
+    "vendor/mgrs/mgrs.min.js",
     "viewer/civop-map.js",
 ]
 STYLESHEETS = ["vendor/leaflet/leaflet.css", "viewer/civop-map.css"]

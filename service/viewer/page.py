@@ -13,9 +13,11 @@ from branca.element import Figure, MacroElement
 from folium.map import CustomPane
 from folium.template import Template
 
+from service.basemap.service import basemap_info
 from service.config import Settings
 from service.layers.heat import HEAT_MAX_ZOOM
 from service.viewer import assets, styles
+from service.viewer.messages import MESSAGES
 
 TEMPLATES = assets.TEMPLATES
 
@@ -28,27 +30,34 @@ PANES = {
     "civop-incidents": 420,
     "civop-points": 450,
     "civop-alerts": 460,
+    "civop-labels": 470,
 }
 
 #: The layers in the layer control: key used by the script, name shown, shown on opening.
 LAYERS: list[tuple[str, str, bool]] = [
-    ("sectors", "Sectors", True),
-    ("idp_sites", "IDP sites", True),
-    ("incidents", "Incidents", True),
-    ("patrols", "Patrol routes", True),
-    ("bases", "Bases", True),
-    ("projects", "Projects", False),
-    ("actors", "Actors", False),
-    ("risk", "Risk overlay", False),
-    ("hotspots", "Hot spots", False),
+    ("places", MESSAGES["layer.places"], True),
+    ("sectors", MESSAGES["layer.sectors"], True),
+    ("idp_sites", MESSAGES["layer.idp_sites"], True),
+    ("incidents", MESSAGES["layer.incidents"], True),
+    ("patrols", MESSAGES["layer.patrols"], True),
+    ("bases", MESSAGES["layer.bases"], True),
+    ("projects", MESSAGES["layer.projects"], False),
+    ("actors", MESSAGES["layer.actors"], False),
+    ("risk", MESSAGES["layer.risk"], False),
+    ("hotspots", MESSAGES["layer.hotspots"], False),
 ]
 #: Listed only when the service has an alerts API (see ``alerts_available``).
-ALERTS_LAYER = ("alerts", "Open alerts", True)
+ALERTS_LAYER = ("alerts", MESSAGES["layer.alerts"], True)
 
 #: Incidents are drawn one by one from this zoom on, when the view holds at most
 #: ``POINTS_MAX`` of them; otherwise (and always when zoomed out) as a heat view.
 POINTS_FROM_ZOOM = 9
 POINTS_MAX = 6000
+#: Between this zoom and the points, crowded incidents are drawn as clusters with their count
+#: (from the heat tiles' counts); below it, as a heat view.
+CLUSTERS_FROM_ZOOM = 7
+#: Pixels a cluster gathers (a square of this side).
+CLUSTER_PX = 64
 POLL_SECONDS = 3
 
 
@@ -69,6 +78,11 @@ class MapApp(MacroElement):
         self.groups = groups
         self.config = config
         self.legend = styles.legend(alerts="alerts" in groups)
+        self.messages = MESSAGES
+        self.categories = [
+            {"value": str(k), "label": styles.label(str(k)), "colour": c}
+            for k, c in styles.INCIDENT_COLOURS.items()
+        ]
 
 
 @lru_cache(maxsize=1)
@@ -102,14 +116,20 @@ class PageOptions:
     basemap_url: str = ""
     generalise_cell_km: float = 10.0
     alerts_available: bool = False
+    #: The basemap civop serves from its file: (format, min zoom, max zoom, attribution).
+    basemap_file: tuple[str, int, int, str] | None = None
 
     @classmethod
     def of(cls, settings: Settings, *, alerts_available: bool) -> PageOptions:
+        info = basemap_info(settings)
         return cls(
             mission_bbox=settings.mission_bbox,
-            basemap_url=settings.basemap_url,
+            basemap_url=settings.basemap_url if info is None else "",
             generalise_cell_km=settings.generalise_cell_km,
             alerts_available=alerts_available,
+            basemap_file=None
+            if info is None
+            else (info.format, info.minzoom, info.maxzoom, info.attribution),
         )
 
 
@@ -134,7 +154,7 @@ def build_page(options: PageOptions) -> str:
     ]
     figure = fmap.get_root()
     assert isinstance(figure, Figure)
-    figure.title = "civop · analysts' map"
+    figure.title = MESSAGES["page.title"]
     figure.header.add_child(
         folium.Element('<link rel="icon" type="image/svg+xml" href="/static/viewer/favicon.svg">'),
         name="civop_favicon",
@@ -168,5 +188,18 @@ def page_config(options: PageOptions) -> dict[str, Any]:
         "pollSeconds": POLL_SECONDS,
         "missionBbox": list(options.mission_bbox),
         "generaliseCellKm": options.generalise_cell_km,
+        "clustersFromZoom": CLUSTERS_FROM_ZOOM,
+        "clusterPx": CLUSTER_PX,
         "styles": styles.styles(),
+        "messages": MESSAGES,
+        "categories": [str(k) for k in styles.INCIDENT_COLOURS],
+        "basemap": None
+        if options.basemap_file is None
+        else {
+            "url": "/basemap/tiles/{z}/{x}/{y}",
+            "format": options.basemap_file[0],
+            "minZoom": options.basemap_file[1],
+            "maxZoom": options.basemap_file[2],
+            "attribution": options.basemap_file[3],
+        },
     }

@@ -10,23 +10,29 @@ from service.enums import (
     BaseKind,
     IncidentCategory,
     PatrolState,
+    PlaceClass,
     ProjectStatus,
     SectorLevel,
     SiteStatus,
 )
 
+#: Incident categories, told apart by people with colour-vision deficiency: the eight colours of
+#: Okabe and Ito ("Color Universal Design", 2008) with two of Paul Tol's muted scheme and a
+#: neutral grey. Under simulated protanopia, deuteranopia and tritanopia every pair stays apart
+#: (tests/test_viewer_palette.py); armed clash and attack on civilians, abduction and attack on
+#: humanitarians, once hard to tell apart, now differ in hue and lightness.
 INCIDENT_COLOURS: dict[str, str] = {
-    IncidentCategory.armed_clash: "#d7191c",
-    IncidentCategory.attack_on_civilians: "#8c0d26",
-    IncidentCategory.sexual_violence: "#7b3294",
-    IncidentCategory.abduction: "#e7298a",
-    IncidentCategory.looting: "#f28e2b",
-    IncidentCategory.explosive_hazard: "#1a1a1a",
-    IncidentCategory.displacement: "#2c7fb8",
-    IncidentCategory.protest_or_riot: "#b8860b",
-    IncidentCategory.threat_or_intimidation: "#fdae61",
-    IncidentCategory.attack_on_humanitarians: "#ff1f5b",
-    IncidentCategory.other: "#8c8c8c",
+    IncidentCategory.armed_clash: "#d55e00",
+    IncidentCategory.attack_on_civilians: "#0072b2",
+    IncidentCategory.sexual_violence: "#cc79a7",
+    IncidentCategory.abduction: "#e69f00",
+    IncidentCategory.looting: "#f0e442",
+    IncidentCategory.explosive_hazard: "#000000",
+    IncidentCategory.displacement: "#009e73",
+    IncidentCategory.protest_or_riot: "#882255",
+    IncidentCategory.threat_or_intimidation: "#999933",
+    IncidentCategory.attack_on_humanitarians: "#56b4e9",
+    IncidentCategory.other: "#bbbbbb",
 }
 
 ACTOR_COLOURS: dict[str, str] = {
@@ -87,6 +93,22 @@ RISK_REFERENCE_KM2 = 36
 HOTSPOT_COLOURS: dict[str, str] = {"hot": "#d7301f", "cold": "#2b8cbe"}
 HOTSPOT_OPACITY: dict[int, float] = {90: 0.25, 95: 0.4, 99: 0.55}
 
+#: Gazetteer labels: from which zoom each class of place is labelled, and its font size (px).
+PLACE_LABELS: dict[str, dict[str, int]] = {
+    PlaceClass.city: {"from_zoom": 5, "size": 15},
+    PlaceClass.town: {"from_zoom": 7, "size": 13},
+    PlaceClass.village: {"from_zoom": 10, "size": 11},
+    PlaceClass.hamlet: {"from_zoom": 12, "size": 10},
+}
+#: Labels of areas of responsibility: from which zoom each level is named.
+SECTOR_LABEL_ZOOM: dict[str, int] = {
+    SectorLevel.force: 99,
+    SectorLevel.sector: 7,
+    SectorLevel.battalion: 9,
+}
+#: IDP sites and bases are named from this zoom.
+SITE_LABEL_ZOOM = 11
+
 #: IDP site circles: radius in pixels grows with the square root of the population.
 SITE_RADIUS = {"min": 4, "max": 22, "per_sqrt_person": 0.09}
 
@@ -120,6 +142,9 @@ def styles() -> dict[str, Any]:
             "reference_km2": RISK_REFERENCE_KM2,
         },
         "hotspots": {"colours": HOTSPOT_COLOURS, "opacity": HOTSPOT_OPACITY},
+        "places": {str(k): v for k, v in PLACE_LABELS.items()},
+        "sector_labels": {str(k): v for k, v in SECTOR_LABEL_ZOOM.items()},
+        "site_label_zoom": SITE_LABEL_ZOOM,
     }
 
 

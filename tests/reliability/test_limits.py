@@ -189,7 +189,9 @@ async def test_pages_are_bounded(limited: Limited) -> None:
             assert any(link["rel"] == "next" for link in body["links"])
             for wrong in ("0", "-1", "ten"):
                 refused = await http.get(path, params={"limit": wrong}, headers=analyst)
-                assert refused.status_code == 422, (path, wrong)
+                # OGC API answers refused values with 400, as Features Part 1 requires.
+                expected = 400 if path.startswith("/collections") else 422
+                assert refused.status_code == expected, (path, wrong)
 
 
 def _tile_of(lon: float, lat: float, zoom: int) -> tuple[int, int, int]:

@@ -62,6 +62,7 @@
   }
 
   var state = {
+    filters: { categories: null, severity: 1 },
     map: null,
     groups: {},
     config: null,
@@ -95,6 +96,16 @@
   // ---------------------------------------------------------------------------------------
   // Small helpers
   // ---------------------------------------------------------------------------------------
+
+  /** The message ``key`` of the page's messages (service/viewer/messages.py), filled in. */
+  function t(key, values) {
+    var messages = (state.config && state.config.messages) || {};
+    var text = messages[key] !== undefined ? messages[key] : key;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split('{' + name + '}').join(String(values[name]));
+    });
+    return text;
+  }
 
   function AuthError() {
     this.name = 'AuthError';
@@ -150,7 +161,7 @@
 
   function report(error) {
     if (error instanceof AuthError) return;
-    status('Something went wrong: ' + (error && error.message ? error.message : error), true);
+    status(t('status.failed', { reason: error && error.message ? error.message : error }), true);
     console.error('civop map:', error);
   }
 
@@ -160,9 +171,22 @@
     box.classList.toggle('civop-error', !!isError);
   }
 
+  /**
+   * A layer was drawn. Its first drawing is a performance mark ("civop:drawn:<layer>", in the
+   * page's performance timeline from navigation start) and, like every drawing, shows on the
+   * root element: data-civop-ready-<layer> holds the mark's milliseconds, data-civop-drawn-<layer>
+   * the count. Tools read them without running script in the page (its policy forbids eval).
+   */
   function markDrawn(name) {
+    var root = document.documentElement;
+    var attribute = name.replace(/_/g, '-');
     civop.drawn[name] = (civop.drawn[name] || 0) + 1;
-    if (civop.ready[name] === undefined) civop.ready[name] = sinceStart();
+    if (civop.ready[name] === undefined) {
+      var mark = performance.mark ? performance.mark('civop:drawn:' + name) : null;
+      civop.ready[name] = mark ? Math.round(mark.startTime) : sinceStart();
+      root.setAttribute('data-civop-ready-' + attribute, String(civop.ready[name]));
+    }
+    root.setAttribute('data-civop-drawn-' + attribute, String(civop.drawn[name]));
     document.dispatchEvent(new CustomEvent('civop:drawn', { detail: { layer: name } }));
   }
 
@@ -179,7 +203,7 @@
     var init = L.extend({}, options, { headers: L.extend({}, options.headers, authHeaders()) });
     return fetch(path, init).then(function (response) {
       if (response.status === 401) {
-        signOut('Your session has ended: sign in again.');
+        signOut(t('login.ended'));
         throw new AuthError();
       }
       return response;
@@ -246,7 +270,7 @@
       fetch('/auth/token', { method: 'POST', body: body })
         .then(function (response) {
           return response.json().then(function (answer) {
-            if (!response.ok) throw new Error(answer.detail || 'sign-in refused');
+            if (!response.ok) throw new Error(answer.detail || t('login.refused'));
             return answer;
           });
         })
@@ -298,9 +322,9 @@
     apiJson('/auth/me')
       .then(function (who) {
         state.me = who;
-        var scope = who.sector_scope ? ', limited to ' + who.sector_scope.length + ' area(s)' : '';
+        var scope = who.sector_scope ? ', ' + t('user.scope', { count: who.sector_scope.length }) : '';
         document.getElementById('civop-whoami').textContent =
-          who.username + ' (' + who.role + (who.cleared_restricted ? ', cleared' : '') + scope + ')';
+          who.username + ' (' + who.role + (who.cleared_restricted ? ', ' + t('user.cleared') : '') + scope + ')';
       })
       .catch(report);
   }
@@ -311,116 +335,129 @@
 
   var RECORDS = {
     idp_sites: {
-      noun: 'IDP site',
+      noun: 'record.idp_sites',
       title: function (p) {
         return p.name;
       },
       rows: [
-        ['Type', 'site_type', label],
-        ['Status', 'status', label],
-        ['Population', 'population_individuals', number],
-        ['Households', 'population_households', number],
-        ['Population as of', 'population_date'],
-        ['Description', 'description'],
+        ['record.idp_sites.site_type', 'site_type', label],
+        ['record.idp_sites.status', 'status', label],
+        ['record.idp_sites.population_individuals', 'population_individuals', number],
+        ['record.idp_sites.population_households', 'population_households', number],
+        ['record.idp_sites.population_date', 'population_date'],
+        ['record.idp_sites.description', 'description'],
       ],
     },
     incidents: {
-      noun: 'Incident',
+      noun: 'record.incidents',
       title: function (p) {
         return label(p.category);
       },
       rows: [
-        ['Occurred', 'occurred_at', when],
-        ['Reported', 'reported_at', when],
-        ['Severity', 'severity', function (v) {
+        ['record.incidents.occurred_at', 'occurred_at', when],
+        ['record.incidents.reported_at', 'reported_at', when],
+        ['record.incidents.severity', 'severity', function (v) {
           return v + ' of 5';
         }],
-        ['Killed', 'killed', number],
-        ['Injured', 'injured', number],
-        ['Displaced', 'displaced', number],
-        ['Source', 'source'],
-        ['Source grading', function (p) {
+        ['record.incidents.killed', 'killed', number],
+        ['record.incidents.injured', 'injured', number],
+        ['record.incidents.displaced', 'displaced', number],
+        ['record.incidents.source', 'source'],
+        ['record.incidents.source_grading', function (p) {
           return (p.source_reliability || '') + (p.source_credibility || '');
         }],
-        ['Location', 'location_precision', label],
-        ['Description', 'description'],
+        ['record.incidents.location_precision', 'location_precision', label],
+        ['record.incidents.description', 'description'],
       ],
     },
     actors: {
-      noun: 'Actor',
+      noun: 'record.actors',
       title: function (p) {
         return p.name + (p.acronym ? ' (' + p.acronym + ')' : '');
       },
       rows: [
-        ['Category', 'category', label],
-        ['Humanitarian', 'humanitarian', function (v) {
+        ['record.actors.category', 'category', label],
+        ['record.actors.humanitarian', 'humanitarian', function (v) {
           return v ? 'yes' : 'no';
         }],
-        ['Focal point', 'focal_point'],
-        ['Phone', 'phone'],
-        ['Email', 'email'],
-        ['Description', 'description'],
+        ['record.actors.focal_point', 'focal_point'],
+        ['record.actors.phone', 'phone'],
+        ['record.actors.email', 'email'],
+        ['record.actors.description', 'description'],
       ],
     },
     projects: {
-      noun: 'Project',
+      noun: 'record.projects',
       title: function (p) {
         return p.title;
       },
       rows: [
-        ['Kind', 'kind', label],
-        ['Status', 'status', label],
-        ['Budget (USD)', 'budget_usd', number],
-        ['Beneficiaries', 'beneficiaries', number],
-        ['Start', 'start_date'],
-        ['End', 'end_date'],
-        ['Description', 'description'],
+        ['record.projects.kind', 'kind', label],
+        ['record.projects.status', 'status', label],
+        ['record.projects.budget_usd', 'budget_usd', number],
+        ['record.projects.beneficiaries', 'beneficiaries', number],
+        ['record.projects.start_date', 'start_date'],
+        ['record.projects.end_date', 'end_date'],
+        ['record.projects.description', 'description'],
       ],
     },
     patrols: {
-      noun: 'Patrol',
+      noun: 'record.patrols',
       title: function (p) {
         return p.unit;
       },
       rows: [
-        ['Type', 'patrol_type', label],
-        ['State', 'state', label],
-        ['Start', 'start_at', when],
-        ['End', 'end_at', when],
-        ['Description', 'description'],
+        ['record.patrols.patrol_type', 'patrol_type', label],
+        ['record.patrols.state', 'state', label],
+        ['record.patrols.start_at', 'start_at', when],
+        ['record.patrols.end_at', 'end_at', when],
+        ['record.patrols.description', 'description'],
       ],
     },
     bases: {
-      noun: 'Base',
+      noun: 'record.bases',
       title: function (p) {
         return p.name;
       },
       rows: [
-        ['Kind', 'base_kind', label],
-        ['Unit', 'unit'],
+        ['record.bases.base_kind', 'base_kind', label],
+        ['record.bases.unit', 'unit'],
+      ],
+    },
+    places: {
+      noun: 'record.places',
+      title: function (p) {
+        return p.name;
+      },
+      rows: [
+        ['record.places.place_class', 'place_class', label],
+        ['record.places.population', 'population', number],
+        ['record.places.alternate_names', 'alternate_names'],
+        ['record.places.admin1', 'admin1'],
+        ['record.places.admin2', 'admin2'],
       ],
     },
     sectors: {
-      noun: 'Area of responsibility',
+      noun: 'record.sectors',
       title: function (p) {
         return p.name;
       },
       rows: [['Level', 'level', label]],
     },
     alerts: {
-      noun: 'Alert',
+      noun: 'record.alerts',
       title: function (p) {
         return p.title || 'Alert';
       },
       rows: [
-        ['Kind', 'kind', label],
-        ['Status', 'status', label],
-        ['Severity', 'severity', function (v) {
+        ['record.alerts.kind', 'kind', label],
+        ['record.alerts.status', 'status', label],
+        ['record.alerts.severity', 'severity', function (v) {
           return v + ' of 5';
         }],
-        ['Triggered', 'triggered_at', when],
-        ['Acknowledged', 'acknowledged_at', when],
-        ['Description', 'description'],
+        ['record.alerts.triggered_at', 'triggered_at', when],
+        ['record.alerts.acknowledged_at', 'acknowledged_at', when],
+        ['record.alerts.description', 'description'],
       ],
     },
   };
@@ -434,16 +471,15 @@
       var value = typeof row[1] === 'function' ? row[1](p) : p[row[1]];
       if (value === null || value === undefined || value === '') return;
       if (row[2] && typeof row[1] !== 'function') value = row[2](value);
-      rows.push(el('tr', {}, [el('th', { text: row[0] }), el('td', { text: String(value) })]));
+      rows.push(el('tr', {}, [el('th', { text: t(row[0]) }), el('td', { text: String(value) })]));
     });
     return el('div', { class: 'civop-record', 'data-collection': collection, 'data-id': feature.id }, [
-      el('div', { class: 'civop-record-kind', text: spec.noun }),
-      el('h3', { class: 'civop-record-title', text: title || spec.noun + ' (name withheld)' }),
+      el('div', { class: 'civop-record-kind', text: t(spec.noun) }),
+      el('h3', { class: 'civop-record-title', text: title || t('search.withheld', { kind: t(spec.noun) }) }),
       p.generalised
         ? el('p', {
             class: 'civop-generalised',
-            text:
-              'Location generalised to a ' + state.config.generaliseCellKm + ' km cell; sensitive fields withheld.',
+            text: t('popup.generalised', { km: state.config.generaliseCellKm }),
           })
         : null,
       el('table', {}, rows),
@@ -456,7 +492,7 @@
   var details = { url: null };
 
   function detailsButton(collection, feature) {
-    var button = el('button', { type: 'button', class: 'civop-link-button', text: 'Show all details' });
+    var button = el('button', { type: 'button', class: 'civop-link-button', text: t('details.show') });
     button.addEventListener('click', function () {
       showRecordDetails(collection, feature);
     });
@@ -482,20 +518,20 @@
   function showRecordDetails(collection, feature) {
     var spec = RECORDS[collection];
     var p = feature.properties || {};
-    var rows = [el('tr', {}, [el('th', { text: 'Id' }), el('td', { text: String(feature.id) })])];
+    var rows = [el('tr', {}, [el('th', { text: t('details.id') }), el('td', { text: String(feature.id) })])];
     Object.keys(p).forEach(function (key) {
       var value = p[key];
       if (key === 'id' || value === null || value === undefined || value === '') return;
       rows.push(el('tr', {}, [el('th', { text: label(key) }), el('td', { text: detailValue(key, value) })]));
     });
-    rows.push(el('tr', {}, [el('th', { text: 'Location' }), el('td', { text: place(feature.geometry) })]));
+    rows.push(el('tr', {}, [el('th', { text: t('details.location') }), el('td', { text: place(feature.geometry) })]));
     if (details.url) URL.revokeObjectURL(details.url);
     details.url = URL.createObjectURL(
       new Blob([JSON.stringify(feature, null, 2)], { type: 'application/geo+json' })
     );
-    var close = el('button', { type: 'button', class: 'civop-details-close', text: 'Close' });
+    var close = el('button', { type: 'button', class: 'civop-details-close', text: t('details.close') });
     close.addEventListener('click', hideRecordDetails);
-    var heading = el('h2', { tabindex: '-1', text: spec.noun + ': ' + (spec.title(p) || '(name withheld)') });
+    var heading = el('h2', { tabindex: '-1', text: t(spec.noun) + ': ' + (spec.title(p) || t('search.withheld', { kind: '' }).trim()) });
     var panel = document.getElementById('civop-record-details');
     panel.replaceChildren(
       el('div', { class: 'civop-details-head' }, [heading, close]),
@@ -503,7 +539,7 @@
       el('a', {
         href: details.url,
         download: collection + '-' + feature.id + '.geojson',
-        text: 'Download the record as GeoJSON',
+        text: t('details.download'),
       })
     );
     panel.hidden = false;
@@ -519,7 +555,7 @@
   }
 
   function openRecordPopup(collection, id, latlng) {
-    var box = el('div', { class: 'civop-popup' }, [el('p', { class: 'civop-muted', text: 'Loading…' })]);
+    var box = el('div', { class: 'civop-popup' }, [el('p', { class: 'civop-muted', text: t('popup.loading') })]);
     var popup = L.popup({ maxWidth: 340, minWidth: 220, autoPanPadding: [40, 40] })
       .setLatLng(latlng)
       .setContent(box)
@@ -528,10 +564,11 @@
       .then(function (feature) {
         box.replaceChildren(renderRecord(collection, feature));
         popup.update();
+        addWhere(box, feature, popup);
       })
       .catch(function (error) {
         if (error instanceof AuthError) return;
-        box.replaceChildren(el('p', { class: 'civop-error', text: 'This record is not available.' }));
+        box.replaceChildren(el('p', { class: 'civop-error', text: t('popup.unavailable') }));
         popup.update();
       });
     return popup;
@@ -791,7 +828,7 @@
       var first = bounds.min.divideBy(size).floor();
       var last = bounds.max.divideBy(size).floor();
       var count = Math.pow(2, zoom);
-      var filters = dateQuery();
+      var filters = [dateQuery(), filterQuery()].filter(Boolean).join('&');
       var fetches = [];
       for (var x = first.x; x <= last.x; x++) {
         for (var y = first.y; y <= last.y; y++) {
@@ -842,6 +879,16 @@
       var zoom = Math.round(map.getZoom());
       var config = state.config;
       var mine = ++sequence;
+      if (state.filters.categories && !state.filters.categories.length) {
+        // No category chosen: nothing to draw, nothing to ask.
+        layer.group.clearLayers();
+        layer.grid = null;
+        layer.heat = null;
+        layer.mode = 'none';
+        layer.inView = 0;
+        markDrawn('incidents');
+        return Promise.resolve();
+      }
       if (zoom > config.heatMaxZoom) {
         layer.inView = null;
         layer.showPoints(anew);
@@ -851,11 +898,68 @@
         if (mine !== sequence || !layer.shown()) return;
         var found = cellsOf(tiles, zoom);
         layer.inView = found.inView;
+        layer.cells = found.points; // [lat, lng, count] of the view's heat cells
         if (zoom >= config.pointsFromZoom && found.inView <= config.pointsMax) {
           layer.showPoints(anew);
+        } else if (zoom >= config.clustersFromZoom) {
+          layer.showClusters(tiles, zoom);
         } else {
           layer.showHeat(found.points, zoom);
         }
+      });
+    };
+
+    /**
+     * Clusters with their count: the heat tiles' cells gathered into squares of
+     * ``clusterPx`` pixels, each drawn at the weighted centre of its incidents. No request
+     * beyond the heat tiles already read.
+     */
+    layer.showClusters = function (tiles, zoom) {
+      var map = state.map;
+      var side = state.config.clusterPx;
+      var bins = {};
+      tiles.forEach(function (found) {
+        var cell = 256 / found.body.grid;
+        found.body.cells.forEach(function (c) {
+          var x = (found.tile.x * found.body.grid + c[0] + 0.5) * cell;
+          var y = (found.tile.y * found.body.grid + c[1] + 0.5) * cell;
+          var key = Math.floor(x / side) + ':' + Math.floor(y / side);
+          var bin = bins[key] || (bins[key] = { x: 0, y: 0, n: 0 });
+          bin.x += x * c[2];
+          bin.y += y * c[2];
+          bin.n += c[2];
+        });
+      });
+      var drawn = L.layerGroup();
+      var counts = [];
+      Object.keys(bins).forEach(function (key) {
+        var bin = bins[key];
+        var at = map.unproject(L.point(bin.x / bin.n, bin.y / bin.n), zoom);
+        var size = Math.round(Math.min(56, 22 + 7 * Math.log10(bin.n)));
+        var marker = L.marker(at, {
+          pane: 'civop-incidents',
+          title: t('cluster.title', { count: bin.n }),
+          icon: L.divIcon({
+            className: 'civop-cluster',
+            html: el('span', { text: bin.n >= 10000 ? Math.round(bin.n / 1000) + 'k' : String(bin.n) }),
+            iconSize: [size, size],
+          }),
+        });
+        marker.on('click', function (event) {
+          L.DomEvent.stopPropagation(event);
+          map.setView(at, Math.min(zoom + 2, state.config.pointsFromZoom + 1));
+        });
+        drawn.addLayer(marker);
+        counts.push(bin.n);
+      });
+      layer.group.clearLayers();
+      layer.grid = null;
+      layer.heat = null;
+      layer.group.addLayer(drawn);
+      layer.clusters = counts;
+      layer.mode = 'clusters';
+      L.Util.requestAnimFrame(function () {
+        markDrawn('incidents');
       });
     };
 
@@ -884,13 +988,13 @@
 
     layer.showPoints = function (anew) {
       if (layer.mode === 'points' && layer.grid && !anew) return;
-      if (layer.mode === 'heat') {
+      if (layer.mode === 'heat' || layer.mode === 'clusters') {
         layer.group.clearLayers();
         layer.heat = null;
       }
       layer.mode = 'points';
       var colours = state.config.styles.incidents;
-      var url = withQuery('/collections/incidents/tiles/WebMercatorQuad/{z}/{x}/{y}', [dateQuery()]);
+      var url = withQuery('/collections/incidents/tiles/WebMercatorQuad/{z}/{x}/{y}', [dateQuery(), filterQuery()]);
       var grid = vectorGrid(url, {
         pane: 'civop-incidents',
         vectorTileLayerStyles: {
@@ -1062,6 +1166,7 @@
    * it to the layers underneath, top first.
    */
   function clickThrough(event) {
+    if (state.hadPopup) return; // the click closed a popup: nothing more
     var point = event.originalEvent;
     var below = point && document.elementsFromPoint ? document.elementsFromPoint(point.clientX, point.clientY) : [];
     for (var i = 0; i < below.length; i++) {
@@ -1080,6 +1185,7 @@
         return;
       }
     }
+    openPointPopup(event.latlng);
   }
 
   function hitTest(grid, latlng) {
@@ -1160,7 +1266,9 @@
     ['incidents', 'patrols', 'risk', 'hotspots'].forEach(function (name) {
       if (state.layers[name]) state.layers[name].invalidate();
     });
-    status('Period: ' + (state.range.from || 'the beginning') + ' to ' + (state.range.to || 'now'));
+    status(t('period.status', { from: state.range.from || t('period.beginning'), to: state.range.to || t('period.now') }));
+    saveView();
+    if (state.timeline) state.timeline.refresh();
   }
 
   function wireToolbar() {
@@ -1169,7 +1277,7 @@
     var period = document.getElementById('civop-period');
     function typed() {
       if (from.value && to.value && to.value < from.value) {
-        status('The period ends before it starts: change "from" or "to".', true);
+        status(t('period.backwards'), true);
         return;
       }
       state.range = { from: from.value, to: to.value };
@@ -1187,12 +1295,41 @@
   }
 
   var SEARCHED = [
-    ['idp_sites', 'IDP site', 'name'],
-    ['actors', 'Actor', 'name'],
-    ['sectors', 'Area', 'name'],
-    ['bases', 'Base', 'name'],
+    ['places', 'search.place', 'name'],
+    ['idp_sites', 'search.site', 'name'],
+    ['actors', 'search.actor', 'name'],
+    ['sectors', 'search.area', 'name'],
+    ['bases', 'search.base', 'name'],
   ];
   var COORDINATES = /^\s*(-?\d+(?:\.\d+)?)\s*[,;\s]\s*(-?\d+(?:\.\d+)?)\s*$/;
+  // Zone and band, 100 km square, then 0 to 5 digits each of easting and northing.
+  var MGRS_REFERENCE = /^\s*(\d{1,2}\s*[C-HJ-NP-X])\s*([A-HJ-NP-Z]{2})\s*(\d{0,5})\s*(\d{0,5})\s*$/i;
+
+  /** The point of an MGRS reference (``35N LG 89325 63305``, spaces or not), or null. */
+  function mgrsPoint(text) {
+    var match = MGRS_REFERENCE.exec(text);
+    if (!match || !window.mgrs) return null;
+    var digits = match[3] + match[4];
+    if (digits.length % 2) return null;
+    try {
+      var lonLat = window.mgrs.toPoint((match[1] + match[2] + digits).replace(/\s+/g, '').toUpperCase());
+      return L.latLng(lonLat[1], lonLat[0]);
+    } catch (error) {
+      return null;
+    }
+  }
+
+  /** A point's MGRS reference, grouped as troops write it (1 m). */
+  function mgrsOf(latlng) {
+    if (!window.mgrs) return '';
+    try {
+      var plain = window.mgrs.forward([latlng.lng, latlng.lat], 5);
+      var match = /^(\d{1,2}[A-Z])([A-Z]{2})(\d{5})(\d{5})$/.exec(plain);
+      return match ? match.slice(1).join(' ') : plain;
+    } catch (error) {
+      return '';
+    }
+  }
 
   function wireSearch() {
     var input = document.getElementById('civop-search');
@@ -1216,7 +1353,7 @@
         })
       );
       if (!found.length && input.value.trim().length >= 2) {
-        list.replaceChildren(el('li', { class: 'civop-muted', text: 'Nothing found' }));
+        list.replaceChildren(el('li', { class: 'civop-muted', text: t('search.nothing') }));
       }
     }
 
@@ -1227,9 +1364,15 @@
         var lat = Number(match[1]);
         var lon = Number(match[2]);
         if (Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
-          show([{ kind: 'Place', name: lat + ', ' + lon, latlng: L.latLng(lat, lon) }]);
+          show([{ kind: t('search.coordinates'), name: lat + ', ' + lon, latlng: L.latLng(lat, lon) }]);
           return;
         }
+      }
+      var grid = mgrsPoint(text);
+      if (grid) {
+        var reference = text.trim().toUpperCase();
+        show([{ kind: t('search.mgrs'), name: reference, latlng: grid }]);
+        return;
       }
       if (text.length < 2) {
         show([]);
@@ -1241,8 +1384,8 @@
           return apiJson(path).then(function (body) {
             return (body.features || []).map(function (feature) {
               return {
-                kind: searched[1],
-                name: feature.properties[searched[2]] || searched[1] + ' (name withheld)',
+                kind: t(searched[1]),
+                name: feature.properties[searched[2]] || t('search.withheld', { kind: t(searched[1]) }),
                 collection: searched[0],
                 feature: feature,
               };
@@ -1261,8 +1404,15 @@
       list.replaceChildren();
       if (!result) return;
       if (result.latlng) {
-        state.map.setView(result.latlng, Math.max(state.map.getZoom(), 12));
-        L.popup().setLatLng(result.latlng).setContent(el('div', { text: result.name })).openOn(state.map);
+        // Not animated: the popup's own panning would stop the animation half-way.
+        state.map.setView(result.latlng, Math.max(state.map.getZoom(), 12), { animate: false });
+        openPointPopup(result.latlng, result.name);
+        return;
+      }
+      if (result.collection === 'places') {
+        var at = L.geoJSON(result.feature).getBounds().getCenter();
+        state.map.setView(at, Math.max(state.map.getZoom(), 12));
+        openRecordPopup('places', result.feature.id, at);
         return;
       }
       var shape = L.geoJSON(result.feature);
@@ -1336,13 +1486,723 @@
           layer.invalidate();
         });
         if (changed.length) {
-          status('Updated ' + new Date().toTimeString().slice(0, 8) + ': ' + changed.map(label).join(', '));
+          status(t('status.updated', { time: new Date().toTimeString().slice(0, 8), layers: changed.map(label).join(', ') }));
         }
       })
       .catch(report)
       .then(function () {
         if (state.token) state.pollTimer = setTimeout(poll, state.config.pollSeconds * 1000);
       });
+  }
+
+
+  // ---------------------------------------------------------------------------------------
+  // Where a point is: decimal degrees, MGRS, and the nearest place the user may see
+  // ---------------------------------------------------------------------------------------
+
+  function latLonText(latlng) {
+    return latlng.lat.toFixed(5) + ', ' + latlng.lng.toFixed(5);
+  }
+
+  /** "3 km NE of Dorosa" for a point, from the gazetteer (null when no place is near). */
+  function nearPhrase(latlng) {
+    var path = '/api/places/near?lon=' + latlng.lng.toFixed(6) + '&lat=' + latlng.lat.toFixed(6);
+    return apiJson(path).then(function (answer) {
+      return answer.phrase;
+    });
+  }
+
+  /** Add "Where: 3 km NE of Dorosa" and the MGRS reference to a record's popup. */
+  function addWhere(box, feature, popup) {
+    if (!feature.geometry || feature.geometry.type !== 'Point') return;
+    var latlng = L.latLng(feature.geometry.coordinates[1], feature.geometry.coordinates[0]);
+    var table = box.querySelector('table');
+    if (!table) return;
+    var cell = el('td', { class: 'civop-where', text: mgrsOf(latlng) });
+    table.insertBefore(el('tr', {}, [el('th', { text: t('popup.where') }), cell]), table.firstChild);
+    nearPhrase(latlng)
+      .then(function (phrase) {
+        if (phrase) cell.textContent = phrase + ' · ' + mgrsOf(latlng);
+        popup.update();
+      })
+      .catch(function () {});
+  }
+
+  /** A popup of a point: its coordinates, MGRS and nearest place. */
+  function openPointPopup(latlng, title) {
+    var near = el('td', { class: 'civop-where', text: '…' });
+    var box = el('div', { class: 'civop-popup civop-record civop-point' }, [
+      el('div', { class: 'civop-record-kind', text: t('coords.point') }),
+      title ? el('h3', { class: 'civop-record-title', text: title }) : null,
+      el('table', {}, [
+        el('tr', {}, [el('th', { text: t('coords.latlon') }), el('td', { class: 'civop-point-latlon', text: latLonText(latlng) })]),
+        el('tr', {}, [el('th', { text: t('coords.mgrs') }), el('td', { class: 'civop-point-mgrs', text: mgrsOf(latlng) })]),
+        el('tr', {}, [el('th', { text: t('coords.near') }), near]),
+      ]),
+    ]);
+    var popup = L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(box).openOn(state.map);
+    if (!state.token) return popup;
+    nearPhrase(latlng)
+      .then(function (phrase) {
+        near.textContent = phrase || t('coords.no_place');
+        popup.update();
+      })
+      .catch(report);
+    return popup;
+  }
+
+  function wireCoordinates(map) {
+    var latlon = document.getElementById('civop-cursor-latlon');
+    var grid = document.getElementById('civop-cursor-mgrs');
+    function show(latlng) {
+      latlon.textContent = latLonText(latlng);
+      grid.textContent = mgrsOf(latlng);
+    }
+    map.on('mousemove', function (event) {
+      show(event.latlng);
+    });
+    show(map.getCenter());
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Labels: the gazetteer's places (bigger places from farther out), sectors, sites, bases
+  // ---------------------------------------------------------------------------------------
+
+  function labelIcon(text, className) {
+    return L.divIcon({
+      className: 'civop-label ' + className,
+      html: el('span', { text: text }),
+      iconSize: null,
+    });
+  }
+
+  function labelMarker(latlng, text, className, attributes) {
+    var marker = L.marker(latlng, {
+      icon: labelIcon(text, className),
+      pane: 'civop-labels',
+      interactive: false,
+      keyboard: false,
+    });
+    marker.on('add', function () {
+      var node = marker.getElement();
+      if (!node) return;
+      Object.keys(attributes || {}).forEach(function (name) {
+        if (name === 'fontSize') node.style.fontSize = attributes[name];
+        else node.setAttribute(name, attributes[name]);
+      });
+    });
+    return marker;
+  }
+
+  /** Classes of place labelled at ``zoom`` (cities first: they show from farthest out). */
+  function placeClassesAt(zoom) {
+    var rules = state.config.styles.places;
+    return Object.keys(rules).filter(function (name) {
+      return zoom >= rules[name].from_zoom;
+    });
+  }
+
+  function placesLayer() {
+    var sequence = 0;
+    var layer = new Layer('places', function (self) {
+      return self.redraw();
+    });
+    layer.redraw = function () {
+      var map = state.map;
+      var classes = placeClassesAt(map.getZoom());
+      var mine = ++sequence;
+      if (!classes.length) {
+        layer.group.clearLayers();
+        layer.ids = [];
+        markDrawn('places');
+        return Promise.resolve();
+      }
+      var b = map.getBounds().pad(0.2);
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        .map(function (v) {
+          return v.toFixed(4);
+        })
+        .join(',');
+      var path = '/api/places?limit=1000&bbox=' + bbox + '&place_class=' + classes.join(',');
+      return allFeatures(path).then(function (features) {
+        if (mine !== sequence) return;
+        var rules = state.config.styles.places;
+        var drawn = L.layerGroup();
+        features.forEach(function (feature) {
+          var p = feature.properties;
+          if (!p.name || !feature.geometry) return;
+          var latlng = L.latLng(feature.geometry.coordinates[1], feature.geometry.coordinates[0]);
+          var rule = rules[p.place_class] || rules.village;
+          var dot = L.circleMarker(latlng, {
+            pane: 'civop-labels',
+            radius: p.place_class === 'city' ? 4 : p.place_class === 'town' ? 3 : 2,
+            color: '#1d2733',
+            weight: 1,
+            fillColor: '#ffffff',
+            fillOpacity: 1,
+            interactive: false,
+          });
+          drawn.addLayer(dot);
+          var text = labelMarker(latlng, p.name, 'civop-place civop-place-' + p.place_class, {
+            'data-id': feature.id,
+            'data-collection': 'places',
+            fontSize: rule.size + 'px',
+          });
+          drawn.addLayer(text);
+        });
+        layer.ids = features.map(function (f) {
+          return f.id;
+        });
+        layer.names = features.map(function (f) {
+          return f.properties.name;
+        });
+        layer.group.clearLayers();
+        layer.group.addLayer(drawn);
+        markDrawn('places');
+      });
+    };
+    register(layer);
+    return layer;
+  }
+
+  /** Names over a records layer's features, from the zoom ``fromZoom(properties)`` says. */
+  function recordLabels(name, text, fromZoom) {
+    var layer = state.layers[name];
+    if (!layer) return;
+    var labels = L.layerGroup();
+    layer.labels = labels;
+    function refresh() {
+      labels.clearLayers();
+      if (!layer.geojson || !layer.shown()) return;
+      var zoom = state.map.getZoom();
+      var view = state.map.getBounds().pad(0.2);
+      layer.geojson.eachLayer(function (shape) {
+        var p = shape.feature.properties;
+        var caption = text(p);
+        if (!caption || zoom < fromZoom(p)) return;
+        var at = shape.getLatLng ? shape.getLatLng() : shape.getBounds().getCenter();
+        if (!view.contains(at)) return;
+        if (p.hq && p.hq.coordinates) at = L.latLng(p.hq.coordinates[1], p.hq.coordinates[0]);
+        labels.addLayer(labelMarker(at, caption, 'civop-label-' + name, { 'data-id': shape.feature.id }));
+      });
+    }
+    layer.refreshLabels = refresh;
+    document.addEventListener('civop:drawn', function (event) {
+      if (event.detail.layer !== name) return;
+      if (!layer.group.hasLayer(labels)) layer.group.addLayer(labels);
+      refresh();
+    });
+    state.map.on('zoomend moveend', refresh);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The basemap civop serves from its file, read with the user's token
+  // ---------------------------------------------------------------------------------------
+
+  var SignedInTiles = L.TileLayer.extend({
+    createTile: function (coords, done) {
+      var tile = document.createElement('img');
+      tile.alt = '';
+      tile.setAttribute('role', 'presentation');
+      if (!state.token) {
+        L.Util.requestAnimFrame(function () {
+          done(null, tile);
+        });
+        return tile;
+      }
+      api(this.getTileUrl(coords))
+        .then(function (response) {
+          return response.ok ? response.blob() : null;
+        })
+        .then(function (blob) {
+          if (!blob || !blob.size) {
+            done(null, tile);
+            return;
+          }
+          tile.onload = function () {
+            URL.revokeObjectURL(tile.src);
+            done(null, tile);
+          };
+          tile.src = URL.createObjectURL(blob);
+        })
+        .catch(function (error) {
+          done(error, tile);
+        });
+      return tile;
+    },
+  });
+
+  function basemapLayer(map, control) {
+    var spec = state.config.basemap;
+    if (!spec) return null;
+    var layer;
+    if (spec.format === 'pbf') {
+      layer = L.vectorGrid.protobuf(spec.url, {
+        rendererFactory: L.canvas.tile,
+        interactive: false,
+        maxNativeZoom: spec.maxZoom,
+        minZoom: 3,
+        fetchOptions: { headers: authHeaders() },
+        vectorTileLayerStyles: {},
+        attribution: spec.attribution,
+      });
+      // Every layer of a vector basemap drawn plainly: water blue, roads orange, the rest grey.
+      layer.options.vectorTileLayerStyles = new Proxy({}, {
+        get: function (target, name) {
+          var key = String(name);
+          if (/water|river|lake|ocean/.test(key)) return { color: '#78acde', fillColor: '#aecdeb', fill: true, weight: 1 };
+          if (/road|transport|highway|street/.test(key)) return { color: '#d9a441', weight: 1.5 };
+          return { color: '#c9c4b8', weight: 0.6, fill: false };
+        },
+      });
+    } else {
+      layer = new SignedInTiles(spec.url, {
+        maxNativeZoom: spec.maxZoom,
+        minNativeZoom: spec.minZoom,
+        minZoom: 3,
+        attribution: spec.attribution,
+      });
+    }
+    var plain = L.layerGroup();
+    layer.addTo(map);
+    control.addBaseLayer(layer, t('layer.basemap'));
+    control.addBaseLayer(plain, t('layer.plain'));
+    state.basemap = layer;
+    return layer;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Incident filters, and the view in the page's address (a view survives a reload and can
+  // be shared): #map=zoom/lat/lon&from=&to=&category=&severity=
+  // ---------------------------------------------------------------------------------------
+
+  /** ``category=...&severity=...`` of the incidents shown, '' when nothing is filtered. */
+  function filterQuery() {
+    var parts = [];
+    var all = state.config.categories;
+    var chosen = state.filters.categories;
+    if (chosen && chosen.length && chosen.length < all.length) parts.push('category=' + chosen.join(','));
+    if (state.filters.severity > 1) {
+      var levels = [];
+      for (var s = state.filters.severity; s <= 5; s++) levels.push(s);
+      parts.push('severity=' + levels.join(','));
+    }
+    return parts.join('&');
+  }
+
+  function filtersChanged() {
+    var chosen = state.filters.categories || state.config.categories;
+    var stateText = document.getElementById('civop-filters-state');
+    var filtered = chosen.length < state.config.categories.length || state.filters.severity > 1;
+    stateText.textContent = filtered
+      ? t('filters.active', { count: chosen.length, total: state.config.categories.length, severity: state.filters.severity })
+      : '';
+    var incidents = state.layers.incidents;
+    if (incidents) {
+      if (incidents.forgetHeat) incidents.forgetHeat();
+      incidents.invalidate();
+    }
+    saveView();
+    if (state.timeline) state.timeline.refresh();
+  }
+
+  function showFilters() {
+    var chosen = state.filters.categories || state.config.categories;
+    document.querySelectorAll('#civop-filters input[name=category]').forEach(function (box) {
+      box.checked = chosen.indexOf(box.value) >= 0;
+    });
+    document.getElementById('civop-severity').value = String(state.filters.severity);
+  }
+
+  function wireFilters() {
+    var boxes = document.querySelectorAll('#civop-filters input[name=category]');
+    function read() {
+      var chosen = [];
+      boxes.forEach(function (box) {
+        if (box.checked) chosen.push(box.value);
+      });
+      state.filters.categories = chosen.length === state.config.categories.length ? null : chosen;
+      filtersChanged();
+    }
+    boxes.forEach(function (box) {
+      box.addEventListener('change', read);
+    });
+    document.getElementById('civop-categories-all').addEventListener('click', function () {
+      boxes.forEach(function (box) {
+        box.checked = true;
+      });
+      read();
+    });
+    document.getElementById('civop-categories-none').addEventListener('click', function () {
+      boxes.forEach(function (box) {
+        box.checked = false;
+      });
+      read();
+    });
+    document.getElementById('civop-severity').addEventListener('change', function (event) {
+      state.filters.severity = Number(event.target.value) || 1;
+      filtersChanged();
+    });
+  }
+
+  function saveView() {
+    if (!state.map || !state.viewRead) return;
+    var centre = state.map.getCenter();
+    var params = new URLSearchParams();
+    params.set('map', state.map.getZoom() + '/' + centre.lat.toFixed(5) + '/' + centre.lng.toFixed(5));
+    if (state.allTime) params.set('period', 'all');
+    if (state.range.from) params.set('from', state.range.from);
+    if (state.range.to) params.set('to', state.range.to);
+    if (state.filters.categories) params.set('category', state.filters.categories.join(','));
+    if (state.filters.severity > 1) params.set('severity', String(state.filters.severity));
+    var hash = '#' + params.toString().replace(/%2F/g, '/').replace(/%2C/g, ',');
+    if (hash !== window.location.hash) history.replaceState(null, '', hash);
+  }
+
+  /** The view the address names, if any (before the first drawing). */
+  function readView() {
+    var params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
+    var where = (params.get('map') || '').split('/').map(Number);
+    if (where.length === 3 && where.every(function (v) {
+      return isFinite(v);
+    })) {
+      state.map.setView([where[1], where[2]], where[0], { animate: false });
+    }
+    var day = /^\d{4}-\d{2}-\d{2}$/;
+    if (params.get('period') === 'all') state.allTime = true;
+    var from = params.get('from') || '';
+    var to = params.get('to') || '';
+    if (day.test(from) || day.test(to)) {
+      state.range = { from: day.test(from) ? from : '', to: day.test(to) ? to : '' };
+      document.getElementById('civop-from').value = state.range.from;
+      document.getElementById('civop-to').value = state.range.to;
+    }
+    var known = state.config.categories;
+    if (params.has('category')) {
+      state.filters.categories = params
+        .get('category')
+        .split(',')
+        .filter(function (c) {
+          return known.indexOf(c) >= 0;
+        });
+    }
+    var severity = Number(params.get('severity'));
+    if (severity >= 1 && severity <= 5) state.filters.severity = Math.floor(severity);
+    showFilters();
+    state.viewRead = true;
+  }
+
+
+  // ---------------------------------------------------------------------------------------
+  // Time: the view's incidents per day or week by category (counted by the service), a
+  // brush that sets the period, and play through time
+  // ---------------------------------------------------------------------------------------
+
+  var SVG = 'http://www.w3.org/2000/svg';
+  var CHART = { width: 320, height: 110, bottom: 16 };
+
+  function svg(tag, attributes) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      node.setAttribute(name, attributes[name]);
+    });
+    return node;
+  }
+
+  function dayOf(text) {
+    return new Date(text + 'T00:00:00Z').getTime();
+  }
+
+  function timelineChart() {
+    var panel = document.getElementById('civop-time');
+    var chart = document.getElementById('civop-chart');
+    var interval = document.getElementById('civop-interval');
+    var play = document.getElementById('civop-play');
+    var total = document.getElementById('civop-time-total');
+    var sequence = 0;
+    var moveTimer = null;
+    var playTimer = null;
+    var shown = null; // {start, end, step} in ms
+    var fixed = null; // the span while playing: the chart stays still as the period moves
+
+    /** The chart's span: a year up to the period's end, or longer when the period is. */
+    function span() {
+      if (fixed) return fixed;
+      var end = state.range.to ? dayOf(state.range.to) + DAY_MS : Date.now();
+      var start = end - 365 * DAY_MS;
+      if (state.range.from && dayOf(state.range.from) < start) start = dayOf(state.range.from);
+      return { start: dayOf(isoDay(start)), end: end };
+    }
+
+    function query() {
+      var b = state.map.getBounds();
+      var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+        .map(function (v) {
+          return Math.max(-180, Math.min(180, v)).toFixed(4);
+        })
+        .join(',');
+      var s = span();
+      return [
+        'interval=' + interval.value,
+        'bbox=' + bbox,
+        'datetime=' + isoDay(s.start) + 'T00:00:00Z/..',
+        filterQuery(),
+      ];
+    }
+
+    function refresh() {
+      if (!panel.open || !state.token) return Promise.resolve();
+      var mine = ++sequence;
+      if (state.filters.categories && !state.filters.categories.length) {
+        draw({ interval: interval.value, total: 0, counts: [] });
+        return Promise.resolve();
+      }
+      var parts = query();
+      return apiJson(withQuery('/api/incidents/timeline', parts))
+        .then(function (answer) {
+          if (mine !== sequence) return;
+          answer.query = parts.filter(Boolean).join('&');
+          civop.timeline = answer;
+          draw(answer);
+          markDrawn('timeline');
+        })
+        .catch(report);
+    }
+
+    function draw(answer) {
+      var s = span();
+      var step = (answer.interval === 'day' ? 1 : 7) * DAY_MS;
+      var start = answer.interval === 'week' ? s.start - (((new Date(s.start).getUTCDay() + 6) % 7) * DAY_MS) : s.start;
+      shown = { start: start, end: s.end, step: step };
+      var stacks = {};
+      var highest = 1;
+      answer.counts.forEach(function (c) {
+        var stack = stacks[c.period] || (stacks[c.period] = []);
+        stack.push(c);
+      });
+      Object.keys(stacks).forEach(function (period) {
+        var sum = stacks[period].reduce(function (a, c) {
+          return a + c.count;
+        }, 0);
+        highest = Math.max(highest, sum);
+      });
+      var plot = CHART.height - CHART.bottom;
+      var width = (CHART.width * step) / (shown.end - shown.start);
+      var box = svg('svg', {
+        viewBox: '0 0 ' + CHART.width + ' ' + CHART.height,
+        width: CHART.width,
+        height: CHART.height,
+        role: 'img',
+        'aria-label': t('time.chart', { interval: answer.interval }),
+      });
+      var colours = state.config.styles.incidents;
+      Object.keys(stacks).forEach(function (period) {
+        var x = xOf(dayOf(period));
+        var y = plot;
+        stacks[period].forEach(function (c) {
+          var h = (c.count / highest) * (plot - 4);
+          y -= h;
+          var bar = svg('rect', {
+            x: x.toFixed(2),
+            y: y.toFixed(2),
+            width: Math.max(1, width - 0.5).toFixed(2),
+            height: h.toFixed(2),
+            fill: colours[c.category] || '#888',
+            'data-period': period,
+            'data-category': c.category,
+            'data-count': c.count,
+          });
+          var title = svg('title');
+          title.textContent = period + ' · ' + label(c.category) + ': ' + c.count;
+          bar.appendChild(title);
+          box.appendChild(bar);
+        });
+      });
+      box.appendChild(svg('line', { x1: 0, x2: CHART.width, y1: plot, y2: plot, stroke: '#5b6772' }));
+      [shown.start, (shown.start + shown.end) / 2, shown.end - DAY_MS].forEach(function (moment, i) {
+        var tick = svg('text', { x: xOf(moment), y: CHART.height - 3, 'font-size': 9, 'text-anchor': ['start', 'middle', 'end'][i] });
+        tick.textContent = isoDay(moment);
+        box.appendChild(tick);
+      });
+      var from = state.range.from ? dayOf(state.range.from) : shown.start;
+      var to = state.range.to ? dayOf(state.range.to) + DAY_MS : shown.end;
+      var selected = svg('rect', {
+        class: 'civop-chart-period',
+        x: xOf(from),
+        y: 0,
+        width: Math.max(1, xOf(to) - xOf(from)),
+        height: plot,
+      });
+      box.appendChild(selected);
+      brush(box, selected, plot);
+      chart.replaceChildren(box);
+      total.textContent = t('time.total', { count: number(answer.total) });
+    }
+
+    function xOf(moment) {
+      return ((moment - shown.start) / (shown.end - shown.start)) * CHART.width;
+    }
+
+    function momentOf(x) {
+      return shown.start + (Math.max(0, Math.min(CHART.width, x)) / CHART.width) * (shown.end - shown.start);
+    }
+
+    function brush(box, selected, plot) {
+      var startX = null;
+      function at(event) {
+        var rect = box.getBoundingClientRect();
+        return ((event.clientX - rect.left) / rect.width) * CHART.width;
+      }
+      box.addEventListener('pointerdown', function (event) {
+        startX = at(event);
+        box.setPointerCapture(event.pointerId);
+        selected.setAttribute('x', startX);
+        selected.setAttribute('width', 1);
+      });
+      box.addEventListener('pointermove', function (event) {
+        if (startX === null) return;
+        var x = at(event);
+        selected.setAttribute('x', Math.min(startX, x));
+        selected.setAttribute('width', Math.max(1, Math.abs(x - startX)));
+      });
+      box.addEventListener('pointerup', function (event) {
+        if (startX === null) return;
+        var x = at(event);
+        var a = momentOf(Math.min(startX, x));
+        var b = momentOf(Math.max(startX, x));
+        startX = null;
+        if (b - a < DAY_MS) return;
+        setRange(isoDay(a), isoDay(b));
+      });
+    }
+
+    function setRange(from, to) {
+      state.range = { from: from, to: to };
+      state.allTime = false;
+      document.getElementById('civop-from').value = from;
+      document.getElementById('civop-to').value = to;
+      document.getElementById('civop-period').value = '';
+      periodChanged();
+    }
+
+    /** Play: the period's length moves forward one bar at a time to the end of the chart. */
+    function toggle() {
+      if (playTimer) {
+        stop();
+        return;
+      }
+      if (!shown) return;
+      var length = state.range.from && state.range.to ? dayOf(state.range.to) - dayOf(state.range.from) : 30 * DAY_MS;
+      var from = shown.start;
+      fixed = { start: shown.start, end: shown.end };
+      play.textContent = t('time.pause');
+      function tick() {
+        if (from + length > shown.end) {
+          stop();
+          return;
+        }
+        setRange(isoDay(from), isoDay(from + length));
+        from += shown.step;
+        playTimer = setTimeout(tick, 1200);
+      }
+      tick();
+    }
+
+    function stop() {
+      clearTimeout(playTimer);
+      playTimer = null;
+      fixed = null;
+      play.textContent = t('time.play');
+    }
+
+    panel.addEventListener('toggle', refresh);
+    interval.addEventListener('change', refresh);
+    play.addEventListener('click', toggle);
+    return {
+      refresh: refresh,
+      moved: function () {
+        clearTimeout(moveTimer);
+        moveTimer = setTimeout(refresh, 400);
+      },
+    };
+  }
+
+
+  // ---------------------------------------------------------------------------------------
+  // Print the view (PDF or PNG): made by the job worker, fetched with the user's token
+  // ---------------------------------------------------------------------------------------
+
+  var printed = { url: null };
+
+  function wirePrint() {
+    var button = document.getElementById('civop-print-start');
+    var message = document.getElementById('civop-print-status');
+    button.addEventListener('click', function () {
+      var b = state.map.getBounds();
+      var range = dateQuery().replace(/^datetime=/, '');
+      var body = {
+        title: document.getElementById('civop-print-title').value || t('print.default_title'),
+        format: document.getElementById('civop-print-format').value,
+        bbox: [
+          Math.max(-180, b.getWest()),
+          Math.max(-85, b.getSouth()),
+          Math.min(180, b.getEast()),
+          Math.min(85, b.getNorth()),
+        ],
+        zoom: state.map.getZoom(),
+        datetime: range || null,
+        category: state.filters.categories,
+        severity: state.filters.severity,
+      };
+      button.disabled = true;
+      message.replaceChildren(t('print.working'));
+      api('/api/prints', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+        .then(function (response) {
+          return response.json().then(function (job) {
+            if (!response.ok) throw new Error(job.detail ? JSON.stringify(job.detail) : response.status);
+            return waitForJob(job.id);
+          });
+        })
+        .then(function (job) {
+          return api(pathOf(job.result)).then(function (response) {
+            return response.blob().then(function (blob) {
+              if (printed.url) URL.revokeObjectURL(printed.url);
+              printed.url = URL.createObjectURL(blob);
+              civop.printed = job;
+              message.replaceChildren(
+                t('print.ready'),
+                el('a', { href: printed.url, download: job.result_name, text: t('print.download') })
+              );
+            });
+          });
+        })
+        .catch(function (error) {
+          if (error instanceof AuthError) return;
+          message.replaceChildren(el('span', { class: 'civop-error', text: t('print.failed', { reason: error.message || error }) }));
+        })
+        .then(function () {
+          button.disabled = false;
+        });
+    });
+  }
+
+  function waitForJob(id) {
+    return new Promise(function (resolve, reject) {
+      function look() {
+        apiJson('/api/jobs/' + encodeURIComponent(id))
+          .then(function (job) {
+            if (job.state === 'succeeded') resolve(job);
+            else if (job.state === 'failed' || job.state === 'cancelled') reject(new Error(job.error || job.state));
+            else setTimeout(look, 700);
+          })
+          .catch(reject);
+      }
+      look();
+    });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1367,6 +2227,7 @@
     corner.insertBefore(user.getContainer(), corner.firstChild);
     new Panel({ position: 'bottomright', element: 'civop-legend' }).addTo(map);
     new Panel({ position: 'bottomleft', element: 'civop-status' }).addTo(map);
+    new Panel({ position: 'bottomleft', element: 'civop-coordinates' }).addTo(map);
     new Panel({ position: 'topleft', element: 'civop-record-details' }).addTo(map);
     var panel = document.getElementById('civop-record-details');
     panel.hidden = true;
@@ -1381,6 +2242,8 @@
     state.control = parts.control;
     state.config = config;
     placePanels(map);
+    basemapLayer(map, parts.control);
+    placesLayer();
 
     recordsLayer('sectors', {
       pane: 'civop-areas',
@@ -1399,13 +2262,36 @@
     riskLayer();
     hotspotsLayer();
     if (parts.groups.alerts) alertsLayer();
+    var labels = config.styles;
+    recordLabels('sectors', function (p) {
+      return p.level === 'force' ? null : p.name;
+    }, function (p) {
+      return labels.sector_labels[p.level] || 99;
+    });
+    recordLabels('idp_sites', function (p) {
+      return p.name;
+    }, function () {
+      return labels.site_label_zoom;
+    });
+    recordLabels('bases', function (p) {
+      return p.name;
+    }, function () {
+      return labels.site_label_zoom;
+    });
 
     map.on('overlayadd', function (event) {
       Object.keys(state.layers).forEach(function (name) {
         if (state.layers[name].group === event.layer) state.layers[name].update();
       });
     });
+    map.on('preclick', function () {
+      state.hadPopup = !!(map._popup && map.hasLayer(map._popup));
+    });
     map.on('moveend', function () {
+      saveView();
+      var places = state.layers.places;
+      if (places && places.shown() && state.token) places.redraw().catch(report);
+      if (state.timeline) state.timeline.moved();
       var incidents = state.layers.incidents;
       if (incidents && incidents.shown() && !incidents.stale && state.token) {
         incidents.redraw(false).catch(report);
@@ -1415,6 +2301,11 @@
 
     wireLogin();
     wireToolbar();
+    wireFilters();
+    wirePrint();
+    wireCoordinates(map);
+    readView();
+    state.timeline = timelineChart();
     state.token = sessionStorage.getItem(TOKEN_KEY);
     state.started = true;
     if (state.token) enter();
