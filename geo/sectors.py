@@ -1,10 +1,11 @@
 """The area of responsibility of many points at once.
 
-The rule is the database's (``civop_sector_at``): of the live sectors holding the point (its
-boundary included), the smallest level wins (battalion, then sector, then force), and between
-areas of one level the lowest id. ``SectorIndex`` applies it to a batch of points, so that an
-import gives each record its sector while the file is read, instead of one index scan per
-record in the database.
+The rule is the database's (``civop_sector_at``, service/sql/sectors.sql): of the live sectors
+holding the point (its boundary included), the first in the order the database gives them
+(``civop_sector_rank``: the smallest level, then the lowest id) wins. ``SectorIndex`` applies
+it to a batch of points, taking the sectors in that order, so that an import gives each record
+its sector while the file is read, instead of one index scan per record in the database. The
+order is not written here: only "the first that holds the point".
 """
 
 from __future__ import annotations
@@ -17,18 +18,15 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-#: Smaller first: the order in which levels claim a point.
-LEVEL_RANK = {"battalion": 0, "sector": 1}
-OTHER_RANK = 2
-
 
 class SectorIndex:
     """Sectors in the order in which they claim a point.
 
     Parameters
     ----------
-    sectors : sequence of (id, level, WKB)
-        The live sectors.
+    sectors : sequence of (id, WKB)
+        The live sectors, in the order in which they claim a point (as the database orders
+        them: ``ORDER BY civop_sector_rank(level), id``).
 
     Examples
     --------
@@ -36,18 +34,17 @@ class SectorIndex:
     >>> north = uuid.UUID(int=2)
     >>> force = uuid.UUID(int=1)
     >>> index = SectorIndex([
-    ...     (force, "force", shapely.box(0, 0, 10, 10).wkb),
-    ...     (north, "sector", shapely.box(0, 5, 10, 10).wkb),
+    ...     (north, shapely.box(0, 5, 10, 10).wkb),
+    ...     (force, shapely.box(0, 0, 10, 10).wkb),
     ... ])
     >>> x, y = np.array([1.0, 1.0, 1.0, 20.0, np.nan]), np.array([1.0, 6.0, 5.0, 20.0, np.nan])
     >>> [None if s is None else s[-1] for s in index.locate(x, y).to_pylist()]
     ['1', '2', '2', None, None]
     """
 
-    def __init__(self, sectors: Sequence[tuple[uuid.UUID, str, bytes]]) -> None:
-        ordered = sorted(sectors, key=lambda s: (LEVEL_RANK.get(s[1], OTHER_RANK), s[0]))
-        self.ids = np.array([str(sector_id) for sector_id, _, _ in ordered], dtype=object)
-        self.shapes = shapely.from_wkb([wkb for _, _, wkb in ordered])
+    def __init__(self, sectors: Sequence[tuple[uuid.UUID, bytes]]) -> None:
+        self.ids = np.array([str(sector_id) for sector_id, _ in sectors], dtype=object)
+        self.shapes = shapely.from_wkb([wkb for _, wkb in sectors])
         shapely.prepare(self.shapes)
         self.bounds = shapely.bounds(self.shapes)
 

@@ -6,6 +6,7 @@ analyst, partner (no organisation) and partners of an organisation made per test
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +14,10 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.actions import allowed, authorize
+from service.access.policy import Principal
+from service.enums import Role
+from service.errors import Forbidden
 from tests import factories
 from tests.test_requests import BODIES, PartnerOf, ngo, partner_of, request_feature
 
@@ -187,3 +192,73 @@ async def test_an_alert_offers_the_steps_of_its_life_to_who_may_take_them(
     assert acknowledged.json()["actions"] == ["close"]
     closed = await client.post(f"{url}/close", headers=headers("admin"))
     assert closed.json()["actions"] == []
+
+
+@pytest.mark.parametrize(
+    "user", ["admin", "officer", "officer-north", "analyst", "analyst-south", "partner"]
+)
+@pytest.mark.parametrize("collection", ["incidents", "projects", "actors", "assistance_requests"])
+async def test_each_feature_of_a_list_says_what_its_reader_may_do_with_it(
+    client: AsyncClient,
+    headers: Headers,
+    make: Make,
+    ngo: str,
+    partner_of: PartnerOf,
+    user: str,
+    collection: str,
+) -> None:
+    """A list's features carry the actions their reader may take on each, the same as each
+    record's own answer says, in the API and in OGC API - Features alike (a partner of the
+    requesting organisation stands for "partner" on requests: they act on their own)."""
+    if collection == "assistance_requests":
+        for body in (request_feature(ngo, classification="public"), request_feature(ngo)):
+            created = await client.post(
+                "/api/assistance_requests", json=body, headers=headers("officer")
+            )
+            assert created.status_code == 201, created.text
+    else:
+        for geometry in (IN_THE_NORTH, IN_THE_SOUTH):
+            await make(collection, geometry=geometry, classification="public")
+    if collection == "assistance_requests" and user == "partner":
+        who = await partner_of(ngo)
+    else:
+        who = headers(user)
+    for url in (f"/api/{collection}?limit=50", f"/collections/{collection}/items?limit=50"):
+        response = await client.get(url, headers=who)
+        assert response.status_code == 200, response.text
+        features = response.json()["features"]
+        # (The requests lie in no area of the South: a reader limited to it sees none.)
+        assert features or (collection, user) == ("assistance_requests", "analyst-south")
+        for feature in features:
+            one = await _actions(client, f"/api/{collection}/{feature['id']}", who)
+            assert feature["actions"] == one, (url, feature["id"])
+
+
+async def test_a_list_offers_each_writer_what_they_may_do_on_each_record(
+    client: AsyncClient, headers: Headers, make: Make
+) -> None:
+    north = await make("incidents", geometry=IN_THE_NORTH, classification="public")
+    south = await make("incidents", geometry=IN_THE_SOUTH, classification="public")
+    expected = {
+        "officer": {north["id"]: ["edit", "delete"], south["id"]: ["edit", "delete"]},
+        "officer-north": {north["id"]: ["edit", "delete"]},
+        "analyst": {north["id"]: [], south["id"]: []},
+    }
+    for user, offers in expected.items():
+        response = await client.get("/api/incidents?limit=100", headers=headers(user))
+        listed = {f["id"]: f["actions"] for f in response.json()["features"]}
+        assert {k: listed.get(k) for k in offers} == offers
+        assert south["id"] not in listed or user != "officer-north"
+
+
+def test_a_job_is_cancelled_by_its_owner_or_an_admin_and_retried_by_its_owner() -> None:
+    owner, other = uuid.uuid4(), uuid.uuid4()
+    for role in Role:
+        mine = Principal(username="u", role=role, user_id=owner)
+        theirs = Principal(username="v", role=role, user_id=other)
+        assert allowed(mine, "cancel_job", owner=owner)
+        assert allowed(theirs, "cancel_job", owner=owner) == (role is Role.admin)
+        assert allowed(mine, "retry_job", owner=owner)
+        assert not allowed(theirs, "retry_job", owner=owner)
+    with pytest.raises(Forbidden, match="only the user who started a job can retry it"):
+        authorize(Principal(username="a", role=Role.admin), "retry_job", owner=owner)

@@ -21,7 +21,7 @@ import pyogrio
 import shapely
 
 from geo.formats.base import GEOMETRY, LayerInfo, Limits, OpenLayer, SourceField, Writer
-from geo.formats.ogr import GDAL_ERRORS, OgrFormat, rename_geometry
+from geo.formats.ogr import GDAL_ERRORS, OgrFormat, layer_batches
 
 #: The layer that stands for every folder of the file.
 ALL_FOLDERS = "*"
@@ -78,17 +78,8 @@ class KML(OgrFormat):
         def batches() -> Iterator[pa.RecordBatch]:
             for folder in folders:
                 try:
-                    with pyogrio.open_arrow(
-                        path,
-                        layer=folder.name,
-                        encoding=encoding,
-                        batch_size=limits.batch_rows,
-                        use_pyarrow=True,
-                    ) as (meta, reader):
-                        geometry_name = meta.get("geometry_name") or "wkb_geometry"
-                        for batch in reader:
-                            batch = rename_geometry(batch, geometry_name)
-                            yield _conformed(batch, names, types, folder_field, folder.name)
+                    for batch in layer_batches(path, folder.name, encoding=encoding, limits=limits):
+                        yield _conformed(batch, names, types, folder_field, folder.name)
                 except GDAL_ERRORS as error:
                     raise self._refused(path, error) from error
 

@@ -87,16 +87,7 @@ class OgrFormat(Format):
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
-                with pyogrio.open_arrow(
-                    path,
-                    layer=info.name,
-                    encoding=encoding,
-                    batch_size=limits.batch_rows,
-                    use_pyarrow=True,
-                ) as (meta, reader):
-                    geometry_name = meta.get("geometry_name") or "wkb_geometry"
-                    for batch in reader:
-                        yield rename_geometry(batch, geometry_name)
+                yield from layer_batches(path, info.name, encoding=encoding, limits=limits)
             except GDAL_ERRORS as error:
                 raise self._refused(path, error) from error
 
@@ -167,6 +158,19 @@ incomplete, or another kind of file named like one; open it in a GIS program and
         f"{path.name} cannot be read as {title} ({detail[:200]}); it may be damaged or "
         "incomplete: save it again and re-send it"
     )
+
+
+def layer_batches(
+    path: Path, layer: str, *, encoding: str | None, limits: Limits
+) -> Iterator[pa.RecordBatch]:
+    """The Arrow batches of one layer of a file GDAL reads, its geometry column named
+    ``GEOMETRY`` (``rename_geometry``); GDAL's errors are the caller's to word."""
+    with pyogrio.open_arrow(
+        path, layer=layer, encoding=encoding, batch_size=limits.batch_rows, use_pyarrow=True
+    ) as (meta, reader):
+        geometry_name = meta.get("geometry_name") or "wkb_geometry"
+        for batch in reader:
+            yield rename_geometry(batch, geometry_name)
 
 
 def rename_geometry(batch: pa.RecordBatch, geometry_name: str) -> pa.RecordBatch:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from service.access.policy import REQUEST_STEPS, Principal
 from service.enums import Classification, Role
@@ -23,6 +24,8 @@ WRITERS = frozenset({Role.officer, Role.admin})
 STAFF = frozenset({Role.analyst, Role.officer, Role.admin})
 #: Roles that take a step only on their own actor's records (requests for civil assistance).
 OWN_RECORDS_ONLY = frozenset({Role.partner})
+#: Every role.
+EVERYONE = frozenset(Role)
 
 CHANGE_RECORDS = "your role may not change records; officers and admins may"
 
@@ -38,13 +41,17 @@ class Rule:
     """Who may take one action.
 
     ``roles`` may take it; ``refusal`` is what the others are told. Roles in
-    ``own_records_only`` take it only on records of the actor they work for.
+    ``own_records_only`` take it only on their own records: those of the actor they work for,
+    or (``owned_by`` ``"user"``) those they made themselves (a job).
     ``whole_mission_for`` names collections on which only principals not limited to sectors
     may take it (importing areas of responsibility redraws them)."""
 
     roles: frozenset[Role]
     refusal: str
     own_records_only: frozenset[Role] = frozenset()
+    owned_by: Literal["actor", "user"] = "actor"
+    #: What the roles in ``own_records_only`` are told on another's record.
+    not_theirs: str = "partners act on their own actor's requests only"
     whole_mission_for: frozenset[str] = frozenset()
     #: The action changes the record itself: the principal must see it in full and it must lie
     #: within the sectors they are limited to.
@@ -60,6 +67,11 @@ def _step_rule(step: str) -> Rule:
         else f"{path} is recorded by {_roles(roles)}"
     )
     return Rule(roles, refusal, own_records_only=roles & OWN_RECORDS_ONLY)
+
+
+#: A job is cancelled by the user who started it or an admin, retried by the user who started it
+#: only (it runs again as them, within their limits).
+_JOB_OWNER = "only the user who started a job can retry it"
 
 
 #: Every action, by name. Records of any collection are created, edited and deleted; a project
@@ -82,6 +94,22 @@ ACTIONS: dict[str, Rule] = {
     "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
     "handle_alert": Rule(WRITERS, "officers and admins acknowledge and close alerts"),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
+    "cancel_job": Rule(
+        EVERYONE,
+        "only the user who started a job, or an admin, can cancel it",
+        own_records_only=EVERYONE - {Role.admin},
+        owned_by="user",
+        not_theirs="only the user who started a job, or an admin, can cancel it",
+        on_record=False,
+    ),
+    "retry_job": Rule(
+        EVERYONE,
+        _JOB_OWNER,
+        own_records_only=EVERYONE,
+        owned_by="user",
+        not_theirs=_JOB_OWNER,
+        on_record=False,
+    ),
 }
 
 #: The actions each collection's records offer (besides ``edit`` and ``delete``), in the order
@@ -105,19 +133,18 @@ def authorize(
     ``action``.
 
     ``classification`` is that of the record written (the writer must be cleared for it);
-    ``owner`` the actor the record belongs to (for roles acting on their own records only);
+    ``owner`` the actor the record belongs to, or for a job the user who started it (for roles
+    acting on their own records only);
     ``collection`` the collection acted on. Whether the principal sees the record in full and
     whether it lies within their sectors is asked of the database by the write itself
     (``service.core.records``) and by :func:`record_actions`."""
     rule = ACTIONS[action]
     if principal.role not in rule.roles:
         raise Forbidden(rule.refusal)
-    if principal.role in rule.own_records_only and (
-        principal.actor_id is None or principal.actor_id != owner
-    ):
-        raise Forbidden(
-            f"{action.replace('_', '-')}: partners act on their own actor's requests only"
-        )
+    own = principal.user_id if rule.owned_by == "user" else principal.actor_id
+    if principal.role in rule.own_records_only and (own is None or own != owner):
+        prefix = "" if rule.owned_by == "user" else f"{action.replace('_', '-')}: "
+        raise Forbidden(prefix + rule.not_theirs)
     if classification is not None and Classification(classification) not in principal.cleared_for:
         raise Forbidden(f"you are not cleared to write {Classification(classification)} records")
     if collection in rule.whole_mission_for and principal.sector_scope is not None:

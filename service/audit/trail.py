@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from geoalchemy2 import Geometry
 from sqlalchemy import (
     CTE,
     ColumnElement,
@@ -67,20 +66,11 @@ WHERE t.tgrelid::regclass::text IN ({", ".join(f"'{name}'" for name in DEFAULT_P
 ORDER BY 1
 """
 
-#: A statement creating more records than this writes lean audit rows, without the record's
-#: values (as the trigger does, migration d1f3a5c7e9b2): an import's file and job keep them.
-#: In an import, it writes one row for them all, whose ``record_ids`` lists them (a bulk
-#: creation, migration c27a01d0e0f1), in the order they were written (unsorted: sorting a
-#: million ids costs more than the rest of the row); every record still names its import.
-LEAN_AUDIT_ROWS = 1000
-#: Whether the statement runs in an import (the context every import sets, ``import:<job>``).
-IMPORTING = "coalesce(current_setting('civop.context', true), '') LIKE 'import:%'"
+#: The audit rows themselves (which rows, their values, lean rows and an import's bulk row) are
+#: defined once, in service/sql/audit.sql, for the triggers and for :func:`write` alike.
 #: A statement changing more records than this announces one 'reload' event instead of one
 #: event per record (as ``civop_record_events`` does).
 RELOAD_EVENTS = 500
-
-#: Columns that never enter the audit log (as in ``civop_audit_json``).
-SECRETS = ("password_hash", "key_hash")
 
 #: ``insert`` creates records, ``update`` changes existing ones (a soft delete included),
 #: ``upsert`` does either (``INSERT ... ON CONFLICT DO UPDATE``), ``purge`` removes them.
@@ -95,6 +85,7 @@ _PRESENT: dict[tuple[str, str], frozenset[str]] = {}
 def forget_triggers() -> None:
     """Look the tables' triggers up again (after dropping or creating some)."""
     _PRESENT.clear()
+    _AUDITS.clear()
 
 
 async def _present(run: Run, table: Table) -> frozenset[str]:
@@ -133,27 +124,55 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def record_json(table: Table, alias: str) -> str:
-    """SQL for a row of ``table`` as the audit log keeps it: every column by name, geometries
-    as GeoJSON objects (the same expression as ``civop_audit_json``)."""
-    pairs = []
-    for column in table.c:
-        if column.name in SECRETS:
-            continue
-        value = f"{alias}.{_quoted(column.name)}"
-        if isinstance(column.type, Geometry):
-            value = f"ST_AsGeoJSON({value})::jsonb"
-        pairs.append(f"{_literal(column.name)}, {value}")
-    # PostgreSQL functions take at most 100 arguments: 50 columns per object, merged.
-    parts = [
-        "jsonb_build_object(" + ", ".join(pairs[start : start + 50]) + ")"
-        for start in range(0, len(pairs), 50)
-    ]
-    return " || ".join(parts)
-
-
 def _cte(sql: str, name: str) -> CTE:
     return text(sql).columns().cte(name)
+
+
+#: The statement writing a write's audit rows, asked of ``civop_audit_statement``
+#: (service/sql/audit.sql, the function the triggers run), by database, table and kind.
+_AUDITS: dict[tuple[str, str, str], str] = {}
+
+_AUDIT_STATEMENT = """
+SELECT civop_audit_statement(CAST(:rel AS text)::regclass, CAST(:collection AS text),
+                             CAST(:rows AS text), CAST(:created AS text),
+                             '(SELECT fresh FROM counted)', :has_before, :has_after)
+"""
+
+
+def _rows(kind: Kind) -> str:
+    """The rows a write changed, as the statements of :func:`recording` read them: each
+    record after the write is ``n``, before it ``o`` (a purge's record, removed, is ``o``)."""
+    if kind == "purge":
+        return "changed o"
+    if kind == "insert":
+        return "changed n"
+    return "changed n LEFT JOIN previous o ON o.id = n.id"
+
+
+def _created(kind: Kind) -> str:
+    """Whether a row was created: an upsert says so itself (the row it inserted has no xmax)."""
+    return {"insert": "true", "upsert": "n.civop_created"}.get(kind, "false")
+
+
+async def audit_statement(run: Run, table: Table, kind: Kind) -> str:
+    """The statement writing the audit rows of a write of ``table`` (over the CTEs of
+    :func:`recording`), as the database's ``civop_audit_statement`` writes it for the
+    triggers too; asked once per process when ``run`` names its database."""
+    key = (getattr(run, "database", None) or "", table.name, kind)
+    if key[0] and key in _AUDITS:
+        return _AUDITS[key]
+    asked = text(_AUDIT_STATEMENT).bindparams(
+        rel=_quoted(table.name),
+        collection=table.name,
+        rows=_rows(kind),
+        created=_created(kind),
+        has_before=kind != "insert",
+        has_after=kind != "purge",
+    )
+    ((statement,),) = await run(asked)
+    if key[0]:
+        _AUDITS[key] = statement
+    return str(statement)
 
 
 def recording(
@@ -162,11 +181,13 @@ def recording(
     kind: Kind,
     duties: frozenset[str],
     targets: Select[Any] | None = None,
+    audit: str | None = None,
 ) -> Executable:
     """``statement`` as one statement that returns (created, changed) and also writes the audit
     rows and change events ``duties`` asks for. ``targets`` (for ``update`` and ``upsert``)
     selects the ids of the existing records it may change: their rows, read in the same
-    statement, are the previous values."""
+    statement, are the previous values. ``audit`` is the statement writing the audit rows
+    (:func:`audit_statement`), when ``duties`` asks for them."""
     name = _quoted(table.name)
     collection = _literal(table.name)
     ctes = []
@@ -174,14 +195,12 @@ def recording(
         if targets is None:
             raise ValueError(f"an {kind} of {table.name} needs the ids of the records it changes")
         ctes.append(targets.cte("targets"))
-        ctes.append(_cte(f"SELECT * FROM {name} WHERE id IN (SELECT * FROM targets)", "before"))
-        rows = "changed c LEFT JOIN before b ON b.id = c.id"
-    else:
-        rows = "changed c"
-    # Whether a row was created: an upsert says so itself (the row it inserted has no xmax).
-    fresh = {"insert": "true", "upsert": "c.civop_created"}.get(kind, "false")
+        ctes.append(_cte(f"SELECT * FROM {name} WHERE id IN (SELECT * FROM targets)", "previous"))
+    rows = _rows(kind)
+    fresh = _created(kind)
+    record = "o" if kind == "purge" else "n"
     # The changes first, then the creations, as the triggers of an upsert fire.
-    order = "c.civop_created, c.id" if kind == "upsert" else "c.id"
+    order = "n.civop_created, n.id" if kind == "upsert" else f"{record}.id"
     returned: list[ColumnElement[Any]] = [literal_column(f"{name}.*")]
     if kind == "upsert":
         returned.append(literal_column("(xmax = 0)").label("civop_created"))
@@ -195,39 +214,11 @@ def recording(
     )
     soft = "deleted_at" in table.c
     if "audit" in duties:
-        after = record_json(table, "c")
-        if kind == "purge":
-            entry = f"'purge', {collection}, c.id, {after}, NULL::jsonb"
-        else:
-            deleted = (
-                "WHEN b.deleted_at IS NULL AND c.deleted_at IS NOT NULL THEN 'delete' "
-                if soft and kind != "insert"
-                else ""
-            )
-            action = f"CASE WHEN {fresh} THEN 'create' {deleted}ELSE 'update' END"
-            previous = (
-                f"CASE WHEN {fresh} OR b.id IS NULL THEN NULL ELSE {record_json(table, 'b')} END"
-                if kind != "insert"
-                else "NULL::jsonb"
-            )
-            lean = f"{fresh} AND (SELECT fresh FROM counted) > {LEAN_AUDIT_ROWS}"
-            entry = (
-                f"{action}, {collection}, c.id, {previous}, "
-                f"CASE WHEN {lean} THEN NULL ELSE {after} END"
-            )
-        bulk = "false" if kind == "purge" else f"{lean} AND {IMPORTING}"
-        ctes.append(
-            _cte(
-                "INSERT INTO audit_log (action, collection, record_id, before, after, record_ids) "
-                f"SELECT * FROM (SELECT {entry}, NULL::uuid[] FROM {rows} WHERE NOT ({bulk}) "
-                f"ORDER BY {order}) per_record "
-                f"UNION ALL SELECT 'create', {collection}, NULL, NULL, NULL, "
-                f"array_agg(c.id) FROM {rows} WHERE {bulk} HAVING count(*) > 0",
-                "audit",
-            )
-        )
+        if audit is None:
+            raise ValueError(f"the audit rows of a write of {table.name} need their statement")
+        ctes.append(_cte(audit, "audit"))
     if "events" in duties and kind != "purge":
-        gone = "WHEN c.deleted_at IS NOT NULL THEN 'deleted' " if soft else ""
+        gone = "WHEN n.deleted_at IS NOT NULL THEN 'deleted' " if soft else ""
         event = f"CASE WHEN {fresh} THEN 'created' {gone}ELSE 'updated' END"
         # One event per record, or one 'reload' for the records created and one for those
         # changed when there are too many of them, as the trigger does for its two statements.
@@ -239,7 +230,7 @@ def recording(
             _cte(
                 "INSERT INTO events (collection, record_id, action) "
                 f"SELECT {collection}, e.id, e.action FROM ("
-                f"SELECT {fresh} AS fresh, c.id, {event} AS action FROM {rows} "
+                f"SELECT {fresh} AS fresh, n.id, {event} AS action FROM {rows} "
                 f"WHERE {one_by_one} "
                 "UNION ALL SELECT part.fresh, NULL, 'reload' FROM counted "
                 "CROSS JOIN LATERAL (VALUES (true, fresh), (false, stale)) AS part(fresh, n) "
@@ -249,11 +240,14 @@ def recording(
         )
     if "parts" in duties:
         ctes.append(
-            _cte(_parts(table, rows, fresh, previous=kind in ("update", "upsert")), "parts")
+            _cte(
+                _parts(table, rows, fresh, record, previous=kind in ("update", "upsert")),
+                "parts",
+            )
         )
     if "history" in duties and kind != "purge":
         history = _history(
-            table.name, rows, fresh, order, previous="b." if kind != "insert" else None
+            table.name, rows, fresh, order, previous="o." if kind != "insert" else None
         )
         if history is not None:
             ctes.append(_cte(history, "history"))
@@ -264,7 +258,7 @@ def recording(
     )
 
 
-def _parts(table: Table, rows: str, fresh: str, *, previous: bool) -> str:
+def _parts(table: Table, rows: str, fresh: str, record: str, *, previous: bool) -> str:
     """The layer version parts (classification, sector, owner) the records were in before
     and are in after, each bumped once for the records created and once for those changed,
     as ``civop_bump_layer_parts`` does for the INSERT and the UPDATE of an upsert."""
@@ -275,7 +269,7 @@ def _parts(table: Table, rows: str, fresh: str, *, previous: bool) -> str:
         owned = f"{alias}.{_quoted(owner)}" if owner else "NULL::uuid"
         return f"({fresh}, {alias}.classification, {alias}.{_quoted(sector)}, {owned})"
 
-    values = ", ".join([part("c"), part("b")] if previous else [part("c")])
+    values = ", ".join([part(record), part("o")] if previous else [part(record)])
     return (
         "INSERT INTO layer_version_parts AS p "
         "(collection, classification, sector_id, owner_id, version) "
@@ -292,18 +286,18 @@ def _history(table: str, rows: str, fresh: str, order: str, previous: str | None
     """The history rows the table's own trigger writes on one node (``HISTORIES``)."""
     if table == "projects":
         before = f"CASE WHEN {fresh} THEN NULL ELSE {previous}status END" if previous else "NULL"
-        changed = f"{fresh} OR {previous}status IS DISTINCT FROM c.status" if previous else "true"
+        changed = f"{fresh} OR {previous}status IS DISTINCT FROM n.status" if previous else "true"
         return (
             "INSERT INTO project_status_history "
             "(project_id, from_status, to_status, reason, context) "
-            f"SELECT c.id, {before}, c.status, nullif(current_setting('civop.reason', true), ''), "
+            f"SELECT n.id, {before}, n.status, nullif(current_setting('civop.reason', true), ''), "
             f"current_setting('civop.context', true) FROM {rows} WHERE {changed} ORDER BY {order}"
         )
     if table == "assistance_requests":
         return (
             "INSERT INTO assistance_request_history "
             "(request_id, step, from_status, to_status, happened_at) "
-            f"SELECT c.id, 'recorded', NULL, c.status, c.requested_at FROM {rows} "
+            f"SELECT n.id, 'recorded', NULL, n.status, n.requested_at FROM {rows} "
             f"WHERE {fresh} ORDER BY {order}"
         )
     return None
@@ -386,7 +380,9 @@ async def write(
             # only, until the transaction ends. Row locks alone would miss a record another
             # transaction inserts meanwhile, which the upsert would then find and update.
             await run(text(f"LOCK TABLE {_quoted(table.name)} IN SHARE ROW EXCLUSIVE MODE"))
-    ((created, changed),) = await run(recording(table, statement, kind, frozenset(owed), chosen))
+    audit = await audit_statement(run, table, kind) if "audit" in owed else None
+    written = recording(table, statement, kind, frozenset(owed), chosen, audit)
+    ((created, changed),) = await run(written)
     if created or changed:
         if "layer" in owed:
             await run(text(_BUMP).bindparams(collection=table.name))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -216,8 +216,10 @@ async def list_features(
         if backward
         else (picked.c.picked_order.desc(), picked.c.picked_id.desc())
     )
+    facts = _action_facts(v, collection, principal)
     rows = (
         v.select()
+        .add_columns(*(e.label(n) for n, e in facts.items()))
         .select_from(table.join(picked, picked.c.picked_id == table.c.id))
         .order_by(*in_order)
         .subquery("r")
@@ -249,7 +251,12 @@ async def list_features(
             )
         )
     result = await session.execute(
-        select(feature_json(rows, crs=query.crs), cast(rows.c[collection.order], Text), rows.c.id)
+        select(
+            feature_json(rows, leave_out=tuple(facts), crs=query.crs),
+            cast(rows.c[collection.order], Text),
+            rows.c.id,
+            *(rows.c[n] for n in facts),
+        )
     )
     if dense:
         await session.execute(select(func.set_config("enable_sort", "on", True)))
@@ -274,7 +281,11 @@ async def list_features(
     has_prev = (more and backward) or (cursor is not None and not backward)
     next_cursor = encode_cursor(Cursor(last[1], last[2])) if has_next else None
     prev_cursor = encode_cursor(Cursor(first[1], first[2], backward=True)) if has_prev else None
-    return Page([row[0] for row in fetched], next_cursor, prev_cursor, matched)
+    features = [
+        with_member(row[0], "actions", _actions_of(principal, collection, facts, row[3:]))
+        for row in fetched
+    ]
+    return Page(features, next_cursor, prev_cursor, matched)
 
 
 def _in_scope(table: Table, principal: Principal) -> ColumnElement[bool]:
@@ -298,6 +309,43 @@ async def _count_up_to(
     return int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
 
 
+def _action_facts(v: View, collection: Collection, principal: Principal) -> dict[str, Any]:
+    """What the actions a principal may take on a record depend on, as columns of its row
+    (none when their role may take none on this collection): whether they see it in full, it
+    lies within their sectors, the actor it belongs to, its state (a request's workflow)."""
+    if not actions.offered(principal, collection.name):
+        return {}
+    table = v.table
+    facts: dict[str, ColumnElement[Any]] = {
+        "_exact": v.exact,
+        "_in_scope": _in_scope(table, principal),
+    }
+    owner = policy_for(collection.name).owner_column
+    if owner is not None:
+        facts["_owner"] = table.c[owner]
+    facts.update({f"_state_{c}": table.c[c] for c in collection.state_columns})
+    return facts
+
+
+def _actions_of(
+    principal: Principal, collection: Collection, facts: dict[str, Any], values: Sequence[Any]
+) -> list[str]:
+    """The actions ``principal`` may take on a record whose ``facts`` hold ``values``, as the
+    action table says (``service.access.actions.record_actions``)."""
+    if not facts:
+        return []
+    fact = dict(zip(facts, values, strict=True))
+    state = {c: fact[f"_state_{c}"] for c in collection.state_columns}
+    return actions.record_actions(
+        principal,
+        collection.name,
+        exact=bool(fact["_exact"]),
+        within_scope=bool(fact["_in_scope"]),
+        owner=fact.get("_owner"),
+        possible=collection.possible_actions(state) if collection.possible_actions else None,
+    )
+
+
 async def get_feature(
     session: AsyncSession,
     collection: Collection,
@@ -308,17 +356,9 @@ async def get_feature(
     """One feature as the principal may see it, with the actions they may take on it (an
     ``actions`` member, ``service.access.actions``); hidden and unknown records are alike: 404."""
     v = view(collection.table, principal)
-    table = v.table
-    statement = v.select().where(table.c.id == record_id)
-    offered = actions.offered(principal, collection.name)
-    owner = policy_for(collection.name).owner_column
-    facts: dict[str, ColumnElement[Any]] = {}
-    if offered:
-        facts = {"_exact": v.exact, "_in_scope": _in_scope(table, principal)}
-        if owner is not None:
-            facts["_owner"] = table.c[owner]
-        facts.update({f"_state_{c}": table.c[c] for c in collection.state_columns})
-        statement = statement.add_columns(*(e.label(n) for n, e in facts.items()))
+    facts = _action_facts(v, collection, principal)
+    statement = v.select().where(v.table.c.id == record_id)
+    statement = statement.add_columns(*(e.label(n) for n, e in facts.items()))
     rows = statement.subquery("r")
     found = (
         await session.execute(
@@ -327,19 +367,7 @@ async def get_feature(
     ).one_or_none()
     if found is None:
         raise NotFound(f"no such record in {collection.name}")
-    may: list[str] = []
-    if offered:
-        fact = dict(zip(facts, found[1:], strict=True))
-        state = {c: fact[f"_state_{c}"] for c in collection.state_columns}
-        may = actions.record_actions(
-            principal,
-            collection.name,
-            exact=bool(fact["_exact"]),
-            within_scope=bool(fact["_in_scope"]),
-            owner=fact.get("_owner"),
-            possible=collection.possible_actions(state) if collection.possible_actions else None,
-        )
-    return with_member(found[0], "actions", may)
+    return with_member(found[0], "actions", _actions_of(principal, collection, facts, found[1:]))
 
 
 async def act_as(session: AsyncSession, principal: Principal, context: str | None = None) -> None:

@@ -418,7 +418,7 @@ async def _check_references(
 
 def sector_expr(staging: Staging) -> ColumnElement[Any]:
     """The record's area of responsibility, from its geometry by the rule of ``civop_sector_at``
-    (the smallest area holding the record): found as the file was read for points, else from the
+    (the smallest area holding the record, ranked by ``civop_sector_rank``): found as the file was read for points, else from the
     point on surface by a subquery, planned once rather than per row."""
     st = staging.table
     located: ColumnElement[Any]
@@ -426,14 +426,13 @@ def sector_expr(staging: Staging) -> ColumnElement[Any]:
         located = st.c[LOCATED]
     else:
         sectors = Sector.__table__
-        rank = case((sectors.c.level == "battalion", 0), (sectors.c.level == "sector", 1), else_=2)
         located = (
             select(sectors.c.id)
             .where(
                 sectors.c.deleted_at.is_(None),
                 func.ST_Intersects(sectors.c.geom, func.ST_PointOnSurface(st.c.geom)),
             )
-            .order_by(rank, sectors.c.id)
+            .order_by(func.civop_sector_rank(sectors.c.level), sectors.c.id)
             .limit(1)
             .scalar_subquery()
         )

@@ -114,14 +114,15 @@ def _located_by_reader(collection: Collection) -> bool:
 
 async def _sector_index(session: AsyncSession) -> SectorIndex:
     """The live sectors, read in the import's transaction (as ``civop_sector_at`` reads
-    them: every sector, whoever imports)."""
+    them: every sector, whoever imports), in the order in which they claim a point: the
+    database's (``civop_sector_rank``, service/sql/sectors.sql)."""
     sectors = Sector.__table__
     rows = await session.execute(
-        select(sectors.c.id, sectors.c.level, func.ST_AsBinary(sectors.c.geom)).where(
-            sectors.c.deleted_at.is_(None)
-        )
+        select(sectors.c.id, func.ST_AsBinary(sectors.c.geom))
+        .where(sectors.c.deleted_at.is_(None))
+        .order_by(func.civop_sector_rank(sectors.c.level), sectors.c.id)
     )
-    return SectorIndex([(sector_id, level, bytes(wkb)) for sector_id, level, wkb in rows])
+    return SectorIndex([(sector_id, bytes(wkb)) for sector_id, wkb in rows])
 
 
 async def _chunks(

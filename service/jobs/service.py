@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, literal, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.actions import allowed, authorize
 from service.access.policy import Principal
 from service.config import Settings, get_settings
 from service.enums import Role
-from service.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from service.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from service.jobs.models import ACTIVE, Job, JobState
 
 #: The Procrastinate queue and task names civop's workers listen to.
@@ -245,6 +246,8 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     """Cancel a queued or running job: a queued one never starts; a running one's process is
     killed by its worker within a second or two, and nothing it was writing is kept."""
     job = await get_job(session, principal, job_id)
+    if not allowed(principal, "cancel_job", owner=job.owner_id):
+        raise NotFound("no such job (or it is not yours)")
     changed = await session.scalar(
         update(Job)
         .where(Job.id == job.id, Job.state.in_(ACTIVE))
@@ -277,8 +280,11 @@ async def retry(session: AsyncSession, principal: Principal, job_id: uuid.UUID) 
     job = await get_job(session, principal, job_id)
     if job.state not in (JobState.failed, JobState.cancelled):
         raise Conflict(f"only a failed or cancelled job can be retried; this one is {job.state}")
-    if job.owner_id != principal.user_id:
-        raise Conflict("only the user who started a job can retry it")
+    try:
+        authorize(principal, "retry_job", owner=job.owner_id)
+    except Forbidden as refusal:
+        # An admin sees the job but may not run it again as its owner: a conflict, as before.
+        raise Conflict(str(refusal)) from refusal
     if job.kind == "import" and not (job_dir(job.id) / "upload").exists():
         raise Conflict("the uploaded file of this import was removed; upload it again")
     settings = get_settings()

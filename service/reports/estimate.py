@@ -34,6 +34,16 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
+#: The emerging hot-spot patterns a report names as rising (ESRI's names).
+RISING = ("new_hot_spot", "consecutive_hot_spot", "intensifying_hot_spot")
+
+
+def rising_cells(hotspots: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hot-spot cells whose pattern is new, consecutive or intensifying, strongest first
+    (as the analysis lists them)."""
+    return [c for c in hotspots.get("cells", []) if c.get("pattern") in RISING]
+
+
 @dataclass(frozen=True)
 class Change:
     """Incidents of one category in one area of responsibility, now and the period before."""
@@ -200,11 +210,7 @@ def look_first(report: Any) -> list[str]:
             f"Exposure of {name} rose from {top['before']:.1f} to {top['exposure']:.1f} "
             f"({top['incidents']} incidents within 20 km)."
         )
-    rising = [
-        c
-        for c in report.hotspots.get("cells", [])
-        if c.get("pattern") in ("new_hot_spot", "consecutive_hot_spot", "intensifying_hot_spot")
-    ]
+    rising = rising_cells(report.hotspots)
     if rising:
         items.append(
             f"{rising[0]['trend'].capitalize()} {rising[0]['place']}: "

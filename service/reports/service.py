@@ -522,11 +522,7 @@ def _key_points(report: Report) -> list[str]:
             f"Most exposed IDP site: {name} ({top['incidents']} incidents within "
             f"20 km, population {top['population'] or 'unknown'})."
         )
-    rising = [
-        c
-        for c in report.hotspots.get("cells", [])
-        if c.get("pattern") in ("new_hot_spot", "consecutive_hot_spot", "intensifying_hot_spot")
-    ]
+    rising = estimate.rising_cells(report.hotspots)
     if rising:
         points.append(
             f"{len(rising)} hot-spot cell(s) new, consecutive or intensifying, the strongest "
