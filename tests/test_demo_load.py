@@ -25,7 +25,6 @@ from service.demo.load import DEMO_RULES, load_demo
 from service.errors import Conflict
 from tests.conftest import TEST_DB, create_database, drop_database
 
-
 #: What loading the demo answered, by database: the module's tests read the demo it loaded.
 LOADED: dict[str, dict[str, int]] = {}
 
