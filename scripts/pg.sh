@@ -165,7 +165,16 @@ case "${1:-ensure}" in
     if [ ! -f "$rdata/PG_VERSION" ]; then
       mkdir -p "$rdata" "$rsock"; [ "$(id -u)" = 0 ] && chown "$(run_user)" "$rdata" "$rsock"
       chmod 700 "$rdata"
-      as_owner "$BIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" -D "$rdata" -R -X stream -c fast
+      # A database dropped while the backup walks its folder fails the backup ("could not open
+      # directory"): other sessions may create and drop databases meanwhile, so try again.
+      for attempt in 1 2 3 4 5; do
+        if as_owner "$BIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U "$DBUSER" -D "$rdata" -R -X stream -c fast; then
+          break
+        fi
+        [ "$attempt" = 5 ] && { log "pg_basebackup failed 5 times"; exit 1; }
+        log "pg_basebackup failed (attempt $attempt); trying again"
+        find "$rdata" -mindepth 1 -delete; sleep 2
+      done
       cat >>"$rdata/postgresql.conf" <<CONF
 port = $rport
 unix_socket_directories = '$rsock'
@@ -173,7 +182,8 @@ hot_standby = on
 shared_buffers = 256MB
 CONF
     fi
-    as_owner "$BIN/pg_ctl" -D "$rdata" -l "$HOME_DIR/replica-$rport.log" -w -t 60 start >/dev/null
+    as_owner "$BIN/pg_ctl" -D "$rdata" -l "$HOME_DIR/replica-$rport.log" -w -t 120 start >/dev/null || {
+      log "the replica did not start; its log ends with:"; tail -n 20 "$HOME_DIR/replica-$rport.log" >&2; exit 1; }
     log "replica running on 127.0.0.1:$rport"
     ;;
   replica-stop)

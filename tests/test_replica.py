@@ -94,6 +94,12 @@ async def until(check: object, within_s: float = 15.0) -> None:
         await asyncio.sleep(0.2)
 
 
+def pg(*args: str) -> None:
+    """Run ``scripts/pg.sh``; a failure shows what it printed."""
+    done = subprocess.run([PG, *args], capture_output=True, text=True)
+    assert done.returncode == 0, f"pg.sh {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+
+
 @pytest.fixture(scope="module")
 async def pair() -> AsyncIterator[Pair]:
     name = f"{TEST_DB}_replica"
@@ -101,7 +107,7 @@ async def pair() -> AsyncIterator[Pair]:
     engine = create_async_engine(url)
     await factories.build_world(engine)
     port = free_port()
-    subprocess.run([PG, "replica-start", str(port)], check=True, capture_output=True)
+    pg("replica-start", str(port))
     service_port = free_port()
     pair = Pair(f"http://127.0.0.1:{service_port}", name, port, engine)
 
@@ -192,17 +198,13 @@ async def test_writes_land_on_the_primary_and_reach_readers_through_the_replica(
 async def test_reads_survive_the_replica_going_down_and_return_to_it(pair: Pair) -> None:
     key = await pair.key("analyst")
     async with httpx.AsyncClient(base_url=pair.url, headers={"X-API-Key": key}) as http:
-        subprocess.run(
-            [PG, "replica-stop", str(pair.replica_port)], check=True, capture_output=True
-        )
+        pg("replica-stop", str(pair.replica_port))
         for _ in range(5):
             assert (await http.get("/collections/sectors/items")).status_code == 200
             assert (
                 await http.get("/collections/sectors/tiles/WebMercatorQuad/6/36/30")
             ).status_code == 200
-        subprocess.run(
-            [PG, "replica-start", str(pair.replica_port)], check=True, capture_output=True
-        )
+        pg("replica-start", str(pair.replica_port))
 
         async def back_on_replica() -> bool:
             before = await transactions_on(pair.replica_dsn())

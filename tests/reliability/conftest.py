@@ -105,6 +105,8 @@ class Service:
         return {
             **os.environ,
             "DATABASE_URL": self.database_url.replace("postgresql+asyncpg://", "postgresql://"),
+            # Logs reach the file as they are written, as in the container (Dockerfile).
+            "PYTHONUNBUFFERED": "1",
             **self.settings,
         }
 

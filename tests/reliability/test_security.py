@@ -315,7 +315,7 @@ async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
         "signing secret": os.environ["CIVOP_SECRET_KEY"],
     }
     for where, text in logs.items():
-        assert text.strip(), f"nothing was logged by the {where}"
+        assert text.strip(), f"nothing was logged by the {where} ({secured.service.log_path})"
         for what, secret in secrets.items():
             assert secret not in text, f"the {what} appears in the log of the {where}"
     record_figures(
