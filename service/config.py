@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
 
     #: Mission area (lon_min, lat_min, lon_max, lat_max): used to spot swapped coordinates.
     mission_bbox: tuple[float, float, float, float] = (22.0, 2.0, 30.0, 10.0)
+    #: The mission's time zone (IANA name): pages, reports and alerts show local time in it,
+    #: "last 7 days" and report periods are its days. Storage stays UTC.
+    time_zone: str = "UTC"
 
     #: Largest geometry accepted on any way in (API, OGC API, imports, analysis requests):
     #: vertices (every position, closing ones included), parts of a multi geometry, holes.
@@ -240,6 +244,17 @@ class Settings(BaseSettings):
     #: Emerging hot-spot analyses over at most this many cell-steps (cells x time steps)
     #: answer at once; larger ones (a force area over ten steps) become jobs.
     jobs_emerging_inline_cells: int = Field(50_000, ge=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"CIVOP_TIME_ZONE {value!r} is not a time zone name (e.g. Africa/Bangui)"
+            ) from exc
+        return value
 
     @field_validator("database_url")
     @classmethod
