@@ -216,6 +216,8 @@ class Settings(BaseSettings):
             "report": 900.0,
             "exposure": 600.0,
             "emerging_hotspots": 600.0,
+            "risk": 600.0,
+            "hotspots": 600.0,
             "alerts_scheduled": 600.0,
         }
     )
@@ -244,6 +246,10 @@ class Settings(BaseSettings):
     #: Emerging hot-spot analyses over at most this many cell-steps (cells x time steps)
     #: answer at once; larger ones (a force area over ten steps) become jobs.
     jobs_emerging_inline_cells: int = Field(50_000, ge=0)
+    #: Risk overlays and hot-spot analyses over at most this many grid cells answer at once;
+    #: larger ones (the whole mission at town scale) become jobs: drawing and serialising
+    #: each cell's hexagon is the work that grows with the area.
+    jobs_analysis_inline_cells: int = Field(50_000, ge=0)
 
     @field_validator("time_zone")
     @classmethod

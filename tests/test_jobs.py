@@ -66,6 +66,7 @@ async def server() -> AsyncIterator[JobServer]:
         "CIVOP_JOBS_STALE_S": "5",
         "CIVOP_JOBS_EXPOSURE_INLINE_SITES": "1",
         "CIVOP_JOBS_EMERGING_INLINE_CELLS": "100",
+        "CIVOP_JOBS_ANALYSIS_INLINE_CELLS": "1000",
     }
     try:
         async with serving(env, "jobs-server.log") as base:
@@ -444,3 +445,31 @@ async def test_a_job_over_its_memory_limit_fails_saying_so() -> None:
     finally:
         await engine.dispose()
         await drop_database(name)
+
+
+async def test_risk_and_hot_spots_over_a_large_area_are_jobs_small_ones_answer_at_once(
+    server: JobServer,
+) -> None:
+    large: dict[str, str | int] = {
+        "bbox": "24,6.5,25,7.5",
+        "resolution": 7,
+        "datetime": "2020-01-01T00:00:00Z/..",
+    }
+    small = {**large, "bbox": "24.4,6.9,24.6,7.1"}
+    async with server.client("analyst") as http:
+        for route, kind in (("risk", "risk"), ("hotspots", "hotspots")):
+            at_once = await http.get(f"/api/analysis/{route}", params=small)
+            assert at_once.status_code == 200, at_once.text
+            asked = await http.get(f"/api/analysis/{route}", params=large)
+            assert asked.status_code == 202, asked.text
+            assert asked.json()["kind"] == kind
+            assert asked.json()["progress"]["unit"] == "cells"
+            job = await finished(http, asked.headers["location"])
+            assert job["state"] == "succeeded", job
+            result = await http.get(job["result"])
+            assert result.headers["content-type"] == "application/geo+json"
+            body = result.json()
+            assert body["type"] == "FeatureCollection"
+            assert body["parameters"]["resolution"] == 7
+        # The job's hot-spot answer covers every cell of the large area, as the route would.
+        assert body["summary"]["cells"] > 1000

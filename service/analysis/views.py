@@ -173,6 +173,29 @@ def _answer(body: str) -> Response:
     return GeoJSONResponse(body)
 
 
+async def _as_job(
+    request: Request,
+    principal: Principal,
+    kind: str,
+    params: dict[str, Any],
+    total: int,
+    unit: str,
+) -> Response:
+    """A large analysis runs in a worker process, as the user (``service.jobs``): ``202
+    Accepted`` with the job, whose ``result`` is the GeoJSON the route would have answered."""
+    from service.jobs import service as jobs
+    from service.jobs import views as jobs_views
+
+    async with request.app.state.sessionmaker() as own:
+        job = await jobs.submit(own, principal, kind, params, total=total, unit=unit)
+    return jobs_views.accepted(request, job, principal)
+
+
+def _inline(cells: int) -> bool:
+    """Whether a grid analysis over ``cells`` cells answers at once (else it becomes a job)."""
+    return cells <= get_settings().jobs_analysis_inline_cells
+
+
 @router.get(
     "/proximity",
     summary="Proximity of IDP sites to incidents, armed groups, bases and patrols",
@@ -243,18 +266,8 @@ async def exposure(
     )
     sites = len(await service.fetch_sites(session, principal, scope))
     if sites > get_settings().jobs_exposure_inline_sites:
-        # Many sites: the analysis runs in a worker process, as the user (``service.jobs``).
-        from service.jobs import service as jobs
-        from service.jobs import views as jobs_views
-
-        params: dict[str, Any] = {
-            "area": area_params(area),
-            "parameters": asdict(parameters),
-            "limit": limit,
-        }
-        async with request.app.state.sessionmaker() as own:
-            job = await jobs.submit(own, principal, "exposure", params, total=sites, unit="sites")
-        return jobs_views.accepted(request, job, principal)
+        params = {"area": area_params(area), "parameters": asdict(parameters), "limit": limit}
+        return await _as_job(request, principal, "exposure", params, sites, "sites")
     return _answer(await service.exposure_layer(session, principal, scope, parameters, limit))
 
 
@@ -265,6 +278,7 @@ async def exposure(
     responses=DOCUMENTED,
 )
 async def risk(
+    request: Request,
     session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
@@ -274,9 +288,21 @@ async def risk(
     ] = False,
 ) -> Response:
     """risk = hazard x (1 + vulnerability) x (1 - coverage_reduction x coverage), per H3 cell
-    of the sector or bbox; see the parameters for each component. Large areas: use
-    `/api/analysis/risk/tiles/{z}/{x}/{y}`."""
+    of the sector or bbox; see the parameters for each component. For a map of large areas,
+    `/api/analysis/risk/tiles/{z}/{x}/{y}` draws the same cells tile by tile.
+
+    Over more than `CIVOP_JOBS_ANALYSIS_INLINE_CELLS` cells (50,000) the overlay is computed
+    in a job worker: `202 Accepted` with the job, whose `result` is the GeoJSON."""
     scope = await area.scope(session, principal, require_area=True)
+    assert scope.area is not None
+    cells = service.area_cells(HexGrid(parameters.resolution), scope.area).size
+    if not _inline(cells):
+        params = {
+            "area": area_params(area),
+            "parameters": asdict(parameters),
+            "include_empty": include_empty,
+        }
+        return await _as_job(request, principal, "risk", params, cells, "cells")
     return _answer(await service.risk_layer(session, principal, scope, parameters, include_empty))
 
 
@@ -338,6 +364,7 @@ PERMUTATIONS = Query(
     responses=DOCUMENTED,
 )
 async def hotspots(
+    request: Request,
     session: ReadSessionDep,
     principal: PrincipalDep,
     area: AreaDep,
@@ -358,11 +385,19 @@ async def hotspots(
     Benjamini-Hochberg adjusted p; `hotspot` is `hot` or `cold` where q < alpha. Each cell
     counts every incident in its whole hexagon, whatever the edge of the box or sector. With
     fewer than 30 incidents nothing is tested: `summary.tested` is false, `summary.reason`
-    says why, and no cell is returned."""
+    says why, and no cell is returned.
+
+    Over more than `CIVOP_JOBS_ANALYSIS_INLINE_CELLS` cells (50,000) the analysis runs in a
+    job worker: `202 Accepted` with the job, whose `result` is the GeoJSON."""
     scope = await area.scope(session, principal, require_area=True)
     options = service.HotspotOptions(
         resolution=resolution, alpha=alpha, include_all=include_all, permutations=permutations
     )
+    assert scope.area is not None
+    cells = service.area_cells(HexGrid(resolution), scope.area).size
+    if not _inline(cells):
+        params = {"area": area_params(area), "options": asdict(options)}
+        return await _as_job(request, principal, "hotspots", params, cells, "cells")
     return _answer(await service.hotspot_layer(session, principal, scope, options))
 
 
@@ -410,16 +445,8 @@ async def emerging_hotspots(
     assert scope.area is not None
     steps = service.area_cells(HexGrid(resolution), scope.area).size * windows
     if steps > get_settings().jobs_emerging_inline_cells:
-        # A large area over many steps: the analysis runs in a worker process, as the user.
-        from service.jobs import service as jobs
-        from service.jobs import views as jobs_views
-
-        params: dict[str, Any] = {"area": area_params(area), "options": asdict(options)}
-        async with request.app.state.sessionmaker() as own:
-            job = await jobs.submit(
-                own, principal, "emerging_hotspots", params, total=windows, unit="time steps"
-            )
-        return jobs_views.accepted(request, job, principal)
+        params = {"area": area_params(area), "options": asdict(options)}
+        return await _as_job(request, principal, "emerging_hotspots", params, windows, "time steps")
     return _answer(await service.emerging_layer(session, principal, scope, options))
 
 

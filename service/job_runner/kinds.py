@@ -248,6 +248,37 @@ async def emerging_hotspots(context: Context) -> Output:
     return Output(path, "emerging-hotspots.geojson", "application/geo+json")
 
 
+async def hotspots(context: Context) -> Output:
+    from service.analysis import service
+
+    area = _area_query(context.params["area"])
+    options = service.HotspotOptions(**context.params["options"])
+    async with context.sessionmaker() as session:
+        scope = await area.scope(session, context.principal, require_area=True)
+        body = await service.hotspot_layer(session, context.principal, scope, options)
+    path = context.partial / "hotspots.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, "hotspots.geojson", "application/geo+json")
+
+
+async def risk(context: Context) -> Output:
+    from geo.analysis.risk import RiskParameters
+    from service.analysis import service
+
+    area = _area_query(context.params["area"])
+    values = dict(context.params["parameters"])
+    values["severity_weights"] = tuple(values["severity_weights"])
+    parameters = RiskParameters(**values)
+    async with context.sessionmaker() as session:
+        scope = await area.scope(session, context.principal, require_area=True)
+        body = await service.risk_layer(
+            session, context.principal, scope, parameters, context.params["include_empty"]
+        )
+    path = context.partial / "risk.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, "risk.geojson", "application/geo+json")
+
+
 async def exposure(context: Context) -> Output:
     from geo.analysis.exposure import ExposureParameters
     from service.analysis import service
@@ -286,6 +317,8 @@ HANDLERS: dict[str, Handler] = {
     "print": print_map,
     "exposure": exposure,
     "emerging_hotspots": emerging_hotspots,
+    "hotspots": hotspots,
+    "risk": risk,
     "export": export,
     "report": report,
     "import": import_file,

@@ -36,7 +36,7 @@ class Job(Base):
     )
     number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
     #: export, report, import, import_preview, import_rollback, exposure, emerging_hotspots,
-    #: alerts_scheduled.
+    #: hotspots, risk, print, alerts_scheduled.
     kind: Mapped[str] = mapped_column(Text)
     state: Mapped[JobState] = mapped_column(Text, server_default=text("'queued'"))
     #: What the work needs to run again (the request, never credentials).

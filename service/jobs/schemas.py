@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 class JobProgress(BaseModel):
     done: int = Field(description="Units done so far (rows read or written, or percent).")
     total: int | None = Field(description="Units in all, when known.")
-    unit: str = Field(description="rows or percent.")
+    unit: str = Field(
+        description="What `done` and `total` count: rows, sites, cells, time steps or percent."
+    )
     percent: float | None
 
 
@@ -25,8 +27,8 @@ class JobOut(BaseModel):
         "every job (to others it would count the jobs hidden from them).",
     )
     kind: str = Field(
-        description="export, report, import, import_preview, import_rollback, exposure or "
-        "emerging_hotspots."
+        description="export, report, import, import_preview, import_rollback, exposure, "
+        "emerging_hotspots, hotspots, risk or print."
     )
     state: str = Field(description="queued, running, succeeded, failed or cancelled.")
     progress: JobProgress

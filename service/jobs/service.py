@@ -45,6 +45,8 @@ TITLES = {
     "import_rollback": "import rollback",
     "exposure": "exposure analysis",
     "emerging_hotspots": "emerging hot-spot analysis",
+    "hotspots": "hot-spot analysis",
+    "risk": "risk overlay",
     "print": "print of the map",
     "alerts_scheduled": "time-based alert rules",
 }

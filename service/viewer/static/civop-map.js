@@ -221,6 +221,27 @@
     });
   }
 
+  /**
+   * An analysis's GeoJSON: a large area answers 202 with a job run by the worker; wait for it
+   * and read its result.
+   */
+  function analysisJson(path) {
+    return api(path).then(function (response) {
+      if (response.status !== 202) {
+        if (response.ok) return response.json();
+        return apiJson(path); // the same error message as any other read
+      }
+      return response
+        .json()
+        .then(function (job) {
+          return waitForJob(job.id);
+        })
+        .then(function (job) {
+          return apiJson(pathOf(job.result));
+        });
+    });
+  }
+
   /** Every feature of a list, following its next links. */
   function allFeatures(path) {
     var features = [];
@@ -1118,7 +1139,7 @@
     var colours = state.config.styles.hotspots.colours;
     var layer = new Layer('hotspots', function (self) {
       var url = withQuery('/api/analysis/hotspots', ['bbox=' + bbox, 'resolution=6', dateQuery()]);
-      return apiJson(url).then(function (answer) {
+      return analysisJson(url).then(function (answer) {
         var cells = (answer.features || []).filter(function (f) {
           return f.properties.hotspot;
         });
