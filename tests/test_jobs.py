@@ -169,6 +169,7 @@ async def test_jobs_are_cancelled_queued_and_running_and_can_be_retried(server: 
         await until_state(http, first["links"]["self"], "running")
         waiting = (await http.get(second["links"]["self"])).json()
         assert waiting["state"] == "queued", waiting
+        assert waiting["actions"] == ["cancel"]
         cancelled = await http.delete(second["links"]["self"])
         assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
         running = await http.delete(first["links"]["self"])
@@ -180,12 +181,17 @@ async def test_jobs_are_cancelled_queued_and_running_and_can_be_retried(server: 
         for job in (first, second):
             now = (await http.get(job["links"]["self"])).json()
             assert now["state"] == "cancelled" and now["result"] is None, now
+            assert now["actions"] == ["retry"]  # its owner may run it again
         assert (await http.get(f"{second['links']['self']}/result")).status_code == 409
+        async with server.client("admin") as admin:
+            seen = (await admin.get(second["links"]["self"])).json()
+            assert seen["actions"] == []  # an admin cancels others' jobs, but never reruns them
 
         again = await http.post(f"{second['links']['self']}/retry")
         assert again.status_code == 202, again.text
         done = await finished(http, again.headers["location"])
         assert done["state"] == "succeeded" and done["attempts"] == 1, done
+        assert done["actions"] == []
         assert (await http.get(done["result"])).status_code == 200
 
 

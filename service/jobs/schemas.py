@@ -44,3 +44,8 @@ class JobOut(BaseModel):
     result_media_type: str | None
     result_size: int | None
     links: dict[str, str] = Field(description="The job itself, and other resources it made.")
+    actions: list[str] = Field(
+        default_factory=list,
+        description="What you may do with the job now: `cancel` (queued or running), "
+        "`retry` (failed or cancelled).",
+    )

@@ -244,6 +244,19 @@ async def list_jobs(
     return list(rows)
 
 
+def job_actions(principal: Principal, job: Job) -> list[str]:
+    """What ``principal`` may do with ``job`` in its present state: ``cancel`` a queued or
+    running one, ``retry`` a failed or cancelled one."""
+    found = []
+    if job.state in ACTIVE and allowed(principal, "cancel_job", owner=job.owner_id):
+        found.append("cancel")
+    if job.state in (JobState.failed, JobState.cancelled) and allowed(
+        principal, "retry_job", owner=job.owner_id
+    ):
+        found.append("retry")
+    return found
+
+
 async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID) -> Job:
     """Cancel a queued or running job: a queued one never starts; a running one's process is
     killed by its worker within a second or two, and nothing it was writing is kept."""

@@ -48,6 +48,7 @@ def job_out(request: Request, job: Job, principal: Principal) -> JobOut:
         result_media_type=job.result_media_type,
         result_size=job.result_size,
         links=links,
+        actions=service.job_actions(principal, job),
     )
 
 
