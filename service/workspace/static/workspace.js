@@ -164,6 +164,12 @@
     }).catch(function () { flushing = false; });
   }
 
+  function summaryOf(form) {
+    var field = form.dataset.outboxSummary && form.querySelector(form.dataset.outboxSummary);
+    if (!field) return "";
+    return field.options ? field.options[field.selectedIndex].text : field.value;
+  }
+
   function keep(form) {
     var fields = [];
     new FormData(form).forEach(function (value, name) { fields.push([name, String(value)]); });
@@ -174,7 +180,7 @@
         key: key,
         url: form.getAttribute("hx-post") || form.action,
         fields: fields,
-        summary: form.dataset.outboxSummary ? (form.querySelector(form.dataset.outboxSummary) || {}).value : "",
+        summary: summaryOf(form),
         kept: new Date().toISOString(),
       });
       saveOutbox(items);
