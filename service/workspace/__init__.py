@@ -10,10 +10,12 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import views
+from service.workspace import admin, views
 
 #: The workspace's areas, in the order the navigation shows them.
-AREAS: list[ModuleType] = []
+AREAS: list[ModuleType] = [
+    admin,
+]
 
 
 def install(app: FastAPI) -> None:
