@@ -16,6 +16,7 @@ from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
+from service.auth.admin_views import router as admin_router
 from service.auth.throttle import LoginLimits
 from service.auth.views import router as auth_router
 from service.basemap.views import router as basemap_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(layer_router)
     app.include_router(heat_router)
     app.include_router(auth_router)
+    app.include_router(admin_router)
     app.include_router(imports_router)
     app.include_router(exports_router)
     app.include_router(jobs_router)

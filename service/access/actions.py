@@ -26,6 +26,8 @@ STAFF = frozenset({Role.analyst, Role.officer, Role.admin})
 OWN_RECORDS_ONLY = frozenset({Role.partner})
 #: Every role.
 EVERYONE = frozenset(Role)
+#: Admins run the mission's accounts, keys, webhooks and read the audit trail.
+ADMINS = frozenset({Role.admin})
 
 CHANGE_RECORDS = "your role may not change records; officers and admins may"
 
@@ -94,6 +96,10 @@ ACTIONS: dict[str, Rule] = {
     "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
     "handle_alert": Rule(WRITERS, "officers and admins acknowledge and close alerts"),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
+    "manage_users": Rule(ADMINS, "only admins manage users", on_record=False),
+    "manage_api_keys": Rule(ADMINS, "only admins manage API keys", on_record=False),
+    "manage_webhooks": Rule(ADMINS, "only admins manage alert webhooks", on_record=False),
+    "read_audit": Rule(ADMINS, "only admins read the audit trail", on_record=False),
     "cancel_job": Rule(
         EVERYONE,
         "only the user who started a job, or an admin, can cancel it",

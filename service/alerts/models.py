@@ -187,3 +187,19 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
+
+
+class AlertWebhook(Base):
+    """A URL every new alert is POSTed to, added by an admin (besides the URLs of the setting
+    ``alert_webhook_urls``). Removing one deletes the row; the audit trail keeps it."""
+
+    __tablename__ = "alert_webhooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    url: Mapped[str] = mapped_column(Text, unique=True)
+    #: Who receives it, in the admins' words (a partner's situation room).
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    created_by: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))

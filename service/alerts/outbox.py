@@ -141,8 +141,8 @@ class OutboxWorker:
                     )
 
     def start(self) -> None:
-        if self.settings.alert_webhook_urls:
-            self._task = asyncio.create_task(self._run(), name="civop-webhook-outbox")
+        # Always: admins add webhooks while the service runs (service.alerts.webhooks).
+        self._task = asyncio.create_task(self._run(), name="civop-webhook-outbox")
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let a delivery in progress finish (it is bounded by the webhook timeout), then stop."""

@@ -20,7 +20,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import CLASSIFICATION_RANK_SQL
-from service.config import get_settings
 
 log = logging.getLogger("civop.alerts")
 KM_PER_DEGREE = 111.32
@@ -391,6 +390,7 @@ async def changes_since(session: AsyncSession) -> tuple[Changed, int]:
 async def run_once(session: AsyncSession) -> list[Raised]:
     """One pass of the engine over the event log, in one transaction (serialised across
     processes by the lock on ``alert_engine_state``)."""
+    from service.alerts import webhooks
     from service.alerts.outbox import enqueue
 
     await session.execute(text("SELECT set_config('civop.actor', 'alert-engine', true)"))
@@ -407,7 +407,7 @@ async def run_once(session: AsyncSession) -> list[Raised]:
     await session.execute(
         text("UPDATE alert_engine_state SET last_event_id = :top WHERE id = 1"), {"top": top}
     )
-    urls = get_settings().alert_webhook_urls
+    urls = await webhooks.urls(session)
     new = [r.alert_id for r in raised if r.created]
     if urls and new:
         await enqueue(session, new, urls)

@@ -46,7 +46,6 @@ from service.analysis.hotspots import window_counts
 from service.analysis.naming import where_is
 from service.analysis.risk import compute_risk
 from service.analysis.scope import Scope, area_cells
-from service.config import get_settings
 from service.errors import InvalidInput
 
 log = logging.getLogger("civop.alerts")
@@ -494,6 +493,7 @@ async def run_scheduled(
     time-based rules if they are due (``force``; ``schedule_s`` since the last evaluation; data
     they read changed since; a rule changed since). Returns None when another process is
     running a pass (the state row is locked)."""
+    from service.alerts import webhooks
     from service.alerts.outbox import enqueue
 
     await session.execute(text("SELECT set_config('civop.actor', 'alert-engine', true)"))
@@ -529,7 +529,7 @@ async def run_scheduled(
             ),
             {"top": top},
         )
-    urls = get_settings().alert_webhook_urls
+    urls = await webhooks.urls(session)
     new = [r.alert_id for r in done.raised if r.created]
     if urls and new:
         await enqueue(session, new, urls)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from service.access.actions import authorize
 from service.access.policy import Principal
-from service.alerts import service
+from service.alerts import service, webhooks
 from service.alerts.access import sees_every_alert
 from service.alerts.cap import area_description, atom_feed, cap_document
 from service.alerts.models import AlertStatus, RuleKind
@@ -281,3 +283,60 @@ async def live_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class WebhookIn(BaseModel):
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=2000)
+
+
+class WebhookOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    url: str
+    created_at: datetime
+    created_by: str
+
+
+class WebhookTried(BaseModel):
+    ok: bool
+    outcome: str = Field(description="The HTTP status the receiver answered, or why none.")
+
+
+@router.get("/api/alert_webhooks", response_model=list[WebhookOut], summary="Alert webhooks")
+async def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[WebhookOut]:
+    found = await webhooks.listed(session, principal)
+    return [WebhookOut.model_validate(w, from_attributes=True) for w in found]
+
+
+@router.post(
+    "/api/alert_webhooks",
+    response_model=WebhookOut,
+    status_code=201,
+    summary="Add an alert webhook (admins)",
+)
+async def add_webhook(body: WebhookIn, session: SessionDep, principal: PrincipalDep) -> WebhookOut:
+    added = await webhooks.add(session, principal, name=body.name, url=body.url)
+    return WebhookOut.model_validate(added, from_attributes=True)
+
+
+@router.post(
+    "/api/alert_webhooks/{webhook_id}/test",
+    response_model=WebhookTried,
+    summary="POST a test message to an alert webhook (admins)",
+)
+async def test_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> WebhookTried:
+    tried = await webhooks.test(session, principal, webhook_id)
+    return WebhookTried(ok=tried.ok, outcome=tried.outcome)
+
+
+@router.delete(
+    "/api/alert_webhooks/{webhook_id}", status_code=204, summary="Remove an alert webhook"
+)
+async def remove_webhook(
+    webhook_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    await webhooks.remove(session, principal, webhook_id)
+    return Response(status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -87,6 +88,32 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal |
     return await principal_of(session, row[0])
 
 
+async def check_links(
+    session: AsyncSession, sector_ids: list[uuid.UUID], actor_id: uuid.UUID | None
+) -> None:
+    """Refuse sectors and an actor that do not exist."""
+    if sector_ids:
+        known = set(
+            (await session.scalars(select(Sector.id).where(Sector.id.in_(sector_ids)))).all()
+        )
+        missing = [str(s) for s in sector_ids if s not in known]
+        if missing:
+            raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
+    if actor_id is not None and await session.get(Actor, actor_id) is None:
+        raise InvalidInput(["actor_id"], f"unknown actor: {actor_id}")
+
+
+async def link_choices(
+    session: AsyncSession, kind: Literal["sectors", "actors"]
+) -> list[tuple[uuid.UUID, str]]:
+    """The sectors, or the actors, a user may be linked to: (id, name), by name."""
+    model: type[Sector] | type[Actor] = Sector if kind == "sectors" else Actor
+    rows = await session.execute(
+        select(model.id, model.name).where(model.deleted_at.is_(None)).order_by(model.name)
+    )
+    return [(row.id, row.name) for row in rows]
+
+
 async def add_user(
     session: AsyncSession,
     *,
@@ -103,15 +130,7 @@ async def add_user(
     if len(password) < 12:
         raise InvalidInput(["password"], "password must have at least 12 characters")
     await session.execute(select(func.set_config("civop.actor", actor, True)))
-    if sector_ids:
-        known = set(
-            (await session.scalars(select(Sector.id).where(Sector.id.in_(sector_ids)))).all()
-        )
-        missing = [str(s) for s in sector_ids if s not in known]
-        if missing:
-            raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
-    if actor_id is not None and await session.get(Actor, actor_id) is None:
-        raise InvalidInput(["actor_id"], f"unknown actor: {actor_id}")
+    await check_links(session, sector_ids or [], actor_id)
     result = await session.execute(
         insert(User)
         .values(

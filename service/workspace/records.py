@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from service.access.actions import allowed
 from service.access.policy import Principal
-from service.audit import service as audit
+from service.audit import search as audit
 from service.auth.deps import PrincipalDep
 from service.collections.registry import collection_named
 from service.core import records
@@ -122,8 +123,8 @@ async def history(
             items.append(
                 HistoryItem(local_text(e.happened_at), e.decided_by or "", what, e.reason or "")
             )
-    if audit.may_read(principal):
-        for entry in await audit.entries(session, record=record_id, limit=50):
+    if allowed(principal, "read_audit"):
+        for entry in await audit.entries(session, principal, record=record_id, limit=50):
             items.append(HistoryItem(local_text(entry.at), entry.actor, *_audit_text(entry)))
     items.sort(key=lambda i: i.at, reverse=True)
     return items
@@ -189,7 +190,7 @@ async def record_page(
                 record_id,
                 exact=not properties.get("generalised"),
             ),
-            "audit_readable": audit.may_read(principal),
+            "audit_readable": allowed(principal, "read_audit"),
         },
     )
 

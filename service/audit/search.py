@@ -1,38 +1,34 @@
-"""Reading the audit trail: who changed what, when. Admins read it (the API's ``/api/audit``
-and a record's history in the workspace)."""
+"""The audit trail as admins search it: one record's history, a collection's changes, or what
+one user changed over a period."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import and_, cast, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.access.actions import authorize
 from service.access.policy import Principal
 from service.audit.models import AuditEntry
-from service.enums import Role
-
-#: Who reads the audit trail.
-READERS = Role.admin
-
-
-def may_read(principal: Principal) -> bool:
-    """Whether ``principal`` reads the audit trail."""
-    return principal.at_least(READERS)
 
 
 async def entries(
     session: AsyncSession,
+    principal: Principal,
     *,
     record: uuid.UUID | None = None,
     collection: str | None = None,
     actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
-) -> Sequence[AuditEntry]:
-    """The newest entries first, of one record (also an import's bulk entry that lists it),
-    a collection or an actor."""
+) -> list[AuditEntry]:
+    """The newest ``limit`` entries matching every criterion given (``since`` inclusive,
+    ``until`` exclusive), newest first."""
+    authorize(principal, "read_audit")
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if record is not None:
         listed = and_(
@@ -44,4 +40,8 @@ async def entries(
         statement = statement.where(AuditEntry.collection == collection)
     if actor is not None:
         statement = statement.where(AuditEntry.actor == actor)
-    return (await session.scalars(statement)).all()
+    if since is not None:
+        statement = statement.where(AuditEntry.at >= since)
+    if until is not None:
+        statement = statement.where(AuditEntry.at < until)
+    return list((await session.scalars(statement)).all())
