@@ -112,6 +112,16 @@ class Role(StrEnum):
     admin = "admin"
 
 
+class Office(StrEnum):
+    """The offices whose decision a request for civil assistance awaits: the humanitarian side
+    (DSRSG/RC/HC), the military side (Head of Military Component) and, when they disagree, the
+    SRSG."""
+
+    dsrsg_rc_hc = "dsrsg_rc_hc"
+    homc = "homc"
+    srsg = "srsg"
+
+
 class PlaceClass(StrEnum):
     """How big a populated place is, as OpenStreetMap's ``place=*`` says it: labels of cities
     show from the widest zoom, hamlets only close up."""

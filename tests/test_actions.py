@@ -185,11 +185,16 @@ async def test_an_alert_offers_the_steps_of_its_life_to_who_may_take_them(
     )
     (raised,) = await evaluate(session, incidents=[incident["id"]])
     url = f"/api/alerts/{raised.alert_id}"
-    assert await _actions(client, url, headers("officer")) == ["acknowledge", "close"]
+    assert await _actions(client, url, headers("officer")) == [
+        "acknowledge",
+        "close",
+        "assign",
+        "annotate",
+    ]
     assert await _actions(client, url, headers("analyst")) == []
     acknowledged = await client.post(f"{url}/acknowledge", headers=headers("officer"))
     assert acknowledged.status_code == 200, acknowledged.text
-    assert acknowledged.json()["actions"] == ["close"]
+    assert acknowledged.json()["actions"] == ["close", "assign", "annotate"]
     closed = await client.post(f"{url}/close", headers=headers("admin"))
     assert closed.json()["actions"] == []
 

@@ -14,8 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from service.access.policy import REQUEST_STEPS, Principal
-from service.enums import Classification, Role
+from service.access.policy import DECISION_OFFICES, REQUEST_STEPS, Principal
+from service.enums import Classification, Office, Role
 from service.errors import Forbidden
 
 #: Officers and admins change records.
@@ -58,6 +58,17 @@ class Rule:
     #: The action changes the record itself: the principal must see it in full and it must lie
     #: within the sectors they are limited to.
     on_record: bool = True
+    #: The office whose decision the action records: its holders take it whatever their role,
+    #: holders of another office never.
+    office: Office | None = None
+
+
+#: The offices as a refusal names them.
+OFFICE_NAMES: dict[Office, str] = {
+    Office.dsrsg_rc_hc: "the DSRSG/RC/HC",
+    Office.homc: "the Head of Military Component",
+    Office.srsg: "the SRSG",
+}
 
 
 def _step_rule(step: str) -> Rule:
@@ -68,7 +79,10 @@ def _step_rule(step: str) -> Rule:
         if step == "submit"
         else f"{path} is recorded by {_roles(roles)}"
     )
-    return Rule(roles, refusal, own_records_only=roles & OWN_RECORDS_ONLY)
+    office = DECISION_OFFICES.get(step)
+    if office is not None:
+        refusal += f", or by {OFFICE_NAMES[office]}'s office"
+    return Rule(roles, refusal, own_records_only=roles & OWN_RECORDS_ONLY, office=office)
 
 
 #: A job is cancelled by the user who started it or an admin, retried by the user who started it
@@ -94,7 +108,7 @@ ACTIONS: dict[str, Rule] = {
     "read_staff_fields": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
     "read_alert_rules": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
     "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
-    "handle_alert": Rule(WRITERS, "officers and admins acknowledge and close alerts"),
+    "handle_alert": Rule(WRITERS, "officers and admins acknowledge, assign, annotate and close alerts"),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
     "manage_users": Rule(ADMINS, "only admins manage users", on_record=False),
     "manage_api_keys": Rule(ADMINS, "only admins manage API keys", on_record=False),
@@ -145,8 +159,14 @@ def authorize(
     whether it lies within their sectors is asked of the database by the write itself
     (``service.core.records``) and by :func:`record_actions`."""
     rule = ACTIONS[action]
-    if principal.role not in rule.roles:
+    by_office = rule.office is not None and principal.office is rule.office
+    if principal.role not in rule.roles and not by_office:
         raise Forbidden(rule.refusal)
+    if rule.office is not None and principal.office not in (None, rule.office):
+        raise Forbidden(
+            f"{action.replace('_', '-')} is {OFFICE_NAMES[rule.office]}'s; your account decides "
+            f"for {OFFICE_NAMES[principal.office]}"
+        )
     own = principal.user_id if rule.owned_by == "user" else principal.actor_id
     if principal.role in rule.own_records_only and (own is None or own != owner):
         prefix = "" if rule.owned_by == "user" else f"{action.replace('_', '-')}: "
@@ -194,6 +214,7 @@ def offered(principal: Principal, collection: str) -> bool:
     (if not, no record's answer needs to ask the database more)."""
     return any(
         principal.role in ACTIONS[action].roles
+        or (ACTIONS[action].office is not None and ACTIONS[action].office is principal.office)
         for action in RECORD_ACTIONS.get(collection, DEFAULT_RECORD_ACTIONS)
     )
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from service.enums import Classification, Role
+from service.enums import Classification, Office, Role
 
 Action = Literal["hide", "generalise"]
 
@@ -31,6 +31,8 @@ class Principal:
     sector_scope: frozenset[uuid.UUID] | None = None
     #: The actor (organisation) the user works for, if any: its own records are theirs to see.
     actor_id: uuid.UUID | None = None
+    #: The office the user decides for (requests for civil assistance), if any.
+    office: Office | None = None
 
     def at_least(self, role: Role) -> bool:
         return _ROLE_RANK[self.role] >= _ROLE_RANK[role]
@@ -201,6 +203,14 @@ REQUEST_STEPS: dict[str, frozenset[Role]] = {
     "complete": _RECORDERS,
     "delivered_by_other": _RECORDERS,
     "withdraw": frozenset({Role.partner, Role.officer, Role.admin}),
+}
+#: The office whose decision each decision step records. A user holding an office takes its
+#: decision whatever their role and no other office's; officers and admins holding none record
+#: the offices' decisions for them (taken in a meeting, on paper).
+DECISION_OFFICES: dict[str, Office] = {
+    "humanitarian_decision": Office.dsrsg_rc_hc,
+    "military_decision": Office.homc,
+    "srsg_decision": Office.srsg,
 }
 #: Classifications from the least protected to the most.
 CLASSIFICATION_ORDER = tuple(Classification)

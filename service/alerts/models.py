@@ -115,10 +115,26 @@ class Alert(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(Text)
+    #: The officer who follows the alert up (a username), who assigned it and when.
+    assigned_to: Mapped[str | None] = mapped_column(Text)
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assigned_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     created_by: Mapped[str] = _actor()
     updated_at: Mapped[datetime] = _now()
     updated_by: Mapped[str] = _actor()
+
+
+class AlertNote(Base):
+    """A note written on an alert by who handles it (created by migration d22c01d0e0f1)."""
+
+    __tablename__ = "alert_notes"
+
+    id: Mapped[uuid.UUID] = _uuid_pk()
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    note: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = _now()
+    written_by: Mapped[str] = _actor()
 
 
 class AlertRecord(Base):

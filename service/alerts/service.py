@@ -3,6 +3,7 @@ GeoJSON is built by PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,13 +34,14 @@ from geo.analysis.grid import HexGrid
 from service.access.actions import allowed, authorize, sees_staff_fields
 from service.access.policy import Principal
 from service.alerts.access import ALERT_RECORDS, ALERTS, alert_visible, sees_every_alert
-from service.alerts.models import AlertRule, RuleKind
+from service.alerts.models import AlertNote, AlertRule, RuleKind
 from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
+NOTES: Table = AlertNote.__table__  # type: ignore[assignment]
 PRECISION = 7
 
 
@@ -117,6 +119,8 @@ def alert_feature(principal: Principal) -> ColumnElement[str]:
         literal("acknowledged_by"), who(a.c.acknowledged_by),
         literal("closed_at"), a.c.closed_at,
         literal("closed_by"), who(a.c.closed_by),
+        literal("assigned_to"), who(a.c.assigned_to),
+        literal("assigned_at"), who(a.c.assigned_at),
         literal("records"), records,
     )  # fmt: skip
     return cast(
@@ -192,12 +196,19 @@ async def get_alert(session: AsyncSession, principal: Principal, alert_id: uuid.
     if found is None:
         raise NotFound("no such alert")
     feature, status = found
-    may = [
-        step
-        for step, (_, origins) in ALERT_STEPS.items()
-        if status in origins and allowed(principal, "handle_alert")
-    ]
-    return with_member(str(feature), "actions", may)
+    return with_member(str(feature), "actions", alert_actions(principal, status))
+
+
+#: What may be done with an alert that is not closed, besides its steps.
+ALERT_HANDLING = ("assign", "annotate")
+
+
+def alert_actions(principal: Principal, status: str) -> list[str]:
+    """The steps and handling ``principal`` may take on an alert in ``status`` now."""
+    if not allowed(principal, "handle_alert"):
+        return []
+    steps = [step for step, (_, origins) in ALERT_STEPS.items() if status in origins]
+    return steps + (list(ALERT_HANDLING) if status != "closed" else [])
 
 
 async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> Any:
@@ -249,6 +260,114 @@ async def acknowledge(session: AsyncSession, principal: Principal, alert_id: uui
 
 async def close(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
     return await _transition(session, principal, alert_id, "closed")
+
+
+async def _open_alert(session: AsyncSession, principal: Principal, alert_id: uuid.UUID) -> str:
+    """The status of an alert the principal may handle, refusing closed ones (409)."""
+    authorize(principal, "handle_alert")
+    status = await session.scalar(
+        select(ALERTS.c.status).where(ALERTS.c.id == alert_id, alert_visible(principal))
+    )
+    if status is None:
+        raise NotFound("no such alert")
+    if status == "closed":
+        raise Conflict("the alert is closed; nothing more is done with it (allowed now: none)")
+    return str(status)
+
+
+async def assign(
+    session: AsyncSession, principal: Principal, alert_id: uuid.UUID, username: str | None
+) -> str:
+    """Assign an open alert to an officer who may handle it and sees it (``None``: to no one)."""
+    from service.auth import service as auth
+    from service.auth.models import User
+
+    await _open_alert(session, principal, alert_id)
+    values: dict[str, Any] = {"assigned_to": None, "assigned_at": None, "assigned_by": None}
+    if username:
+        user = await session.scalar(select(User).where(User.username == username))
+        assignee = await auth.principal_of(session, user) if user and not user.disabled else None
+        if assignee is None or not allowed(assignee, "handle_alert"):
+            raise InvalidInput(
+                ["body", "assigned_to"],
+                "assign the alert to an officer or an admin: give their username",
+            )
+        seen = await session.scalar(
+            select(literal(True)).where(ALERTS.c.id == alert_id, alert_visible(assignee))
+        )
+        if not seen:
+            raise InvalidInput(
+                ["body", "assigned_to"],
+                f"{username} is not cleared for this alert; assign it to someone who is",
+            )
+        values = {
+            "assigned_to": username,
+            "assigned_at": func.now(),
+            "assigned_by": principal.username,
+        }
+    await act_as(session, principal)
+    await session.execute(update(ALERTS).where(ALERTS.c.id == alert_id).values(values))
+    await session.commit()
+    return await get_alert(session, principal, alert_id)
+
+
+async def annotate(
+    session: AsyncSession, principal: Principal, alert_id: uuid.UUID, note: str
+) -> dict[str, Any]:
+    """Write a note on an open alert; returns it."""
+    await _open_alert(session, principal, alert_id)
+    await act_as(session, principal)
+    row = (
+        await session.execute(
+            insert(NOTES)
+            .values(alert_id=alert_id, note=note)
+            .returning(NOTES.c.id, NOTES.c.note, NOTES.c.written_at, NOTES.c.written_by)
+        )
+    ).one()
+    await session.commit()
+    return dict(row._mapping)
+
+
+async def notes(
+    session: AsyncSession, principal: Principal, alert_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The notes on an alert, oldest first: staff information (analysts and above)."""
+    if not sees_staff_fields(principal):
+        return []
+    found = await session.scalar(
+        select(literal(True)).where(ALERTS.c.id == alert_id, alert_visible(principal))
+    )
+    if not found:
+        raise NotFound("no such alert")
+    rows = await session.execute(
+        select(NOTES.c.id, NOTES.c.note, NOTES.c.written_at, NOTES.c.written_by)
+        .where(NOTES.c.alert_id == alert_id)
+        .order_by(NOTES.c.written_at)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def inbox(
+    session: AsyncSession, principal: Principal, *, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The open alerts (new or acknowledged) the principal sees, the most severe first and,
+    among alerts as severe, the newest first; each a GeoJSON Feature (as a dict) with the
+    actions the principal may take on it."""
+    a = ALERTS
+    rows = (
+        await session.execute(
+            select(alert_feature(principal), a.c.status)
+            .where(alert_visible(principal), a.c.status != "closed")
+            .order_by(a.c.severity.desc(), a.c.triggered_at.desc(), a.c.number.desc())
+            .limit(limit)
+        )
+    ).all()
+    found = []
+    for feature, status in rows:
+        alert = json.loads(feature)
+        alert["actions"] = alert_actions(principal, status)
+        found.append(alert)
+    return found
 
 
 # --- rules -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.access.actions import authorize
 from service.access.policy import Principal
@@ -238,6 +238,51 @@ async def acknowledge(
 )
 async def close(alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     return Response(await service.close(session, principal, alert_id), media_type=GEOJSON)
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assigned_to: str | None = Field(
+        None, max_length=200, description="The officer's username; null to unassign."
+    )
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=5_000)
+
+
+@router.post(
+    "/api/alerts/{alert_id}/assign",
+    summary="Assign an open alert to an officer (officers)",
+    response_class=Response,
+    responses=_answer(GEOJSON, "The alert as a GeoJSON Feature"),
+)
+async def assign(
+    alert_id: uuid.UUID, body: AssignmentIn, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    feature = await service.assign(session, principal, alert_id, body.assigned_to)
+    return Response(feature, media_type=GEOJSON)
+
+
+@router.get("/api/alerts/{alert_id}/notes", summary="The notes on an alert (analysts and above)")
+async def list_notes(
+    alert_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[dict[str, Any]]:
+    return await service.notes(session, principal, alert_id)
+
+
+@router.post(
+    "/api/alerts/{alert_id}/notes",
+    summary="Write a note on an open alert (officers)",
+    status_code=201,
+)
+async def write_note(
+    alert_id: uuid.UUID, body: NoteIn, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await service.annotate(session, principal, alert_id, body.note)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.base import CURRENT_ACTOR, Base, enum_check
-from service.enums import Role
+from service.enums import Office, Role
 
 
 class User(Base):
@@ -31,6 +31,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     #: The actor (organisation) the user works for: a partner sees its own requests.
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actors.id"))
+    #: The office the user decides for (requests for civil assistance), if any.
+    office: Mapped[Office | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )
@@ -40,7 +42,11 @@ class User(Base):
     )
     updated_by: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))
 
-    __table_args__: Any = (enum_check("role", Role),)
+    __table_args__: Any = (
+        enum_check("role", Role),
+        enum_check("office", Office),
+        CheckConstraint("office IS NULL OR role <> 'partner'", name="office_staff"),
+    )
 
 
 class ApiKey(Base):

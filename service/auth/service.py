@@ -21,7 +21,7 @@ from service.auth.security import (
     verify_password,
 )
 from service.config import Settings
-from service.enums import Role
+from service.enums import Office, Role
 from service.errors import Conflict, InvalidInput, NotFound
 from service.sectors.models import Sector
 
@@ -46,6 +46,7 @@ async def principal_of(session: AsyncSession, user: User) -> Principal:
         cleared_restricted=user.cleared_restricted,
         sector_scope=await sector_scope(session, list(user.sector_ids)),
         actor_id=user.actor_id,
+        office=Office(user.office) if user.office else None,
     )
 
 
@@ -125,12 +126,15 @@ async def add_user(
     sector_ids: list[uuid.UUID] | None = None,
     actor: str = "cli",
     actor_id: uuid.UUID | None = None,
+    office: Office | None = None,
 ) -> User:
     """Create a user; refuses weak passwords and existing usernames."""
     if len(password) < 12:
         raise InvalidInput(["password"], "password must have at least 12 characters")
     await session.execute(select(func.set_config("civop.actor", actor, True)))
     await check_links(session, sector_ids or [], actor_id)
+    if office is not None and role is Role.partner:
+        raise InvalidInput(["office"], "an office decides for the mission: not a partner's account")
     result = await session.execute(
         insert(User)
         .values(
@@ -141,6 +145,7 @@ async def add_user(
             cleared_restricted=cleared_restricted,
             sector_ids=sector_ids or [],
             actor_id=actor_id,
+            office=office.value if office else None,
         )
         .on_conflict_do_nothing(index_elements=["username"])
         .returning(User.id)

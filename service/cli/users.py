@@ -10,7 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.cli.common import with_session
-from service.enums import Role
+from service.enums import Office, Role
 from service.errors import NotFound
 
 user_app = typer.Typer(help="Users", no_args_is_help=True)
@@ -39,6 +39,10 @@ def user_add(
     actor: Annotated[
         uuid.UUID | None, typer.Option(help="The actor (organisation) the user works for.")
     ] = None,
+    office: Annotated[
+        Office | None,
+        typer.Option(help="The office the user decides for: dsrsg_rc_hc, homc or srsg."),
+    ] = None,
 ) -> None:
     """Create a user."""
     from service.auth import service
@@ -53,6 +57,7 @@ def user_add(
             cleared_restricted=cleared,
             sector_ids=sector,
             actor_id=actor,
+            office=office,
         )
     )
     typer.echo(f"user {user.username} ({user.role}) created: {user.id}")

@@ -10,15 +10,17 @@ history in one transaction. The database refuses any change of state made anothe
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.actions import allowed, authorize
-from service.access.policy import Principal
+from service.access.policy import DECISION_OFFICES, Principal
 from service.access.sql import view, view_children
+from service.actors.collection import ACTORS
 from service.audit import trail
 from service.core import dates
 from service.core.collection import Collection
@@ -348,3 +350,126 @@ async def history(
         ],
         history=entries,
     )
+
+
+# --- queues ------------------------------------------------------------------------------
+
+#: The steps that put a request in the queue of who takes them: what awaits their decision.
+#: Delivery by another actor and withdrawal may come at any time and await no one.
+QUEUE_STEPS = frozenset(
+    {
+        Step.review,
+        Step.humanitarian_decision,
+        Step.military_decision,
+        Step.srsg_decision,
+        Step.complete,
+    }
+)
+
+
+def awaits(principal: Principal) -> frozenset[Step]:
+    """The steps whose requests wait in ``principal``'s queue: an office's own decision for
+    who holds it; the review and the completion for the officers who record them (they may
+    record an office's decision too, but it waits in the office's queue)."""
+    if principal.office is not None:
+        return frozenset(
+            Step(step) for step, office in DECISION_OFFICES.items() if office is principal.office
+        )
+    return frozenset({Step.review, Step.complete})
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A request as a queue or a list shows it: what is asked, when, the last-resort
+    conditions, where it stands and the steps its reader may take now."""
+
+    id: uuid.UUID
+    title: str
+    need: str
+    capability: str
+    requesting_actor: str | None
+    status: RequestStatus
+    requested_at: datetime
+    needed_from: datetime
+    needed_until: datetime | None
+    life_saving: bool
+    capability_unique: bool
+    no_civilian_alternative: bool
+    limited_in_time_and_space: bool
+    justification: str | None
+    humanitarian_decision: Decision | None
+    military_decision: Decision | None
+    #: The steps the workflow allows now, and those of them the reader may take.
+    next_steps: tuple[Step, ...]
+    you_may: tuple[Step, ...]
+    #: The steps of ``you_may`` that put it in the reader's queue.
+    awaits_you: tuple[Step, ...]
+
+
+async def board(session: AsyncSession, principal: Principal, *, limit: int = 500) -> list[Listed]:
+    """The requests ``principal`` sees in full that are still open (a partner: all of its
+    own), the most urgent first: life-saving help, then by when it is needed."""
+    v = view(REQUESTS, principal)
+    actors = view(ACTORS.table, principal)
+    a = ACTORS.table
+    r = REQUESTS
+    statement = (
+        select(
+            r.c.id,
+            r.c.title,
+            r.c.need,
+            r.c.capability,
+            r.c.status,
+            r.c.requested_at,
+            r.c.needed_from,
+            r.c.needed_until,
+            r.c.life_saving,
+            r.c.capability_unique,
+            r.c.no_civilian_alternative,
+            r.c.limited_in_time_and_space,
+            r.c.justification,
+            r.c.humanitarian_decision,
+            r.c.military_decision,
+            r.c.requesting_actor_id,
+            actors.columns["name"].label("actor_name"),
+        )
+        .select_from(r.outerjoin(a, and_(a.c.id == r.c.requesting_actor_id, actors.where)))
+        .where(v.where, v.exact)
+        .order_by(r.c.life_saving.desc(), r.c.needed_from, r.c.requested_at)
+        .limit(limit)
+    )
+    if principal.role is not Role.partner:
+        statement = statement.where(r.c.status.in_([s.value for s in workflow.OPEN]))
+    waiting = awaits(principal)
+    listed = []
+    for row in (await session.execute(statement)).all():
+        steps = workflow.steps_from(_state(row))
+        mine = tuple(s for s in steps if allowed(principal, s.value, owner=row.requesting_actor_id))
+        listed.append(
+            Listed(
+                id=row.id,
+                title=row.title,
+                need=row.need,
+                capability=row.capability,
+                requesting_actor=row.actor_name,
+                status=RequestStatus(row.status),
+                requested_at=row.requested_at,
+                needed_from=row.needed_from,
+                needed_until=row.needed_until,
+                life_saving=row.life_saving,
+                capability_unique=row.capability_unique,
+                no_civilian_alternative=row.no_civilian_alternative,
+                limited_in_time_and_space=row.limited_in_time_and_space,
+                justification=row.justification,
+                humanitarian_decision=_decision(row.humanitarian_decision),
+                military_decision=_decision(row.military_decision),
+                next_steps=tuple(steps),
+                you_may=mine,
+                awaits_you=tuple(s for s in mine if s in waiting),
+            )
+        )
+    return listed
+
+
+def _decision(value: str | None) -> Decision | None:
+    return Decision(value) if value else None

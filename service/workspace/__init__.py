@@ -10,12 +10,14 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import admin, incidents, records, views
+from service.workspace import admin, alerts, incidents, records, requests, views
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
     records,
     incidents,
+    requests,
+    alerts,
     admin,
 ]
 
