@@ -110,3 +110,113 @@ def opened_path(name: str) -> Any:
     from tests.conftest import ARTIFACTS
 
     return ARTIFACTS / f"workspace-{name}.png"
+
+
+async def test_a_partner_sees_no_button_it_may_not_use_and_its_forged_posts_are_refused(
+    browser: Any, live_server: LiveServer
+) -> None:
+    async with await api(live_server, "officer") as http:
+        made = await http.post(
+            "/api/incidents",
+            json=factories.feature(
+                "incidents",
+                geometry=factories.point(PLACE[0] + 0.02, PLACE[1] + 0.01),
+                classification="public",
+                description="Checkpoint closed to traders",
+            ),
+        )
+        assert made.status_code == 201, made.text
+    incident = made.json()["id"]
+
+    opened = await open_workspace(browser, live_server, "partner")
+    page = opened.page
+    nav = page.get_by_role("navigation", name="Workspace")
+    await nav.get_by_role("link", name="Incidents").wait_for()
+    assert await nav.get_by_role("link", name="Report an incident").count() == 0
+    await page.goto(f"{live_server.url}/workspace/records/incidents/{incident}")
+    await page.get_by_role("heading", name="Details").wait_for()
+    actions = page.get_by_role("group", name="What you may do")
+    assert await actions.get_by_role("link").all_inner_texts() == ["Back to the map"]
+    assert await actions.get_by_role("button").count() == 0
+    await opened.screenshot("incidents-partner-record")
+    # The form's address typed by hand: the page says why not.
+    await page.goto(f"{live_server.url}/workspace/incidents/new")
+    refusal = page.get_by_role("alert").filter(has_text="You may not do this")
+    await refusal.wait_for()
+    assert "officers and admins may" in await refusal.inner_text()
+    assert opened.unexpected_errors(403) == [] and opened.outside == [], opened.errors
+    await opened.close()
+
+    # Forged posts with the partner's own sign-in: refused, nothing written.
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        signed = await http.post(
+            "/auth/token", data={"username": "partner", "password": factories.PASSWORD}
+        )
+        auth = {"Authorization": f"Bearer {signed.json()['access_token']}", "HX-Request": "true"}
+        forged = {
+            "category": "looting",
+            "latitude": str(PLACE[1]),
+            "longitude": str(PLACE[0]),
+            "location_precision": "exact",
+            "occurred_at": "2026-10-01T10:00",
+            "severity": "5",
+            "classification": "public",
+            "description": "Forged by a partner",
+        }
+        refused = await http.post("/workspace/incidents", data=forged, headers=auth)
+        assert refused.status_code == 403, refused.text
+        changed = await http.post(f"/workspace/incidents/{incident}", data=forged, headers=auth)
+        assert changed.status_code == 403, changed.text
+        deleted = await http.delete(f"/workspace/records/incidents/{incident}", headers=auth)
+        assert deleted.status_code == 403, deleted.text
+    assert await incidents_with(live_server, "Forged by a partner") == []
+    [kept] = await incidents_with(live_server, "Checkpoint closed to traders")
+    assert (
+        kept["properties"]["severity"] == factories.feature("incidents")["properties"]["severity"]
+    )
+
+
+async def test_a_report_typed_offline_is_kept_and_sent_once_when_back_online(
+    browser: Any, live_server: LiveServer
+) -> None:
+    description = "Shots heard near the Ndele road ferry"
+    opened = await open_workspace(browser, live_server, "officer", "/workspace/incidents/new")
+    page = opened.page
+    await page.get_by_role("heading", name="Report an incident").wait_for()
+    await fill_report(page, description, click_map=False)
+    await opened.context.set_offline(True)
+    await page.get_by_role("button", name="Send the report").click()
+    status = page.get_by_role("status").filter(has_text="waiting to send")
+    await status.wait_for()
+    assert "You are offline" in await status.inner_text()
+    await page.get_by_text("Waiting to send: Looting").wait_for()
+    await opened.screenshot("incidents-offline-waiting")
+    [kept] = await page.evaluate("civopWorkspace.outbox()")
+    assert await incidents_with(live_server, description) == []
+
+    await opened.context.set_offline(False)
+    await page.get_by_role("heading", name="Incident reported").wait_for()
+    await page.get_by_role("status").filter(has_text="waiting to send").wait_for(state="detached")
+    assert await page.evaluate("civopWorkspace.outbox()") == []
+    await opened.screenshot("incidents-offline-sent")
+    [stored] = await incidents_with(live_server, description)
+
+    # Sent again with its key (an answer lost on the way back): the first answer, no new record.
+    async with httpx.AsyncClient(base_url=live_server.url) as http:
+        signed = await http.post(
+            "/auth/token", data={"username": "officer", "password": factories.PASSWORD}
+        )
+        again = await http.post(
+            kept["url"],
+            data=dict(kept["fields"]),
+            headers={
+                "Authorization": f"Bearer {signed.json()['access_token']}",
+                "HX-Request": "true",
+                "Idempotency-Key": kept["key"],
+            },
+        )
+        assert again.status_code == 200, again.text
+        assert again.headers.get("idempotent-replayed") == "true"
+    assert [f["id"] for f in await incidents_with(live_server, description)] == [stored["id"]]
+    assert opened.unexpected_errors() == [] and opened.outside == [], opened.errors
+    await opened.close()
