@@ -5,10 +5,13 @@ tab), and the navigation offers only the areas the user's role may use."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from service.config import get_settings
 from tests.conftest import LiveServer
 from tests.workspace_browser import browser, open_workspace
 
@@ -59,3 +62,19 @@ async def test_sign_in_shows_the_workspace_and_shares_the_maps_token(
     assert await page.evaluate("sessionStorage.getItem('civop.token')") is None
     assert opened.errors == [] and opened.outside == [], (opened.errors, opened.outside)
     await opened.close()
+
+
+def test_times_are_typed_and_shown_in_the_missions_local_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.workspace import times
+
+    settings = get_settings().model_copy(update={"time_zone": "Africa/Bangui"})  # UTC+1
+    monkeypatch.setattr(times, "get_settings", lambda: settings)
+    typed = times.from_local_input("2026-10-01T14:30")
+    assert typed is not None and typed.astimezone(UTC) == datetime(2026, 10, 1, 13, 30, tzinfo=UTC)
+    assert times.local_input("2026-10-01T13:30:00Z") == "2026-10-01T14:30"
+    assert times.local_text("2026-10-01T23:30:00+00:00") == "2026-10-02 00:30"
+    assert times.from_local_input("") is None
+    with pytest.raises(ValueError):
+        times.from_local_input("yesterday")

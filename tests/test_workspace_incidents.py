@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests import factories
-from tests.conftest import LiveServer
+from tests.conftest import ARTIFACTS, LiveServer
 from tests.workspace_browser import browser, open_workspace
 
 __all__ = ["browser"]
@@ -102,14 +103,50 @@ async def test_an_officer_reports_corrects_and_sees_the_incident_on_the_map(
     await page.wait_for_function(
         f"civop.visibleIds('incidents').includes({stored['id']!r})", timeout=20_000
     )
-    await page.screenshot(path=str(opened_path("incidents-on-the-map")))
+    await page.screenshot(path=str(ARTIFACTS / "workspace-incidents-on-the-map.png"))
+    # Its popup opens the record page, signed in with the map's sign-in (the same tab).
+    marker = page.locator(".folium-map")  # the incident is at the centre of the view
+    link = page.get_by_role("link", name="Open the record page")
+    for _ in range(4):  # a click during the zoom animation lands beside the marker
+        await marker.click()
+        try:
+            await link.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    await link.click()
+    await page.get_by_role("heading", name="History").wait_for()
+    assert DESCRIPTION in await page.get_by_role("table").inner_text()
+    # The analyst reads it; the buttons are those the service reports for an analyst: none.
+    actions = page.get_by_role("group", name="What you may do")
+    assert await actions.get_by_role("link").all_inner_texts() == ["Back to the map"]
     await context.close()
 
 
-def opened_path(name: str) -> Any:
-    from tests.conftest import ARTIFACTS
-
-    return ARTIFACTS / f"workspace-{name}.png"
+async def test_an_officer_deletes_an_incident_from_its_record_page(
+    browser: Any, live_server: LiveServer
+) -> None:
+    async with await api(live_server, "officer") as http:
+        made = await http.post(
+            "/api/incidents",
+            json=factories.feature(
+                "incidents",
+                geometry=factories.point(PLACE[0] - 0.02, PLACE[1]),
+                description="Duplicate of the Bossele report",
+            ),
+        )
+        assert made.status_code == 201, made.text
+    incident = made.json()["id"]
+    path = f"/workspace/records/incidents/{incident}"
+    opened = await open_workspace(browser, live_server, "officer", path)
+    page = opened.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete").click()
+    await page.get_by_role("heading", name="Incident deleted").wait_for()
+    async with await api(live_server, "admin") as http:
+        assert (await http.get(f"/api/incidents/{incident}")).status_code == 404
+    assert opened.unexpected_errors() == [] and opened.outside == [], opened.errors
+    await opened.close()
 
 
 async def test_a_partner_sees_no_button_it_may_not_use_and_its_forged_posts_are_refused(
