@@ -23,7 +23,8 @@ DESCRIPTION = "Market stalls burnt at Bossele junction"
 
 async def api(live_server: LiveServer, username: str) -> httpx.AsyncClient:
     key = await live_server.api_key(username)
-    return httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key})
+    # A loaded machine answers slowly: wait as a user would, not httpx's 5 s.
+    return httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}, timeout=60)
 
 
 async def incidents_with(live_server: LiveServer, text: str) -> list[dict[str, Any]]:
@@ -53,6 +54,11 @@ async def fill_report(page: Any, description: str, *, click_map: bool = True) ->
 async def test_an_officer_reports_corrects_and_sees_the_incident_on_the_map(
     browser: Any, live_server: LiveServer
 ) -> None:
+    async with await api(live_server, "admin") as http:
+        place = factories.feature(
+            "places", geometry=factories.point(*PLACE), name="Bossele junction", population=800
+        )
+        assert (await http.post("/api/places", json=place)).status_code == 201
     opened = await open_workspace(browser, live_server, "officer")
     page = opened.page
     await page.get_by_role("link", name="Report an incident").first.click()
@@ -66,6 +72,11 @@ async def test_an_officer_reports_corrects_and_sees_the_incident_on_the_map(
     await summary.get_by_role("link", name="What happened: This field is required.").click()
     assert await page.evaluate("document.activeElement.id") == "f-category"
 
+    # A place from the gazetteer sets the point.
+    await page.get_by_label("Or a place").fill("Bossel")
+    await page.get_by_role("button", name="Bossele junction").click()
+    assert float(await page.get_by_label("Latitude").input_value()) == pytest.approx(PLACE[1])
+    assert float(await page.get_by_label("Longitude").input_value()) == pytest.approx(PLACE[0])
     await fill_report(page, DESCRIPTION)
     await opened.screenshot("incidents-report")
     await page.get_by_role("button", name="Send the report").click()
@@ -185,7 +196,7 @@ async def test_a_partner_sees_no_button_it_may_not_use_and_its_forged_posts_are_
     await opened.close()
 
     # Forged posts with the partner's own sign-in: refused, nothing written.
-    async with httpx.AsyncClient(base_url=live_server.url) as http:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         signed = await http.post(
             "/auth/token", data={"username": "partner", "password": factories.PASSWORD}
         )
@@ -239,7 +250,7 @@ async def test_a_report_typed_offline_is_kept_and_sent_once_when_back_online(
     [stored] = await incidents_with(live_server, description)
 
     # Sent again with its key (an answer lost on the way back): the first answer, no new record.
-    async with httpx.AsyncClient(base_url=live_server.url) as http:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         signed = await http.post(
             "/auth/token", data={"username": "officer", "password": factories.PASSWORD}
         )

@@ -296,7 +296,13 @@ async def _write(
             errors = FormErrors.of(invalid.detail(), FIELDS, "geometry")
     actors = await _actors(session, principal)
     return _form_page(
-        request, principal, typed, actors, record_id=record_id, errors=errors, typed=True
+        request,
+        principal,
+        typed,
+        actors,
+        record_id=record_id,
+        errors=errors.ordered(FIELDS),
+        typed=True,
     )
 
 
