@@ -7,6 +7,7 @@ again with the same ``Idempotency-Key`` (the browser's outbox) is written once."
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -224,6 +225,8 @@ def _read(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Form
             )
         else:
             point = [float(typed["longitude"]), float(typed["latitude"])]
+            if not all(math.isfinite(v) for v in point):
+                raise ValueError("not a finite number")
             geometry = {"type": "Point", "coordinates": point}
     except ValueError:
         errors.add(
@@ -296,7 +299,13 @@ async def _write(
             errors = FormErrors.of(invalid.detail(), FIELDS, "geometry")
     actors = await _actors(session, principal)
     return _form_page(
-        request, principal, typed, actors, record_id=record_id, errors=errors, typed=True
+        request,
+        principal,
+        typed,
+        actors,
+        record_id=record_id,
+        errors=errors.ordered(FIELDS),
+        typed=True,
     )
 
 

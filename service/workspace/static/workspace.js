@@ -113,7 +113,8 @@
     var items = outbox();
     var parts = [];
     if (!navigator.onLine) parts.push(messages().offlineBanner);
-    if (items.length) parts.push((messages().queued || "").replace("{count}", items.length));
+    if (items.length === 1) parts.push(messages().queuedOne);
+    else if (items.length) parts.push((messages().queued || "").replace("{count}", items.length));
     status.textContent = parts.join(" ");
     status.classList.toggle("ws-status-waiting", parts.length > 0);
     var list = document.querySelectorAll("[data-outbox-list]");
@@ -156,6 +157,7 @@
         sent.setAttribute("role", "status");
         if (content) {
           sent.innerHTML = html;
+          sent.querySelectorAll("title").forEach(function (title) { title.remove(); });
           content.prepend(sent);
           htmx.process(sent);
         }
