@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from tests import factories
 from tests.conftest import ARTIFACTS, LiveServer
@@ -121,6 +122,9 @@ async def test_an_admin_creates_a_user_limited_to_a_sector_who_sees_only_that_se
     ids = await shown.ids("idp_sites")
     assert sites["north"] in ids and sites["south"] not in ids, ids
     await shown.page.screenshot(path=str(ARTIFACTS / "workspace-admin-scoped-map.png"))
+    shutil.copyfile(
+        ARTIFACTS / "workspace-admin-scoped-map.png", DOCS / "workspace-admin-scoped-map.png"
+    )
     await shown.page.context.close()
 
 
@@ -132,13 +136,25 @@ async def test_an_api_key_is_shown_once_then_revoked_and_stops_working(
     page = opened.page
     main = page.get_by_role("main")
     await page.get_by_role("heading", name="API keys", exact=True).wait_for()
+    await opened.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    # With the keyboard alone: the fields, then the button, in the order they are read.
     await main.get_by_label("Acts as").select_option("analyst")
-    await main.get_by_label("Name").fill(name)
-    await page.get_by_role("button", name="Create the key").click()
-    await page.get_by_text("it is shown this once").wait_for()
-    await page.get_by_role("button", name="Copy the key").wait_for()
-    key = await main.get_by_label("The new key").input_value()
+    await main.get_by_label("Acts as").press("Tab")
+    await page.keyboard.type(name)
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    created = page.get_by_role("region", name=f"Key {name} for analyst")
+    await created.get_by_text("it is shown this once").wait_for()
+    await expect(created).to_be_focused()
+    key = await created.get_by_label("The new key").input_value()
     assert key.startswith("civop_")
+    await page.keyboard.press("Tab")
+    await expect(created.get_by_label("The new key")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(created.get_by_role("button", name="Copy the key")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await created.get_by_text("Copied to the clipboard.").wait_for()
+    assert await page.evaluate("navigator.clipboard.readText()") == key
     await shot(opened, "key-created")
 
     async with httpx.AsyncClient(
