@@ -4,6 +4,10 @@ can, and a refused write leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -176,3 +180,36 @@ async def test_an_admin_adds_tests_and_removes_a_webhook(
     assert (await client.get("/api/alert_webhooks", headers=headers("admin"))).json() == []
     trail = await client.get("/api/audit", params={"record": hook["id"]}, headers=headers("admin"))
     assert [e["action"] for e in reversed(trail.json())] == ["create", "purge"]
+
+
+def _civop(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_command_line_resets_passwords_and_runs_webhooks(
+    client: AsyncClient, world: factories.World, receiver: str
+) -> None:
+    username = f"cli-{secrets.token_hex(3)}"
+    made = _civop("user", "add", username, "--role", "analyst", "--password", "first password!")
+    assert made.returncode == 0, made.stderr
+    short = _civop("user", "reset-password", username, "--password", "short")
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    reset = _civop("user", "reset-password", username, "--password", "second password!")
+    assert reset.returncode == 0, reset.stderr
+    assert await login(client, username, "second password!") == 200
+
+    added = _civop("webhook", "add", receiver, "--name", "Situation room")
+    assert added.returncode == 0, added.stderr
+    webhook_id = added.stdout.split()[1]
+    assert f"{webhook_id}\tSituation room\t{receiver}" in _civop("webhook", "list").stdout
+    tried = _civop("webhook", "test", webhook_id)
+    assert tried.stdout.strip() == "received: HTTP 204", tried.stderr
+    assert _civop("webhook", "remove", webhook_id).returncode == 0
+    assert webhook_id not in _civop("webhook", "list").stdout

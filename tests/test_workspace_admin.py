@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from tests import factories
 from tests.conftest import ARTIFACTS, LiveServer
@@ -28,14 +29,19 @@ from tests.workspace_browser import WorkspacePage, browser, open_workspace
 __all__ = ["browser"]
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+#: A fresh service answers its first request only once FastAPI has built its routes: seconds
+#: on a loaded machine.
+TIMEOUT_S = 60.0
 ADMIN_ENTRIES = ["Users", "API keys", "Alert webhooks", "Audit trail"]
 
 
-async def shot(opened: WorkspacePage, name: str) -> None:
-    """A screenshot for the artifacts and the operators' guide."""
+async def shot(opened: WorkspacePage, name: str, docs: bool = True) -> None:
+    """A screenshot for the artifacts and (``docs``) the operators' guide."""
     await opened.screenshot(f"admin-{name}")
-    DOCS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ARTIFACTS / f"workspace-admin-{name}.png", DOCS / f"workspace-admin-{name}.png")
+    if docs:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        source = ARTIFACTS / f"workspace-admin-{name}.png"
+        shutil.copyfile(source, DOCS / f"workspace-admin-{name}.png")
 
 
 def unexpected(opened: WorkspacePage) -> list[str]:
@@ -45,7 +51,9 @@ def unexpected(opened: WorkspacePage) -> list[str]:
 
 async def admin_api(live_server: LiveServer) -> httpx.AsyncClient:
     key = await live_server.api_key("admin")
-    return httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key})
+    return httpx.AsyncClient(
+        base_url=live_server.url, headers={"X-API-Key": key}, timeout=TIMEOUT_S
+    )
 
 
 async def test_an_admin_creates_a_user_limited_to_a_sector_who_sees_only_that_sector(
@@ -113,9 +121,9 @@ async def test_an_admin_creates_a_user_limited_to_a_sector_who_sees_only_that_se
     await shown.page.get_by_text(f"{username} (officer, limited to 3 area(s))").wait_for()
     ids = await shown.ids("idp_sites")
     assert sites["north"] in ids and sites["south"] not in ids, ids
-    await shown.screenshot("admin-scoped-user")
+    await shown.page.screenshot(path=str(ARTIFACTS / "workspace-admin-scoped-map.png"))
     shutil.copyfile(
-        ARTIFACTS / "map-admin-scoped-user.png", ARTIFACTS / "workspace-admin-scoped-map.png"
+        ARTIFACTS / "workspace-admin-scoped-map.png", DOCS / "workspace-admin-scoped-map.png"
     )
     await shown.page.context.close()
 
@@ -128,16 +136,30 @@ async def test_an_api_key_is_shown_once_then_revoked_and_stops_working(
     page = opened.page
     main = page.get_by_role("main")
     await page.get_by_role("heading", name="API keys", exact=True).wait_for()
+    await opened.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    # With the keyboard alone: the fields, then the button, in the order they are read.
     await main.get_by_label("Acts as").select_option("analyst")
-    await main.get_by_label("Name").fill(name)
-    await page.get_by_role("button", name="Create the key").click()
-    await page.get_by_text("it is shown this once").wait_for()
-    await page.get_by_role("button", name="Copy the key").wait_for()
-    key = await main.get_by_label("The new key").input_value()
+    await main.get_by_label("Acts as").press("Tab")
+    await page.keyboard.type(name)
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    created = page.get_by_role("region", name=f"Key {name} for analyst")
+    await created.get_by_text("it is shown this once").wait_for()
+    await expect(created).to_be_focused()
+    key = await created.get_by_label("The new key").input_value()
     assert key.startswith("civop_")
+    await page.keyboard.press("Tab")
+    await expect(created.get_by_label("The new key")).to_be_focused()
+    await page.keyboard.press("Tab")
+    await expect(created.get_by_role("button", name="Copy the key")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await created.get_by_text("Copied to the clipboard.").wait_for()
+    assert await page.evaluate("navigator.clipboard.readText()") == key
     await shot(opened, "key-created")
 
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}) as http:
+    async with httpx.AsyncClient(
+        base_url=live_server.url, headers={"X-API-Key": key}, timeout=TIMEOUT_S
+    ) as http:
         me = await http.get("/auth/me")
         assert me.status_code == 200 and me.json()["username"] == "analyst"
 
@@ -274,7 +296,7 @@ async def test_others_see_no_administration_and_their_forged_posts_are_refused(
         await page.goto(f"{live_server.url}/workspace/admin/users")
         await page.get_by_role("heading", name="You may not do this").wait_for()
         assert "officer" not in await page.get_by_role("main").inner_text()
-        await shot(opened, f"refused-{username}")
+        await shot(opened, f"refused-{username}", docs=False)
         token = await page.evaluate("sessionStorage.getItem('civop.token')")
         await opened.close()
 
@@ -288,7 +310,9 @@ async def test_others_see_no_administration_and_their_forged_posts_are_refused(
             "/workspace/admin/webhooks": {"name": "leak", "url": "https://example.org/x"},
         }  # fmt: skip
         headers = {"Authorization": f"Bearer {token}", "HX-Request": "true"}
-        async with httpx.AsyncClient(base_url=live_server.url, headers=headers) as http:
+        async with httpx.AsyncClient(
+            base_url=live_server.url, headers=headers, timeout=TIMEOUT_S
+        ) as http:
             for path, form in forged.items():
                 answer = await http.post(path, data=form)
                 assert answer.status_code == 403, (path, answer.text)

@@ -68,6 +68,15 @@ async def user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) 
     return found
 
 
+async def user_named(session: AsyncSession, principal: Principal, username: str) -> User:
+    """One user, by username."""
+    authorize(principal, "manage_users")
+    found = await session.scalar(select(User).where(User.username == username))
+    if found is None:
+        raise NotFound(f"no user {username!r}")
+    return found
+
+
 async def sectors(session: AsyncSession, principal: Principal) -> list[Choice]:
     """The areas of responsibility a user may be limited to."""
     authorize(principal, "manage_users")

@@ -6,7 +6,18 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import basemap, database, demo, exports, imports, keys, reports, serving, users
+from service.cli import (
+    basemap,
+    database,
+    demo,
+    exports,
+    imports,
+    keys,
+    reports,
+    serving,
+    users,
+    webhooks,
+)
 from service.cli.common import ROOT
 
 __all__ = ["ROOT", "app"]
@@ -15,6 +26,7 @@ app = typer.Typer(help="civop: the civilian operational picture service", no_arg
 app.add_typer(database.db_app, name="db")
 app.add_typer(users.user_app, name="user")
 app.add_typer(keys.key_app, name="apikey")
+app.add_typer(webhooks.webhook_app, name="webhook")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(basemap.app, name="basemap")
 app.command("backup")(database.backup_database)

@@ -93,6 +93,24 @@ def user_enable(username: str) -> None:
     typer.echo(f"user {username} enabled")
 
 
+@user_app.command("reset-password")
+def user_reset_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Give a user a new password (asked for, not echoed); their failed logins are cleared."""
+    from service.auth import admin
+    from service.cli.common import cli_principal
+
+    async def reset(session: AsyncSession) -> None:
+        principal = await cli_principal(session, None)
+        found = await admin.user_named(session, principal, username)
+        await admin.reset_password(session, principal, found.id, password)
+
+    with_session(reset)
+    typer.echo(f"user {username}: password reset")
+
+
 @user_app.command("unlock")
 def user_unlock(username: str) -> None:
     """Clear a user's failed logins (the back-off after too many), at every address."""
