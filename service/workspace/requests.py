@@ -180,7 +180,10 @@ async def _detail(
 ) -> Response:
     feature = json.loads(await get_feature(session, ASSISTANCE_REQUESTS, principal, record_id))
     history = await requests.history(session, principal, record_id)
-    steps = [s for s in (_step_of(p) for p in history.you_may)]
+    # The steps the service reports for the record: the workflow's, those the reader may take,
+    # on a record they see in full and within their sectors.
+    offered = set(feature.get("actions", []))
+    steps = [s for s in BODIES if s.value in offered]
     mine = requests.awaits(principal)
     actor = await _actor_name(session, principal, feature["properties"].get("requesting_actor_id"))
     context = {
