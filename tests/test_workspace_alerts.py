@@ -60,6 +60,30 @@ async def test_a_rule_made_with_the_form_raises_an_alert_that_is_handled_and_clo
     await page.get_by_role("status").filter(has_text=f"Rule created: {RULE}.").wait_for()
     await page.get_by_role("rowheader", name=RULE).wait_for()
     await opened.screenshot("alerts-rules")
+    # A second rule, changed and then deleted with its form.
+    await page.get_by_role("link", name="New rule").click()
+    await page.get_by_role("radio", name="Armed group near an IDP site").check()
+    await page.get_by_role("button", name="Continue").click()
+    await page.get_by_label("Name", exact=True).fill("Armed groups near camps")
+    await page.get_by_label("Distance (km)").fill("5")
+    await page.get_by_role("button", name="Create the rule").click()
+    await page.get_by_role("link", name="Armed groups near camps").click()
+    assert await page.get_by_label("Distance (km)").input_value() in ("5", "5.0")
+    await page.get_by_label("Distance (km)").fill("8")
+    await page.get_by_label("Enabled").uncheck()
+    await page.get_by_role("button", name="Save the rule").click()
+    await (
+        page.get_by_role("status")
+        .filter(has_text="Rule saved: Armed groups near camps.")
+        .wait_for()
+    )
+    row = page.get_by_role("row").filter(has_text="Armed groups near camps")
+    assert (await row.get_by_role("cell").all_inner_texts())[1] == "No"
+    await page.get_by_role("link", name="Armed groups near camps").click()
+    assert await page.get_by_label("Distance (km)").input_value() in ("8", "8.0")
+    await page.get_by_role("button", name="Delete the rule").click()
+    await page.get_by_role("status").filter(has_text="Rule deleted").wait_for()
+    assert await page.get_by_role("rowheader", name="Armed groups near camps").count() == 0
 
     # An armed clash is reported near a camp (through the API, as a partner system would).
     admin = await live_server.api_key("admin")
