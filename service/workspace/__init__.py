@@ -10,10 +10,12 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import alerts, requests, views
+from service.workspace import alerts, incidents, records, requests, views
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
+    records,
+    incidents,
     requests,
     alerts,
 ]

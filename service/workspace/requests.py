@@ -122,6 +122,8 @@ class RequestsEntry(NavEntry):
 
 
 NAV = [RequestsEntry(N_("Requests for assistance"), "/workspace/requests")]
+#: Every step is taken on the request's page (the record page links its buttons there).
+PAGES = {("assistance_requests", step.value): "/workspace/requests/{id}" for step in BODIES}
 
 
 def _step_of(path: str) -> Step:
