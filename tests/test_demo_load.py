@@ -75,6 +75,7 @@ async def test_demo_accounts_are_scoped(demo_engine: tuple[AsyncEngine, str]) ->
     )
     assert result.returncode == 0, result.stderr
     assert "officer-nw-demo-2026" in result.stdout
+    assert "srsg-demo-2026" in result.stdout
     async with AsyncSession(engine) as session:
         user = await session.scalar(select(User).where(User.username == "officer-nw"))
         assert user is not None

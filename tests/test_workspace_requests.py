@@ -272,6 +272,21 @@ async def test_a_partner_sees_only_its_own_requests_and_forges_nothing(
             "/api/assistance_requests", json=feature, headers={"X-API-Key": admin}
         )
         assert theirs.status_code == 201, theirs.text
+        # A request an officer recorded for the partner's organisation, by telephone.
+        actors = await http.get("/api/actors", params={"limit": 100}, headers={"X-API-Key": admin})
+        kalembe = next(
+            f["id"] for f in actors.json()["features"]
+            if f["properties"]["name"] == "Kalembe Relief"
+        )  # fmt: skip
+        feature["properties"] |= {
+            "title": "Water trucking to Kalembe",
+            "requesting_actor_id": kalembe,
+            "capability": "logistics",
+        }
+        ours = await http.post(
+            "/api/assistance_requests", json=feature, headers={"X-API-Key": admin}
+        )
+        assert ours.status_code == 201, ours.text
     opened = await open_queue(browser, live_server, mission["partner"])
     page = opened.page
     await page.get_by_role("heading", name="Your organisation's requests").wait_for()
@@ -284,4 +299,20 @@ async def test_a_partner_sees_only_its_own_requests_and_forges_nothing(
         headers={"Authorization": f"Bearer {token}", "HX-Request": "true"},
     )
     assert forged.status == 404
+
+    # The partner withdraws its own request, saying why.
+    await page.get_by_role("link", name="Water trucking to Kalembe").click()
+    for button in STAFF_BUTTONS:
+        assert await page.get_by_role("button", name=button).count() == 0, button
+    await page.get_by_text("Withdraw the request").first.click()
+    await page.get_by_role("button", name="Withdraw the request").click()
+    summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    await summary.get_by_role("link", name="Reason: This field is required.").wait_for()
+    await page.get_by_role("textbox", name="Reason").fill("The road reopened")
+    await page.get_by_role("button", name="Withdraw the request").click()
+    await page.get_by_role("status").filter(has_text="Recorded: Withdraw the request.").wait_for()
+    assert await status_of(page) == "Withdrawn"
+    assert await page.get_by_role("button", name="Withdraw the request").count() == 0
+    await opened.screenshot("requests-partner-withdrawn")
+    assert clean(opened)
     await opened.close()

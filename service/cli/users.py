@@ -23,6 +23,12 @@ DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
     ("admin", Role.admin, True, None),
     ("officer-nw", Role.officer, False, "Sector North-West"),
 ]
+#: Demo accounts of the offices that decide requests for civil assistance (``--office``).
+DEMO_OFFICES: list[tuple[str, Role, Office]] = [
+    ("hc", Role.analyst, Office.dsrsg_rc_hc),
+    ("homc", Role.officer, Office.homc),
+    ("srsg", Role.analyst, Office.srsg),
+]
 DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105 - documented demo-only accounts
 
 
@@ -154,9 +160,25 @@ def user_demo_accounts() -> None:
                 sector_ids=sectors,
                 actor="demo-setup",
             )
+        for username, role, office in DEMO_OFFICES:
+            if await session.scalar(select(User.id).where(User.username == username)):
+                continue
+            await service.add_user(
+                session,
+                username=username,
+                password=username + DEMO_PASSWORD_SUFFIX,
+                role=role,
+                office=office,
+                actor="demo-setup",
+            )
 
     with_session(create)
     typer.echo("demo accounts (username / password):")
     for username, role, _, sector_name in DEMO_ACCOUNTS:
         where = f", sector {sector_name}" if sector_name else ""
         typer.echo(f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} ({role.value}{where})")
+    for username, role, office in DEMO_OFFICES:
+        typer.echo(
+            f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} "
+            f"({role.value}, decides for the {office.value} office)"
+        )

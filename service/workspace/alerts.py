@@ -106,7 +106,17 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "alert_severity": {"label": N_("Severity of the alerts raised"), "hint": N_("1 (low) to 5 (highest); 3 when left empty."), "step": "1", "min": 1, "max": 5},
 }  # fmt: skip
 CATEGORY_LABELS: dict[IncidentCategory, str] = {
-    c: N_(c.value.replace("_", " ").capitalize()) for c in IncidentCategory
+    IncidentCategory.armed_clash: N_("Armed clash"),
+    IncidentCategory.attack_on_civilians: N_("Attack on civilians"),
+    IncidentCategory.sexual_violence: N_("Sexual violence"),
+    IncidentCategory.abduction: N_("Abduction"),
+    IncidentCategory.looting: N_("Looting"),
+    IncidentCategory.explosive_hazard: N_("Explosive hazard"),
+    IncidentCategory.displacement: N_("Displacement"),
+    IncidentCategory.protest_or_riot: N_("Protest or riot"),
+    IncidentCategory.threat_or_intimidation: N_("Threat or intimidation"),
+    IncidentCategory.attack_on_humanitarians: N_("Attack on humanitarians"),
+    IncidentCategory.other: N_("Other"),
 }
 TREND_LABELS: dict[HotspotTrend, str] = {
     HotspotTrend.new: N_("New hot spots"),

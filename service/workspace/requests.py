@@ -122,6 +122,8 @@ class RequestsEntry(NavEntry):
 
 
 NAV = [RequestsEntry(N_("Requests for assistance"), "/workspace/requests")]
+#: Every step is taken on the request's page (the record page links its buttons there).
+PAGES = {("assistance_requests", step.value): "/workspace/requests/{id}" for step in BODIES}
 
 
 def _step_of(path: str) -> Step:
@@ -180,7 +182,10 @@ async def _detail(
 ) -> Response:
     feature = json.loads(await get_feature(session, ASSISTANCE_REQUESTS, principal, record_id))
     history = await requests.history(session, principal, record_id)
-    steps = [s for s in (_step_of(p) for p in history.you_may)]
+    # The steps the service reports for the record: the workflow's, those the reader may take,
+    # on a record they see in full and within their sectors.
+    offered = set(feature.get("actions", []))
+    steps = [s for s in BODIES if s.value in offered]
     mine = requests.awaits(principal)
     actor = await _actor_name(session, principal, feature["properties"].get("requesting_actor_id"))
     context = {
