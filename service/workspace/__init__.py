@@ -10,10 +10,13 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import views
+from service.workspace import exports, imports, views
 
 #: The workspace's areas, in the order the navigation shows them.
-AREAS: list[ModuleType] = []
+AREAS: list[ModuleType] = [
+    imports,
+    exports,
+]
 
 
 def install(app: FastAPI) -> None:
