@@ -77,7 +77,9 @@ async def shot(opened: WorkspacePage, name: str, docs: bool = False) -> None:
 @pytest.fixture
 async def officer_api(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     key = await live_server.api_key("officer")
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}) as http:
+    async with httpx.AsyncClient(
+        base_url=live_server.url, timeout=60, headers={"X-API-Key": key}
+    ) as http:
         yield http
 
 
@@ -239,6 +241,17 @@ async def test_the_preview_names_the_row_and_field_of_every_problem(
             page.get_by_role("button", name=re.compile(r"^Import \d+ records"))
         ).to_have_count(0)
         await shot(opened, "problems")
+        # A value the field cannot take is refused before any row is read, saying so.
+        await page.get_by_label("category taken from").select_option(
+            label="one value for every record"
+        )
+        await page.get_by_label("Value of category for every record").fill("atack")
+        await page.get_by_role("button", name="Check again with this mapping").click()
+        summary = page.get_by_role("alert").filter(has_text="There is a problem")
+        await expect(summary).to_contain_text("'atack'", timeout=JOB_WAIT_MS)
+        await expect(summary.get_by_role("link")).to_have_attribute("href", "#import-mapping")
+        await expect(page.get_by_label("category taken from")).to_be_visible()
+        await shot(opened, "mapping-refused")
         # A preview writes nothing and starts no import.
         assert len((await officer_api.get("/api/imports")).json()) == before
         assert opened.errors == [], opened.errors
@@ -253,7 +266,9 @@ async def test_an_export_of_the_map_view_is_downloaded(
     key = await live_server.api_key("admin")
     when = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0).isoformat()
     made = {}
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}) as http:
+    async with httpx.AsyncClient(
+        base_url=live_server.url, timeout=60, headers={"X-API-Key": key}
+    ) as http:
         for name, lon, lat in (("inside", 26.50, 6.90), ("outside", 27.40, 7.60)):
             feature = factories.feature(
                 "incidents",
@@ -300,7 +315,7 @@ async def test_an_export_of_the_map_view_is_downloaded(
         # The file holds what the API lists for the analyst in the same view.
         analyst = await live_server.api_key("analyst")
         async with httpx.AsyncClient(
-            base_url=live_server.url, headers={"X-API-Key": analyst}
+            base_url=live_server.url, timeout=60, headers={"X-API-Key": analyst}
         ) as http:
             listed = (await http.get("/api/incidents", params={"bbox": bbox, "limit": 1000})).json()
         assert ids == {f["id"] for f in listed["features"]}
@@ -314,7 +329,9 @@ async def test_a_partner_has_no_import_entry_and_a_forged_upload_is_refused(
     browser: Any, live_server: LiveServer, tmp_path: Path
 ) -> None:
     admin = await live_server.api_key("admin")
-    async with httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": admin}) as http:
+    async with httpx.AsyncClient(
+        base_url=live_server.url, timeout=60, headers={"X-API-Key": admin}
+    ) as http:
         before = len((await http.get("/api/imports", params={"limit": 500})).json())
 
     opened = await open_workspace(browser, live_server, "partner", "/workspace")
@@ -331,7 +348,7 @@ async def test_a_partner_has_no_import_entry_and_a_forged_upload_is_refused(
         # A forged upload with the partner's own token is refused before the file is read.
         path = utm_shapefile(tmp_path)
         token = await page.evaluate("() => sessionStorage.getItem('civop.token')")
-        async with httpx.AsyncClient(base_url=live_server.url) as http:
+        async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
             answer = await http.post(
                 "/workspace/imports/preview",
                 headers={"Authorization": f"Bearer {token}", "HX-Request": "true"},

@@ -118,17 +118,25 @@ def _upload_form(
     principal: Principal,
     errors: list[dict[str, str]] | None = None,
     status_code: int = 200,
+    form: FormData | None = None,
 ) -> HTMLResponse:
-    return pages.fragment(
+    """The upload form; with errors, it takes the place of the form the user sent (what they
+    chose is kept), and the step below it is emptied."""
+    answer = pages.fragment(
         request,
         "imports/upload_form.html",
         {
             "collections": importable_collections(principal),
             "classifications": [c.value for c in Classification if c in principal.cleared_for],
             "errors": errors or [],
+            "values": {name: _text(form, name) or "" for name in REQUEST_FIELDS} if form else {},
         },
         status_code=status_code,
     )
+    if errors:
+        answer.headers["HX-Retarget"] = "#import-upload"
+        answer.headers["HX-Reswap"] = "outerHTML"
+    return answer
 
 
 @router.get("/workspace/imports", response_class=HTMLResponse)
@@ -147,6 +155,7 @@ async def imports_page(
             "collections": importable_collections(principal),
             "classifications": [c.value for c in Classification if c in principal.cleared_for],
             "errors": [],
+            "values": {},
             "imports": found,
             "status": STATUS,
         },
@@ -171,18 +180,19 @@ async def upload_file(request: Request, session: SessionDep, principal: Principa
             principal,
             [_error("import-file", _("Choose the file to import, or drop it on the page."))],
             422,
+            form,
         )
     try:
         wanted = _request(form, None)
     except InvalidInput as error:
         return _upload_form(
-            request, principal, [_error(f"import-{error.loc[-1]}", error.message)], 422
+            request, principal, [_error(f"import-{error.loc[-1]}", error.message)], 422, form
         )
     imports.check_importer(principal, wanted)
     try:
         draft = await drafts.create(_chunks(file), file.filename, principal, settings)
     except InvalidInput as error:
-        return _upload_form(request, principal, [_error("import-file", error.message)], 422)
+        return _upload_form(request, principal, [_error("import-file", error.message)], 422, form)
     job = await drafts.submit_preview(session, principal, draft, wanted, settings)
     return _waiting(request, draft, job, wanted)
 
@@ -215,14 +225,16 @@ async def preview_step(
     if job.state in ACTIVE:
         return _waiting(request, draft, job, wanted)
     if job.state != JobState.succeeded:
+        # Refused before a record was read (a mapping, a layer, a CRS): said at the mapping
+        # when there is one to fix, else at the file (its options are with it).
         last = _last_preview(draft)
+        where = "import-mapping" if last else "import-file"
         return _preview(
             request,
             draft,
             last,
             wanted,
-            [_error("import-mapping", job.error or _("The file could not be checked."))],
-            status_code=200,
+            [_error(where, job.error or _("The file could not be checked."))],
         )
     found = await jobs.result(session, principal, job_id)
     report: dict[str, Any] = json.loads(found.path.read_text(encoding="utf-8"))
