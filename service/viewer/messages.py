@@ -95,6 +95,7 @@ MESSAGES: dict[str, str] = {
     "print.ready": "The print is ready: ",
     "print.download": "download it",
     "print.failed": "The print failed: {reason}",
+    "export.view": "Export this view",
     # Popups and details
     "popup.loading": "Loading…",
     "popup.unavailable": "This record is not available.",

@@ -10,7 +10,7 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import admin, alerts, incidents, records, requests, views
+from service.workspace import admin, alerts, exports, imports, incidents, records, requests, views
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
@@ -18,6 +18,8 @@ AREAS: list[ModuleType] = [
     incidents,
     requests,
     alerts,
+    imports,
+    exports,
     admin,
 ]
 

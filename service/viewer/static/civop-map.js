@@ -1873,7 +1873,23 @@
     });
   }
 
+  /** The export dialog's address for what the map shows: its area, period and filters. */
+  function exportLink() {
+    var link = document.getElementById('civop-export-view');
+    if (!link || !state.map) return;
+    var b = state.map.getBounds();
+    var bbox = [
+      Math.max(-180, b.getWest()), Math.max(-90, b.getSouth()),
+      Math.min(180, b.getEast()), Math.min(90, b.getNorth()),
+    ].map(function (v) {
+      return v.toFixed(5);
+    });
+    var parts = ['view=map', 'collection=incidents', 'bbox=' + bbox.join(','), dateQuery(), filterQuery()];
+    link.href = withQuery('/workspace/exports', parts);
+  }
+
   function saveView() {
+    exportLink();
     if (!state.map || !state.viewRead) return;
     var centre = state.map.getCenter();
     var params = new URLSearchParams();
