@@ -23,6 +23,8 @@ VENDOR: dict[str, Path] = {
     "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
     "mgrs": NODE_MODULES / "mgrs" / "dist",
     "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
+    # Drawing sites, projects and routes in the workspace.
+    "leaflet-geoman-free": NODE_MODULES / "@geoman-io" / "leaflet-geoman-free" / "dist",
 }
 
 #: The files the page loads, in order (URLs under /static).
