@@ -10,10 +10,14 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import views
+from service.workspace import patrols, projects, sites, views
 
 #: The workspace's areas, in the order the navigation shows them.
-AREAS: list[ModuleType] = []
+AREAS: list[ModuleType] = [
+    sites,
+    projects,
+    patrols,
+]
 
 
 def install(app: FastAPI) -> None:
