@@ -168,7 +168,7 @@ async def test_an_officer_draws_a_site_outline_and_corrects_its_population(
     new_figure = population.get_by_role("form", name="Record a population figure")
     await new_figure.get_by_label("Date counted").fill("2026-11-02")
     await new_figure.get_by_role("button", name="Record the figure").click()
-    await new_figure.get_by_text("Enter Individuals").first.wait_for()
+    await new_figure.get_by_text("Enter individuals").first.wait_for()
     assert await new_figure.get_by_label("Individuals").get_attribute("aria-invalid") == "true"
     await new_figure.get_by_label("Individuals").fill("4200")
     await new_figure.get_by_label("Source").fill("IOM DTM round 12")
@@ -254,6 +254,17 @@ async def test_a_route_crossing_a_site_shows_the_conflict_before_it_is_saved(
     assert len(stored["geometry"]["coordinates"]) == 3
     # The stored route's conflicts show on its page too.
     await page.get_by_role("status").filter(has_text="Bolobo crossing camp").wait_for()
+
+    # Deleted from its page: it leaves the list and the API.
+    patrol_id = ws.record_id()
+    await page.get_by_text("Delete this record").click()
+    await page.get_by_role("button", name="Delete Route check unit").click()
+    await page.wait_for_url(re.compile(r"/workspace/patrols$"))
+    await page.get_by_role("heading", name="Patrol routes").wait_for()
+    assert await page.get_by_role("link", name="Route check unit").count() == 0
+    headers = {"Authorization": f"Bearer {await ws.token()}"}
+    async with httpx.AsyncClient(base_url=live_server.url, headers=headers) as http:
+        assert (await http.get(f"/api/patrols/{patrol_id}")).status_code == 404
     assert refused_in_console(ws.errors) == [], ws.errors
 
 

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request, Response
 from geojson_pydantic.geometries import parse_geometry_obj
 from pydantic import BaseModel, ValidationError
 
-from service.access.actions import CHANGE_RECORDS, collection_actions
+from service.access.actions import CHANGE_RECORDS, authorize, collection_actions
 from service.access.policy import Principal
 from service.auth.deps import PrincipalDep
 from service.config import get_settings
@@ -280,9 +280,11 @@ def _problems_of(area: DrawnArea, error: ValidationError) -> dict[str, str]:
             continue
         label = _(labels.get(name, name))
         kind = str(each.get("type"))
-        if kind == "missing" and kinds.get(name) == "select":
-            kind = "enum"
         template = ERROR_TEXTS.get(kind)
+        if template and not template.startswith("{label}"):
+            label = label[:1].lower() + label[1:]  # within a sentence
+        if kind == "missing" and kinds.get(name) == "select":
+            template = ERROR_TEXTS["enum"]
         context = {k: v for k, v in (each.get("ctx") or {}).items() if k != "error"}
         text = _(template, label=label, **context) if template else f"{label}: {_(message)}"
         problems.setdefault(name, text[:1].upper() + text[1:])
@@ -509,6 +511,7 @@ def drawn_router(area: DrawnArea) -> APIRouter:
 
     @router.post("")
     async def create(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+        authorize(principal, "create")  # refused before the form is read, as the API
         values, properties, geometry, errors = read_form(area, await request.form(), creating=True)
         if errors or properties is None:
             return form(request, principal, values, errors, status_code=422)
@@ -557,6 +560,7 @@ def drawn_router(area: DrawnArea) -> APIRouter:
     async def update(
         request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
     ) -> Response:
+        authorize(principal, "edit")
         values, properties, geometry, errors = read_form(area, await request.form(), creating=False)
         record = await read_record(session, area, principal, record_id)
         if errors or properties is None:

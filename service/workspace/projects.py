@@ -131,6 +131,6 @@ async def change_status(
         "status_errors": problems,
         "status_notice": notice,
         "status_failed": status_code != 200,
-        "reason": reason or "",
+        "reason": (reason or "") if status_code != 200 else "",  # kept to try again
     }
     return fragment(request, "projects/status.html", context, status_code=status_code)

@@ -90,7 +90,7 @@ def _figure_problems(error: ValidationError) -> dict[str, str]:
         label = _(FIGURE_FIELDS.get(name, name))
         kind = str(each.get("type"))
         if kind == "missing":
-            text = _("Enter {label}", label=label)
+            text = _("Enter {label}", label=label[:1].lower() + label[1:])
         elif kind == "greater_than_equal":
             text = _("{label} must be 0 or more", label=label)
         elif kind.startswith("int"):
