@@ -24,6 +24,8 @@ VENDOR: dict[str, Path] = {
     "mgrs": NODE_MODULES / "mgrs" / "dist",
     "htmx.org": NODE_MODULES / "htmx.org" / "dist",  # the workspace pages (service.workspace)
     "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
+    # Drawing sites, projects and routes in the workspace.
+    "leaflet-geoman-free": NODE_MODULES / "@geoman-io" / "leaflet-geoman-free" / "dist",
 }
 
 #: The files the page loads, in order (URLs under /static).

@@ -10,12 +10,27 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import admin, alerts, exports, imports, incidents, records, requests, views
+from service.workspace import (
+    admin,
+    alerts,
+    exports,
+    imports,
+    incidents,
+    patrols,
+    projects,
+    records,
+    requests,
+    sites,
+    views,
+)
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
     records,
     incidents,
+    sites,
+    projects,
+    patrols,
     requests,
     alerts,
     imports,
