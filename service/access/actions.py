@@ -28,6 +28,7 @@ OWN_RECORDS_ONLY = frozenset({Role.partner})
 EVERYONE = frozenset(Role)
 
 CHANGE_RECORDS = "your role may not change records; officers and admins may"
+VERIFIERS = "reports are judged by analysts, officers and admins"
 
 
 def _roles(roles: frozenset[Role]) -> str:
@@ -94,6 +95,14 @@ ACTIONS: dict[str, Rule] = {
     "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
     "handle_alert": Rule(WRITERS, "officers and admins acknowledge and close alerts"),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
+    # Field reports (service.field_reports): JOC and JMAC analysts judge them as staff do.
+    "verify": Rule(STAFF, VERIFIERS),
+    "discredit": Rule(STAFF, VERIFIERS),
+    "merge_duplicate": Rule(STAFF, VERIFIERS),
+    "dismiss_duplicate": Rule(STAFF, VERIFIERS),
+    "manage_intake_forms": Rule(
+        frozenset({Role.admin}), "admins manage intake forms", on_record=False
+    ),
     "cancel_job": Rule(
         EVERYONE,
         "only the user who started a job, or an admin, can cancel it",
@@ -117,6 +126,7 @@ ACTIONS: dict[str, Rule] = {
 RECORD_ACTIONS: dict[str, tuple[str, ...]] = {
     "projects": ("edit", "delete", "transition"),
     "assistance_requests": ("edit", "delete", *(s for s in REQUEST_STEPS if s != "submit")),
+    "incidents": ("edit", "delete", "verify", "discredit"),
 }
 DEFAULT_RECORD_ACTIONS = ("edit", "delete")
 
