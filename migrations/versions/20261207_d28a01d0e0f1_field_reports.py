@@ -131,7 +131,14 @@ def upgrade() -> None:
         sa.Column(
             "incident_id",
             UUID(as_uuid=True),
-            sa.ForeignKey("incidents.id", name="fk_intake_submissions_incident_id"),
+            sa.ForeignKey(
+                "incidents.id",
+                name="fk_intake_submissions_incident_id",
+                # The submission is kept with the id of the incident it will create, in the
+                # transaction that creates it: a retried delivery waits for it, then finds it.
+                deferrable=True,
+                initially="DEFERRED",
+            ),
         ),
         sa.Column(
             "received_at",

@@ -6,7 +6,18 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import basemap, database, demo, exports, imports, keys, reports, serving, users
+from service.cli import (
+    basemap,
+    database,
+    demo,
+    exports,
+    imports,
+    intake,
+    keys,
+    reports,
+    serving,
+    users,
+)
 from service.cli.common import ROOT
 
 __all__ = ["ROOT", "app"]
@@ -17,6 +28,7 @@ app.add_typer(users.user_app, name="user")
 app.add_typer(keys.key_app, name="apikey")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(basemap.app, name="basemap")
+app.add_typer(intake.intake_app, name="intake-forms")
 app.command("backup")(database.backup_database)
 app.command("restore")(database.restore_database)
 app.command("demo")(demo.demo)

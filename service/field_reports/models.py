@@ -67,7 +67,9 @@ class IntakeSubmission(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     form_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("intake_forms.id"))
     submission_id: Mapped[str] = mapped_column(Text)
-    incident_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("incidents.id", deferrable=True, initially="DEFERRED")
+    )
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )
