@@ -10,14 +10,14 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from service.auth.deps import PrincipalDep
 from service.db import SessionDep
-from service.enums import Classification
+from service.enums import Classification, VerificationState
 from service.errors import InvalidInput
-from service.field_reports import forms, intake
+from service.field_reports import forms, intake, judgements
 
 router = APIRouter(tags=["Field reports"])
 
@@ -126,3 +126,102 @@ async def disable_form(
     form_key: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return await forms.disable_form(session, principal, form_key)
+
+
+class JudgementIn(BaseModel):
+    reason: str | None = Field(
+        None, max_length=2000, description="Why (required to discredit a report)."
+    )
+
+
+class MergeIn(BaseModel):
+    duplicate_id: uuid.UUID = Field(description="The report merged into this incident.")
+
+
+class DismissIn(BaseModel):
+    reason: str | None = Field(None, max_length=2000)
+
+
+def _feature(feature: str) -> Response:
+    return Response(feature, media_type="application/geo+json")
+
+
+@router.post(
+    "/api/incidents/{incident_id}/verify",
+    summary="Verify a report (analysts, officers, admins)",
+    response_class=Response,
+)
+async def verify(
+    incident_id: uuid.UUID, body: JudgementIn, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    return _feature(
+        await judgements.judge(
+            session, principal, incident_id, VerificationState.verified, body.reason
+        )
+    )
+
+
+@router.post(
+    "/api/incidents/{incident_id}/discredit",
+    summary="Discredit a report, saying why (analysts, officers, admins)",
+    response_class=Response,
+)
+async def discredit(
+    incident_id: uuid.UUID, body: JudgementIn, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    return _feature(
+        await judgements.judge(
+            session, principal, incident_id, VerificationState.discredited, body.reason
+        )
+    )
+
+
+@router.get(
+    "/api/incidents/{incident_id}/duplicates",
+    summary="Likely duplicates of a report, with their score and reasons",
+)
+async def likely_duplicates(
+    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    found = await judgements.candidates(session, principal, incident_id)
+    return {"incident_id": str(incident_id), "candidates": found}
+
+
+@router.post(
+    "/api/incidents/{incident_id}/merge",
+    summary="Merge a duplicate report into this incident, which keeps every source",
+    response_class=Response,
+)
+async def merge(
+    incident_id: uuid.UUID, body: MergeIn, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    return _feature(await judgements.merge(session, principal, incident_id, body.duplicate_id))
+
+
+@router.post(
+    "/api/incidents/{incident_id}/duplicates/{candidate_id}/dismiss",
+    summary="Judge a candidate not to be a duplicate of this report",
+    status_code=204,
+)
+async def dismiss(
+    incident_id: uuid.UUID,
+    candidate_id: uuid.UUID,
+    body: DismissIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    await judgements.dismiss(session, principal, incident_id, candidate_id, body.reason)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/incidents/{incident_id}/sources",
+    summary="Every source of an incident, its own and its merged duplicates', with grading",
+)
+async def incident_sources(
+    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return {
+        "incident_id": str(incident_id),
+        "sources": await judgements.sources(session, principal, incident_id),
+    }
