@@ -41,9 +41,7 @@ class Incident(Record, Base):
     sector_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sectors.id"))
     #: Whether the incident is established (``verified``), still a report (``reported``: a
     #: field submission not yet judged) or judged untrue (``discredited``), by whom, when, why.
-    verification_state: Mapped[VerificationState] = mapped_column(
-        Text, default="verified", server_default="verified"
-    )
+    verification_state: Mapped[VerificationState] = mapped_column(Text, server_default="verified")
     verified_by: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verification_reason: Mapped[str | None] = mapped_column(Text)
