@@ -255,10 +255,14 @@ def _with_zone(text: str) -> str:
 #: Reports further apart than these are never candidates (the SQL search uses them too).
 RADIUS_KM = 10.0
 WINDOW_HOURS = 72.0
+#: The distance and the time at which their parts of the score fall to 1/e: one event told by
+#: several sources is placed within a km or two and dated within hours of itself.
+DISTANCE_KM = 2.0
+TIME_HOURS = 12.0
 #: The score from which a pair is shown to an analyst as a likely duplicate.
 CANDIDATE_SCORE = 0.55
 #: How much each part counts (summing to 1); without two texts, the text's weight is shared.
-WEIGHTS = {"category": 0.25, "distance": 0.3, "time": 0.25, "text": 0.2}
+WEIGHTS = {"category": 0.2, "distance": 0.3, "time": 0.2, "text": 0.3}
 EARTH_KM = 6371.0088
 
 
@@ -307,8 +311,9 @@ def likeness(
     told in like words.
 
     Each part scores 0..1: the category 1 when equal (0 otherwise), distance and time falling
-    linearly to 0 at ``radius_km`` and ``window_hours``, the text its similarity. The score is
-    their weighted sum (``WEIGHTS``); a pair beyond the radius or the window scores 0.
+    exponentially (to 1/e at ``DISTANCE_KM`` and ``TIME_HOURS``), the text its similarity. The
+    score is their weighted sum (``WEIGHTS``); a pair beyond ``radius_km`` or ``window_hours``
+    (the candidate search's bounds) scores 0.
 
     Examples
     --------
@@ -317,7 +322,7 @@ def likeness(
     >>> a = Report("looting", 25.0, 5.0, t, "Market looted by armed men")
     >>> b = Report("looting", 25.01, 5.0, t + timedelta(hours=2), "armed men looted the market")
     >>> round(likeness(a, b).score, 2)
-    0.95
+    0.82
     """
     km = distance_km(a, b)
     hours = abs((a.occurred_at - b.occurred_at).total_seconds()) / 3600.0
@@ -331,8 +336,8 @@ def likeness(
     reasons.insert(0, {"code": "same_category" if same else "other_category", "value": None})
     parts = {
         "category": 1.0 if same else 0.0,
-        "distance": 1.0 - km / radius_km,
-        "time": 1.0 - hours / window_hours,
+        "distance": math.exp(-km / DISTANCE_KM),
+        "time": math.exp(-hours / TIME_HOURS),
     }
     text = text_similarity(a.text, b.text)
     weights = dict(WEIGHTS)
