@@ -42,6 +42,7 @@ from service.reports.views import router as reports_router
 from service.requests.views import router as requests_router
 from service.sites.views import router as sites_router
 from service.viewer.views import router as viewer_router
+from service.workspace import install as install_workspace
 
 DESCRIPTION = """
 The civilian operational picture of a UN peacekeeping mission: actors, IDP sites, projects,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analysis_router)
     app.include_router(alerts_router)
     app.include_router(viewer_router)
+    install_workspace(app)
     return app
 
 

@@ -6,13 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, cast, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
+from service.audit import service
 from service.audit.models import AuditEntry
 from service.auth.deps import require
 from service.db import SessionDep
-from service.enums import Role
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -39,7 +37,7 @@ class AuditOut(BaseModel):
     "",
     response_model=list[AuditOut],
     summary="History of a record, or recent changes (admins only)",
-    dependencies=[require(Role.admin)],  # type: ignore[list-item]
+    dependencies=[require(service.READERS)],  # type: ignore[list-item]
 )
 async def audit_log(
     session: SessionDep,
@@ -48,18 +46,9 @@ async def audit_log(
     actor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
-    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if record is not None:
-        listed = and_(
-            AuditEntry.record_ids.is_not(None),
-            AuditEntry.record_ids.contains(cast([record], ARRAY(UUID(as_uuid=True)))),
-        )
-        statement = statement.where(or_(AuditEntry.record_id == record, listed))
-    if collection is not None:
-        statement = statement.where(AuditEntry.collection == collection)
-    if actor is not None:
-        statement = statement.where(AuditEntry.actor == actor)
-    rows = await session.scalars(statement)
+    rows = await service.entries(
+        session, record=record, collection=collection, actor=actor, limit=limit
+    )
     return [_entry(row, record) for row in rows]
 
 

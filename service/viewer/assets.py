@@ -22,6 +22,7 @@ VENDOR: dict[str, Path] = {
     "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
     "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
     "mgrs": NODE_MODULES / "mgrs" / "dist",
+    "htmx.org": NODE_MODULES / "htmx.org" / "dist",  # the workspace pages (service.workspace)
     "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
 }
 
