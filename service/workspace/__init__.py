@@ -10,12 +10,13 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import incidents, records, views
+from service.workspace import incidents, records, triage, views
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
     records,
     incidents,
+    triage,
 ]
 
 
