@@ -120,9 +120,10 @@ def read_submission(payload: Any) -> Submission:
         raise SubmissionProblem("the body must be a JSON object (one submission)")
     event = payload.get("type")
     if isinstance(event, str) and "data" in payload:
-        if not event.startswith("submission."):
+        if event != "submission.create":
+            # An edit or a review in Central is no new report: triage the report by hand.
             raise SubmissionProblem(
-                f"event type {event!r} carries no submission; send submission.create events",
+                f"event type {event!r} is not taken; send submission.create events only",
                 "type",
             )
         data = payload["data"]
