@@ -71,11 +71,14 @@ def upgrade() -> None:
             sa.ForeignKey("actors.id", name="fk_incidents_reporting_actor_id"),
         ),
     )
-    op.create_check_constraint(
-        "ck_incidents_verification_state_allowed", "incidents", f"verification_state IN {STATES}"
+    # Named as the models name them (``service.base.NAMING``), written out in SQL.
+    op.execute(
+        "ALTER TABLE incidents ADD CONSTRAINT ck_incidents_verification_state_allowed "
+        f"CHECK (verification_state IN {STATES})"
     )
-    op.create_check_constraint(
-        "ck_incidents_not_own_duplicate", "incidents", "duplicate_of_id IS DISTINCT FROM id"
+    op.execute(
+        "ALTER TABLE incidents ADD CONSTRAINT ck_incidents_not_own_duplicate "
+        "CHECK (duplicate_of_id IS DISTINCT FROM id)"
     )
     # The triage queue: the reports still to be judged, newest first.
     op.execute(
@@ -115,7 +118,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("form_id", name="uq_intake_forms_form_id"),
         sa.CheckConstraint(
             "default_classification IN ('public', 'mission', 'restricted')",
-            name="ck_intake_forms_default_classification_allowed",
+            name="default_classification_allowed",
         ),
     )
     op.create_table(
@@ -185,8 +188,8 @@ def downgrade() -> None:
     _layer_parts_triggers("")
     op.execute("DROP INDEX IF EXISTS ix_incidents_duplicate_of_id")
     op.execute("DROP INDEX IF EXISTS ix_incidents_reported")
-    op.drop_constraint("ck_incidents_not_own_duplicate", "incidents")
-    op.drop_constraint("ck_incidents_verification_state_allowed", "incidents")
+    op.execute("ALTER TABLE incidents DROP CONSTRAINT ck_incidents_not_own_duplicate")
+    op.execute("ALTER TABLE incidents DROP CONSTRAINT ck_incidents_verification_state_allowed")
     for name in (
         "reporting_actor_id",
         "duplicate_of_id",
