@@ -342,3 +342,36 @@ async def test_a_partners_submission_is_theirs_and_no_other_partners(
     assert url.rsplit("/", 1)[1] not in {f["id"] for f in listed.json()["features"]}
     # The submission's own record is read with the incident: its raw payload is staff's.
     assert (await client.get(url, headers=headers("analyst"))).status_code == 200
+
+
+def _sheets(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    book = load_workbook(path, read_only=True)
+    return {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+
+
+async def test_the_command_line_writes_the_shipped_form(tmp_path: Path) -> None:
+    from tests.test_cli import _civop
+
+    written = tmp_path / "incident-report.xlsx"
+    done = _civop("intake-forms", "xlsform", str(written))
+    assert done.returncode == 0, done.stderr
+    assert _sheets(written) == _sheets(XLSFORM)
+
+
+async def test_a_wrong_mapping_gets_the_same_answer_on_both_doors(
+    client: AsyncClient, headers: Headers
+) -> None:
+    from tests.test_cli import _civop
+
+    mapping = '{"casualties": "killed"}'
+    answer = await client.post(
+        "/api/intake-forms",
+        json={"form_id": "x", "title": "x", "field_mapping": {"casualties": "killed"}},
+        headers=headers("admin"),
+    )
+    assert answer.status_code == 422
+    message = answer.json()["detail"][0]["msg"]
+    assert "'casualties' is no incident field a form fills" in message
+    done = _civop("intake-forms", "add", "x", "--title", "x", "--mapping", mapping)
+    assert done.returncode == 1
+    assert message in done.stderr
