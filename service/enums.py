@@ -86,6 +86,14 @@ class LocationPrecision(StrEnum):
     area = "area"
 
 
+class VerificationState(StrEnum):
+    """Where an incident stands: a report not yet judged, established, or judged untrue."""
+
+    reported = "reported"
+    verified = "verified"
+    discredited = "discredited"
+
+
 class PatrolType(StrEnum):
     foot = "foot"
     mobile = "mobile"

@@ -26,6 +26,7 @@ from service.config import Settings, get_settings
 from service.core.routes import collection_router
 from service.db import create_engine, create_health_engine, sessionmaker_for
 from service.exports.views import router as exports_router
+from service.field_reports.views import router as field_reports_router
 from service.imports.views import router as imports_router
 from service.incidents.timeline import router as timeline_router
 from service.jobs.views import router as jobs_router
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(places_router)  # before /api/places/{id}
     app.include_router(basemap_router)
     app.include_router(timeline_router)  # before /api/incidents/{id}
+    app.include_router(field_reports_router)
     app.include_router(prints_router)
     for collection in COLLECTIONS.values():
         if collection.domain_routes:

@@ -12,6 +12,7 @@ from service.alerts.models import (
 from service.audit.models import AuditEntry
 from service.auth.models import ApiKey, User
 from service.base import Base
+from service.field_reports.models import DuplicateDismissal, IntakeForm, IntakeSubmission
 from service.idempotency import IdempotencyKey
 from service.imports.models import ImportJob
 from service.incidents.models import Incident
@@ -34,11 +35,14 @@ __all__ = [
     "AssistanceRequestHistory",
     "AuditEntry",
     "Base",
+    "DuplicateDismissal",
     "Event",
     "IdempotencyKey",
     "IdpSite",
     "ImportJob",
     "Incident",
+    "IntakeForm",
+    "IntakeSubmission",
     "Job",
     "OperatingBase",
     "Patrol",

@@ -44,12 +44,13 @@ async def _actions(client: AsyncClient, url: str, who: dict[str, str]) -> list[s
 @pytest.mark.parametrize(
     ("user", "north", "south"),
     [
-        ("admin", ["edit", "delete"], ["edit", "delete"]),
-        ("officer", ["edit", "delete"], ["edit", "delete"]),
+        # A verified incident may be discredited by staff (docs/field-reports.md).
+        ("admin", ["edit", "delete", "discredit"], ["edit", "delete", "discredit"]),
+        ("officer", ["edit", "delete", "discredit"], ["edit", "delete", "discredit"]),
         # Readers limited to sectors do not see records outside them at all.
-        ("officer-north", ["edit", "delete"], None),
-        ("analyst", [], []),
-        ("analyst-south", None, []),
+        ("officer-north", ["edit", "delete", "discredit"], None),
+        ("analyst", ["discredit"], ["discredit"]),
+        ("analyst-south", None, ["discredit"]),
         ("partner", [], []),
     ],
 )
@@ -239,15 +240,19 @@ async def test_each_feature_of_a_list_says_what_its_reader_may_do_with_it(
             assert feature["actions"] == one, (url, feature["id"])
 
 
+#: What a writer may do with a verified incident.
+WRITER = ["edit", "delete", "discredit"]
+
+
 async def test_a_list_offers_each_writer_what_they_may_do_on_each_record(
     client: AsyncClient, headers: Headers, make: Make
 ) -> None:
     north = await make("incidents", geometry=IN_THE_NORTH, classification="public")
     south = await make("incidents", geometry=IN_THE_SOUTH, classification="public")
     expected = {
-        "officer": {north["id"]: ["edit", "delete"], south["id"]: ["edit", "delete"]},
-        "officer-north": {north["id"]: ["edit", "delete"]},
-        "analyst": {north["id"]: [], south["id"]: []},
+        "officer": {north["id"]: WRITER, south["id"]: WRITER},
+        "officer-north": {north["id"]: WRITER},
+        "analyst": {north["id"]: ["discredit"], south["id"]: ["discredit"]},
     }
     for user, offers in expected.items():
         response = await client.get("/api/incidents?limit=100", headers=headers(user))

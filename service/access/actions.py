@@ -30,6 +30,7 @@ EVERYONE = frozenset(Role)
 ADMINS = frozenset({Role.admin})
 
 CHANGE_RECORDS = "your role may not change records; officers and admins may"
+VERIFIERS = "reports are judged by analysts, officers and admins"
 
 
 def _roles(roles: frozenset[Role]) -> str:
@@ -108,12 +109,20 @@ ACTIONS: dict[str, Rule] = {
     "read_staff_fields": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
     "read_alert_rules": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
     "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
-    "handle_alert": Rule(WRITERS, "officers and admins acknowledge, assign, annotate and close alerts"),
+    "handle_alert": Rule(
+        WRITERS, "officers and admins acknowledge, assign, annotate and close alerts"
+    ),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
     "manage_users": Rule(ADMINS, "only admins manage users", on_record=False),
     "manage_api_keys": Rule(ADMINS, "only admins manage API keys", on_record=False),
     "manage_webhooks": Rule(ADMINS, "only admins manage alert webhooks", on_record=False),
     "read_audit": Rule(ADMINS, "only admins read the audit trail", on_record=False),
+    # Field reports (service.field_reports): JOC and JMAC analysts judge them as staff do.
+    "verify": Rule(STAFF, VERIFIERS),
+    "discredit": Rule(STAFF, VERIFIERS),
+    "merge_duplicate": Rule(STAFF, VERIFIERS),
+    "dismiss_duplicate": Rule(STAFF, VERIFIERS),
+    "manage_intake_forms": Rule(ADMINS, "only admins manage intake forms", on_record=False),
     "cancel_job": Rule(
         EVERYONE,
         "only the user who started a job, or an admin, can cancel it",
@@ -137,6 +146,7 @@ ACTIONS: dict[str, Rule] = {
 RECORD_ACTIONS: dict[str, tuple[str, ...]] = {
     "projects": ("edit", "delete", "transition"),
     "assistance_requests": ("edit", "delete", *(s for s in REQUEST_STEPS if s != "submit")),
+    "incidents": ("edit", "delete", "verify", "discredit"),
 }
 DEFAULT_RECORD_ACTIONS = ("edit", "delete")
 

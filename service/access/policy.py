@@ -82,6 +82,9 @@ class CollectionPolicy:
     min_role: dict[str, Role] = field(default_factory=dict)
     owner_column: str | None = None
     identifying: tuple[str, ...] = IDENTIFYING
+    #: Roles that see a record whose ``verification_state`` is not ``verified`` (a field report
+    #: not yet judged, or one judged untrue) only when it is their own actor's.
+    unverified_hidden_for: frozenset[Role] = frozenset()
 
     def action(self, classification: Classification) -> Action:
         return self.above_clearance.get(classification, "hide")
@@ -96,6 +99,7 @@ class CollectionPolicy:
             self.min_role,
             self.owner_column,
             self.identifying,
+            self.unverified_hidden_for,
         )
 
 
@@ -121,7 +125,18 @@ CHILD_TABLES: dict[str, ChildTable] = {
     "site_population": ChildTable("idp_sites", "site_id", FIGURE_STAFF_FIELDS),
     "project_status_history": ChildTable("projects", "project_id", ("context", "changed_by")),
     "assistance_request_history": ChildTable("assistance_requests", "request_id", ("recorded_by",)),
+    # A form's submission as it arrived: its reader is who sees the incident it made in full
+    # (the partner whose form sent it included); the raw payload is staff information.
+    "intake_submissions": ChildTable("incidents", "incident_id", ("payload",)),
+    # An analyst's judgement that two reports differ: read with the report it was made on,
+    # and only where the reader sees the candidate too (``service.field_reports.duplicates``).
+    "duplicate_dismissals": ChildTable("incidents", "incident_id", ("dismissed_by", "reason")),
 }
+
+#: Tables that are no collection's and are read whole, only by principals the named action of
+#: ``service.access.actions.ACTIONS`` allows (``service.access.sql.read_table``): the intake
+#: forms (their owners, mappings and token hashes) are for admins.
+ACTION_TABLES: dict[str, str] = {"intake_forms": "manage_intake_forms"}
 
 
 _CONTACTS = {"focal_point": Role.officer, "phone": Role.officer, "email": Role.officer}
@@ -158,10 +173,23 @@ DEFAULT_POLICIES: dict[str, CollectionPolicy] = {
             "source_reliability",
             "source_credibility",
             "perpetrator_actor_id",
+            "reporting_actor_id",
         ),
-        min_role=_STAFF_FIELDS,
+        # Who judged a report and why is staff information; so is which partner reported it
+        # (an organisation seen to report to the military is put at risk).
+        min_role={
+            **_STAFF_FIELDS,
+            "verified_by": Role.analyst,
+            "verification_reason": Role.analyst,
+            "reporting_actor_id": Role.analyst,
+        },
         # How precisely the exact place is known says nothing true of a generalised one.
         identifying=(*IDENTIFYING, "location_precision"),
+        # A partner's form's reports are that partner's to see.
+        owner_column="reporting_actor_id",
+        # Reports not yet verified (and those discredited) stay inside the mission: a partner
+        # sees only their own.
+        unverified_hidden_for=frozenset({Role.partner}),
     ),
     "bases": CollectionPolicy(
         above_clearance={Classification.mission: "generalise"},

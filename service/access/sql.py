@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from service.access.actions import sees_staff_fields
 from service.access.policy import (
+    ACTION_TABLES,
     CHILD_TABLES,
     CollectionPolicy,
     Principal,
@@ -97,6 +98,9 @@ def row_filter(
     shown = _one_of(table.c.classification, full + generalised)
     owned = _owned(table, principal, policy)
     conditions: list[ColumnElement[bool]] = [shown if owned is None else or_(shown, owned)]
+    if principal.role in policy.unverified_hidden_for:
+        verified = table.c.verification_state == literal("verified")
+        conditions.append(verified if owned is None else or_(verified, owned))
     if live:
         conditions.insert(0, table.c.deleted_at.is_(None))
     if principal.sector_scope is not None:
@@ -327,6 +331,14 @@ def seen_in_full(
 
     adapted: ColumnElement[bool] = ClauseAdapter(alias).traverse(condition)
     return adapted
+
+
+def read_table(table: Table, principal: Principal) -> None:
+    """Refuse (``Forbidden``) a principal who may not read ``table``, one of the tables read
+    whole by who may take an action (``service.access.policy.ACTION_TABLES``)."""
+    from service.access.actions import authorize
+
+    authorize(principal, ACTION_TABLES[table.name])
 
 
 def _owned(

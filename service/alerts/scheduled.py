@@ -264,7 +264,10 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
     site_cells = hex_grid.cells_of_points(site_lon, site_lat)
     area = shapely.MultiPoint(np.column_stack([site_lon, site_lat]))
     start = at - timedelta(days=rule.window_days)
-    scope = Scope(area, start, at, tuple(rule.categories) if rule.categories else None)
+    # Early warning counts field reports before they are judged (never discredited ones).
+    scope = Scope(
+        area, start, at, tuple(rule.categories) if rule.categories else None, verified_only=False
+    )
     computed = await compute_risk(
         session,
         SYSTEM,
@@ -371,7 +374,8 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
             log.warning("hot-spot rule %s: area %s skipped (cells: %s)", rule.id, sector_id,
                         "too many" if cells is None else cells.size)  # fmt: skip
             continue
-        scope = Scope(boundary, starts[0], at, tuple(rule.categories) if rule.categories else None)
+        categories = tuple(rule.categories) if rule.categories else None
+        scope = Scope(boundary, starts[0], at, categories, verified_only=False)
         counted = await window_counts(
             session, SYSTEM, scope, hex_grid, cells, starts, with_ids=True
         )

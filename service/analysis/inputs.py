@@ -36,6 +36,7 @@ from service.access.sql import view
 from service.analysis.geojson import round_km
 from service.analysis.scope import CATEGORIES, Scope, inside_conditions, near_conditions, table_of
 from service.incidents.models import Incident
+from service.incidents.verification import counted
 from service.outlines import workable_geometry
 from service.patrols.models import Patrol
 from service.sites.models import IdpSite
@@ -114,6 +115,7 @@ async def fetch_incidents(
     ]
     if scope.categories:
         conditions.append(v.column("category").in_(scope.categories))
+    conditions += counted(v, principal, verified_only=scope.verified_only)
     row = (await session.execute(select(*columns).where(*conditions))).one()
     if row[0] is None:
         empty = np.empty(0)

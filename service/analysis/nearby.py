@@ -29,6 +29,7 @@ from service.analysis.scope import (
 )
 from service.errors import Forbidden, NotFound
 from service.incidents.models import Incident
+from service.incidents.verification import counted as counted_incidents
 from service.patrols.models import OperatingBase, Patrol
 from service.projects.models import Project
 from service.sites.models import IdpSite
@@ -148,6 +149,8 @@ async def near_layer(
             conditions += [v.column(time_column) >= scope.start, v.column(time_column) <= scope.end]
         if name == "incidents" and scope.categories:
             conditions.append(v.column("category").in_(scope.categories))
+        if name == "incidents":
+            conditions += counted_incidents(v, principal, verified_only=scope.verified_only)
         conditions += inside_conditions(v, scope.area)  # a sector or bbox narrows it further
         counted = await session.scalar(select(func.count()).where(*conditions).select_from(v.table))
         counts[name] = int(counted or 0)

@@ -60,6 +60,9 @@ class Scope:
     categories: tuple[str, ...] | None = None
     sector: uuid.UUID | None = None
     bbox: tuple[float, float, float, float] | None = None
+    #: Count verified incidents only; else field reports not yet judged count too (never a
+    #: discredited one nor a merged duplicate: ``service.incidents.verification``).
+    verified_only: bool = True
 
     @property
     def days(self) -> float:
@@ -74,6 +77,7 @@ class Scope:
             "bbox": list(self.bbox) if self.bbox is not None else None,
             "datetime": f"{_iso(self.start)}/{_iso(self.end)}",
             "category": list(self.categories) if self.categories else None,
+            "verified_only": self.verified_only,
         }
 
 
@@ -91,6 +95,7 @@ async def resolve_scope(
     categories: Sequence[str] | None,
     default_days: float = 90.0,
     require_area: bool = False,
+    verified_only: bool = True,
 ) -> Scope:
     """The area from a sector (as the principal sees its boundary) and/or a bbox, and the
     window (default: the ``default_days`` before the end, which defaults to now)."""
@@ -123,7 +128,9 @@ async def resolve_scope(
             ["query", "category"],
             f"unknown category {unknown[0]!r}; use one of: {', '.join(CATEGORIES)}",
         )
-    return Scope(area, start, end, tuple(categories) if categories else None, sector, bbox)
+    return Scope(
+        area, start, end, tuple(categories) if categories else None, sector, bbox, verified_only
+    )
 
 
 def geometry_literal(shape: BaseGeometry) -> ColumnElement[Any]:

@@ -49,6 +49,7 @@ class AreaQuery:
     bbox: tuple[float, float, float, float] | None
     interval: Any
     categories: list[str] | None
+    verified_only: bool = True
 
     async def scope(
         self,
@@ -67,6 +68,7 @@ class AreaQuery:
             categories=self.categories,
             require_area=require_area,
             default_days=default_days,
+            verified_only=self.verified_only,
         )
 
 
@@ -97,6 +99,13 @@ def area_query(
             "`sexual_violence` for gender-specific risk areas.",
         ),
     ] = None,
+    verified_only: Annotated[
+        bool,
+        Query(
+            description="Count verified incidents only (the default); `false` counts field "
+            "reports not yet judged too. Discredited reports and merged duplicates never count."
+        ),
+    ] = True,
 ) -> AreaQuery:
     categories = [c.strip() for c in category.split(",") if c.strip()] if category else None
     known = {c.value for c in IncidentCategory}
@@ -104,7 +113,7 @@ def area_query(
         raise InvalidInput(
             ["query", "category"], f"unknown category {unknown!r}; use one of: {', '.join(known)}"
         )
-    return AreaQuery(sector, parse_bbox(bbox), parse_datetime(datetime), categories)
+    return AreaQuery(sector, parse_bbox(bbox), parse_datetime(datetime), categories, verified_only)
 
 
 AreaDep = Annotated[AreaQuery, Depends(area_query)]
@@ -326,7 +335,9 @@ async def risk_tile(
     if x >= 2**z or y >= 2**z:
         raise InvalidInput(["path", "x"], f"x and y must be below {2**z} at zoom {z}")
     tile = service.tile_bounds(z, x, y)
-    bounded = AreaQuery(area.sector, _intersect(area.bbox, tile), area.interval, area.categories)
+    bounded = AreaQuery(
+        area.sector, _intersect(area.bbox, tile), area.interval, area.categories, area.verified_only
+    )
     try:
         scope = await bounded.scope(session, principal, require_area=True)
     except InvalidInput as outside:

@@ -12,6 +12,7 @@ from service.cli import (
     demo,
     exports,
     imports,
+    intake,
     keys,
     reports,
     serving,
@@ -29,6 +30,7 @@ app.add_typer(keys.key_app, name="apikey")
 app.add_typer(webhooks.webhook_app, name="webhook")
 app.add_typer(reports.report_app, name="report")
 app.add_typer(basemap.app, name="basemap")
+app.add_typer(intake.intake_app, name="intake-forms")
 app.command("backup")(database.backup_database)
 app.command("restore")(database.restore_database)
 app.command("demo")(demo.demo)

@@ -630,11 +630,16 @@ async def create_feature(
     principal: Principal,
     properties: BaseModel,
     geometry: Any,
+    *,
+    fixed: dict[str, Any] | None = None,
 ) -> tuple[uuid.UUID, str]:
-    """Store a new record; returns its id and the feature as the principal sees it."""
+    """Store a new record; returns its id and the feature as the principal sees it. ``fixed``
+    holds columns the service sets itself, never a client (a field report's verification state
+    and reporting partner, the id its submission was kept under)."""
     authorize(principal, "create", classification=getattr(properties, "classification", None))
     table = collection.table
     values = _write_values(collection, properties, geometry, replace=True)
+    values.update(fixed or {})
     async with writing(session, collection):
         await act_as(session, principal)
         await claim_key(session, table, principal, values)

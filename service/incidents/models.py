@@ -9,7 +9,12 @@ from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, Sm
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.base import Base, Record, enum_check, geometry_checks
-from service.enums import IncidentCategory, LocationPrecision, SourceReliability
+from service.enums import (
+    IncidentCategory,
+    LocationPrecision,
+    SourceReliability,
+    VerificationState,
+)
 
 
 class Incident(Record, Base):
@@ -34,6 +39,16 @@ class Incident(Record, Base):
     description: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
     sector_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sectors.id"))
+    #: Whether the incident is established (``verified``), still a report (``reported``: a
+    #: field submission not yet judged) or judged untrue (``discredited``), by whom, when, why.
+    verification_state: Mapped[VerificationState] = mapped_column(Text, server_default="verified")
+    verified_by: Mapped[str | None] = mapped_column(Text)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verification_reason: Mapped[str | None] = mapped_column(Text)
+    #: The incident this report was merged into: it keeps every source, this one points to it.
+    duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("incidents.id"))
+    #: The partner whose form reported it: their own reports are theirs to see.
+    reporting_actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actors.id"))
 
     @classmethod
     def __extra_args__(cls) -> list[Any]:
@@ -41,6 +56,8 @@ class Incident(Record, Base):
             enum_check("category", IncidentCategory),
             enum_check("source_reliability", SourceReliability),
             enum_check("location_precision", LocationPrecision),
+            enum_check("verification_state", VerificationState),
+            CheckConstraint("duplicate_of_id IS DISTINCT FROM id", name="not_own_duplicate"),
             CheckConstraint("severity BETWEEN 1 AND 5", name="severity_range"),
             CheckConstraint("source_credibility BETWEEN 1 AND 6", name="source_credibility_range"),
             CheckConstraint(

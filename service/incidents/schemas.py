@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from service.bounds import bound_to_columns
 from service.core.schemas import SectoredProperties
-from service.enums import IncidentCategory, LocationPrecision, SourceReliability
+from service.enums import (
+    IncidentCategory,
+    LocationPrecision,
+    SourceReliability,
+    VerificationState,
+)
 from service.incidents.models import Incident
 
 
@@ -28,6 +33,23 @@ class IncidentProperties(SectoredProperties):
     )
     location_precision: LocationPrecision = LocationPrecision.exact
     description: str | None = Field(None, max_length=10_000)
+    verification_state: VerificationState | None = Field(
+        None,
+        exclude=True,
+        description="Read only: `reported` (a field report not yet judged), `verified` or "
+        "`discredited`, changed by the verify and discredit actions (docs/field-reports.md). "
+        "Records written through the API are verified.",
+    )
+
+    @field_validator("verification_state")
+    @classmethod
+    def _judged_by_actions(cls, value: VerificationState | None) -> VerificationState | None:
+        if value is not None:
+            raise ValueError(
+                "verification_state is set by the verify and discredit actions "
+                "(POST /api/incidents/{id}/verify or /discredit), not written"
+            )
+        return value
 
 
 bound_to_columns(IncidentProperties, Incident.__table__)  # type: ignore[arg-type]

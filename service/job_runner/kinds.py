@@ -92,6 +92,7 @@ async def report(context: Context) -> Output:
         bbox=(bbox[0], bbox[1], bbox[2], bbox[3]) if bbox else None,
         start=datetime.fromisoformat(params["start"]) if params.get("start") else None,
         end=datetime.fromisoformat(params["end"]) if params.get("end") else None,
+        verified_only=bool(params.get("verified_only", True)),
     )
     async with context.sessionmaker() as session:
         built = await build_report(session, context.principal, query)

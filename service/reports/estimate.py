@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.incidents.models import Incident
+from service.incidents.verification import counted
 from service.sectors.models import Sector
 
 #: Changes listed, and how significant a change must be to be called more than chance.
@@ -88,6 +89,8 @@ async def changes(
     area: Any,
     start: datetime,
     end: datetime,
+    *,
+    verified_only: bool = True,
 ) -> list[Change]:
     """The largest changes of incident counts by area of responsibility and category against
     the period of the same length before, largest first, each tested against chance."""
@@ -120,6 +123,7 @@ async def changes(
                 and_(occurred >= before_start, occurred < end),
                 incidents.column("geom").op("&&")(func.ST_MakeEnvelope(*area.bounds, 4326)),
                 func.ST_Intersects(incidents.column("geom"), area_literal),
+                *counted(incidents, principal, verified_only=verified_only),
             )
             .group_by(sectors.column("name"), incidents.column("category"))
         )

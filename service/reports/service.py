@@ -35,6 +35,7 @@ from service.config import get_settings
 from service.enums import Classification
 from service.errors import InvalidInput
 from service.incidents.models import Incident
+from service.incidents.verification import counted
 from service.patrols.models import OperatingBase
 from service.projects.models import Project
 from service.reports import estimate
@@ -79,6 +80,8 @@ class ReportQuery:
     bbox: tuple[float, float, float, float] | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: Count verified incidents only (the default): a brief rests on established facts.
+    verified_only: bool = True
 
 
 @dataclass
@@ -165,7 +168,12 @@ async def _area_name(
 
 
 async def _incident_figures(
-    session: AsyncSession, principal: Principal, area: BaseGeometry, start: datetime, end: datetime
+    session: AsyncSession,
+    principal: Principal,
+    area: BaseGeometry,
+    start: datetime,
+    end: datetime,
+    verified_only: bool = True,
 ) -> dict[str, dict[str, int]]:
     """Incidents in the area and window by category: count and casualties."""
     v = view(_table(Incident), principal)
@@ -184,6 +192,7 @@ async def _incident_figures(
             occurred < end,
             v.column("geom").op("&&")(func.ST_MakeEnvelope(*area.bounds, 4326)),
             func.ST_Intersects(v.column("geom"), _area_literal(area)),
+            *counted(v, principal, verified_only=verified_only),
         )
         .group_by(v.column("category"))
     )
@@ -579,6 +588,7 @@ async def _period_and_scope(
         interval=(start, end),
         categories=None,
         require_area=True,
+        verified_only=query.verified_only,
     )
     return start, end, scope
 
@@ -595,9 +605,12 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     area = scope.area
     assert area is not None
     notes: list[str] = []
-    categories_now = await _incident_figures(session, principal, area, start, end)
+    only = query.verified_only
+    categories_now = await _incident_figures(session, principal, area, start, end, only)
     length = end - start
-    categories_before = await _incident_figures(session, principal, area, start - length, start)
+    categories_before = await _incident_figures(
+        session, principal, area, start - length, start, only
+    )
     names = sorted(
         set(categories_now) | set(categories_before),
         key=lambda n: -categories_now.get(n, {}).get("incidents", 0),
@@ -617,11 +630,11 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
         await analysis.exposure_layer(session, principal, scope, ExposureParameters())
     )
     exposure = {**exposure_all, "features": exposure_all["features"][:TOP]}
-    before = analysis.Scope(area, start - length, start)
+    before = analysis.Scope(area, start - length, start, verified_only=only)
     exposure_before = _json(
         await analysis.exposure_layer(session, principal, before, ExposureParameters())
     )
-    found_changes = await estimate.changes(session, principal, area, start, end)
+    found_changes = await estimate.changes(session, principal, area, start, end, verified_only=only)
     coverage = _json(
         await analysis.coverage_gap_layer(session, principal, scope, analysis.CoverageOptions())
     )

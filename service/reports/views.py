@@ -4,6 +4,7 @@ an area and a period, as HTML or PDF, made from what the caller may see."""
 # No ``from __future__ import annotations``: the routes' parameters are documented with
 # values known when each route is made.
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -40,8 +41,15 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             str | None, Query(description="End of the period (date or RFC 3339); default: now.")
         ] = None,
         format: Annotated[Format, Query(description="html or pdf.")] = "html",
+        verified_only: Annotated[
+            bool,
+            Query(
+                description="Count verified incidents only (the default); `false` counts field "
+                "reports not yet judged too (never discredited ones nor merged duplicates)."
+            ),
+        ] = True,
     ) -> Response:
-        query = report_query(kind, sector, bbox, start, end)
+        query = replace(report_query(kind, sector, bbox, start, end), verified_only=verified_only)
         await check_report(session, principal, query)
         # A report reads the whole area and period and draws maps and charts: always a job,
         # built by a worker process as the user (``service.job_runner.kinds.report``).
@@ -52,6 +60,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             "start": query.start.isoformat() if query.start else None,
             "end": query.end.isoformat() if query.end else None,
             "format": format,
+            "verified_only": query.verified_only,
         }
         job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
         return jobs_views.accepted(request, job, principal)

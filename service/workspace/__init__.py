@@ -21,6 +21,7 @@ from service.workspace import (
     records,
     requests,
     sites,
+    triage,
     views,
 )
 
@@ -28,6 +29,7 @@ from service.workspace import (
 AREAS: list[ModuleType] = [
     records,
     incidents,
+    triage,
     sites,
     projects,
     patrols,
