@@ -242,7 +242,21 @@ async def test_a_report_typed_offline_is_kept_and_sent_once_when_back_online(
     [kept] = await page.evaluate("civopWorkspace.outbox()")
     assert await incidents_with(live_server, description) == []
 
+    # Another user signs in on the same tablet before the link is back: the report is
+    # neither shown to them nor sent with their sign-in.
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        other = await http.post(
+            "/auth/token", data={"username": "officer-north", "password": factories.PASSWORD}
+        )
+    own = await page.evaluate("sessionStorage.getItem('civop.token')")
+    await page.evaluate(f"sessionStorage.setItem('civop.token', {other.json()['access_token']!r})")
     await opened.context.set_offline(False)
+    await page.evaluate("civopWorkspace.flush()")
+    assert await incidents_with(live_server, description) == []
+    assert len(await page.evaluate("civopWorkspace.outbox()")) == 1
+    # Its author's sign-in sends it.
+    await page.evaluate(f"sessionStorage.setItem('civop.token', {own!r})")
+    await page.evaluate("civopWorkspace.flush()")
     await page.get_by_role("heading", name="Incident reported").wait_for()
     await page.get_by_role("status").filter(has_text="waiting to send").wait_for(state="detached")
     assert await page.evaluate("civopWorkspace.outbox()") == []

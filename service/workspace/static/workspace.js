@@ -8,6 +8,15 @@
   var QUEUE = "civop.workspace.outbox";
 
   function token() { return sessionStorage.getItem(TOKEN); }
+  /* Whose sign-in a token is (its subject): a report waiting to send goes out only with the
+   * sign-in of the user who typed it, never with the next user's on a shared tablet. */
+  function tokenUser() {
+    var t = token();
+    if (!t) return null;
+    try {
+      return JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub || null;
+    } catch (e) { return null; }
+  }
   function messages() {
     var t = document.getElementById("ws-signin-messages");
     return t ? t.dataset : {};
@@ -110,7 +119,8 @@
   function showOutbox() {
     var status = document.getElementById("ws-status");
     if (!status) return;
-    var items = outbox();
+    var user = tokenUser();
+    var items = outbox().filter(function (item) { return item.user === user; });
     var parts = [];
     if (!navigator.onLine) parts.push(messages().offlineBanner);
     if (items.length === 1) parts.push(messages().queuedOne);
@@ -130,24 +140,28 @@
 
   var flushing = false;
   function flushOutbox() {
-    if (flushing || !navigator.onLine || !token()) return;
-    var items = outbox();
-    if (!items.length) { showOutbox(); return; }
+    if (flushing || !navigator.onLine || !token()) return Promise.resolve();
+    var user = tokenUser();
+    var items = outbox().filter(function (item) { return item.user === user; });
+    if (!items.length) { showOutbox(); return Promise.resolve(); }
     flushing = true;
     var item = items[0];
-    fetch(item.url, {
+    return fetch(item.url, {
       method: "POST",
       body: new URLSearchParams(item.fields),
       headers: {
         Authorization: "Bearer " + token(),
         "Idempotency-Key": item.key,
         "HX-Request": "true",
-        "X-Civop-Outbox": "1",
       },
     }).then(function (answer) {
       flushing = false;
       if (answer.status === 401) { showSignin(true); return; }
-      if (answer.status >= 500) return;  // kept: tried again on the next 'online'
+      if (answer.status >= 500 || answer.status === 409 || answer.status === 429) {
+        // Kept: the service is busy, or the same report is still being written; try again.
+        setTimeout(flushOutbox, 5000);
+        return;
+      }
       // Sent (or refused for good: 4xx is kept out of the queue and shown to the user).
       saveOutbox(outbox().filter(function (other) { return other.key !== item.key; }));
       return answer.text().then(function (html) {
@@ -161,7 +175,7 @@
           content.prepend(sent);
           htmx.process(sent);
         }
-        flushOutbox();
+        return flushOutbox();
       });
     }).catch(function () { flushing = false; });
   }
@@ -181,6 +195,7 @@
       items.push({
         key: key,
         url: form.getAttribute("hx-post") || form.action,
+        user: tokenUser(),
         fields: fields,
         summary: summaryOf(form),
         kept: new Date().toISOString(),
