@@ -408,7 +408,7 @@ class Listed:
 
 async def board(session: AsyncSession, principal: Principal, *, limit: int = 500) -> list[Listed]:
     """The requests ``principal`` sees in full that are still open (a partner: all of its
-    own), the most urgent first: life-saving help, then by when it is needed."""
+    organisation's), the most urgent first: life-saving help, then by when it is needed."""
     v = view(REQUESTS, principal)
     actors = view(ACTORS.table, principal)
     a = ACTORS.table
@@ -438,7 +438,10 @@ async def board(session: AsyncSession, principal: Principal, *, limit: int = 500
         .order_by(r.c.life_saving.desc(), r.c.needed_from, r.c.requested_at)
         .limit(limit)
     )
-    if principal.role is not Role.partner:
+    if principal.role is Role.partner:
+        # A partner's board is its organisation's requests (public ones of others are on the map).
+        statement = statement.where(r.c.requesting_actor_id == principal.actor_id)
+    else:
         statement = statement.where(r.c.status.in_([s.value for s in workflow.OPEN]))
     waiting = awaits(principal)
     listed = []

@@ -89,6 +89,17 @@ DECISION_LABELS: dict[Decision, str] = {
     Decision.approve: N_("Approve"),
     Decision.deny: N_("Deny"),
 }
+#: The steps as a request's history tells them.
+HISTORY_LABELS: dict[Step, str] = {
+    Step.recorded: N_("Recorded"),
+    Step.review: N_("Review started"),
+    Step.humanitarian_decision: N_("The DSRSG/RC/HC's decision"),
+    Step.military_decision: N_("The HOMC's decision"),
+    Step.srsg_decision: N_("The SRSG's decision"),
+    Step.complete: N_("Support delivered"),
+    Step.delivered_by_other: N_("Delivered by another actor"),
+    Step.withdraw: N_("Withdrawn"),
+}
 #: Who a request in each state waits for, in the users' words.
 AWAITS: dict[Step, str] = {
     Step.review: N_("an officer's review"),
@@ -209,6 +220,8 @@ async def _detail(
         "decision_options": [(d.value, _(label)) for d, label in DECISION_LABELS.items()],
         "decisions": _decisions(feature["properties"]),
         "summary_labels": _summary_labels,
+        "history_labels": HISTORY_LABELS,
+        "decision_labels": DECISION_LABELS,
     }
     return pages.render(
         request,
