@@ -87,12 +87,15 @@ def _is_geojson_point(value: Mapping[str, Any]) -> bool:
 
 def _from_xml(xml: str) -> tuple[dict[str, Any], str | None]:
     """An ODK submission's XML as paths and values, and the form id its root names."""
-    from defusedxml import ElementTree
+    from defusedxml import DefusedXmlException, ElementTree
 
     try:
         root = ElementTree.fromstring(xml)
     except ElementTree.ParseError as error:
         raise SubmissionProblem(f"data.xml is not well-formed XML: {error}", "data.xml") from error
+    except DefusedXmlException as error:
+        # Entities and DTDs are never expanded: a submission has no use for them.
+        raise SubmissionProblem(f"data.xml is refused: {error}", "data.xml") from error
 
     def local(tag: str) -> str:
         return tag.rsplit("}", 1)[-1]

@@ -42,6 +42,8 @@ ACTION_LABELS = {
     "complete": N_("Record completion"),
     "delivered_by_other": N_("Delivered by another actor"),
     "withdraw": N_("Withdraw"),
+    "verify": N_("Verify"),
+    "discredit": N_("Discredit"),
 }
 #: Properties shown elsewhere on the page or meaningless to a reader.
 NOT_LISTED = {"generalised"}

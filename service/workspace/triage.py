@@ -32,6 +32,11 @@ from service.workspace.times import local_text
 router = APIRouter(include_in_schema=False)
 
 NAV = [NavEntry(N_("Reports to triage"), "/workspace/triage", "verify")]
+#: A record page's verify and discredit buttons open the report's triage.
+PAGES = {
+    ("incidents", "verify"): "/workspace/triage/{id}",
+    ("incidents", "discredit"): "/workspace/triage/{id}",
+}
 LABELS = {
     "verify_reason": N_("Why it is verified"),
     "discredit_reason": N_("Why it is discredited"),
