@@ -56,6 +56,12 @@ class WorkspacePage:
     outside: list[str] = field(default_factory=list)
     statuses: list[tuple[str, str, int]] = field(default_factory=list)
 
+    def unexpected_errors(self, *expected_statuses: int) -> list[str]:
+        """Console errors, but the browser's note of an answer with a status the test
+        provoked (a 422 for a form sent with errors, a 403 for a forged post)."""
+        noted = tuple(f"status of {status} " for status in expected_statuses)
+        return [e for e in self.errors if not (noted and any(n in e for n in noted))]
+
     async def screenshot(self, name: str) -> None:
         await self.page.screenshot(path=str(ARTIFACTS / f"workspace-{name}.png"), full_page=True)
 

@@ -103,6 +103,7 @@ MESSAGES: dict[str, str] = {
     "details.show": "Show all details",
     "details.close": "Close",
     "details.download": "Download the record as GeoJSON",
+    "details.workspace": "Open the record page",
     "details.region": "Record details",
     "details.location": "Location",
     "details.id": "Id",

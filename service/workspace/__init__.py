@@ -10,10 +10,12 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from service.workspace import admin, views
+from service.workspace import admin, incidents, records, views
 
 #: The workspace's areas, in the order the navigation shows them.
 AREAS: list[ModuleType] = [
+    records,
+    incidents,
     admin,
 ]
 

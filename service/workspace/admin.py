@@ -1,7 +1,7 @@
 """Administration in the browser: users, API keys, alert webhooks and the audit trail.
 
 Every page and form here calls the same use cases as the JSON API (``service.auth.admin``,
-``service.alerts.webhooks``, ``service.audit.search``), which ask
+``service.alerts.webhooks``, ``service.audit.service``), which ask
 :func:`~service.access.actions.authorize` before reading or writing anything: a forged form
 posted by someone who is not an admin is refused there (403) and writes nothing.
 """
@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from service.access.actions import authorize
 from service.access.policy import Principal
 from service.alerts import webhooks
-from service.audit import search
+from service.audit import service as audit
 from service.audit.models import AuditEntry
 from service.auth import admin
 from service.auth.admin_views import KeyIn, PasswordIn, UserChange, UserIn
@@ -474,7 +474,7 @@ async def audit_page(
     entries = (
         []
         if errors
-        else await search.entries(
+        else await audit.entries(
             session, principal, limit=AUDIT_LIMIT if searched else RECENT, **criteria
         )
     )

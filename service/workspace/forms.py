@@ -31,6 +31,12 @@ class FormErrors:
     def get(self, name: str) -> str | None:
         return self.fields.get(name)
 
+    def ordered(self, names: Sequence[str]) -> FormErrors:
+        """The same errors in the order of the form's fields (``names``), others last."""
+        rank = {name: i for i, name in enumerate(names)}
+        ordered = sorted(self.fields.items(), key=lambda item: rank.get(item[0], len(rank)))
+        return FormErrors(dict(ordered))
+
     @classmethod
     def of(
         cls, errors: Iterable[Mapping[str, Any]], known: Sequence[str] = (), fallback: str = ""

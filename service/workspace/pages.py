@@ -13,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from service.access.policy import Principal
 from service.auth.deps import api_key_header, bearer, get_principal
+from service.basemap.service import basemap_info
 from service.config import get_settings
 from service.db import SessionDep
 from service.i18n import LANGUAGE, N_, _
@@ -61,11 +62,31 @@ async def page_principal(request: Request, session: SessionDep) -> Principal | N
 PagePrincipal = Annotated[Principal | None, Depends(page_principal)]
 
 
+def map_config() -> dict[str, Any]:
+    """What the workspace's small maps need (no data): the basemap and the mission's box."""
+    settings = get_settings()
+    info = basemap_info(settings)
+    west, south, east, north = settings.mission_bbox
+    if info is not None:
+        basemap: dict[str, Any] | None = {
+            "url": "/basemap/tiles/{z}/{x}/{y}",
+            "minZoom": info.minzoom,
+            "maxZoom": info.maxzoom,
+            "attribution": info.attribution,
+        }
+    elif settings.basemap_url:
+        basemap = {"url": settings.basemap_url, "attribution": ""}
+    else:
+        basemap = None
+    return {"basemap": basemap, "bounds": [[south, west], [north, east]]}
+
+
 def _common(request: Request) -> dict[str, Any]:
     return {
         "request": request,
         "language": LANGUAGE.get(),
         "time_zone": get_settings().time_zone,
+        "map_config": map_config(),
     }
 
 

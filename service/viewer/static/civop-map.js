@@ -484,6 +484,13 @@
         : null,
       el('table', {}, rows),
       detailsButton(collection, feature),
+      collection === 'alerts'
+        ? null
+        : el('a', {
+            class: 'civop-record-page',
+            href: '/workspace/records/' + collection + '/' + encodeURIComponent(feature.id),
+            text: t('details.workspace'),
+          }),
     ]);
   }
 

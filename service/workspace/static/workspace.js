@@ -113,7 +113,8 @@
     var items = outbox();
     var parts = [];
     if (!navigator.onLine) parts.push(messages().offlineBanner);
-    if (items.length) parts.push((messages().queued || "").replace("{count}", items.length));
+    if (items.length === 1) parts.push(messages().queuedOne);
+    else if (items.length) parts.push((messages().queued || "").replace("{count}", items.length));
     status.textContent = parts.join(" ");
     status.classList.toggle("ws-status-waiting", parts.length > 0);
     var list = document.querySelectorAll("[data-outbox-list]");
@@ -156,12 +157,19 @@
         sent.setAttribute("role", "status");
         if (content) {
           sent.innerHTML = html;
+          sent.querySelectorAll("title").forEach(function (title) { title.remove(); });
           content.prepend(sent);
           htmx.process(sent);
         }
         flushOutbox();
       });
     }).catch(function () { flushing = false; });
+  }
+
+  function summaryOf(form) {
+    var field = form.dataset.outboxSummary && form.querySelector(form.dataset.outboxSummary);
+    if (!field) return "";
+    return field.options ? field.options[field.selectedIndex].text : field.value;
   }
 
   function keep(form) {
@@ -174,7 +182,7 @@
         key: key,
         url: form.getAttribute("hx-post") || form.action,
         fields: fields,
-        summary: form.dataset.outboxSummary ? (form.querySelector(form.dataset.outboxSummary) || {}).value : "",
+        summary: summaryOf(form),
         kept: new Date().toISOString(),
       });
       saveOutbox(items);
