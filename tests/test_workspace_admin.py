@@ -99,7 +99,7 @@ async def test_an_admin_creates_a_user_limited_to_a_sector_who_sees_only_that_se
     await page.get_by_role("button", name="Create the user").click()
     await page.get_by_text(f"User {username} created.").wait_for()
     row = page.get_by_role("row").filter(has_text=username)
-    assert "North" in await row.inner_text() and "analyst" in await row.inner_text()
+    assert "North" in await row.inner_text() and "Analyst" in await row.inner_text()
     await shot(opened, "users")
 
     # The role changes on the user's page; a short password is refused next to its field.

@@ -51,6 +51,13 @@ ROLE_LABELS = {
     Role.officer: N_("Officer: writes records"),
     Role.admin: N_("Admin: runs accounts, keys and webhooks; reads the audit trail"),
 }
+#: Roles as a list of users names them.
+ROLE_NAMES = {
+    Role.partner: N_("Partner"),
+    Role.analyst: N_("Analyst"),
+    Role.officer: N_("Officer"),
+    Role.admin: N_("Admin"),
+}
 #: Collections the audit trail records, besides the records' collections.
 ACCOUNT_TABLES = ("users", "api_keys", "alert_webhooks", "site_population")
 #: How many audit entries a search shows.
@@ -113,6 +120,7 @@ async def _users_page(
             "user": u,
             "sectors": [names.get(s, str(s)) for s in u.sector_ids],
             "actor": actors.get(u.actor_id) if u.actor_id else None,
+            "role": _(ROLE_NAMES[Role(u.role)]),
         }
         for u in listed
     ]
