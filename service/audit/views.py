@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from service.audit import search
+from service.audit import service
 from service.audit.models import AuditEntry
 from service.auth.deps import PrincipalDep
 from service.db import SessionDep
@@ -48,7 +48,7 @@ async def audit_log(
     until: Annotated[datetime | None, Query(description="Changes before this time.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditOut]:
-    rows = await search.entries(
+    rows = await service.entries(
         session,
         principal,
         record=record,

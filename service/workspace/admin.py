@@ -1,7 +1,7 @@
 """Administration in the browser: users, API keys, alert webhooks and the audit trail.
 
 Every page and form here calls the same use cases as the JSON API (``service.auth.admin``,
-``service.alerts.webhooks``, ``service.audit.search``), which ask
+``service.alerts.webhooks``, ``service.audit.service``), which ask
 :func:`~service.access.actions.authorize` before reading or writing anything: a forged form
 posted by someone who is not an admin is refused there (403) and writes nothing.
 """
@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from service.access.actions import authorize
 from service.access.policy import Principal
 from service.alerts import webhooks
-from service.audit import search
+from service.audit import service as audit
 from service.audit.models import AuditEntry
 from service.auth import admin
 from service.auth.admin_views import KeyIn, PasswordIn, UserChange, UserIn
@@ -50,6 +50,13 @@ ROLE_LABELS = {
     Role.analyst: N_("Analyst: reads and analyses the mission's picture"),
     Role.officer: N_("Officer: writes records"),
     Role.admin: N_("Admin: runs accounts, keys and webhooks; reads the audit trail"),
+}
+#: Roles as a list of users names them.
+ROLE_NAMES = {
+    Role.partner: N_("Partner"),
+    Role.analyst: N_("Analyst"),
+    Role.officer: N_("Officer"),
+    Role.admin: N_("Admin"),
 }
 #: Collections the audit trail records, besides the records' collections.
 ACCOUNT_TABLES = ("users", "api_keys", "alert_webhooks", "site_population")
@@ -113,6 +120,7 @@ async def _users_page(
             "user": u,
             "sectors": [names.get(s, str(s)) for s in u.sector_ids],
             "actor": actors.get(u.actor_id) if u.actor_id else None,
+            "role": _(ROLE_NAMES[Role(u.role)]),
         }
         for u in listed
     ]
@@ -474,7 +482,7 @@ async def audit_page(
     entries = (
         []
         if errors
-        else await search.entries(
+        else await audit.entries(
             session, principal, limit=AUDIT_LIMIT if searched else RECENT, **criteria
         )
     )

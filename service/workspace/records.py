@@ -11,9 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from service.access.actions import allowed
 from service.access.policy import Principal
-from service.audit import search as audit
+from service.audit import service as audit
 from service.auth.deps import PrincipalDep
 from service.collections.registry import collection_named
 from service.core import records
@@ -125,7 +124,7 @@ async def history(
             items.append(
                 HistoryItem(local_text(e.happened_at), e.decided_by or "", what, e.reason or "")
             )
-    if allowed(principal, "read_audit"):
+    if audit.may_read(principal):
         for entry in await audit.entries(session, principal, record=record_id, limit=50):
             items.append(HistoryItem(local_text(entry.at), entry.actor, *_audit_text(entry)))
     items.sort(key=lambda i: i.at, reverse=True)
@@ -192,7 +191,7 @@ async def record_page(
                 record_id,
                 exact=not properties.get("generalised"),
             ),
-            "audit_readable": allowed(principal, "read_audit"),
+            "audit_readable": audit.may_read(principal),
         },
     )
 
