@@ -23,7 +23,8 @@ __all__ = ["browser"]
 async def test_the_shell_holds_no_data_and_loads_only_from_the_service(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as http:
+    # A loaded machine answers a fresh server slowly: wait as a user would, not 5 s.
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         shell = await http.get("/workspace")
         assert shell.status_code == 200, shell.text
         policy = shell.headers["content-security-policy"]
