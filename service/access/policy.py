@@ -31,6 +31,8 @@ class Principal:
     sector_scope: frozenset[uuid.UUID] | None = None
     #: The actor (organisation) the user works for, if any: its own records are theirs to see.
     actor_id: uuid.UUID | None = None
+    #: The language the user chose for civop's texts (``None``: the browser's).
+    language: str | None = None
 
     def at_least(self, role: Role) -> bool:
         return _ROLE_RANK[self.role] >= _ROLE_RANK[role]

@@ -38,6 +38,7 @@ from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import _
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
 PRECISION = 7
@@ -190,11 +191,11 @@ async def get_alert(session: AsyncSession, principal: Principal, alert_id: uuid.
         )
     ).one_or_none()
     if found is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     feature, status = found
     may = [
         step
-        for step, (_, origins) in ALERT_STEPS.items()
+        for step, (_step_kind, origins) in ALERT_STEPS.items()
         if status in origins and allowed(principal, "handle_alert")
     ]
     return with_member(str(feature), "actions", may)
@@ -213,7 +214,7 @@ async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: u
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     return row
 
 
@@ -226,10 +227,12 @@ async def _transition(
         select(a.c.status).where(a.c.id == alert_id, alert_visible(principal))
     )
     if status is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     (origins,) = [origins for to, origins in ALERT_STEPS.values() if to == target]
     if status not in origins:
-        raise Conflict(f"the alert is {status}; it cannot become {target}")
+        raise Conflict(
+            _("the alert is {status}; it cannot become {target}", status=status, target=target)
+        )
     stamp = (
         {"acknowledged_at": func.now(), "acknowledged_by": principal.username}
         if target == "acknowledged"
@@ -280,7 +283,7 @@ async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> dict[str, Any]:
         select(_rule_json()).where(RULES.c.id == rule_id, RULES.c.deleted_at.is_(None))
     )
     if found is None:
-        raise NotFound("no such alert rule")
+        raise NotFound(_("no such alert rule"))
     return dict(found)
 
 

@@ -22,6 +22,7 @@ from service.auth.security import (
 from service.config import Settings
 from service.enums import Role
 from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import _
 from service.sectors.models import Sector
 
 
@@ -45,6 +46,7 @@ async def principal_of(session: AsyncSession, user: User) -> Principal:
         cleared_restricted=user.cleared_restricted,
         sector_scope=await sector_scope(session, list(user.sector_ids)),
         actor_id=user.actor_id,
+        language=user.language,
     )
 
 
@@ -60,6 +62,14 @@ def token_for(user: User, settings: Settings) -> tuple[str, int]:
     ttl = timedelta(minutes=settings.token_ttl_minutes)
     token, _ = issue_token(user.id, settings.signing_key(), ttl)
     return token, int(ttl.total_seconds())
+
+
+async def set_language(
+    session: AsyncSession, user_id: uuid.UUID, actor: str, language: str | None
+) -> None:
+    """The language ``user_id`` reads civop in (``None``: the browser's)."""
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
 async def principal_of_user(session: AsyncSession, user_id: uuid.UUID) -> Principal | None:
@@ -128,7 +138,7 @@ async def add_user(
     )
     user_id = result.scalar_one_or_none()
     if user_id is None:
-        raise Conflict(f"user {username!r} exists")
+        raise Conflict(_("user {username!r} exists", username=username))
     await session.commit()
     user = await session.get(User, user_id)
     assert user is not None
@@ -143,7 +153,7 @@ async def set_disabled(
         update(User).where(User.username == username).values(disabled=disabled)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}", username=username))
     await session.commit()
 
 
@@ -158,7 +168,7 @@ async def create_api_key(
     await session.execute(select(func.set_config("civop.actor", actor, True)))
     user = await session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}", username=username))
     key = new_api_key()
     key_id = (
         await session.execute(
@@ -179,5 +189,5 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, actor: str = 
         .values(revoked_at=func.now())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no active API key {key_id}")
+        raise NotFound(_("no active API key {key_id}", key_id=key_id))
     await session.commit()

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, get_args
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 from service.bounds import YEARS, in_years
 from service.core.crs import CRS84, Crs
 from service.errors import InvalidInput, shown
+from service.i18n import local_day_start
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,12 @@ def _instant(text: str, *, end: bool) -> datetime | None:
         return None
     try:
         if len(text) == 10:
+            # A bare day is a day of the mission's time zone (setting time_zone), from its
+            # local midnight to the next one.
             day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            moment = local_day_start(day)
             if end:
-                moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+                moment = local_day_start(day + timedelta(days=1)) - timedelta(microseconds=1)
         else:
             moment = datetime.fromisoformat(text)
     except ValueError as error:

@@ -49,6 +49,7 @@ from service.core.crs import CRS84, Crs
 from service.core.params import Cursor, ListQuery, encode_cursor
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
+from service.i18n import _
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
@@ -366,7 +367,7 @@ async def get_feature(
         )
     ).one_or_none()
     if found is None:
-        raise NotFound(f"no such record in {collection.name}")
+        raise NotFound(_("no such record in {collection}", collection=collection.name))
     return with_member(found[0], "actions", _actions_of(principal, collection, facts, found[1:]))
 
 
@@ -684,9 +685,9 @@ async def _editable(
     v = view(collection.table, principal)
     exact = await session.scalar(select(v.exact).where(v.where, v.table.c.id == record_id))
     if exact is None:
-        raise NotFound(f"no such record in {collection.name}")
+        raise NotFound(_("no such record in {collection}", collection=collection.name))
     if not exact:
-        raise Forbidden("you are not cleared for this record and may not change it")
+        raise Forbidden(_("you are not cleared for this record and may not change it"))
     await _check_scope(session, collection.table, record_id, principal)
 
 

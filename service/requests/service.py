@@ -34,6 +34,7 @@ from service.core.records import (
 )
 from service.enums import Classification, Role
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.i18n import _
 from service.requests import workflow
 from service.requests.collection import ASSISTANCE_REQUESTS
 from service.requests.models import AssistanceRequest, AssistanceRequestHistory
@@ -70,7 +71,7 @@ async def submit(
                 "it (civop user add ... --actor <actor id>)"
             )
         if owner is not None and owner != principal.actor_id:
-            raise Forbidden("partners submit requests for their own actor only")
+            raise Forbidden(_("partners submit requests for their own actor only"))
         owner = principal.actor_id
     authorize(principal, "submit", owner=owner)
     if owner is None:
@@ -83,7 +84,9 @@ async def submit(
     if principal.role is Role.partner:
         allowed |= {Classification.public, Classification.mission}
     if classification not in allowed:
-        raise Forbidden(f"you may not submit {classification.value} requests")
+        raise Forbidden(
+            _("you may not submit {classification} requests", classification=classification.value)
+        )
     found = collection()
     values = _write_values(found, properties, geometry, replace=True)
     values["requesting_actor_id"] = owner
@@ -108,9 +111,9 @@ async def _locked(session: AsyncSession, principal: Principal, request_id: uuid.
     v = view(REQUESTS, principal)
     exact = await session.scalar(select(v.exact).where(v.where, REQUESTS.c.id == request_id))
     if exact is None:
-        raise NotFound("no such record in assistance_requests")
+        raise NotFound(_("no such record in assistance_requests"))
     if not exact:
-        raise Forbidden("you are not cleared for this request and may not change it")
+        raise Forbidden(_("you are not cleared for this request and may not change it"))
     row = (
         await session.execute(select(REQUESTS).where(REQUESTS.c.id == request_id).with_for_update())
     ).one()
@@ -315,9 +318,9 @@ async def history(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("no such record in assistance_requests")
+        raise NotFound(_("no such record in assistance_requests"))
     if not row.exact:
-        raise Forbidden("you are not cleared for this request's history")
+        raise Forbidden(_("you are not cleared for this request's history"))
     entries = [
         HistoryEntry(
             step=Step(h.step),

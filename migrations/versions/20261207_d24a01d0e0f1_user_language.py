@@ -1,0 +1,27 @@
+"""The language each user reads civop in
+
+``users.language``: a language code (``fr``, ``ar``) the user picked on the map or through
+``PATCH /auth/me``; empty, the browser's ``Accept-Language`` decides.
+
+Revision ID: d24a01d0e0f1
+Revises: c21b01d0e0f1
+Create Date: 2026-12-07 14:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "d24a01d0e0f1"
+down_revision: str | None = "c21b01d0e0f1"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("users", sa.Column("language", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    op.drop_column("users", "language")

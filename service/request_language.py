@@ -1,0 +1,46 @@
+"""The language of each request: the user's own choice (set when the principal is known, see
+``service/auth/deps.py``), else ``lang=`` in the query, else the browser's ``Accept-Language``,
+else English. Set in :data:`service.i18n.LANGUAGE` for everything the request renders; the
+answer says which language it is in (``Content-Language``) and that it varies with the
+browser's (``Vary: Accept-Language``)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.i18n import LANGUAGE, choose, from_accept_language
+
+
+def request_language(scope: Scope) -> str:
+    """``lang=`` of the query, else the best of ``Accept-Language``, else English."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    asked = (query.get("lang") or [None])[0]
+    return choose(asked, from_accept_language(Headers(scope=scope).get("accept-language")))
+
+
+class RequestLanguage:
+    """Pure ASGI middleware: sets ``LANGUAGE`` for the request, names it on the answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = LANGUAGE.set(request_language(scope))
+
+        async def named(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Language", LANGUAGE.get())
+                headers.add_vary_header("Accept-Language")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, named)
+        finally:
+            LANGUAGE.reset(token)
