@@ -45,6 +45,35 @@ def normalise_choice(text: str) -> str:
     return re.sub(r"[\s\-/]+", "_", text.strip().lower())
 
 
+#: A number written the French way: a decimal comma, thousands apart by spaces (ordinary,
+#: no-break or narrow no-break), never a dot: ``12 345,6``, ``4,361``, ``-0,5``.
+DECIMAL_COMMA = r"^[+-]?\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})*(?:,\d+)?$|^[+-]?\d+,\d+$"
+
+
+def decimal_commas(text: pa.Array) -> pa.Array:
+    """Numbers written with a decimal comma, as ``12.5``; a column is read this way when none
+    of its numbers has a dot and some have a comma (an English ``1,234`` beside ``0.5`` is
+    refused instead, as before). Examples:
+
+    >>> decimal_commas(pa.array(["4,361", "12 345,6", "7", None])).to_pylist()
+    ['4.361', '12345.6', '7', None]
+    >>> decimal_commas(pa.array(["1,234", "0.5"])).to_pylist()
+    ['1,234', '0.5']
+    """
+    has_comma = pc.fill_null(pc.match_substring(text, ","), False)
+    has_dot = pc.fill_null(pc.match_substring(text, "."), False)
+    if pc.any(has_dot).as_py():
+        return text
+    french = pc.fill_null(pc.match_substring_regex(text, DECIMAL_COMMA), False)
+    spaced = pc.fill_null(pc.match_substring_regex(text, r"\d[ \x{00A0}\x{202F}]\d"), False)
+    if not pc.any(pc.or_(has_comma, spaced)).as_py():
+        return text
+    plain = pc.replace_substring(
+        pc.replace_substring_regex(text, r"[ \x{00A0}\x{202F}]", ""), ",", "."
+    )
+    return pc.if_else(french, plain, text)
+
+
 def _rows(mask: pa.Array, row0: int) -> np.ndarray[Any, Any]:
     indices = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     return indices + row0
@@ -90,7 +119,7 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
     if pa.types.is_boolean(array.type):
         log.add_rows(_rows(pc.is_valid(array), row0), source, f"{what} expected, not true/false")
         return pa.nulls(len(array), pa.float64())
-    text = clean_text(array)
+    text = decimal_commas(clean_text(array))
     good = pc.fill_null(pc.match_substring_regex(text, NUMBER), False)
     bad = pc.and_(pc.is_valid(text), pc.invert(good))
     bad = pc.fill_null(bad, False)
@@ -100,8 +129,8 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
             _rows(bad, row0),
             source,
             lambda v: (
-                f"not a number: {v!r} ({what} expected; no thousands separators, "
-                "a dot for decimals)"
+                f"not a number: {v!r} ({what} expected; a dot or a comma for decimals, "
+                "spaces only between thousands)"
             ),
             values,
         )
@@ -280,6 +309,15 @@ def to_date(
     return days
 
 
+def fold_choice(text: pa.Array) -> pa.Array:
+    """How a file's enumerated values are compared: lower case, no accents or Arabic tatweel,
+    blanks, dashes and slashes as ``_`` (``Camp planifié`` -> ``camp_planifie``)."""
+    decomposed = pc.utf8_normalize(pc.utf8_lower(text), "NFKD")
+    bare = pc.replace_substring_regex(decomposed, r"[\p{Mn}\x{0640}]", "")
+    trimmed = pc.utf8_trim_whitespace(bare)
+    return pc.replace_substring_regex(trimmed, r"[\s\-/]+", "_")
+
+
 def to_enum(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
@@ -289,6 +327,13 @@ def to_enum(
     # Matched without regard to case and spacing, stored as the vocabulary writes it.
     position = pc.index_in(normalised, pa.array([normalise_choice(c) for c in target.choices]))
     values = pc.take(pa.array(target.choices, pa.string()), position)
+    if target.synonyms and pc.any(pc.and_(pc.is_valid(text), pc.is_null(position))).as_py():
+        # Then as a label in any language, without regard to accents either.
+        forms = pa.array([form for form, _code in target.synonyms], pa.string())
+        codes = pa.array([code for _form, code in target.synonyms], pa.string())
+        by_label = pc.take(codes, pc.index_in(fold_choice(text), forms))
+        values = pc.coalesce(values, by_label)
+        position = pc.coalesce(position, pc.index_in(by_label, pa.array(target.choices)))
     bad = pc.fill_null(pc.and_(pc.is_valid(text), pc.is_null(position)), False)
     if pc.any(bad).as_py():
         allowed = ", ".join(target.choices)

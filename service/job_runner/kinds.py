@@ -24,6 +24,7 @@ from service.access.policy import Principal
 from service.config import Settings
 from service.core.params import query_from_params
 from service.errors import CivopError
+from service.i18n import in_language
 
 Progress = Callable[[int, int | None], Awaitable[None]]
 
@@ -93,11 +94,14 @@ async def report(context: Context) -> Output:
         start=datetime.fromisoformat(params["start"]) if params.get("start") else None,
         end=datetime.fromisoformat(params["end"]) if params.get("end") else None,
     )
-    async with context.sessionmaker() as session:
-        built = await build_report(session, context.principal, query)
-    await context.progress(50, 100)
-    fmt: Format = "pdf" if params.get("format") == "pdf" else "html"
-    content, media_type = await rendered(built, fmt)
+    # The report in the language it was asked in (lang=, else the user's): its texts, dates
+    # and numbers; built and rendered inside it.
+    with in_language(params.get("language") or "en"):
+        async with context.sessionmaker() as session:
+            built = await build_report(session, context.principal, query)
+        await context.progress(50, 100)
+        fmt: Format = "pdf" if params.get("format") == "pdf" else "html"
+        content, media_type = await rendered(built, fmt)
     name = file_name(built, fmt)
     path = context.partial / name
     path.write_bytes(content)

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.auth.deps import PrincipalDep
 from service.db import SessionDep
+from service.errors import InvalidInput
+from service.i18n import LANGUAGE, _, languages, supported
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.reports.files import Format, report_query
@@ -18,6 +20,20 @@ from service.reports.service import DEFAULT_DAYS, Kind, check_report
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
 AREA_DOC = "The area: a sector (and its sub-areas, as you see its boundary) and/or a bbox."
+
+
+def report_language(lang: str | None) -> str:
+    """A report's language: ``lang=`` when civop speaks it, else the request's."""
+    if lang is not None and supported(lang) is None:
+        raise InvalidInput(
+            ["query", "lang"],
+            _(
+                "civop does not speak {language!r}; choose one of: {languages}",
+                language=lang,
+                languages=", ".join(languages()),
+            ),
+        )
+    return supported(lang) or LANGUAGE.get()
 
 
 def _route(kind: Kind, summary: str, description: str) -> None:
@@ -40,6 +56,14 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             str | None, Query(description="End of the period (date or RFC 3339); default: now.")
         ] = None,
         format: Annotated[Format, Query(description="html or pdf.")] = "html",
+        lang: Annotated[
+            str | None,
+            Query(
+                description="The report's language (en, fr, ar); default: the language you "
+                "chose, else your browser's (Accept-Language).",
+                max_length=16,
+            ),
+        ] = None,
     ) -> Response:
         query = report_query(kind, sector, bbox, start, end)
         await check_report(session, principal, query)
@@ -52,6 +76,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             "start": query.start.isoformat() if query.start else None,
             "end": query.end.isoformat() if query.end else None,
             "format": format,
+            "language": report_language(lang),
         }
         job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
         return jobs_views.accepted(request, job, principal)
