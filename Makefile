@@ -10,7 +10,8 @@ PORT ?= 8000
 .PHONY: run test stop status setup system venv db migrate demo lint typecheck pytest clean
 
 run: setup  ## set everything up, load the demo when the database is empty, serve the API and map
-	export CIVOP_DEMO=1 CIVOP_TIME_ZONE=$${CIVOP_TIME_ZONE:-Africa/Bangui} && $(ENV) \
+	export CIVOP_DEMO=1 CIVOP_TIME_ZONE=$${CIVOP_TIME_ZONE:-Africa/Bangui} \
+	  CIVOP_ALERT_LANGUAGES=$${CIVOP_ALERT_LANGUAGES:-'["en","fr"]'} && $(ENV) \
 	  $(BIN)/civop demo --if-empty && $(BIN)/civop user demo-accounts && \
 	  $(BIN)/civop serve --host $(HOST) --port $(PORT)
 

@@ -334,7 +334,7 @@ async def test_civ_oes_pdf_has_the_map_and_the_charts(server: ReportServer, tmp_
 
     # The figures are the database's, counted here independently (the admin sees everything).
     expected = await server.incidents(("public", "mission", "restricted"))
-    assert f"{expected} incidents in the area over 90 days" in whole
+    assert f"{expected:,} incidents in the area over 90 days" in whole
     assert SECRET_SITE in whole and MISSION_SITE in whole  # a cleared reader's report has them
 
 
@@ -407,7 +407,7 @@ async def test_a_partners_report_holds_no_restricted_record(
     public = await server.incidents(("public",))
     everything = await server.incidents(("public", "mission", "restricted"))
     assert public < everything
-    assert f"{public} incidents in the area over 90 days" in pdf_text
+    assert f"{public:,} incidents in the area over 90 days" in pdf_text
     assert f"{everything} incidents in the area" not in pdf_text
     assert (
         "sexual violence" not in html.split("Incident trends by category")[1].split("</table>")[0]

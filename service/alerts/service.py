@@ -38,7 +38,7 @@ from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
-from service.i18n import _
+from service.i18n import LANGUAGE, SOURCE_LANGUAGE, _
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
 PRECISION = 7
@@ -75,6 +75,15 @@ def _geometry() -> Any:
     return Geometry(srid=4326)
 
 
+def in_reader_language(a: Any, member: str) -> ColumnElement[Any]:
+    """An alert's title or description in the request's language (``texts``), else English."""
+    language = LANGUAGE.get()
+    if language == SOURCE_LANGUAGE:
+        return a.c[member]  # type: ignore[no-any-return]
+    translated = a.c.texts.op("->")(literal(language)).op("->>")(literal(member))
+    return func.coalesce(translated, a.c[member])
+
+
 def alert_feature(principal: Principal) -> ColumnElement[str]:
     """One alert as a GeoJSON Feature (text), for the ``alerts`` table in the FROM clause."""
     a = ALERTS
@@ -106,8 +115,8 @@ def alert_feature(principal: Principal) -> ColumnElement[str]:
         literal("kind"), a.c.kind,
         literal("status"), a.c.status,
         literal("severity"), a.c.severity,
-        literal("title"), a.c.title,
-        literal("description"), a.c.description,
+        literal("title"), in_reader_language(a, "title"),
+        literal("description"), in_reader_language(a, "description"),
         literal("classification"), a.c.classification,
         literal("sector_id"), a.c.sector_id,
         literal("center"), cast(func.ST_AsGeoJSON(func.ST_PointOnSurface(a.c.geom), PRECISION), JSON),

@@ -212,7 +212,10 @@ async def get_alert_cap(
     row = await service.get_alert_row(session, principal, alert_id)
     url = str(request.url_for("get_alert", alert_id=alert_id))
     place = await area_description(session, principal, row)
-    document = cap_document(row, get_settings().alert_cap_sender, url, place)
+    settings = get_settings()
+    document = cap_document(
+        row, settings.alert_cap_sender, url, place, languages=settings.alert_languages
+    )
     return Response(document, media_type=CAP)
 
 
