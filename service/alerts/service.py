@@ -308,7 +308,13 @@ async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
         low, high = RESOLUTIONS[kind]
         if not low <= int(rule["resolution"]) <= high:
             raise InvalidInput(
-                ["body", "resolution"], f"a {kind.value} rule takes a resolution of {low} to {high}"
+                ["body", "resolution"],
+                _(
+                    "a {value} rule takes a resolution of {low} to {high}",
+                    value=kind.value,
+                    low=low,
+                    high=high,
+                ),
             )
     sector_id = rule.get("sector_id")
     if sector_id is not None:
@@ -316,7 +322,7 @@ async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
             text("SELECT 1 FROM sectors WHERE id = :id AND deleted_at IS NULL"), {"id": sector_id}
         )
         if found is None:
-            raise InvalidInput(["body", "sector_id"], "no such sector; give a sector's id")
+            raise InvalidInput(["body", "sector_id"], _("no such sector; give a sector's id"))
     if kind != RuleKind.hotspot:
         return
     where = "id = :id" if sector_id is not None else "parent_id IS NULL AND deleted_at IS NULL"
@@ -365,7 +371,7 @@ async def update_rule(
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
-        raise InvalidInput(["body"], "the rule breaks a database rule") from error
+        raise InvalidInput(["body"], _("the rule breaks a database rule")) from error
     return await get_rule(session, rule_id)
 
 

@@ -112,9 +112,9 @@ async def resolve_scope(
         boundary = shapely.from_wkb(bytes(row[0]))
         area = boundary if area is None else boundary.intersection(area)
         if area.is_empty:
-            raise InvalidInput(["query", "bbox"], "bbox does not overlap the sector")
+            raise InvalidInput(["query", "bbox"], _("bbox does not overlap the sector"))
     if require_area and area is None:
-        raise InvalidInput(["query", "sector"], "give a sector or a bbox for this analysis")
+        raise InvalidInput(["query", "sector"], _("give a sector or a bbox for this analysis"))
     start, end = interval if interval is not None else (None, None)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=default_days)

@@ -102,8 +102,10 @@ async def _basic_principal(
     principal = await auth.principal_from_api_key(session, key_text)
     if principal is None or principal.username != username:
         raise Unauthorized(
-            "username or API key wrong, or the key is revoked: HTTP Basic takes the username "
-            "and one of that user's API keys as the password (not the login password)",
+            _(
+                "username or API key wrong, or the key is revoked: HTTP Basic takes the username "
+                "and one of that user's API keys as the password (not the login password)"
+            ),
             basic=True,
         )
     await throttle.succeeded(request.app.state.engine, limits, admission)

@@ -60,7 +60,7 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
 
 def token_for(user: User, settings: Settings) -> tuple[str, int]:
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    token, _ = issue_token(user.id, settings.signing_key(), ttl)
+    token, _expires = issue_token(user.id, settings.signing_key(), ttl)
     return token, int(ttl.total_seconds())
 
 
@@ -111,7 +111,7 @@ async def add_user(
 ) -> User:
     """Create a user; refuses weak passwords and existing usernames."""
     if len(password) < 12:
-        raise InvalidInput(["password"], "password must have at least 12 characters")
+        raise InvalidInput(["password"], _("password must have at least 12 characters"))
     await session.execute(select(func.set_config("civop.actor", actor, True)))
     if sector_ids:
         known = set(
@@ -121,7 +121,7 @@ async def add_user(
         if missing:
             raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
     if actor_id is not None and await session.get(Actor, actor_id) is None:
-        raise InvalidInput(["actor_id"], f"unknown actor: {actor_id}")
+        raise InvalidInput(["actor_id"], _("unknown actor: {actor_id}", actor_id=actor_id))
     result = await session.execute(
         insert(User)
         .values(

@@ -411,7 +411,12 @@ async def _check_references(
         if found is None:
             raise InvalidInput(
                 ["body", "properties", column.name],
-                f"{column.name} names no {target.name} record that you may see: {value}",
+                _(
+                    "{field} names no {collection} record that you may see: {value}",
+                    field=column.name,
+                    collection=target.name,
+                    value=value,
+                ),
             )
 
 
@@ -465,8 +470,10 @@ async def _check_scope(
         raise Forbidden(OUTSIDE_SCOPE)
     if not found[1]:
         raise Forbidden(
-            "the record reaches beyond the sectors you are assigned to; an officer responsible "
-            "for the whole area it covers may change it"
+            _(
+                "the record reaches beyond the sectors you are assigned to; an officer responsible "
+                "for the whole area it covers may change it"
+            )
         )
 
 
@@ -496,8 +503,10 @@ async def _place(
     ).one()
     if not within:
         raise Forbidden(
-            "the geometry reaches beyond the sectors you are assigned to: draw it within them, "
-            "or ask an officer responsible for the whole area"
+            _(
+                "the geometry reaches beyond the sectors you are assigned to: draw it within them, "
+                "or ask an officer responsible for the whole area"
+            )
         )
     if not sectored:
         return
@@ -561,8 +570,11 @@ async def _floor(
     if floor not in principal.cleared_for:
         raise InvalidInput(
             ["body", "properties", "classification"],
-            f"{category} records are classified {floor} at least and you are not cleared for "
-            f"{floor} records; ask an officer cleared for them to record this",
+            _(
+                "{category} records are classified {floor} at least and you are not cleared for {floor} records; ask an officer cleared for them to record this",
+                category=category,
+                floor=floor,
+            ),
         )
     values["classification"] = floor.value
     return [
@@ -593,7 +605,8 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
     if name.startswith(f"fk_{table}_"):
         column = name.removeprefix(f"fk_{table}_")
         return InvalidInput(
-            ["body", "properties", column], f"{column} names a record that does not exist"
+            ["body", "properties", column],
+            _("{column} names a record that does not exist", column=column),
         )
     if name.endswith("_transition"):
         # A workflow trigger refused a change of state; its message names the states allowed.
@@ -601,13 +614,19 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
         return Conflict(str(getattr(cause, "message", None) or error.orig))
     if name.startswith(f"ck_{table}_geom"):
         return InvalidInput(
-            ["body", "geometry"], "geometry is not valid or outside -180..180 / -90..90"
+            ["body", "geometry"], _("geometry is not valid or outside -180..180 / -90..90")
         )
     if name.startswith(f"ck_{table}_"):
         rule = name.removeprefix(f"ck_{table}_")
         column = rule.rsplit("_", 1)[0]
-        return InvalidInput(["body", "properties", column], f"{column} breaks the rule {rule}")
-    return InvalidInput(["body"], f"the record breaks a database rule ({sqlstate} {name})")
+        return InvalidInput(
+            ["body", "properties", column],
+            _("{column} breaks the rule {rule}", column=column, rule=rule),
+        )
+    return InvalidInput(
+        ["body"],
+        _("the record breaks a database rule ({sqlstate} {name})", sqlstate=sqlstate, name=name),
+    )
 
 
 @asynccontextmanager

@@ -43,6 +43,7 @@ from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.records import apply_filters, feature_json
 from service.errors import InvalidInput
+from service.i18n import _
 
 BATCH_ROWS = 10_000
 Progress = Callable[[int], Awaitable[None]]
@@ -83,7 +84,8 @@ def export_format(name: str) -> tuple[str, ExportFormat]:
     if key not in FORMATS:
         allowed = ", ".join(FORMATS)
         raise InvalidInput(
-            ["query", "format"], f"unknown export format {name!r}; use one of: {allowed}"
+            ["query", "format"],
+            _("unknown export format {name!r}; use one of: {allowed}", name=name, allowed=allowed),
         )
     return key, FORMATS[key]
 

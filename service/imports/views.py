@@ -18,6 +18,7 @@ from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Classification, Role
 from service.errors import InvalidInput
+from service.i18n import _
 from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
@@ -107,7 +108,7 @@ def _flag(form: Any, name: str) -> bool:
         return True
     if value.lower() in ("0", "false", "no", "off"):
         return False
-    raise InvalidInput(["body", name], f"{name} must be true or false")
+    raise InvalidInput(["body", name], _("{name} must be true or false", name=name))
 
 
 def _import_request(form: Any) -> service.ImportRequest:
@@ -178,7 +179,7 @@ async def create_import(request: Request, session: SessionDep, principal: Princi
     form = await request.form(max_files=1, max_fields=len(_FIELDS))
     file = form.get("file")
     if not isinstance(file, UploadFile):
-        raise InvalidInput(["body", "file"], "send the file as the multipart field 'file'")
+        raise InvalidInput(["body", "file"], _("send the file as the multipart field 'file'"))
     import_request = _import_request(form)
     service.check_importer(principal, import_request)
     dry_run, wait = _flag(form, "dry_run"), _flag(form, "wait")

@@ -612,7 +612,7 @@ async def _period_and_scope(
     end = query.end or datetime.now(UTC)
     start = query.start or end - timedelta(days=DEFAULT_DAYS[query.kind])
     if end <= start:
-        raise InvalidInput(["query", "end"], "the period ends before it starts")
+        raise InvalidInput(["query", "end"], _("the period ends before it starts"))
     scope = await analysis.resolve_scope(
         session,
         principal,

@@ -67,8 +67,10 @@ async def submit(
     if principal.role is Role.partner:
         if principal.actor_id is None:
             raise Forbidden(
-                "your account is not linked to an actor (organisation); ask an admin to link "
-                "it (civop user add ... --actor <actor id>)"
+                _(
+                    "your account is not linked to an actor (organisation); ask an admin to link "
+                    "it (civop user add ... --actor <actor id>)"
+                )
             )
         if owner is not None and owner != principal.actor_id:
             raise Forbidden(_("partners submit requests for their own actor only"))
@@ -76,7 +78,7 @@ async def submit(
     authorize(principal, "submit", owner=owner)
     if owner is None:
         raise InvalidInput(
-            ["body", "properties", "requesting_actor_id"], "name the requesting actor (its id)"
+            ["body", "properties", "requesting_actor_id"], _("name the requesting actor (its id)")
         )
     classification = Classification(properties.classification)
     # A partner's own request stays visible to it up to mission classification.
@@ -145,12 +147,17 @@ def _not_before_need(moment: datetime, field: str, given: bool, row: Any) -> Non
     if given:
         raise InvalidInput(
             ["body", field],
-            f"{field} is before the support was needed (needed from {needed}); give when it "
-            "was delivered",
+            _(
+                "{field} is before the support was needed (needed from {needed}); give when it was delivered",
+                field=field,
+                needed=needed,
+            ),
         )
     raise Conflict(
-        f"the support is needed from {needed}: record its delivery once it is delivered, or "
-        "correct needed_from (PATCH) if it was needed earlier"
+        _(
+            "the support is needed from {needed}: record its delivery once it is delivered, or correct needed_from (PATCH) if it was needed earlier",
+            needed=needed,
+        )
     )
 
 

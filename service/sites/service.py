@@ -116,7 +116,9 @@ async def correct_population(
     values = correction.model_dump(exclude_unset=not replace)
     for required in ("observed_on", "individuals"):
         if required in values and values[required] is None:
-            raise InvalidInput(["body", required], f"{required} cannot be empty; give a value")
+            raise InvalidInput(
+                ["body", required], _("{required} cannot be empty; give a value", required=required)
+            )
     dates.not_in_future(values.get("observed_on"), ["body", "observed_on"], COUNTED)
     await _may_write_site(session, principal, site_id)
     await _standing_figure(session, site_id, figure_id)
