@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from httpx import AsyncClient
 
@@ -78,3 +79,32 @@ def test_a_bare_day_is_a_local_day_of_the_mission(monkeypatch: object) -> None:
     start, end = interval
     assert start == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     assert end is not None and end.isoformat() == "2026-12-07T22:59:59.999999+00:00"
+
+
+async def test_the_time_chart_counts_the_missions_local_days(
+    client: AsyncClient,
+    headers: Callable[[str], dict[str, str]],
+    make: Callable[..., Any],
+) -> None:
+    """An incident at 23:30 UTC happened at 00:30 in Bangui: it counts on the next day."""
+    from tests import factories
+
+    await make(
+        "incidents",
+        geometry=factories.point(28.7, 8.7),
+        occurred_at="2026-02-10T23:30:00Z",
+        classification="public",
+    )
+    query = {"interval": "day", "bbox": "28.6,8.6,28.8,8.8", "datetime": "2026-02-01/2026-02-28"}
+    settings = get_settings()
+    before = settings.time_zone
+    try:
+        in_utc = await client.get("/api/incidents/timeline", params=query, headers=headers("admin"))
+        settings.time_zone = "Africa/Bangui"
+        in_bangui = await client.get(
+            "/api/incidents/timeline", params=query, headers=headers("admin")
+        )
+    finally:
+        settings.time_zone = before
+    assert [c["period"] for c in in_utc.json()["counts"]] == ["2026-02-10"]
+    assert [c["period"] for c in in_bangui.json()["counts"]] == ["2026-02-11"]

@@ -2010,7 +2010,7 @@
       return [
         'interval=' + interval.value,
         'bbox=' + bbox,
-        'datetime=' + isoDay(s.start) + 'T00:00:00Z/..',
+        'datetime=' + isoDay(s.start) + '/..', // a bare day: the mission's local day
         filterQuery(),
       ];
     }
