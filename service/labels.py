@@ -8,10 +8,14 @@ catalogs hold (:func:`written_forms`).
 
 from __future__ import annotations
 
+import types
 import unicodedata
 from collections.abc import Iterable
-from enum import StrEnum
+from enum import Enum, StrEnum
 from functools import lru_cache
+from typing import Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from service import enums
 from service.i18n import N_, _, languages, translate
@@ -195,6 +199,19 @@ def written_forms(vocabulary: str, codes: tuple[str, ...]) -> tuple[tuple[str, s
         for language in languages():
             forms.setdefault(fold(translate(english, language)), code)
     return tuple(forms.items())
+
+
+def vocabularies(model: type[BaseModel]) -> dict[str, str]:
+    """``{field: vocabulary}`` of a schema's enumerated fields that have labels."""
+    found = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if get_origin(annotation) in (Union, types.UnionType):
+            annotation = next((a for a in get_args(annotation) if a is not type(None)), None)
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            if annotation.__name__ in LABELS:
+                found[name] = annotation.__name__
+    return found
 
 
 def vocabulary_of(codes: Iterable[str]) -> str | None:

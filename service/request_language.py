@@ -11,7 +11,8 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.i18n import LANGUAGE, choose, from_accept_language
+from service.errors import InvalidInput
+from service.i18n import LANGUAGE, _, choose, from_accept_language, languages, supported
 
 
 def request_language(scope: Scope) -> str:
@@ -19,6 +20,24 @@ def request_language(scope: Scope) -> str:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     asked = (query.get("lang") or [None])[0]
     return choose(asked, from_accept_language(Headers(scope=scope).get("accept-language")))
+
+
+def asked_language(lang: str | None, default: str) -> str:
+    """The language a ``lang=`` parameter asks for (a report's, an export's), ``default``
+    without one; one civop does not speak is refused."""
+    if lang is None:
+        return default
+    code = supported(lang)
+    if code is None:
+        raise InvalidInput(
+            ["query", "lang"],
+            _(
+                "civop does not speak {language!r}; choose one of: {languages}",
+                language=lang,
+                languages=", ".join(languages()),
+            ),
+        )
+    return code
 
 
 class RequestLanguage:

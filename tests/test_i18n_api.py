@@ -108,3 +108,40 @@ async def test_the_time_chart_counts_the_missions_local_days(
         settings.time_zone = before
     assert [c["period"] for c in in_utc.json()["counts"]] == ["2026-02-10"]
     assert [c["period"] for c in in_bangui.json()["counts"]] == ["2026-02-11"]
+
+
+async def test_an_export_in_french_adds_labels_beside_the_codes(
+    client: AsyncClient,
+    headers: Callable[[str], dict[str, str]],
+    make: Callable[..., Any],
+) -> None:
+    import csv
+    import io
+
+    from tests import factories
+
+    await make(
+        "incidents",
+        geometry=factories.point(28.9, 8.9),
+        category="attack_on_civilians",
+        classification="public",
+    )
+    query = {"format": "csv", "bbox": "28.85,8.85,28.95,8.95"}
+    french = await client.get(
+        "/api/incidents/export", params={**query, "lang": "fr"}, headers=headers("admin")
+    )
+    assert french.status_code == 200, french.text
+    rows = list(csv.DictReader(io.StringIO(french.text)))
+    data = [row for row in rows if row["category"] == "attack_on_civilians"]
+    assert data and data[0]["category_label"] == "Attaque contre des civils"
+    # Without lang= (whatever the browser's language) the file is as before: codes only.
+    plain = await client.get(
+        "/api/incidents/export",
+        params=query,
+        headers={**headers("admin"), "Accept-Language": "fr"},
+    )
+    assert "category_label" not in plain.text.splitlines()[0]
+    refused = await client.get(
+        "/api/incidents/export", params={**query, "lang": "xx"}, headers=headers("admin")
+    )
+    assert refused.status_code == 422

@@ -65,15 +65,16 @@ async def export(context: Context) -> Output:
     async with context.sessionmaker() as session:
         total = await service.count_at_most(session, collection, context.principal, query, 10**12)
         await context.progress(0, total)
-        exported = await service.export(
-            session,
-            collection,
-            context.principal,
-            query,
-            context.params["format"],
-            str(context.partial),
-            progress=lambda done: context.progress(done, total),
-        )
+        with in_language(context.params.get("language") or "en"):
+            exported = await service.export(
+                session,
+                collection,
+                context.principal,
+                query,
+                context.params["format"],
+                str(context.partial),
+                progress=lambda done: context.progress(done, total),
+            )
     await context.progress(total, total)
     return Output(exported.path, exported.filename, exported.media_type)
 

@@ -10,30 +10,16 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.auth.deps import PrincipalDep
 from service.db import SessionDep
-from service.errors import InvalidInput
-from service.i18n import LANGUAGE, _, languages, supported
+from service.i18n import LANGUAGE
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.reports.files import Format, report_query
 from service.reports.service import DEFAULT_DAYS, Kind, check_report
+from service.request_language import asked_language
 
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
 AREA_DOC = "The area: a sector (and its sub-areas, as you see its boundary) and/or a bbox."
-
-
-def report_language(lang: str | None) -> str:
-    """A report's language: ``lang=`` when civop speaks it, else the request's."""
-    if lang is not None and supported(lang) is None:
-        raise InvalidInput(
-            ["query", "lang"],
-            _(
-                "civop does not speak {language!r}; choose one of: {languages}",
-                language=lang,
-                languages=", ".join(languages()),
-            ),
-        )
-    return supported(lang) or LANGUAGE.get()
 
 
 def _route(kind: Kind, summary: str, description: str) -> None:
@@ -76,7 +62,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             "start": query.start.isoformat() if query.start else None,
             "end": query.end.isoformat() if query.end else None,
             "format": format,
-            "language": report_language(lang),
+            "language": asked_language(lang, LANGUAGE.get()),
         }
         job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
         return jobs_views.accepted(request, job, principal)
