@@ -26,6 +26,7 @@ status:  ## whether the project-local cluster runs, and where its data and socke
 setup: venv assets catalogs db migrate basemap
 
 # Translations (docs/languages.md): `make messages` extracts every text marked with _() or N_()
+# (and say() in geo/, whose messages the service translates)
 # in the code and templates (babel.cfg) into service/locale/civop.pot and merges it into each
 # language's catalog service/locale/<lang>/LC_MESSAGES/civop.po, where new texts appear with an
 # empty translation (tests/test_i18n_catalogs.py fails until they are translated). `make
@@ -33,8 +34,8 @@ setup: venv assets catalogs db migrate basemap
 LOCALES := $(wildcard service/locale/*/LC_MESSAGES/civop.po)
 .PHONY: messages catalogs
 messages: venv
-	$(BIN)/pybabel -q extract -F babel.cfg -k N_ --no-location --sort-output --ignore-dirs '.* _* node_modules' \
-	  --project civop --msgid-bugs-address '' -o service/locale/civop.pot service
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k say --no-location --sort-output --ignore-dirs '.* _* node_modules' \
+	  --project civop --msgid-bugs-address '' -o service/locale/civop.pot service geo
 	$(BIN)/pybabel -q update -D civop -i service/locale/civop.pot -d service/locale \
 	  --no-fuzzy-matching --ignore-obsolete
 catalogs: venv $(LOCALES:.po=.mo)

@@ -23,22 +23,24 @@ LANGUAGES = ("fr", "ar")
 
 
 def extracted() -> dict[str, str]:
-    """Every text marked with ``_()``/``N_()`` in service/ (babel.cfg's rules): {text: where}."""
+    """Every text marked with ``_()``/``N_()`` in service/, and ``say()`` in geo/ (babel.cfg's
+    rules, as ``make messages`` extracts them): {text: where}."""
     with (ROOT / "babel.cfg").open() as rules:
         method_map, options_map = parse_mapping_cfg(rules)
     found: dict[str, str] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-        str(SERVICE),
-        method_map,
-        options_map,
-        keywords={"_": None, "N_": None},
-        directory_filter=lambda path: (
-            "node_modules" not in path and not Path(path).name.startswith((".", "_"))
-        ),
-    ):
-        text = message if isinstance(message, str) else message[0]
-        if text:
-            found.setdefault(text, f"service/{filename}:{lineno}")
+    for folder in (SERVICE, ROOT / "geo"):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(folder),
+            method_map,
+            options_map,
+            keywords={"_": None, "N_": None, "say": None},
+            directory_filter=lambda path: (
+                "node_modules" not in path and not Path(path).name.startswith((".", "_"))
+            ),
+        ):
+            text = message if isinstance(message, str) else message[0]
+            if text:
+                found.setdefault(text, f"{folder.name}/{filename}:{lineno}")
     return found
 
 

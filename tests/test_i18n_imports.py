@@ -91,3 +91,34 @@ async def test_english_thousands_beside_decimal_dots_are_not_read_as_commas(
     preview = await upload(client, headers, path, collection="idp_sites", dry_run="true")
     problems = {(p["row"], p["field"]): p for p in preview.json()["problems"]}
     assert "not a number: '1,234'" in problems[(1, "population_individuals")]["message"]
+
+
+async def test_the_preview_says_its_problems_in_the_readers_language(
+    client: AsyncClient, headers: Headers, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad-fr.csv"
+    path.write_text(
+        FRENCH_INCIDENTS.replace("Affrontement armé", "Bagarre de rue").replace(";3;0;", ";x;0;"),
+        encoding="utf-8",
+    )
+    french = {**headers("officer"), "Accept-Language": "fr"}
+    preview = await client.post(
+        "/api/imports",
+        files={"file": (path.name, path.read_bytes())},
+        data={"wait": "true", "collection": "incidents", "dry_run": "true"},
+        headers=french,
+    )
+    problems = {(p["row"], p["field"]): p["message"] for p in preview.json()["problems"]}
+    assert problems[(2, "category")].startswith("category inconnu : 'Bagarre de rue' ; utilisez")
+    assert problems[(2, "severity")].startswith("pas un nombre : 'x' (un nombre entier attendu")
+    # Imported for real, the refusal lists the same problems in French.
+    refused = await client.post(
+        "/api/imports",
+        files={"file": (path.name, path.read_bytes())},
+        data={"wait": "true", "collection": "incidents"},
+        headers=french,
+    )
+    assert refused.status_code == 422
+    assert any(d["msg"].startswith("category inconnu") for d in refused.json()["detail"]), (
+        refused.json()
+    )

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo.formats.base import say
 from geo.formats.problems import ProblemLog
 from geo.formats.schema import TargetField
 
@@ -117,7 +118,11 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
     if pa.types.is_decimal(array.type):
         return pc.cast(array, pa.float64())
     if pa.types.is_boolean(array.type):
-        log.add_rows(_rows(pc.is_valid(array), row0), source, f"{what} expected, not true/false")
+        log.add_rows(
+            _rows(pc.is_valid(array), row0),
+            source,
+            say("{what} expected, not true/false", what=what),
+        )
         return pa.nulls(len(array), pa.float64())
     text = decimal_commas(clean_text(array))
     good = pc.fill_null(pc.match_substring_regex(text, NUMBER), False)
@@ -128,9 +133,11 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: (
-                f"not a number: {v!r} ({what} expected; a dot or a comma for decimals, "
-                "spaces only between thousands)"
+            lambda v: say(
+                "not a number: {value!r} ({what} expected; a dot or a comma for decimals, "
+                "spaces only between thousands)",
+                value=v,
+                what=what,
             ),
             values,
         )
@@ -152,15 +159,15 @@ def _check_range(
     out = pc.fill_null(out, False)
     if pc.any(out).as_py():
         if target.minimum is not None and target.maximum is not None:
-            rule = f"between {target.minimum:g} and {target.maximum:g}"
+            rule = say("between {low:g} and {high:g}", low=target.minimum, high=target.maximum)
         elif target.minimum is not None:
-            rule = f"at least {target.minimum:g}"
+            rule = say("at least {low:g}", low=target.minimum)
         else:
-            rule = f"at most {target.maximum:g}"
+            rule = say("at most {high:g}", high=target.maximum)
         log.add_rows(
             _rows(out, row0),
             source,
-            f"{target.name} must be {rule}",
+            say("{field} must be {rule}", field=target.name, rule=rule),
             pc.filter(values, out).to_pylist(),
         )
         values = pc.if_else(out, pa.scalar(None, values.type), values)
@@ -170,7 +177,7 @@ def _check_range(
 def to_integer(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
-    numbers = _numbers(array, source, row0, log, "a whole number")
+    numbers = _numbers(array, source, row0, log, say("a whole number"))
     whole = pc.fill_null(pc.equal(pc.floor(numbers), numbers), True)
     huge = pc.fill_null(pc.greater(pc.abs(numbers), 2.0**53), False)
     bad = pc.or_(pc.invert(whole), huge)
@@ -178,7 +185,7 @@ def to_integer(
         log.add_rows(
             _rows(bad, row0),
             source,
-            "not a whole number",
+            say("not a whole number"),
             pc.filter(numbers, bad).to_pylist(),
         )
         numbers = pc.if_else(bad, pa.scalar(None, pa.float64()), numbers)
@@ -188,11 +195,11 @@ def to_integer(
 def to_number(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
-    numbers = _numbers(array, source, row0, log, "a number")
+    numbers = _numbers(array, source, row0, log, say("a number"))
     finite = pc.fill_null(pc.is_finite(numbers), True)
     if not pc.all(finite).as_py():
         bad = pc.invert(finite)
-        log.add_rows(_rows(bad, row0), source, "not a finite number")
+        log.add_rows(_rows(bad, row0), source, say("not a finite number"))
         numbers = pc.if_else(bad, pa.scalar(None, pa.float64()), numbers)
     return _check_range(numbers, target, source, row0, log)
 
@@ -213,7 +220,7 @@ def to_boolean(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"not true or false: {v!r} (use true/false, yes/no or 1/0)",
+            lambda v: say("not true or false: {value!r} (use true/false, yes/no or 1/0)", value=v),
             pc.filter(text, bad).to_pylist(),
         )
     return pc.if_else(
@@ -273,9 +280,10 @@ def to_datetime(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: (
-                f"not a date and time: {v!r}; write ISO 8601, e.g. 2026-03-01T14:30:00Z "
-                "(without a zone, UTC is assumed)"
+            lambda v: say(
+                "not a date and time: {value!r}; write ISO 8601, e.g. 2026-03-01T14:30:00Z "
+                "(without a zone, UTC is assumed)",
+                value=v,
             ),
             pc.filter(text, bad).to_pylist(),
         )
@@ -340,7 +348,12 @@ def to_enum(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"unknown {target.name} {v!r}; use one of: {allowed}",
+            lambda v: say(
+                "unknown {field} {value!r}; use one of: {allowed}",
+                field=target.name,
+                value=v,
+                allowed=allowed,
+            ),
             pc.filter(text, bad).to_pylist(),
         )
         values = pc.if_else(bad, pa.scalar(None, pa.string()), values)
@@ -357,7 +370,9 @@ def to_uuid(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"{target.name} must be a record id (a UUID), not {v!r}",
+            lambda v: say(
+                "{field} must be a record id (a UUID), not {value!r}", field=target.name, value=v
+            ),
             pc.filter(text, bad).to_pylist(),
         )
         text = pc.if_else(bad, pa.scalar(None, pa.string()), text)
@@ -376,7 +391,11 @@ def to_text(
             log.add_rows(
                 _rows(long, row0),
                 source,
-                f"{target.name} is longer than {target.max_length} characters",
+                say(
+                    "{field} is longer than {length} characters",
+                    field=target.name,
+                    length=target.max_length,
+                ),
                 pc.filter(text, long).to_pylist(),
             )
             text = pc.if_else(long, pa.scalar(None, pa.string()), text)
@@ -387,7 +406,7 @@ def to_text(
             log.add_rows(
                 _rows(bad, row0),
                 source,
-                lambda v: f"{v!r} is not a valid {target.name}",
+                lambda v: say("{value!r} is not a valid {field}", value=v, field=target.name),
                 pc.filter(text, bad).to_pylist(),
             )
             text = pc.if_else(bad, pa.scalar(None, pa.string()), text)

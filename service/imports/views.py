@@ -23,7 +23,7 @@ from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
 from service.imports.request import import_request
-from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
+from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut, said
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.jobs.models import Job
@@ -139,7 +139,7 @@ def _problem_detail(job: ImportJob) -> list[dict[str, Any]]:
     return [
         {
             "loc": ["body", "file", p["row"], p["field"]],
-            "msg": p["message"],
+            "msg": said(p),
             "type": "value_error" if p["severity"] == "error" else "warning",
         }
         for p in job.problems
