@@ -375,7 +375,7 @@ async def test_handover_report_from_the_api_and_the_command_line(
     assert f"handover report written to {output}" in result.stdout
     texts = pages_text(output)
     whole = "\n".join(texts)
-    assert "Hand-over report" in texts[0] and "Prepared for admin (admin)" in whole
+    assert "Hand-over report" in texts[0] and "Prepared for admin (Administrator)" in whole
     assert SECRET_SITE in whole
     map_page = page_with(texts, "Map of the area")
     share, colours = colour(render_page(output, map_page))
@@ -401,7 +401,7 @@ async def test_a_partners_report_holds_no_restricted_record(
     for secret in SECRETS:
         assert secret not in html, secret
         assert secret not in pdf_text, secret
-    assert "Prepared for partner (partner)" in pdf_text
+    assert "Prepared for partner (Partner)" in pdf_text
     assert "Restricted records (among them every report of sexual violence)" in html
     # The partner's counts are the public incidents only, counted here in SQL.
     public = await server.incidents(("public",))
