@@ -40,6 +40,19 @@ def asked_language(lang: str | None, default: str) -> str:
     return code
 
 
+#: Media types whose words depend on the language.
+WORDED = (
+    "text/html",
+    "application/json",
+    "application/geo+json",
+    "application/problem+json",
+    "application/cap+xml",
+    "application/atom+xml",
+    "application/pdf",
+    "text/csv",
+)
+
+
 class RequestLanguage:
     """Pure ASGI middleware: sets ``LANGUAGE`` for the request, names it on the answer."""
 
@@ -55,8 +68,11 @@ class RequestLanguage:
         async def named(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Language", LANGUAGE.get())
-                headers.add_vary_header("Accept-Language")
+                # Texts people read; tiles, images, scripts and styles are the same in every
+                # language and stay cacheable as one.
+                if headers.get("content-type", "").startswith(WORDED):
+                    headers.setdefault("Content-Language", LANGUAGE.get())
+                    headers.add_vary_header("Accept-Language")
             await send(message)
 
         try:
