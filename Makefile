@@ -10,7 +10,8 @@ PORT ?= 8000
 .PHONY: run test stop status setup system venv db migrate demo lint typecheck pytest clean
 
 run: setup  ## set everything up, load the demo when the database is empty, serve the API and map
-	export CIVOP_DEMO=1 && $(ENV) \
+	export CIVOP_DEMO=1 CIVOP_TIME_ZONE=$${CIVOP_TIME_ZONE:-Africa/Bangui} \
+	  CIVOP_ALERT_LANGUAGES=$${CIVOP_ALERT_LANGUAGES:-'["en","fr"]'} && $(ENV) \
 	  $(BIN)/civop demo --if-empty && $(BIN)/civop user demo-accounts && \
 	  $(BIN)/civop serve --host $(HOST) --port $(PORT)
 
@@ -22,7 +23,24 @@ stop:  ## stop the project-local PostgreSQL cluster
 status:  ## whether the project-local cluster runs, and where its data and socket are
 	scripts/pg.sh status
 
-setup: venv assets db migrate basemap
+setup: venv assets catalogs db migrate basemap
+
+# Translations (docs/languages.md): `make messages` extracts every text marked with _() or N_()
+# (and say() in geo/, whose messages the service translates)
+# in the code and templates (babel.cfg) into service/locale/civop.pot and merges it into each
+# language's catalog service/locale/<lang>/LC_MESSAGES/civop.po, where new texts appear with an
+# empty translation (tests/test_i18n_catalogs.py fails until they are translated). `make
+# catalogs` compiles the .po files to .mo (not committed; part of `make setup`).
+LOCALES := $(wildcard service/locale/*/LC_MESSAGES/civop.po)
+.PHONY: messages catalogs
+messages: venv
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k say --no-location --sort-output --ignore-dirs '.* _* node_modules' \
+	  --project civop --msgid-bugs-address '' -o service/locale/civop.pot service geo
+	$(BIN)/pybabel -q update -D civop -i service/locale/civop.pot -d service/locale \
+	  --no-fuzzy-matching --ignore-obsolete
+catalogs: venv $(LOCALES:.po=.mo)
+service/locale/%/LC_MESSAGES/civop.mo: service/locale/%/LC_MESSAGES/civop.po
+	$(BIN)/pybabel -q compile -D civop -d service/locale -l $*
 
 # The demo's basemap (rivers, roads, built-up areas of its towns), rendered from code with
 # Pillow into an MBTiles file and registered in .civop; about 1 MB, half a minute.

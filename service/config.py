@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     alert_webhook_timeout_s: float = Field(5.0, gt=0, le=120)
     #: The CAP ``sender`` of alerts shared as CAP 1.2.
     alert_cap_sender: str = "civop@mission.un.example"
+    #: The languages the mission publishes alerts in: a CAP message carries one ``<info>``
+    #: block per language (CIVOP_ALERT_LANGUAGES, a JSON list, e.g. ``["en", "fr"]``).
+    alert_languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
 
     #: Jobs (``service.jobs``): heavy work runs in worker processes, never in the API process.
     #: Worker processes ``civop serve`` starts beside the API (0: run ``civop worker`` apart).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from service.i18n import N_, _
 
 log = logging.getLogger("civop")
 
@@ -74,8 +77,11 @@ def bounded_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         listed.append(
             {
                 "loc": list(errors[MAX_ERRORS].get("loc", ()))[:1],
-                "msg": f"and {more} more problems of the same request, not listed; correct "
-                "those above and send it again",
+                "msg": _(
+                    "and {more} more problems of the same request, not listed; correct "
+                    "those above and send it again",
+                    more=more,
+                ),
                 "type": "too_many_errors",
             }
         )
@@ -83,6 +89,10 @@ def bounded_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class CivopError(Exception):
+    """A refusal the user can act on: ``message`` is for people, in their language (written
+    with ``_()`` where it is raised); ``code`` (the class's name in snake case, e.g.
+    ``not_found``) is for programs and stays the same in every language."""
+
     status_code = 400
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
@@ -98,9 +108,8 @@ class NotFound(CivopError):
 class Unauthorized(CivopError):
     status_code = 401
 
-    def __init__(
-        self, message: str = "credentials missing or not valid", *, basic: bool = False
-    ) -> None:
+    def __init__(self, message: str | None = None, *, basic: bool = False) -> None:
+        message = message or _("credentials missing or not valid")
         # Basic is offered only to a request that did not come with a token: a browser
         # page whose token expired must not get the browser's own login dialog.
         challenge = 'Bearer, Basic realm="civop", charset="UTF-8"' if basic else "Bearer"
@@ -136,6 +145,11 @@ class InvalidInput(CivopError):
         return [{"loc": self.loc, "msg": self.message, "type": "value_error"}]
 
 
+def error_code(error: CivopError) -> str:
+    """The stable, English code of a refusal: ``NotFound`` -> ``not_found``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
+
+
 def _is_connection_problem(error: BaseException) -> bool:
     if isinstance(error, OperationalError | InterfaceError | PoolTimeout | OSError | TimeoutError):
         return True
@@ -157,10 +171,10 @@ def _is_connection_problem(error: BaseException) -> bool:
 
 #: SQLSTATEs of values in a request that PostgreSQL refuses, and what to tell the user.
 _REFUSED_VALUES = {
-    "22021": "text may not contain NUL (\\u0000) characters",
-    "22P05": "text may not contain NUL (\\u0000) characters",
-    "22003": "a number is too large",
-    "22008": "a date or time is out of range",
+    "22021": N_("text may not contain NUL (\\u0000) characters"),
+    "22P05": N_("text may not contain NUL (\\u0000) characters"),
+    "22003": N_("a number is too large"),
+    "22008": N_("a date or time is out of range"),
 }
 #: Classes of SQLSTATE of a value refused for what it is: data exceptions (22).
 _DATA_EXCEPTION = "22"
@@ -191,14 +205,19 @@ def _refused_value(error: DBAPIError) -> str | None:
     schemas bound what they can; this is the last line, for what they do not foresee."""
     sqlstate = _sqlstate(error)
     if sqlstate in _REFUSED_VALUES:
-        return _REFUSED_VALUES[sqlstate]
+        return _(_REFUSED_VALUES[sqlstate])
     if sqlstate.startswith(_DATA_EXCEPTION):
-        return "a value cannot be stored: " + shown(str(error.orig).splitlines()[0])
+        return _(
+            "a value cannot be stored: {reason}", reason=shown(str(error.orig).splitlines()[0])
+        )
     cause = getattr(error.orig, "__cause__", None)
     # asyncpg refuses a value it cannot send in the column's type before the query runs
     # (e.g. "value out of int16 range"); it says which one, by position.
     if type(cause).__name__ == "DataError" and "invalid input for query argument" in str(cause):
-        return "a value is out of range for its field: " + shown(str(cause).splitlines()[0])
+        return _(
+            "a value is out of range for its field: {reason}",
+            reason=shown(str(cause).splitlines()[0]),
+        )
     return None
 
 
@@ -211,10 +230,10 @@ def _where(request: Request) -> list[str | int]:
 _OGC_READ = ("/collections", "/conformance", "/tileMatrixSets")
 #: Path parameters that name a resource: a value that cannot be one names nothing (``404``).
 _NAMES = {
-    "record_id": "no such feature",
-    "z": "no such tile",
-    "x": "no such tile",
-    "y": "no such tile",
+    "record_id": N_("no such feature"),
+    "z": N_("no such tile"),
+    "x": N_("no such tile"),
+    "y": N_("no such tile"),
 }
 
 
@@ -230,7 +249,7 @@ def _invalid_status(request: Request, errors: Sequence[dict[str, Any]]) -> tuple
     for error in errors:
         loc = list(error.get("loc", ()))
         if len(loc) == 2 and loc[0] == "path" and loc[1] in _NAMES:
-            return 404, _NAMES[str(loc[1])]
+            return 404, _(_NAMES[str(loc[1])])
     return 400, None
 
 
@@ -255,7 +274,9 @@ def install(app: FastAPI) -> None:
                 return JSONResponse({"detail": missing}, status_code=status)
             return JSONResponse({"detail": detail}, status_code=status)
         return JSONResponse(
-            {"detail": error.message}, status_code=error.status_code, headers=error.headers
+            {"detail": error.message, "code": error_code(error)},
+            status_code=error.status_code,
+            headers=error.headers,
         )
 
     @app.exception_handler(DBAPIError)
@@ -279,7 +300,9 @@ def install(app: FastAPI) -> None:
         if sqlstate == "57014" and "statement timeout" in str(error):
             return _timed_out()
         if sqlstate.startswith(_DATA_EXCEPTION):
-            refused = "a value cannot be stored: " + shown(str(error).splitlines()[0])
+            refused = _(
+                "a value cannot be stored: {reason}", reason=shown(str(error).splitlines()[0])
+            )
             return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
         if isinstance(error, asyncpg.InterfaceError) or sqlstate[:2] in _OUTAGES:
             log.warning("database unavailable: %s", type(error).__name__)
@@ -298,9 +321,12 @@ def _timed_out() -> JSONResponse:
     log.warning("query cancelled: it ran past the statement timeout")
     return JSONResponse(
         {
-            "detail": "the query took longer than the limit "
-            "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
-            "area, a shorter period or fewer records"
+            "detail": _(
+                "the query took longer than the limit "
+                "(CIVOP_DB_STATEMENT_TIMEOUT_MS) and was stopped; ask for less: a smaller "
+                "area, a shorter period or fewer records"
+            ),
+            "code": "statement_timeout",
         },
         status_code=504,
     )
@@ -308,7 +334,10 @@ def _timed_out() -> JSONResponse:
 
 def _unavailable() -> JSONResponse:
     return JSONResponse(
-        {"detail": "the database is unavailable; retry in a few seconds"},
+        {
+            "detail": _("the database is unavailable; retry in a few seconds"),
+            "code": "database_unavailable",
+        },
         status_code=503,
         headers={"Retry-After": "5"},
     )

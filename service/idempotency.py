@@ -32,6 +32,7 @@ from service.base import Base
 from service.config import get_settings
 from service.db import OUTER_TRANSACTION, SessionDep
 from service.errors import Conflict, InvalidInput, log
+from service.i18n import _
 
 HEADER = "Idempotency-Key"
 #: Longest key accepted (a UUID is 36 characters).
@@ -91,8 +92,11 @@ def _key_of(header: str) -> str:
     if not _KEY.fullmatch(value):
         raise InvalidInput(
             ["header", HEADER],
-            f"{HEADER} must be 1 to {KEY_MAX_LENGTH} printable ASCII characters; "
-            "send a new random value (a UUID) for each new request",
+            _(
+                "{HEADER} must be 1 to {KEY_MAX_LENGTH} printable ASCII characters; send a new random value (a UUID) for each new request",
+                HEADER=HEADER,
+                KEY_MAX_LENGTH=KEY_MAX_LENGTH,
+            ),
         )
     return value
 
@@ -159,7 +163,10 @@ async def check_key(
     )
     if not locked:
         raise Conflict(
-            f"a request with this {HEADER} is still being processed; retry in a moment",
+            _(
+                "a request with this {HEADER} is still being processed; retry in a moment",
+                HEADER=HEADER,
+            ),
             headers={"Retry-After": "1"},
         )
     stored = await session.scalar(
@@ -175,8 +182,12 @@ async def check_key(
         if stored.fingerprint != fingerprint:
             raise InvalidInput(
                 ["header", HEADER],
-                f"this {HEADER} was already used for a different request ({stored.method} "
-                f"{stored.path} with another body); use a new key for a new request",
+                _(
+                    "this {HEADER} was already used for a different request ({method} {path} with another body); use a new key for a new request",
+                    HEADER=HEADER,
+                    method=stored.method,
+                    path=stored.path,
+                ),
             )
         raise Replay(stored)
     request.state.idempotency = Pending(

@@ -40,6 +40,7 @@ from service.prints.views import router as prints_router
 from service.projects.views import router as projects_router
 from service.read_replicas import ReadRouter
 from service.reports.views import router as reports_router
+from service.request_language import RequestLanguage
 from service.requests.views import router as requests_router
 from service.sites.views import router as sites_router
 from service.viewer.views import router as viewer_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.document_errors(app)
     apidoc.declare_part1_parameters(app)
     app.add_middleware(OgcHttp)
+    app.add_middleware(RequestLanguage)
     openapi.serve_docs(app)
     # The map's layers first: tiles and items are most of the requests, matched in route order.
     for layer_router in layer_routers():

@@ -20,7 +20,18 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA = {
     "type": "object",
     "title": "Error",
-    "properties": {"detail": {"type": "string", "description": "What was wrong, what to do."}},
+    "properties": {
+        "detail": {
+            "type": "string",
+            "description": "What was wrong, what to do: in the request's language "
+            "(the user's choice, lang=, Accept-Language).",
+        },
+        "code": {
+            "type": "string",
+            "description": "What kind of refusal it is, for programs: the same in every "
+            "language (not_found, unauthorized, forbidden, conflict...).",
+        },
+    },
     "required": ["detail"],
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}

@@ -202,6 +202,8 @@ async def server() -> AsyncIterator[ReportServer]:
     env = {
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_DB_STATEMENT_TIMEOUT_MS": "120000",
+        # The demo mission's time zone: reports show its local time, the zone named.
+        "CIVOP_TIME_ZONE": "Africa/Bangui",
     }
     try:
         async with serving(env, "report-server.log") as base:
@@ -268,15 +270,17 @@ def page_with(texts: list[str], heading: str) -> int:
     return next(i for i, t in enumerate(texts, start=1) if heading in t)
 
 
-async def fetch_pdf(server: ReportServer, kind: str, user: str, tmp_path: Path) -> Path:
-    response = await server.get(kind, user, format="pdf")
+async def fetch_pdf(
+    server: ReportServer, kind: str, user: str, tmp_path: Path, lang: str | None = None
+) -> Path:
+    response = await server.get(kind, user, format="pdf", lang=lang)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
     assert (
         f'filename="{kind}-sector-north-west-2026-11-01.pdf"'
         in response.headers["content-disposition"]
     )
-    path = tmp_path / f"{kind}-{user}.pdf"
+    path = tmp_path / f"{kind}-{user}{'-' + lang if lang else ''}.pdf"
     path.write_bytes(response.content)
     (ARTIFACTS / path.name).write_bytes(response.content)
     return path
@@ -304,7 +308,7 @@ async def test_civ_oes_pdf_has_the_map_and_the_charts(server: ReportServer, tmp_
     ):
         assert heading in whole, heading
     assert "Area: Sector North-West" in texts[0]
-    assert "Period: 03 Aug 2026 to 01 Nov 2026 (90 days)" in texts[0]
+    assert "Period: Aug 3, 2026 to Nov 1, 2026 (90 days)" in texts[0]
 
     images = images_by_page(pdf)
     map_page = page_with(texts, "Map of the area")
@@ -330,7 +334,7 @@ async def test_civ_oes_pdf_has_the_map_and_the_charts(server: ReportServer, tmp_
 
     # The figures are the database's, counted here independently (the admin sees everything).
     expected = await server.incidents(("public", "mission", "restricted"))
-    assert f"{expected} incidents in the area over 90 days" in whole
+    assert f"{expected:,} incidents in the area over 90 days" in whole
     assert SECRET_SITE in whole and MISSION_SITE in whole  # a cleared reader's report has them
 
 
@@ -371,7 +375,7 @@ async def test_handover_report_from_the_api_and_the_command_line(
     assert f"handover report written to {output}" in result.stdout
     texts = pages_text(output)
     whole = "\n".join(texts)
-    assert "Hand-over report" in texts[0] and "Prepared for admin (admin)" in whole
+    assert "Hand-over report" in texts[0] and "Prepared for admin (Administrator)" in whole
     assert SECRET_SITE in whole
     map_page = page_with(texts, "Map of the area")
     share, colours = colour(render_page(output, map_page))
@@ -397,13 +401,13 @@ async def test_a_partners_report_holds_no_restricted_record(
     for secret in SECRETS:
         assert secret not in html, secret
         assert secret not in pdf_text, secret
-    assert "Prepared for partner (partner)" in pdf_text
+    assert "Prepared for partner (Partner)" in pdf_text
     assert "Restricted records (among them every report of sexual violence)" in html
     # The partner's counts are the public incidents only, counted here in SQL.
     public = await server.incidents(("public",))
     everything = await server.incidents(("public", "mission", "restricted"))
     assert public < everything
-    assert f"{public} incidents in the area over 90 days" in pdf_text
+    assert f"{public:,} incidents in the area over 90 days" in pdf_text
     assert f"{everything} incidents in the area" not in pdf_text
     assert (
         "sexual violence" not in html.split("Incident trends by category")[1].split("</table>")[0]
@@ -445,7 +449,7 @@ async def test_the_brief_reads_as_an_estimate_and_says_where(server: ReportServe
     rises = _section(html, "Sites whose exposure rose most")
     assert "<td" in rises
     overdue = _section(html, "Overdue")
-    assert LATE_PROJECT in overdue and "ongoing past 2026-09-20" in overdue
+    assert LATE_PROJECT in overdue and "ongoing past Sep 20, 2026" in overdue
     assert LATE_REQUEST in overdue and "waiting" in overdue
     # Hot spots are placed by a site or place and the sector, not by coordinates.
     hot = _section(html, "Hot spots and their trend")
@@ -477,3 +481,34 @@ async def test_a_partners_report_states_no_figure_it_cannot_know(server: ReportS
             assert "not stated (generalised location)" in row, row
     admin = (await server.get("handover", "admin", format="html")).text
     assert "Not stated: patrols" not in admin  # the admin sees every patrol: gaps are stated
+
+
+async def test_a_french_brief_reads_in_french_with_local_time(
+    server: ReportServer, tmp_path: Path
+) -> None:
+    """``lang=fr``: headings, key points, enumerated values, dates and numbers in French, times
+    in the mission's local time with its zone named (the demo's Africa/Bangui, UTC+1)."""
+    pdf = await fetch_pdf(server, "civ-oes", "admin", tmp_path, lang="fr")
+    whole = "\n".join(pages_text(pdf))
+    for heading in (
+        "Note d'estimation opérationnelle civile (CIV-OES)",
+        "Points clés",
+        "Carte de la zone",
+        "Tendances des incidents par catégorie",
+        "Sites de PDI les plus exposés, et pourquoi",
+        "Points chauds et leur tendance",
+        "Lacunes de couverture",
+        "Demandes d'assistance civile ouvertes",
+        "Comment ce rapport a été établi",
+    ):
+        assert heading in whole, heading
+    assert "Période : du 3 août 2026 au 1 nov. 2026 (90 jours)" in whole
+    assert "(Africa/Bangui, UTC+01:00)" in whole
+    assert re.search(r"incidents dans la zone sur 90 jours", whole)
+    # Enumerated values by their French labels, not their codes.
+    assert re.search(r"Attaque contre des civils|Affrontement armé|Pillage", whole)
+    for english in ("Key points", "Coverage gaps", "attack on civilians", "Period:"):
+        assert english not in whole, english
+    # The English brief is unchanged by the French one.
+    english_pdf = await fetch_pdf(server, "civ-oes", "admin", tmp_path)
+    assert "Key points" in "\n".join(pages_text(english_pdf))

@@ -29,6 +29,9 @@ class TargetField:
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    #: Other ways a file may write an enumerated value, as (folded form, code) pairs: the
+    #: labels in every language (folded: lower case, no accents, ``_`` for blanks).
+    synonyms: tuple[tuple[str, str], ...] = ()
     minimum: float | None = None
     maximum: float | None = None
     min_length: int | None = None

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from geo.formats.base import say
 from geo.formats.problems import ProblemLog
 from geo.formats.schema import TargetField
 
@@ -43,6 +44,35 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 def normalise_choice(text: str) -> str:
     """``"Armed clash"`` -> ``"armed_clash"``: how enumerated values from files are matched."""
     return re.sub(r"[\s\-/]+", "_", text.strip().lower())
+
+
+#: A number written the French way: a decimal comma, thousands apart by spaces (ordinary,
+#: no-break or narrow no-break), never a dot: ``12 345,6``, ``4,361``, ``-0,5``.
+DECIMAL_COMMA = r"^[+-]?\d{1,3}(?:[ \x{00A0}\x{202F}]\d{3})*(?:,\d+)?$|^[+-]?\d+,\d+$"
+
+
+def decimal_commas(text: pa.Array) -> pa.Array:
+    """Numbers written with a decimal comma, as ``12.5``; a column is read this way when none
+    of its numbers has a dot and some have a comma (an English ``1,234`` beside ``0.5`` is
+    refused instead, as before). Examples:
+
+    >>> decimal_commas(pa.array(["4,361", "12 345,6", "7", None])).to_pylist()
+    ['4.361', '12345.6', '7', None]
+    >>> decimal_commas(pa.array(["1,234", "0.5"])).to_pylist()
+    ['1,234', '0.5']
+    """
+    has_comma = pc.fill_null(pc.match_substring(text, ","), False)
+    has_dot = pc.fill_null(pc.match_substring(text, "."), False)
+    if pc.any(has_dot).as_py():
+        return text
+    french = pc.fill_null(pc.match_substring_regex(text, DECIMAL_COMMA), False)
+    spaced = pc.fill_null(pc.match_substring_regex(text, r"\d[ \x{00A0}\x{202F}]\d"), False)
+    if not pc.any(pc.or_(has_comma, spaced)).as_py():
+        return text
+    plain = pc.replace_substring(
+        pc.replace_substring_regex(text, r"[ \x{00A0}\x{202F}]", ""), ",", "."
+    )
+    return pc.if_else(french, plain, text)
 
 
 def _rows(mask: pa.Array, row0: int) -> np.ndarray[Any, Any]:
@@ -88,9 +118,13 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
     if pa.types.is_decimal(array.type):
         return pc.cast(array, pa.float64())
     if pa.types.is_boolean(array.type):
-        log.add_rows(_rows(pc.is_valid(array), row0), source, f"{what} expected, not true/false")
+        log.add_rows(
+            _rows(pc.is_valid(array), row0),
+            source,
+            say("{what} expected, not true/false", what=what),
+        )
         return pa.nulls(len(array), pa.float64())
-    text = clean_text(array)
+    text = decimal_commas(clean_text(array))
     good = pc.fill_null(pc.match_substring_regex(text, NUMBER), False)
     bad = pc.and_(pc.is_valid(text), pc.invert(good))
     bad = pc.fill_null(bad, False)
@@ -99,9 +133,11 @@ def _numbers(array: pa.Array, source: str, row0: int, log: ProblemLog, what: str
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: (
-                f"not a number: {v!r} ({what} expected; no thousands separators, "
-                "a dot for decimals)"
+            lambda v: say(
+                "not a number: {value!r} ({what} expected; a dot or a comma for decimals, "
+                "spaces only between thousands)",
+                value=v,
+                what=what,
             ),
             values,
         )
@@ -123,15 +159,15 @@ def _check_range(
     out = pc.fill_null(out, False)
     if pc.any(out).as_py():
         if target.minimum is not None and target.maximum is not None:
-            rule = f"between {target.minimum:g} and {target.maximum:g}"
+            rule = say("between {low:g} and {high:g}", low=target.minimum, high=target.maximum)
         elif target.minimum is not None:
-            rule = f"at least {target.minimum:g}"
+            rule = say("at least {low:g}", low=target.minimum)
         else:
-            rule = f"at most {target.maximum:g}"
+            rule = say("at most {high:g}", high=target.maximum)
         log.add_rows(
             _rows(out, row0),
             source,
-            f"{target.name} must be {rule}",
+            say("{field} must be {rule}", field=target.name, rule=rule),
             pc.filter(values, out).to_pylist(),
         )
         values = pc.if_else(out, pa.scalar(None, values.type), values)
@@ -141,7 +177,7 @@ def _check_range(
 def to_integer(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
-    numbers = _numbers(array, source, row0, log, "a whole number")
+    numbers = _numbers(array, source, row0, log, say("a whole number"))
     whole = pc.fill_null(pc.equal(pc.floor(numbers), numbers), True)
     huge = pc.fill_null(pc.greater(pc.abs(numbers), 2.0**53), False)
     bad = pc.or_(pc.invert(whole), huge)
@@ -149,7 +185,7 @@ def to_integer(
         log.add_rows(
             _rows(bad, row0),
             source,
-            "not a whole number",
+            say("not a whole number"),
             pc.filter(numbers, bad).to_pylist(),
         )
         numbers = pc.if_else(bad, pa.scalar(None, pa.float64()), numbers)
@@ -159,11 +195,11 @@ def to_integer(
 def to_number(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
-    numbers = _numbers(array, source, row0, log, "a number")
+    numbers = _numbers(array, source, row0, log, say("a number"))
     finite = pc.fill_null(pc.is_finite(numbers), True)
     if not pc.all(finite).as_py():
         bad = pc.invert(finite)
-        log.add_rows(_rows(bad, row0), source, "not a finite number")
+        log.add_rows(_rows(bad, row0), source, say("not a finite number"))
         numbers = pc.if_else(bad, pa.scalar(None, pa.float64()), numbers)
     return _check_range(numbers, target, source, row0, log)
 
@@ -184,7 +220,7 @@ def to_boolean(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"not true or false: {v!r} (use true/false, yes/no or 1/0)",
+            lambda v: say("not true or false: {value!r} (use true/false, yes/no or 1/0)", value=v),
             pc.filter(text, bad).to_pylist(),
         )
     return pc.if_else(
@@ -244,9 +280,10 @@ def to_datetime(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: (
-                f"not a date and time: {v!r}; write ISO 8601, e.g. 2026-03-01T14:30:00Z "
-                "(without a zone, UTC is assumed)"
+            lambda v: say(
+                "not a date and time: {value!r}; write ISO 8601, e.g. 2026-03-01T14:30:00Z "
+                "(without a zone, UTC is assumed)",
+                value=v,
             ),
             pc.filter(text, bad).to_pylist(),
         )
@@ -280,6 +317,15 @@ def to_date(
     return days
 
 
+def fold_choice(text: pa.Array) -> pa.Array:
+    """How a file's enumerated values are compared: lower case, no accents or Arabic tatweel,
+    blanks, dashes and slashes as ``_`` (``Camp planifié`` -> ``camp_planifie``)."""
+    decomposed = pc.utf8_normalize(pc.utf8_lower(text), "NFKD")
+    bare = pc.replace_substring_regex(decomposed, r"[\p{Mn}\x{0640}]", "")
+    trimmed = pc.utf8_trim_whitespace(bare)
+    return pc.replace_substring_regex(trimmed, r"[\s\-/]+", "_")
+
+
 def to_enum(
     array: pa.Array, target: TargetField, source: str, row0: int, log: ProblemLog
 ) -> pa.Array:
@@ -289,13 +335,25 @@ def to_enum(
     # Matched without regard to case and spacing, stored as the vocabulary writes it.
     position = pc.index_in(normalised, pa.array([normalise_choice(c) for c in target.choices]))
     values = pc.take(pa.array(target.choices, pa.string()), position)
+    if target.synonyms and pc.any(pc.and_(pc.is_valid(text), pc.is_null(position))).as_py():
+        # Then as a label in any language, without regard to accents either.
+        forms = pa.array([form for form, _code in target.synonyms], pa.string())
+        codes = pa.array([code for _form, code in target.synonyms], pa.string())
+        by_label = pc.take(codes, pc.index_in(fold_choice(text), forms))
+        values = pc.coalesce(values, by_label)
+        position = pc.coalesce(position, pc.index_in(by_label, pa.array(target.choices)))
     bad = pc.fill_null(pc.and_(pc.is_valid(text), pc.is_null(position)), False)
     if pc.any(bad).as_py():
         allowed = ", ".join(target.choices)
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"unknown {target.name} {v!r}; use one of: {allowed}",
+            lambda v: say(
+                "unknown {field} {value!r}; use one of: {allowed}",
+                field=target.name,
+                value=v,
+                allowed=allowed,
+            ),
             pc.filter(text, bad).to_pylist(),
         )
         values = pc.if_else(bad, pa.scalar(None, pa.string()), values)
@@ -312,7 +370,9 @@ def to_uuid(
         log.add_rows(
             _rows(bad, row0),
             source,
-            lambda v: f"{target.name} must be a record id (a UUID), not {v!r}",
+            lambda v: say(
+                "{field} must be a record id (a UUID), not {value!r}", field=target.name, value=v
+            ),
             pc.filter(text, bad).to_pylist(),
         )
         text = pc.if_else(bad, pa.scalar(None, pa.string()), text)
@@ -331,7 +391,11 @@ def to_text(
             log.add_rows(
                 _rows(long, row0),
                 source,
-                f"{target.name} is longer than {target.max_length} characters",
+                say(
+                    "{field} is longer than {length} characters",
+                    field=target.name,
+                    length=target.max_length,
+                ),
                 pc.filter(text, long).to_pylist(),
             )
             text = pc.if_else(long, pa.scalar(None, pa.string()), text)
@@ -342,7 +406,7 @@ def to_text(
             log.add_rows(
                 _rows(bad, row0),
                 source,
-                lambda v: f"{v!r} is not a valid {target.name}",
+                lambda v: say("{value!r} is not a valid {field}", value=v, field=target.name),
                 pc.filter(text, bad).to_pylist(),
             )
             text = pc.if_else(bad, pa.scalar(None, pa.string()), text)

@@ -17,6 +17,7 @@ from typing import Literal
 from service.access.policy import DECISION_OFFICES, REQUEST_STEPS, Principal
 from service.enums import Classification, Office, Role
 from service.errors import Forbidden
+from service.i18n import _
 
 #: Officers and admins change records.
 WRITERS = frozenset({Role.officer, Role.admin})
@@ -182,9 +183,14 @@ def authorize(
         prefix = "" if rule.owned_by == "user" else f"{action.replace('_', '-')}: "
         raise Forbidden(prefix + rule.not_theirs)
     if classification is not None and Classification(classification) not in principal.cleared_for:
-        raise Forbidden(f"you are not cleared to write {Classification(classification)} records")
+        raise Forbidden(
+            _(
+                "you are not cleared to write {classification} records",
+                classification=Classification(classification),
+            )
+        )
     if collection in rule.whole_mission_for and principal.sector_scope is not None:
-        raise Forbidden("users limited to sectors may not import areas of responsibility")
+        raise Forbidden(_("users limited to sectors may not import areas of responsibility"))
 
 
 def allowed(

@@ -33,6 +33,8 @@ class Principal:
     actor_id: uuid.UUID | None = None
     #: The office the user decides for (requests for civil assistance), if any.
     office: Office | None = None
+    #: The language the user chose for civop's texts (``None``: the browser's).
+    language: str | None = None
 
     def at_least(self, role: Role) -> bool:
         return _ROLE_RANK[self.role] >= _ROLE_RANK[role]

@@ -6,6 +6,7 @@ the places it is about (sites, bases, the sector) as well as drawn as the circle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -14,10 +15,12 @@ import shapely
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import labels
 from service.access.policy import Principal
 from service.access.sql import view
 from service.alerts.access import ALERT_RECORDS
 from service.collections.registry import COLLECTIONS
+from service.i18n import N_, SOURCE_LANGUAGE, _, format_moment, in_language, supported
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SEVERITY = {5: "Extreme", 4: "Severe", 3: "Moderate", 2: "Minor", 1: "Minor"}
@@ -37,7 +40,7 @@ EXPIRES_AFTER = timedelta(hours=24)
 PLACE_NAMES = {"idp_sites": "name", "bases": "name", "projects": "title", "actors": "name"}
 #: At most this many places are named (an area description is a short text).
 MAX_PLACES = 3
-MISSION_AREA = "Mission area"
+MISSION_AREA = N_("Mission area")
 
 
 def cap_time(moment: datetime) -> str:
@@ -95,13 +98,19 @@ async def area_description(session: AsyncSession, principal: Principal, alert: A
         )
         if sector:
             names.append(str(sector))
-    return ", ".join(names) or MISSION_AREA
+    return ", ".join(names)
 
 
 def cap_document(
-    alert: Any, sender: str, url: str | None = None, area_desc: str | None = None
+    alert: Any,
+    sender: str,
+    url: str | None = None,
+    area_desc: str | None = None,
+    languages: Sequence[str] = ("en",),
 ) -> bytes:
-    """One alert (a row from ``get_alert_row``) as a CAP 1.2 message of its present state."""
+    """One alert (a row from ``get_alert_row``) as a CAP 1.2 message of its present state,
+    with one ``<info>`` block per language the mission publishes in (``alert_languages``):
+    headline, description, event and area named in that language, the rest the same."""
     ET.register_namespace("", NS)
 
     def sub(parent: ET.Element, name: str, value: str | None = None) -> ET.Element:
@@ -124,10 +133,31 @@ def cap_document(
         sub(root, "restriction", f"{alert.classification} (civop access rules)")
     if references:
         sub(root, "references", " ".join(references))
+    # Languages civop has no catalog for are left out rather than published in English.
+    published = [code for code in dict.fromkeys(languages) if supported(code)] or ["en"]
+    for language in published:
+        with in_language(language):
+            _info(root, sub, alert, kind, sent, url, area_desc, language)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+def _info(
+    root: ET.Element,
+    sub: Any,
+    alert: Any,
+    kind: str,
+    sent: datetime,
+    url: str | None,
+    area_desc: str | None,
+    language: str,
+) -> None:
+    """One ``<info>`` block, in ``language`` (the current one)."""
+    texts = (alert.texts or {}).get(language, {}) if language != SOURCE_LANGUAGE else {}
     info = sub(root, "info")
-    sub(info, "language", "en")
+    sub(info, "language", language)
     sub(info, "category", CATEGORY.get(alert.kind, "Other"))
-    sub(info, "event", alert.kind.replace("_", " "))
+    sub(info, "event", labels.label(alert.kind, "RuleKind"))
     sub(info, "urgency", "Immediate" if alert.status == "new" else "Expected")
     sub(info, "severity", SEVERITY.get(alert.severity, "Unknown"))
     sub(info, "certainty", "Likely")
@@ -137,23 +167,24 @@ def cap_document(
     sub(info, "effective", cap_time(alert.triggered_at))
     sub(info, "expires", cap_time(sent if kind == "Cancel" else sent + EXPIRES_AFTER))
     sub(info, "senderName", "civop")
-    sub(info, "headline", alert.title[:160])
-    if alert.description:
-        sub(info, "description", alert.description)
+    sub(info, "headline", (texts.get("title") or alert.title)[:160])
+    description = texts.get("description") or alert.description
+    if description:
+        # When it was raised, in the mission's local time: CAP's own times stay in UTC.
+        raised = _("Raised {moment}.", moment=format_moment(alert.triggered_at))
+        sub(info, "description", f"{description} {raised}")
     if url:
         sub(info, "web", url)
     parameter = sub(info, "parameter")
     sub(parameter, "valueName", "civop:status")
     sub(parameter, "value", alert.status)
     area = sub(info, "area")
-    sub(area, "areaDesc", area_desc or MISSION_AREA)
+    sub(area, "areaDesc", area_desc or _(MISSION_AREA))
     if alert.radius_km is not None:
         center = shapely.from_wkb(bytes(alert.center_wkb))
         sub(area, "circle", f"{center.y:.6f},{center.x:.6f} {alert.radius_km:g}")
     else:
         sub(area, "polygon", _ring(shapely.from_wkb(bytes(alert.geom_wkb))))
-    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return document
 
 
 ATOM = "http://www.w3.org/2005/Atom"

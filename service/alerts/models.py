@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.base import CURRENT_ACTOR, Base
@@ -106,6 +107,8 @@ class Alert(Base):
     severity: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
+    #: The title and description in each language besides English (service/alerts/texts.py).
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     classification: Mapped[str] = mapped_column(Text)
     sector_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sectors.id"))
     geom: Mapped[object] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))

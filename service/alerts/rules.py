@@ -10,6 +10,7 @@ hot spots) are in :mod:`service.alerts.scheduled`.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access.policy import CLASSIFICATION_RANK_SQL
+from service.alerts.texts import Label, Moment, Number, Say, rendered
+from service.i18n import N_
 
 log = logging.getLogger("civop.alerts")
 KM_PER_DEGREE = 111.32
@@ -153,9 +156,9 @@ GROUP BY h.rule_id, r.alert_severity, r.window_hours, r.cell_km, h.cx, h.cy, r.c
 """  # noqa: S608 - fixed SQL, values are bound
 
 INSERT_ALERT = """
-INSERT INTO alerts (rule_id, kind, dedup_key, severity, title, description, classification,
+INSERT INTO alerts (rule_id, kind, dedup_key, severity, title, description, texts, classification,
                     sector_id, geom, radius_km)
-SELECT :rule_id, :kind, :key, :severity, :title, :description, :classification,
+SELECT :rule_id, :kind, :key, :severity, :title, :description, CAST(:texts AS jsonb), :classification,
        coalesce(:sector_id, civop_sector_at(ST_GeomFromEWKB(:geom))),
        ST_GeomFromEWKB(:geom), :radius_km
 WHERE NOT (:once AND EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = :rule_id AND a.dedup_key = :key))
@@ -171,8 +174,8 @@ async def raise_alert(
     kind: str,
     key: str,
     severity: int,
-    title: str,
-    description: str,
+    title: str | Say,
+    description: str | Say,
     classification: str,
     sector_id: uuid.UUID | None,
     geom: bytes,
@@ -183,7 +186,10 @@ async def raise_alert(
     """Raise one alert unless the same condition already has one. ``once``: never again for
     this key (a pair of records); otherwise again after the open alert is closed. An open
     alert whose condition gains records (a growing cluster) gets them added."""
+    # Said once, kept in English and in every other language (service/alerts/texts.py).
+    title, description, texts = rendered(title, description)
     params: dict[str, Any] = {
+        "texts": json.dumps(texts, ensure_ascii=False),
         "rule_id": rule_id,
         "kind": kind,
         "key": key,
@@ -225,10 +231,16 @@ async def raise_alert(
         await session.execute(
             text(
                 "UPDATE alerts SET description = :description, "  # noqa: S608 - fixed SQL
+                "texts = CAST(:texts AS jsonb), "
                 f"classification = {RANK}[greatest(array_position({RANK}, classification), "
                 f"array_position({RANK}, CAST(:classification AS text)))] WHERE id = :id"
             ),
-            {"description": description, "classification": classification, "id": alert_id},
+            {
+                "description": description,
+                "texts": params["texts"],
+                "classification": classification,
+                "id": alert_id,
+            },
         )
     if not created and not added:
         return None
@@ -274,13 +286,27 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             kind="incident_near_site",
             key=f"incident:{row.incident_id}:site:{row.site_id}",
             severity=max(row.alert_severity, row.severity),
-            title=f"Severity {row.severity} {row.category.replace('_', ' ')} "
-            f"{row.km} km from {row.site_name or 'an IDP site'}"
-            + (f" ({where.sector})" if where.sector else ""),
-            description=(
-                f"An incident ({row.category}, severity {row.severity}, "
-                f"{row.occurred_at:%Y-%m-%d %H:%M} UTC) {row.km} km from the IDP site "
-                f"{where.text or 'concerned'}, within the rule's {row.radius_km:g} km."
+            title=Say(
+                N_("Severity {severity} {category} {km} km from {site} ({sector})")
+                if where.sector
+                else N_("Severity {severity} {category} {km} km from {site}"),
+                severity=row.severity,
+                category=Label(row.category, inside=True),
+                km=Number(row.km),
+                site=row.site_name or Say(N_("an IDP site")),
+                sector=where.sector,
+            ),
+            description=Say(
+                N_(
+                    "An incident ({category}, severity {severity}, {occurred}) {km} km from "
+                    "the IDP site {site}, within the rule's {radius} km."
+                ),
+                category=Label(row.category, inside=True),
+                severity=row.severity,
+                occurred=Moment(row.occurred_at),
+                km=Number(row.km),
+                site=where.text or Say(N_("concerned")),
+                radius=Number(row.radius_km),
             ),
             classification=row.classification,
             sector_id=row.sector_id,
@@ -297,18 +323,31 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
         ).all()
         for row in rows:
             where = await _where(session, row)
-            group = row.actor_name or "An armed group"
+            group = row.actor_name or Say(N_("An armed group"))
             hit = await raise_alert(
                 session,
                 rule_id=row.rule_id,
                 kind="armed_group_near_site",
                 key=f"actor:{row.actor_id}:site:{row.site_id}",
                 severity=row.alert_severity,
-                title=f"{group} {row.km} km from {row.site_name or 'an IDP site'}"
-                + (f" ({where.sector})" if where.sector else ""),
-                description=(
-                    f"{group} (armed group) is reported {row.km} km from the IDP site "
-                    f"{where.text or 'concerned'}, within the rule's {row.radius_km:g} km."
+                title=Say(
+                    N_("{group} {km} km from {site} ({sector})")
+                    if where.sector
+                    else N_("{group} {km} km from {site}"),
+                    group=group,
+                    km=Number(row.km),
+                    site=row.site_name or Say(N_("an IDP site")),
+                    sector=where.sector,
+                ),
+                description=Say(
+                    N_(
+                        "{group} (armed group) is reported {km} km from the IDP site {site}, "
+                        "within the rule's {radius} km."
+                    ),
+                    group=group,
+                    km=Number(row.km),
+                    site=where.text or Say(N_("concerned")),
+                    radius=Number(row.radius_km),
                 ),
                 classification=row.classification,
                 sector_id=row.sector_id,
@@ -329,11 +368,17 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
                 kind="incident_cluster",
                 key=f"cell:{row.cell_km:g}:{row.cx}:{row.cy}",
                 severity=row.alert_severity,
-                title=f"{count} incidents in one {row.cell_km:g} km cell "
-                f"within {row.window_hours:g} hours",
-                description=(
-                    f"{count} incidents in a {row.cell_km:g} km grid cell within "
-                    f"{row.window_hours:g} hours."
+                title=Say(
+                    N_("{count} incidents in one {cell} km cell within {hours} hours"),
+                    count=count,
+                    cell=Number(row.cell_km),
+                    hours=Number(row.window_hours),
+                ),
+                description=Say(
+                    N_("{count} incidents in a {cell} km grid cell within {hours} hours."),
+                    count=count,
+                    cell=Number(row.cell_km),
+                    hours=Number(row.window_hours),
                 ),
                 classification=row.classification,
                 sector_id=None,

@@ -42,11 +42,13 @@ from geo.analysis import grid, hotspots, risk
 from service.access.policy import CLASSIFICATION_ORDER, SYSTEM
 from service.alerts.models import RuleKind
 from service.alerts.rules import Raised, raise_alert
+from service.alerts.texts import Label, Number, Say
 from service.analysis.hotspots import window_counts
 from service.analysis.naming import where_is
 from service.analysis.risk import compute_risk
 from service.analysis.scope import Scope, area_cells
 from service.errors import InvalidInput
+from service.i18n import N_
 
 log = logging.getLogger("civop.alerts")
 
@@ -188,8 +190,8 @@ class Finding:
     """A condition that raises: its subject, the records behind it and what to say."""
 
     key: str
-    title: str
-    description: str
+    title: str | Say
+    description: str | Say
     geom: bytes
     incidents: list[uuid.UUID]
     sites: list[uuid.UUID] = field(default_factory=list)
@@ -320,17 +322,33 @@ async def evaluate_risk(session: AsyncSession, rule: TimeRule, at: datetime) -> 
         findings.append(
             Finding(
                 key=subject,
-                title=f"Risk {value:.2f} at {site}"
-                + (f" ({where.sector})" if where.sector else "")
-                + f" (threshold {rule.threshold:g})",
-                description=(
-                    f"The risk of the cell of the IDP site {where.text or site} ({cell}, H3 "
-                    "resolution "
-                    f"{rule.resolution}) reached {value:.2f}, at or above the threshold "
-                    f"{rule.threshold:g}: hazard {overlay.hazard[c]:.2f}, vulnerability "
-                    f"{overlay.vulnerability[c]:.2f}, patrol coverage "
-                    f"{overlay.coverage[c]:.2f}; {len(behind)} incident(s) of the last "
-                    f"{rule.window_days:g} days in and around the cell."
+                title=Say(
+                    N_("Risk {risk} at {site} ({sector}) (threshold {threshold})")
+                    if where.sector
+                    else N_("Risk {risk} at {site} (threshold {threshold})"),
+                    risk=Number(value, 2),
+                    site=site,
+                    sector=where.sector,
+                    threshold=Number(rule.threshold),
+                ),
+                description=Say(
+                    N_(
+                        "The risk of the cell of the IDP site {site} ({cell}, H3 resolution "
+                        "{resolution}) reached {risk}, at or above the threshold {threshold}: "
+                        "hazard {hazard}, vulnerability {vulnerability}, patrol coverage "
+                        "{coverage}; {count} incident(s) of the last {days} days in and around "
+                        "the cell."
+                    ),
+                    site=where.text or site,
+                    cell=cell,
+                    resolution=rule.resolution,
+                    risk=Number(value, 2),
+                    threshold=Number(rule.threshold),
+                    hazard=Number(overlay.hazard[c], 2),
+                    vulnerability=Number(overlay.vulnerability[c], 2),
+                    coverage=Number(overlay.coverage[c], 2),
+                    count=len(behind),
+                    days=Number(rule.window_days),
                 ),
                 geom=_ewkb(hex_grid.polygons(site_cells[k : k + 1])[0]),
                 incidents=behind,
@@ -408,16 +426,36 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
             findings.append(
                 Finding(
                     key=f"cell:{cell}:{trend}",
-                    title=f"{trend.capitalize()} hot spot"
-                    + (f" in {where.sector}" if where.sector else "")
-                    + f": {len(behind)} incidents in and around one cell in the last "
-                    f"{rule.window_days:g} days",
-                    description=(
-                        f"{where.text + ': ' if where.text else ''}"
-                        f"Gi* z = {z_now:.2f} ({int(result.current.confidence[k])} % "
-                        f"confidence after false-discovery control) in cell {cell} (H3 "
-                        f"resolution {rule.resolution}) over the last {rule.window_days:g} "
-                        f"days; z in the {rule.windows - 1} windows before: {earlier}."
+                    title=Say(
+                        N_(
+                            "{trend} hot spot in {sector}: {count} incidents in and around one "
+                            "cell in the last {days} days"
+                        )
+                        if where.sector
+                        else N_(
+                            "{trend} hot spot: {count} incidents in and around one cell in the "
+                            "last {days} days"
+                        ),
+                        trend=Label(trend),
+                        sector=where.sector,
+                        count=len(behind),
+                        days=Number(rule.window_days),
+                    ),
+                    description=Say(
+                        N_(
+                            "{where}Gi* z = {z} ({confidence} % confidence after "
+                            "false-discovery control) in cell {cell} (H3 resolution "
+                            "{resolution}) over the last {days} days; z in the {windows} "
+                            "windows before: {earlier}."
+                        ),
+                        where=where.text + ": " if where.text else "",
+                        z=Number(z_now, 2),
+                        confidence=int(result.current.confidence[k]),
+                        cell=cell,
+                        resolution=rule.resolution,
+                        days=Number(rule.window_days),
+                        windows=rule.windows - 1,
+                        earlier=earlier,
                     ),
                     geom=_ewkb(hex_grid.polygons(cells[k : k + 1])[0]),
                     incidents=behind,

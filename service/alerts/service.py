@@ -39,6 +39,7 @@ from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import LANGUAGE, SOURCE_LANGUAGE, _
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
 NOTES: Table = AlertNote.__table__  # type: ignore[assignment]
@@ -76,6 +77,15 @@ def _geometry() -> Any:
     return Geometry(srid=4326)
 
 
+def in_reader_language(a: Any, member: str) -> ColumnElement[Any]:
+    """An alert's title or description in the request's language (``texts``), else English."""
+    language = LANGUAGE.get()
+    if language == SOURCE_LANGUAGE:
+        return a.c[member]  # type: ignore[no-any-return]
+    translated = a.c.texts.op("->")(literal(language)).op("->>")(literal(member))
+    return func.coalesce(translated, a.c[member])
+
+
 def alert_feature(principal: Principal) -> ColumnElement[str]:
     """One alert as a GeoJSON Feature (text), for the ``alerts`` table in the FROM clause."""
     a = ALERTS
@@ -107,8 +117,8 @@ def alert_feature(principal: Principal) -> ColumnElement[str]:
         literal("kind"), a.c.kind,
         literal("status"), a.c.status,
         literal("severity"), a.c.severity,
-        literal("title"), a.c.title,
-        literal("description"), a.c.description,
+        literal("title"), in_reader_language(a, "title"),
+        literal("description"), in_reader_language(a, "description"),
         literal("classification"), a.c.classification,
         literal("sector_id"), a.c.sector_id,
         literal("center"), cast(func.ST_AsGeoJSON(func.ST_PointOnSurface(a.c.geom), PRECISION), JSON),
@@ -194,7 +204,7 @@ async def get_alert(session: AsyncSession, principal: Principal, alert_id: uuid.
         )
     ).one_or_none()
     if found is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     feature, status = found
     return with_member(str(feature), "actions", alert_actions(principal, status))
 
@@ -207,7 +217,7 @@ def alert_actions(principal: Principal, status: str) -> list[str]:
     """The steps and handling ``principal`` may take on an alert in ``status`` now."""
     if not allowed(principal, "handle_alert"):
         return []
-    steps = [step for step, (_, origins) in ALERT_STEPS.items() if status in origins]
+    steps = [step for step, (_step_kind, origins) in ALERT_STEPS.items() if status in origins]
     return steps + (list(ALERT_HANDLING) if status != "closed" else [])
 
 
@@ -224,7 +234,7 @@ async def get_alert_row(session: AsyncSession, principal: Principal, alert_id: u
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     return row
 
 
@@ -237,10 +247,12 @@ async def _transition(
         select(a.c.status).where(a.c.id == alert_id, alert_visible(principal))
     )
     if status is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     (origins,) = [origins for to, origins in ALERT_STEPS.values() if to == target]
     if status not in origins:
-        raise Conflict(f"the alert is {status}; it cannot become {target}")
+        raise Conflict(
+            _("the alert is {status}; it cannot become {target}", status=status, target=target)
+        )
     stamp = (
         {"acknowledged_at": func.now(), "acknowledged_by": principal.username}
         if target == "acknowledged"
@@ -399,7 +411,7 @@ async def get_rule(session: AsyncSession, rule_id: uuid.UUID) -> dict[str, Any]:
         select(_rule_json()).where(RULES.c.id == rule_id, RULES.c.deleted_at.is_(None))
     )
     if found is None:
-        raise NotFound("no such alert rule")
+        raise NotFound(_("no such alert rule"))
     return dict(found)
 
 
@@ -415,7 +427,13 @@ async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
         low, high = RESOLUTIONS[kind]
         if not low <= int(rule["resolution"]) <= high:
             raise InvalidInput(
-                ["body", "resolution"], f"a {kind.value} rule takes a resolution of {low} to {high}"
+                ["body", "resolution"],
+                _(
+                    "a {value} rule takes a resolution of {low} to {high}",
+                    value=kind.value,
+                    low=low,
+                    high=high,
+                ),
             )
     sector_id = rule.get("sector_id")
     if sector_id is not None:
@@ -423,7 +441,7 @@ async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
             text("SELECT 1 FROM sectors WHERE id = :id AND deleted_at IS NULL"), {"id": sector_id}
         )
         if found is None:
-            raise InvalidInput(["body", "sector_id"], "no such sector; give a sector's id")
+            raise InvalidInput(["body", "sector_id"], _("no such sector; give a sector's id"))
     if kind != RuleKind.hotspot:
         return
     where = "id = :id" if sector_id is not None else "parent_id IS NULL AND deleted_at IS NULL"
@@ -472,7 +490,7 @@ async def update_rule(
         await session.commit()
     except IntegrityError as error:
         await session.rollback()
-        raise InvalidInput(["body"], "the rule breaks a database rule") from error
+        raise InvalidInput(["body"], _("the rule breaks a database rule")) from error
     return await get_rule(session, rule_id)
 
 

@@ -26,6 +26,7 @@ from service.config import get_settings
 from service.core.params import parse_bbox
 from service.db import SessionDep
 from service.errors import InvalidInput
+from service.i18n import _
 from service.idempotency import IdempotentRoute
 
 GEOJSON = "application/geo+json"
@@ -156,7 +157,7 @@ async def list_alerts(
     if before is not None and after is None and sees_every_alert(principal):
         after = int(before) if before.isdigit() and 1 <= int(before) <= BIGINT_MAX else None
     if before is not None and after is None:
-        raise InvalidInput(["query", "before"], "use the next link as it was given")
+        raise InvalidInput(["query", "before"], _("use the next link as it was given"))
     query = service.AlertQuery(
         status=_values(status, AlertStatus, "status"),
         kind=_values(kind, RuleKind, "kind"),
@@ -186,7 +187,7 @@ async def alerts_atom(
 ) -> Response:
     settings = get_settings()
     query = service.AlertQuery(limit=min(limit or settings.page_default, settings.page_max))
-    features, _ = await service.list_alerts(session, principal, query)
+    features, _next = await service.list_alerts(session, principal, query)
     alert_url = str(request.url_for("get_alert", alert_id="ALERT")).replace("ALERT", "{id}")
     document = atom_feed([json.loads(f) for f in features], str(request.url), alert_url)
     return Response(document, media_type="application/atom+xml")
@@ -214,7 +215,10 @@ async def get_alert_cap(
     row = await service.get_alert_row(session, principal, alert_id)
     url = str(request.url_for("get_alert", alert_id=alert_id))
     place = await area_description(session, principal, row)
-    document = cap_document(row, get_settings().alert_cap_sender, url, place)
+    settings = get_settings()
+    document = cap_document(
+        row, settings.alert_cap_sender, url, place, languages=settings.alert_languages
+    )
     return Response(document, media_type=CAP)
 
 

@@ -18,6 +18,7 @@ from service.analysis.geojson import feature, feature_collection, rounded
 from service.analysis.inputs import IncidentArrays, fetch_incidents
 from service.analysis.scope import Scope, area_cells
 from service.errors import InvalidInput
+from service.i18n import _
 
 # ---------------------------------------------------------------------------------------------
 # Hot spots
@@ -99,7 +100,7 @@ async def hotspot_layer(
     cells = area_cells(hex_grid, scope.area)
     if cells.size < 3:
         raise InvalidInput(
-            ["query", "resolution"], "the area holds fewer than 3 cells; use a higher resolution"
+            ["query", "resolution"], _("the area holds fewer than 3 cells; use a higher resolution")
         )
     counts = (
         await window_counts(session, principal, scope, hex_grid, cells, [scope.start])
@@ -179,7 +180,7 @@ async def emerging_layer(
     cells = area_cells(hex_grid, scope.area)
     if cells.size < 3:
         raise InvalidInput(
-            ["query", "resolution"], "the area holds fewer than 3 cells; use a higher resolution"
+            ["query", "resolution"], _("the area holds fewer than 3 cells; use a higher resolution")
         )
     length = scope.end - scope.start
     starts = [scope.start - length * (options.windows - 1 - k) for k in range(options.windows)]

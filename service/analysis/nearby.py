@@ -28,6 +28,7 @@ from service.analysis.scope import (
     table_of,
 )
 from service.errors import Forbidden, NotFound
+from service.i18n import _
 from service.incidents.models import Incident
 from service.incidents.verification import counted as counted_incidents
 from service.patrols.models import OperatingBase, Patrol
@@ -48,10 +49,10 @@ async def stored_route(
         select(func.ST_AsBinary(v.column("geom"))).where(v.where, v.table.c.id == patrol_id)
     )
     if found is None:
-        raise NotFound("no such record in patrols")
+        raise NotFound(_("no such record in patrols"))
     route = shapely.from_wkb(bytes(found))
     if route.geom_type != "LineString":  # shown generalised: the route itself is not yours
-        raise Forbidden("you are not cleared for this patrol's route; post the route instead")
+        raise Forbidden(_("you are not cleared for this patrol's route; post the route instead"))
     return route
 
 

@@ -31,6 +31,7 @@ from service.access.policy import Principal
 from service.access.sql import View, view
 from service.enums import IncidentCategory
 from service.errors import Forbidden, InvalidInput, NotFound
+from service.i18n import _
 from service.sectors.models import Sector
 
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in IncidentCategory)
@@ -110,15 +111,15 @@ async def resolve_scope(
             )
         ).one_or_none()
         if row is None:
-            raise NotFound("no such sector")
+            raise NotFound(_("no such sector"))
         if not row[1]:
-            raise Forbidden("the boundary of this sector is not available to you; use bbox")
+            raise Forbidden(_("the boundary of this sector is not available to you; use bbox"))
         boundary = shapely.from_wkb(bytes(row[0]))
         area = boundary if area is None else boundary.intersection(area)
         if area.is_empty:
-            raise InvalidInput(["query", "bbox"], "bbox does not overlap the sector")
+            raise InvalidInput(["query", "bbox"], _("bbox does not overlap the sector"))
     if require_area and area is None:
-        raise InvalidInput(["query", "sector"], "give a sector or a bbox for this analysis")
+        raise InvalidInput(["query", "sector"], _("give a sector or a bbox for this analysis"))
     start, end = interval if interval is not None else (None, None)
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=default_days)

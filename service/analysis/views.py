@@ -28,6 +28,7 @@ from service.core.params import interval_params, parse_bbox, parse_datetime
 from service.core.routes import BBOX_MAX_LENGTH, DATETIME_MAX_LENGTH, FILTER_MAX_LENGTH
 from service.enums import IncidentCategory
 from service.errors import InvalidInput
+from service.i18n import _
 from service.read_replicas import ReadSessionDep
 
 router = APIRouter(prefix="/api/analysis", tags=["Protection-of-civilians analysis"])
@@ -125,12 +126,13 @@ def _weights(text: str) -> tuple[float, ...]:
         weights = tuple(float(w) for w in text.split(","))
     except ValueError as error:
         raise InvalidInput(
-            ["query", "severity_weights"], "severity_weights must be five numbers, e.g. 1,2,3,4,5"
+            ["query", "severity_weights"],
+            _("severity_weights must be five numbers, e.g. 1,2,3,4,5"),
         ) from error
     if len(weights) != 5 or any(not math.isfinite(w) or w < 0 for w in weights):
         raise InvalidInput(
             ["query", "severity_weights"],
-            "severity_weights must be five finite numbers >= 0, e.g. 1,2,3,4,5",
+            _("severity_weights must be five finite numbers >= 0, e.g. 1,2,3,4,5"),
         )
     return weights
 
@@ -542,7 +544,7 @@ def _geometry(body: RouteIn | PlaceIn, allowed: tuple[str, ...]) -> Any:
     geometry = raw.get("geometry") if raw.get("type") == "Feature" else raw
     loc = ["body", "geometry"] if raw.get("type") == "Feature" else ["body"]
     if not isinstance(geometry, dict):
-        raise InvalidInput(loc, "send a GeoJSON geometry or a Feature with one")
+        raise InvalidInput(loc, _("send a GeoJSON geometry or a Feature with one"))
     try:
         settings = get_settings()
         return check_geometry(
@@ -588,7 +590,7 @@ async def near_point(
     try:
         lon, lat = (float(v) for v in point.split(","))
     except ValueError as error:
-        raise InvalidInput(["query", "point"], "point must be lon,lat, e.g. 25.1,6.2") from error
+        raise InvalidInput(["query", "point"], _("point must be lon,lat, e.g. 25.1,6.2")) from error
     place = _geometry(PlaceIn(type="Point", coordinates=[lon, lat]), ("Point",))
     scope = await area.scope(session, principal)
     return _answer(await service.near_layer(session, principal, place, radius_km, scope, limit))

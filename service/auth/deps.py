@@ -18,6 +18,7 @@ from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Role
 from service.errors import Forbidden, Unauthorized
+from service.i18n import LANGUAGE, _, supported
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -35,6 +36,20 @@ async def get_principal(
     api_key: Annotated[str | None, Depends(api_key_header)],
     credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)],
 ) -> Principal:
+    principal = await _principal(request, session, token, api_key, credentials)
+    # The language the user chose comes before the request's (lang=, Accept-Language).
+    if principal.language and supported(principal.language):
+        LANGUAGE.set(principal.language)
+    return principal
+
+
+async def _principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)],
+) -> Principal:
     settings = get_settings()
     cache: ChangeAwareCache[str, Principal] | None = getattr(request.app.state, "principals", None)
     if credentials is not None and not api_key:
@@ -45,20 +60,20 @@ async def get_principal(
         if principal is None:
             principal = await auth.principal_from_api_key(session, api_key)
             if principal is None:
-                raise Unauthorized("API key unknown or revoked")
+                raise Unauthorized(_("API key unknown or revoked"))
             if cache:
                 cache.put(key, principal)
         return principal
     if token:
         user_id = read_token(token, settings.signing_key())  # checks signature and expiry
         if user_id is None:
-            raise Unauthorized("token invalid or expired; log in again")
+            raise Unauthorized(_("token invalid or expired; log in again"))
         key = f"user:{user_id}"
         principal = cache.get(key) if cache else None
         if principal is None:
             principal = await auth.principal_of_user(session, user_id)
             if principal is None:
-                raise Unauthorized("the user is disabled or no longer exists")
+                raise Unauthorized(_("the user is disabled or no longer exists"))
             if cache:
                 cache.put(key, principal)
         return principal
@@ -87,8 +102,10 @@ async def _basic_principal(
     principal = await auth.principal_from_api_key(session, key_text)
     if principal is None or principal.username != username:
         raise Unauthorized(
-            "username or API key wrong, or the key is revoked: HTTP Basic takes the username "
-            "and one of that user's API keys as the password (not the login password)",
+            _(
+                "username or API key wrong, or the key is revoked: HTTP Basic takes the username "
+                "and one of that user's API keys as the password (not the login password)"
+            ),
             basic=True,
         )
     await throttle.succeeded(request.app.state.engine, limits, admission)
@@ -105,7 +122,7 @@ def require(role: Role) -> object:
 
     async def check(principal: PrincipalDep) -> Principal:
         if not principal.at_least(role):
-            raise Forbidden(f"this needs the {role.value} role or higher")
+            raise Forbidden(_("this needs the {role} role or higher", role=role.value))
         return principal
 
     return Depends(check)

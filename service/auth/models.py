@@ -29,6 +29,8 @@ class User(Base):
         ARRAY(UUID(as_uuid=True)), server_default=text("'{}'")
     )
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: The language the user reads civop in (``fr``, ``ar``...); none: the browser's choice.
+    language: Mapped[str | None] = mapped_column(Text)
     #: The actor (organisation) the user works for: a partner sees its own requests.
     actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("actors.id"))
     #: The office the user decides for (requests for civil assistance), if any.

@@ -23,6 +23,7 @@ from service.auth.security import (
 from service.config import Settings
 from service.enums import Office, Role
 from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import _
 from service.sectors.models import Sector
 
 
@@ -47,6 +48,7 @@ async def principal_of(session: AsyncSession, user: User) -> Principal:
         sector_scope=await sector_scope(session, list(user.sector_ids)),
         actor_id=user.actor_id,
         office=Office(user.office) if user.office else None,
+        language=user.language,
     )
 
 
@@ -60,8 +62,16 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
 
 def token_for(user: User, settings: Settings) -> tuple[str, int]:
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    token, _ = issue_token(user.id, settings.signing_key(), ttl)
+    token, _expires = issue_token(user.id, settings.signing_key(), ttl)
     return token, int(ttl.total_seconds())
+
+
+async def set_language(
+    session: AsyncSession, user_id: uuid.UUID, actor: str, language: str | None
+) -> None:
+    """The language ``user_id`` reads civop in (``None``: the browser's)."""
+    await session.execute(select(func.set_config("civop.actor", actor, True)))
+    await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
 async def principal_of_user(session: AsyncSession, user_id: uuid.UUID) -> Principal | None:
@@ -99,9 +109,11 @@ async def check_links(
         )
         missing = [str(s) for s in sector_ids if s not in known]
         if missing:
-            raise InvalidInput(["sector_ids"], f"unknown sectors: {', '.join(missing)}")
+            raise InvalidInput(
+                ["sector_ids"], _("unknown sectors: {sectors}", sectors=", ".join(missing))
+            )
     if actor_id is not None and await session.get(Actor, actor_id) is None:
-        raise InvalidInput(["actor_id"], f"unknown actor: {actor_id}")
+        raise InvalidInput(["actor_id"], _("unknown actor: {actor_id}", actor_id=actor_id))
 
 
 async def link_choices(
@@ -130,11 +142,13 @@ async def add_user(
 ) -> User:
     """Create a user; refuses weak passwords and existing usernames."""
     if len(password) < 12:
-        raise InvalidInput(["password"], "password must have at least 12 characters")
+        raise InvalidInput(["password"], _("password must have at least 12 characters"))
     await session.execute(select(func.set_config("civop.actor", actor, True)))
     await check_links(session, sector_ids or [], actor_id)
     if office is not None and role is Role.partner:
-        raise InvalidInput(["office"], "an office decides for the mission: not a partner's account")
+        raise InvalidInput(
+            ["office"], _("an office decides for the mission: not a partner's account")
+        )
     result = await session.execute(
         insert(User)
         .values(
@@ -152,7 +166,7 @@ async def add_user(
     )
     user_id = result.scalar_one_or_none()
     if user_id is None:
-        raise Conflict(f"user {username!r} exists")
+        raise Conflict(_("user {username!r} exists", username=username))
     await session.commit()
     user = await session.get(User, user_id)
     assert user is not None
@@ -167,7 +181,7 @@ async def set_disabled(
         update(User).where(User.username == username).values(disabled=disabled)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}", username=username))
     await session.commit()
 
 
@@ -182,7 +196,7 @@ async def create_api_key(
     await session.execute(select(func.set_config("civop.actor", actor, True)))
     user = await session.scalar(select(User).where(User.username == username))
     if user is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}", username=username))
     key = new_api_key()
     key_id = (
         await session.execute(
@@ -203,5 +217,5 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID, actor: str = 
         .values(revoked_at=func.now())
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no active API key {key_id}")
+        raise NotFound(_("no active API key {key_id}", key_id=key_id))
     await session.commit()

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from service.auth.models import LoginThrottle
 from service.config import Settings
 from service.errors import TooManyRequests
+from service.i18n import _
 
 Scope = Literal["pair", "account", "address"]
 THROTTLE: Table = LoginThrottle.__table__  # type: ignore[assignment]
@@ -143,7 +144,7 @@ async def admit(engine: AsyncEngine, limits: LoginLimits, username: str, address
         if waits:
             seconds = max(1, math.ceil(max(waits)))
             raise TooManyRequests(
-                f"too many failed logins; wait {seconds} seconds and try again",
+                _("too many failed logins; wait {seconds} seconds and try again", seconds=seconds),
                 {"Retry-After": str(seconds)},
             )
         for scope, row in rows.items():

@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.auth import service, throttle
 from service.auth.deps import PrincipalDep
 from service.config import get_settings
 from service.db import SessionDep
-from service.errors import Unauthorized
+from service.errors import Forbidden, InvalidInput, Unauthorized
+from service.i18n import LANGUAGE, _, languages, supported
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -30,6 +32,18 @@ class Me(BaseModel):
     #: The actor (organisation) the user works for: a partner sees and withdraws its own
     #: assistance requests and sees its own records in full.
     actor_id: uuid.UUID | None = None
+    #: The language the user chose (``null``: the browser's), and the one this answer is in.
+    language: str | None = None
+    languages: list[str] = Field(default_factory=list)
+
+
+class MyProfile(BaseModel):
+    """What a user may change of their own account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: A language civop speaks (``en``, ``fr``, ``ar``), or ``null`` to follow the browser.
+    language: str | None = Field(None, max_length=16, examples=["fr"])
 
 
 @router.post(
@@ -56,7 +70,7 @@ async def login(
     admission = await throttle.admit(request.app.state.engine, limits, form.username, address)
     user = await service.authenticate(session, form.username, form.password)
     if user is None:
-        raise Unauthorized("wrong username or password, or the user is disabled")
+        raise Unauthorized(_("wrong username or password, or the user is disabled"))
     await throttle.succeeded(request.app.state.engine, limits, admission)
     token, expires_in = service.token_for(user, settings)
     return Token(access_token=token, expires_in=expires_in)
@@ -73,4 +87,39 @@ async def me(principal: PrincipalDep) -> Me:
         cleared_restricted=principal.cleared_restricted,
         sector_scope=scope,
         actor_id=principal.actor_id,
+        language=principal.language,
+        languages=list(languages()),
     )
+
+
+@router.patch(
+    "/me",
+    response_model=Me,
+    summary="Change your own profile: the language you read civop in",
+    responses={422: {"description": "A language civop does not speak."}},
+)
+async def update_me(
+    request: Request, profile: MyProfile, principal: PrincipalDep, session: SessionDep
+) -> Me:
+    if principal.user_id is None:
+        raise Forbidden(_("only a signed-in user has a profile to change"))
+    language = None if profile.language is None else supported(profile.language)
+    if profile.language is not None and language is None:
+        raise InvalidInput(
+            ["body", "language"],
+            _(
+                "civop does not speak {language!r}; choose one of: {languages}",
+                language=profile.language,
+                languages=", ".join(languages()),
+            ),
+        )
+    await service.set_language(session, principal.user_id, principal.username, language)
+    await session.commit()
+    # This process's next request reads the account again (others hear of it from the
+    # database's change notification).
+    principals = getattr(request.app.state, "principals", None)
+    if principals is not None:
+        principals.forget(f"user:{principal.user_id}")
+    if language:
+        LANGUAGE.set(language)
+    return await me(replace(principal, language=language))

@@ -12,6 +12,7 @@ from service.auth.deps import PrincipalDep
 from service.basemap import service
 from service.config import get_settings
 from service.errors import NotFound
+from service.i18n import _
 
 router = APIRouter(prefix="/basemap", tags=["Basemap"])
 
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/basemap", tags=["Basemap"])
 async def basemap(principal: PrincipalDep) -> dict[str, Any]:
     info = service.basemap_info(get_settings())
     if info is None:
-        raise NotFound("the service has no basemap: the map draws a plain background")
+        raise NotFound(_("the service has no basemap: the map draws a plain background"))
     return {
         "name": info.name,
         "format": info.format,
@@ -54,7 +55,7 @@ async def basemap(principal: PrincipalDep) -> dict[str, Any]:
 async def basemap_tile(z: int, x: int, y: int, principal: PrincipalDep) -> Response:
     info = service.basemap_info(get_settings())
     if info is None:
-        raise NotFound("the service has no basemap")
+        raise NotFound(_("the service has no basemap"))
     data = await run_in_threadpool(service.tile, info, z, x, y)
     headers = {"Cache-Control": "private, max-age=86400"}
     if data is None:

@@ -13,6 +13,7 @@ from pyproj import CRS, Transformer
 
 from service.config import get_settings
 from service.errors import InvalidInput, shown
+from service.i18n import _
 
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 _EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
@@ -81,7 +82,12 @@ def parse(value: str | None, parameter: str) -> Crs:
         return CRS84
     listed = ", ".join(c.uri for c in supported())
     raise InvalidInput(
-        ["query", parameter], f"{shown(value)!r} is not a CRS served here; use one of: {listed}"
+        ["query", parameter],
+        _(
+            "{value!r} is not a CRS served here; use one of: {listed}",
+            value=shown(value),
+            listed=listed,
+        ),
     )
 
 

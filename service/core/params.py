@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, get_args
 
@@ -18,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter
 from service.bounds import YEARS, in_years
 from service.core.crs import CRS84, Crs
 from service.errors import InvalidInput, shown
+from service.i18n import _, local_day_start
 
 
 @dataclass(frozen=True)
@@ -53,25 +54,25 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
         parts = [float(p) for p in value.split(",")]
     except ValueError as error:
         raise InvalidInput(
-            ["query", "bbox"], "bbox must be four numbers: minLon,minLat,maxLon,maxLat"
+            ["query", "bbox"], _("bbox must be four numbers: minLon,minLat,maxLon,maxLat")
         ) from error
     if len(parts) == 6:  # 3D bbox: drop the heights
         parts = [parts[0], parts[1], parts[3], parts[4]]
     if len(parts) != 4 or any(p != p for p in parts):
         raise InvalidInput(
-            ["query", "bbox"], "bbox must be four numbers: minLon,minLat,maxLon,maxLat"
+            ["query", "bbox"], _("bbox must be four numbers: minLon,minLat,maxLon,maxLat")
         )
     min_x, min_y, max_x, max_y = parts
     if not (
         -180 <= min_x <= 180 and -180 <= max_x <= 180 and -90 <= min_y <= 90 and -90 <= max_y <= 90
     ):
         raise InvalidInput(
-            ["query", "bbox"], "bbox is outside -180..180 / -90..90 (longitude first)"
+            ["query", "bbox"], _("bbox is outside -180..180 / -90..90 (longitude first)")
         )
     if min_x > max_x or min_y > max_y:
         raise InvalidInput(
             ["query", "bbox"],
-            "bbox minimum is greater than its maximum (minLon,minLat,maxLon,maxLat)",
+            _("bbox minimum is greater than its maximum (minLon,minLat,maxLon,maxLat)"),
         )
     return min_x, min_y, max_x, max_y
 
@@ -81,23 +82,29 @@ def _instant(text: str, *, end: bool) -> datetime | None:
         return None
     try:
         if len(text) == 10:
+            # A bare day is a day of the mission's time zone (setting time_zone), from its
+            # local midnight to the next one.
             day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            moment = local_day_start(day)
             if end:
-                moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+                moment = local_day_start(day + timedelta(days=1)) - timedelta(microseconds=1)
         else:
             moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise InvalidInput(
             ["query", "datetime"],
-            f"{shown(text)!r} is not an RFC 3339 date-time; use e.g. "
-            "2026-01-01T00:00:00Z/2026-02-01T00:00:00Z",
+            _(
+                "{text!r} is not an RFC 3339 date-time; use e.g. 2026-01-01T00:00:00Z/2026-02-01T00:00:00Z",
+                text=shown(text),
+            ),
         ) from error
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
         return in_years(moment)  # type: ignore[no-any-return]
     except ValueError as error:
-        raise InvalidInput(["query", "datetime"], f"datetime must be {YEARS}") from error
+        raise InvalidInput(
+            ["query", "datetime"], _("datetime must be {YEARS}", YEARS=YEARS)
+        ) from error
 
 
 def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -105,10 +112,10 @@ def parse_datetime(value: str | None) -> tuple[datetime | None, datetime | None]
     if value is None or value == "":
         return None
     if "/" in value:
-        start_text, _, end_text = value.partition("/")
+        start_text, _sep, end_text = value.partition("/")
         start, finish = _instant(start_text, end=False), _instant(end_text, end=True)
         if start and finish and finish < start:
-            raise InvalidInput(["query", "datetime"], "the interval ends before it starts")
+            raise InvalidInput(["query", "datetime"], _("the interval ends before it starts"))
         return start, finish
     return _instant(value, end=False), _instant(value, end=True if len(value) == 10 else False)
 
@@ -131,7 +138,13 @@ def parse_filters(
                 if item not in kind.__members__.values() and item not in {m.value for m in kind}:
                     allowed = ", ".join(m.value for m in kind)
                     raise InvalidInput(
-                        ["query", name], f"unknown {name} {shown(item)!r}; use one of: {allowed}"
+                        ["query", name],
+                        _(
+                            "unknown {name} {item!r}; use one of: {allowed}",
+                            name=name,
+                            item=shown(item),
+                            allowed=allowed,
+                        ),
                     )
                 values.append(item)
             elif kind is int:
@@ -153,7 +166,8 @@ def _whole_number(properties: type[BaseModel], name: str, item: str) -> int:
     except ValueError as error:
         low, high = _limits(info.metadata)
         raise InvalidInput(
-            ["query", name], f"{name} must be whole numbers from {low} to {high}"
+            ["query", name],
+            _("{name} must be whole numbers from {low} to {high}", name=name, low=low, high=high),
         ) from error
     return number
 

@@ -49,6 +49,7 @@ from service.core.crs import CRS84, Crs
 from service.core.params import Cursor, ListQuery, encode_cursor
 from service.db import without_parallel_workers
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound, constraint_of
+from service.i18n import _
 
 #: Coordinates in responses: 7 decimals, about 1 cm.
 PRECISION = 7
@@ -366,7 +367,7 @@ async def get_feature(
         )
     ).one_or_none()
     if found is None:
-        raise NotFound(f"no such record in {collection.name}")
+        raise NotFound(_("no such record in {collection}", collection=collection.name))
     return with_member(found[0], "actions", _actions_of(principal, collection, facts, found[1:]))
 
 
@@ -410,7 +411,12 @@ async def _check_references(
         if found is None:
             raise InvalidInput(
                 ["body", "properties", column.name],
-                f"{column.name} names no {target.name} record that you may see: {value}",
+                _(
+                    "{field} names no {collection} record that you may see: {value}",
+                    field=column.name,
+                    collection=target.name,
+                    value=value,
+                ),
             )
 
 
@@ -464,8 +470,10 @@ async def _check_scope(
         raise Forbidden(OUTSIDE_SCOPE)
     if not found[1]:
         raise Forbidden(
-            "the record reaches beyond the sectors you are assigned to; an officer responsible "
-            "for the whole area it covers may change it"
+            _(
+                "the record reaches beyond the sectors you are assigned to; an officer responsible "
+                "for the whole area it covers may change it"
+            )
         )
 
 
@@ -495,8 +503,10 @@ async def _place(
     ).one()
     if not within:
         raise Forbidden(
-            "the geometry reaches beyond the sectors you are assigned to: draw it within them, "
-            "or ask an officer responsible for the whole area"
+            _(
+                "the geometry reaches beyond the sectors you are assigned to: draw it within them, "
+                "or ask an officer responsible for the whole area"
+            )
         )
     if not sectored:
         return
@@ -560,8 +570,11 @@ async def _floor(
     if floor not in principal.cleared_for:
         raise InvalidInput(
             ["body", "properties", "classification"],
-            f"{category} records are classified {floor} at least and you are not cleared for "
-            f"{floor} records; ask an officer cleared for them to record this",
+            _(
+                "{category} records are classified {floor} at least and you are not cleared for {floor} records; ask an officer cleared for them to record this",
+                category=category,
+                floor=floor,
+            ),
         )
     values["classification"] = floor.value
     return [
@@ -592,7 +605,8 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
     if name.startswith(f"fk_{table}_"):
         column = name.removeprefix(f"fk_{table}_")
         return InvalidInput(
-            ["body", "properties", column], f"{column} names a record that does not exist"
+            ["body", "properties", column],
+            _("{column} names a record that does not exist", column=column),
         )
     if name.endswith("_transition"):
         # A workflow trigger refused a change of state; its message names the states allowed.
@@ -600,13 +614,19 @@ def _integrity_problem(error: IntegrityError | DataError, collection: Collection
         return Conflict(str(getattr(cause, "message", None) or error.orig))
     if name.startswith(f"ck_{table}_geom"):
         return InvalidInput(
-            ["body", "geometry"], "geometry is not valid or outside -180..180 / -90..90"
+            ["body", "geometry"], _("geometry is not valid or outside -180..180 / -90..90")
         )
     if name.startswith(f"ck_{table}_"):
         rule = name.removeprefix(f"ck_{table}_")
         column = rule.rsplit("_", 1)[0]
-        return InvalidInput(["body", "properties", column], f"{column} breaks the rule {rule}")
-    return InvalidInput(["body"], f"the record breaks a database rule ({sqlstate} {name})")
+        return InvalidInput(
+            ["body", "properties", column],
+            _("{column} breaks the rule {rule}", column=column, rule=rule),
+        )
+    return InvalidInput(
+        ["body"],
+        _("the record breaks a database rule ({sqlstate} {name})", sqlstate=sqlstate, name=name),
+    )
 
 
 @asynccontextmanager
@@ -689,9 +709,9 @@ async def _editable(
     v = view(collection.table, principal)
     exact = await session.scalar(select(v.exact).where(v.where, v.table.c.id == record_id))
     if exact is None:
-        raise NotFound(f"no such record in {collection.name}")
+        raise NotFound(_("no such record in {collection}", collection=collection.name))
     if not exact:
-        raise Forbidden("you are not cleared for this record and may not change it")
+        raise Forbidden(_("you are not cleared for this record and may not change it"))
     await _check_scope(session, collection.table, record_id, principal)
 
 

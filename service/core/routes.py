@@ -30,6 +30,7 @@ from service.core.schemas import (
 )
 from service.db import SessionDep, get_session
 from service.errors import InvalidInput
+from service.i18n import _
 from service.idempotency import IdempotentRoute
 from service.read_replicas import get_read_session
 
@@ -62,11 +63,11 @@ def bbox_in_crs84(
     try:
         numbers = [float(p) for p in bbox.split(",")]
     except ValueError as error:
-        raise InvalidInput(["query", "bbox"], "bbox must be four numbers") from error
+        raise InvalidInput(["query", "bbox"], _("bbox must be four numbers")) from error
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4 or any(n != n for n in numbers):
-        raise InvalidInput(["query", "bbox"], "bbox must be four numbers")
+        raise InvalidInput(["query", "bbox"], _("bbox must be four numbers"))
     box = crs_of.bbox_to_crs84((numbers[0], numbers[1], numbers[2], numbers[3]), given)
     return parse_bbox(",".join(repr(n) for n in box))
 

@@ -44,6 +44,7 @@ from service.demo import (
     period_end,
 )
 from service.errors import Conflict
+from service.i18n import _
 from service.models import Base
 
 __all__ = ["BATCH_ROWS", "DEMO_ACTOR", "DEMO_RULES", "load_demo"]
@@ -365,8 +366,10 @@ async def load_demo(
             return {}
         if await _has_demo_records(conn):
             raise Conflict(
-                "the demo mission is already loaded (records with origin 'demo' exist); "
-                "use an empty database or --if-empty"
+                _(
+                    "the demo mission is already loaded (records with origin 'demo' exist); "
+                    "use an empty database or --if-empty"
+                )
             )
         run = on_driver(conn, _STATEMENT_TIMEOUT_S)
         for table, records in scenario.tables().items():

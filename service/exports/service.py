@@ -27,6 +27,7 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     Text,
+    case,
     func,
     literal,
     select,
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.formats.base import GEOMETRY
 from geo.formats.registry import get_format
+from service import labels
 from service.access.policy import Principal
 from service.access.sql import view
 from service.collections.registry import Collection
@@ -43,6 +45,7 @@ from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.records import apply_filters, feature_json
 from service.errors import InvalidInput
+from service.i18n import LANGUAGE, SOURCE_LANGUAGE, _
 
 BATCH_ROWS = 10_000
 Progress = Callable[[int], Awaitable[None]]
@@ -83,7 +86,8 @@ def export_format(name: str) -> tuple[str, ExportFormat]:
     if key not in FORMATS:
         allowed = ", ".join(FORMATS)
         raise InvalidInput(
-            ["query", "format"], f"unknown export format {name!r}; use one of: {allowed}"
+            ["query", "format"],
+            _("unknown export format {name!r}; use one of: {allowed}", name=name, allowed=allowed),
         )
     return key, FORMATS[key]
 
@@ -170,6 +174,25 @@ async def _geojson(
     return path
 
 
+def _labelled(collection: Collection, rows: Any) -> list[Any]:
+    """For an export in a language besides English (``lang=``): beside each enumerated column,
+    ``<column>_label`` with the value's label in that language (the codes stay as they are)."""
+    if LANGUAGE.get() == SOURCE_LANGUAGE:
+        return []
+    extra = []
+    for field, vocabulary in labels.vocabularies(collection.properties).items():
+        if field not in rows.c:
+            continue
+        named = labels.labels(vocabulary)
+        extra.append(
+            case(
+                *((rows.c[field] == code, literal(text)) for code, text in named.items()),
+                else_=rows.c[field].cast(Text()),
+            ).label(f"{field}_label")
+        )
+    return extra
+
+
 async def _through_writer(
     session: AsyncSession,
     collection: Collection,
@@ -180,6 +203,7 @@ async def _through_writer(
 ) -> Path:
     plain = [c for c in rows.c if c.name != "geom"]
     plain.sort(key=lambda c: c.name != "id")  # the record id first, then the table's order
+    plain += _labelled(collection, rows)
     selected = []
     for column in plain:
         if isinstance(column.type, Geometry):

@@ -16,8 +16,10 @@ from service.core.params import ListQuery, query_params
 from service.core.routes import list_query_dependency
 from service.db import SessionDep
 from service.exports import service
+from service.i18n import SOURCE_LANGUAGE, in_language
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
+from service.request_language import asked_language
 
 FormatName = Literal["geojson", "gpkg", "shapefile", "shp", "kml", "csv", "hxl"]
 
@@ -34,7 +36,17 @@ def _route(collection: Collection) -> Any:
             FormatName,
             Query(description="geojson, gpkg, shapefile (zipped), kml, or csv (with an HXL row)."),
         ] = "geojson",
+        lang: Annotated[
+            str | None,
+            Query(
+                description="A language (fr, ar...): beside each enumerated column (category, "
+                "status...), `<column>_label` gives its label in that language; the codes stay. "
+                "Not for GeoJSON, which keeps the API's properties.",
+                max_length=16,
+            ),
+        ] = None,
     ) -> Response:
+        language = asked_language(lang, SOURCE_LANGUAGE)
         settings = get_settings()
         most = settings.jobs_export_inline_rows
         count = await service.count_at_most(session, collection, principal, query, most)
@@ -48,10 +60,12 @@ def _route(collection: Collection) -> Any:
                     "collection": collection.name,
                     "format": format,
                     "query": query_params(query),
+                    "language": language,
                 },
             )
             return jobs_views.accepted(request, job, principal)
-        exported = await service.export(session, collection, principal, query, format)
+        with in_language(language):
+            exported = await service.export(session, collection, principal, query, format)
         return FileResponse(
             exported.path,
             media_type=exported.media_type,

@@ -25,6 +25,7 @@ from service.access.actions import allowed
 from service.access.policy import Principal
 from service.enums import Role
 from service.errors import NotFound
+from service.i18n import _
 from service.imports.models import ImportJob, JobStatus
 from service.imports.request import ImportRequest, check_importer, default_classification
 from service.imports.staging import DEFAULT_ORIGIN, staging_for
@@ -235,7 +236,7 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
         .execution_options(populate_existing=True)
     )
     if job is None:
-        raise NotFound("no such import")
+        raise NotFound(_("no such import"))
     return job
 
 

@@ -14,6 +14,7 @@ from service.access.policy import Principal
 from service.collections.registry import COLLECTIONS, Collection
 from service.enums import Classification
 from service.errors import InvalidInput
+from service.i18n import _
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def collection_of(name: str) -> Collection:
     if collection is None:
         known = ", ".join(COLLECTIONS)
         raise InvalidInput(
-            ["body", "collection"], f"unknown collection {name!r}; use one of: {known}"
+            ["body", "collection"],
+            _("unknown collection {name!r}; use one of: {known}", name=name, known=known),
         )
     return collection
 
@@ -83,16 +85,21 @@ def parse_mapping(raw: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as error:
         raise InvalidInput(
             ["body", "mapping"],
-            f'mapping is not JSON ({error.msg}); give an object like {{"occurred_at": "date"}}',
+            _(
+                'mapping is not JSON ({msg}); give an object like {{"occurred_at": "date"}}',
+                msg=error.msg,
+            ),
         ) from error
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and (v is None or isinstance(v, (str, dict))) for k, v in value.items()
     ):
         raise InvalidInput(
             ["body", "mapping"],
-            "mapping must map collection fields to file field names (text), to "
-            '{"value": ...} (one value for every record) or to {"column": ..., "values": {...}} '
-            "(a column's values translated)",
+            _(
+                "mapping must map collection fields to file field names (text), to "
+                '{"value": ...} (one value for every record) or to {"column": ..., "values": {...}} '
+                "(a column's values translated)"
+            ),
         )
     return value
 
@@ -110,12 +117,17 @@ def import_request(
 ) -> ImportRequest:
     """The import asked for, every value checked (:class:`InvalidInput` names the field)."""
     if collection is None:
-        raise InvalidInput(["body", "collection"], "collection is required, e.g. incidents")
+        raise InvalidInput(["body", "collection"], _("collection is required, e.g. incidents"))
     collection_of(collection)
     if classification is not None and classification not in Classification.__members__:
         allowed = ", ".join(c.value for c in Classification)
         raise InvalidInput(
-            ["body", "classification"], f"unknown classification {classification!r}; use {allowed}"
+            ["body", "classification"],
+            _(
+                "unknown classification {classification!r}; use {allowed}",
+                classification=classification,
+                allowed=allowed,
+            ),
         )
     return ImportRequest(
         collection=collection,

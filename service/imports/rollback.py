@@ -32,6 +32,7 @@ from service.audit import trail
 from service.config import Settings
 from service.db import driver_of
 from service.errors import Conflict
+from service.i18n import _
 from service.imports.jobs import get_job
 from service.imports.models import ImportJob, JobStatus
 from service.imports.request import collection_of
@@ -46,7 +47,9 @@ async def rollback(
     authorize(principal, "import")
     job = await get_job(session, principal, job_id)
     if job.status != JobStatus.succeeded:
-        raise Conflict(f"only a finished import can be rolled back; this one is {job.status}")
+        raise Conflict(
+            _("only a finished import can be rolled back; this one is {status}", status=job.status)
+        )
     collection = collection_of(job.collection)
     target = collection.table
     context = f"import:{job.id}"
@@ -55,7 +58,7 @@ async def rollback(
         select(ImportJob.status).where(ImportJob.id == job.id).with_for_update()
     )
     if locked != JobStatus.succeeded:
-        raise Conflict("this import is being or has been rolled back")
+        raise Conflict(_("this import is being or has been rolled back"))
     mine = (
         text(
             # A bulk creation's row lists its records (``record_ids``); others name one.

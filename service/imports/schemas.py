@@ -6,7 +6,24 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.i18n import _
+
+
+def said(problem: dict[str, Any]) -> str:
+    """A problem's message in the reader's language: geo keeps what it said (``said``: the
+    message and its values, see ``geo.formats.base.Said``), the catalogs translate it."""
+    spec = problem.get("said")
+    return _render(spec) if isinstance(spec, dict) else str(problem["message"])
+
+
+def _render(spec: dict[str, Any]) -> str:
+    values = {
+        name: _render(value) if isinstance(value, dict) and "message" in value else value
+        for name, value in (spec.get("values") or {}).items()
+    }
+    return _(str(spec["message"]), **values)
 
 
 class ProblemOut(BaseModel):
@@ -15,6 +32,13 @@ class ProblemOut(BaseModel):
     message: str
     severity: str = Field(description="error (nothing is imported) or warning.")
     value: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_reader_language(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "said" in data:
+            return {**data, "message": said(data)}
+        return data
 
 
 class ProgressOut(BaseModel):

@@ -16,10 +16,22 @@ from geojson_pydantic.geometries import Point
 from pydantic.fields import FieldInfo
 
 from geo.formats.schema import Kind, TargetField, TargetSchema
+from service import labels
 from service.collections.registry import COLLECTIONS, Collection
 
 #: Stamped by the database or set by the import itself: never taken from a file.
 NOT_IMPORTED = ("created_at", "created_by", "updated_at", "updated_by", "generalised")
+
+
+def _vocabulary(annotation: Any) -> str | None:
+    """The name of the enumeration a field takes its values from, if any."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return (
+        annotation.__name__
+        if isinstance(annotation, type) and issubclass(annotation, Enum)
+        else None
+    )
 
 
 def _kind(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
@@ -64,8 +76,18 @@ def _field(name: str, info: FieldInfo) -> TargetField:
         default = default.value
     if name in ("origin", "classification"):
         default = None  # the import decides: its own origin, its default classification
+    # An enumerated value may be written as its code or as its label in any language of the
+    # catalogs ("Attaque contre des civils", "Camp planifié"): see docs/languages.md.
+    vocabulary = _vocabulary(info.annotation)
+    synonyms = labels.written_forms(vocabulary, choices) if vocabulary and choices else ()
     return TargetField(
-        name=name, kind=kind, required=info.is_required(), default=default, choices=choices, **rules
+        name=name,
+        kind=kind,
+        required=info.is_required(),
+        default=default,
+        choices=choices,
+        synonyms=synonyms,
+        **rules,
     )
 
 

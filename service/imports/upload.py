@@ -14,6 +14,7 @@ from geo.formats import Area, FileRefused, Input, Limits, Options, open_input
 from geo.formats.pipeline import safe_file_name
 from service.config import Settings
 from service.errors import CivopError, InvalidInput
+from service.i18n import _
 from service.imports.request import ImportRequest, collection_of
 from service.imports.targets import target_schema
 
@@ -85,7 +86,7 @@ async def receive(chunks: AsyncIterator[bytes], name: str, settings: Settings) -
                 digest.update(chunk)
                 sink.write(chunk)
         if size == 0:
-            raise InvalidInput(["body", "file"], "the file is empty")
+            raise InvalidInput(["body", "file"], _("the file is empty"))
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
@@ -95,7 +96,7 @@ async def receive(chunks: AsyncIterator[bytes], name: str, settings: Settings) -
 def receive_path(source: Path, settings: Settings) -> Upload:
     """A file on this machine (the command line): read in place, hashed, nothing copied."""
     if not source.is_file():
-        raise InvalidInput(["file"], f"{source} is not a file")
+        raise InvalidInput(["file"], _("{source} is not a file", source=source))
     digest = hashlib.sha256()
     with source.open("rb") as stream:
         while chunk := stream.read(1024 * 1024):
@@ -138,6 +139,11 @@ async def open_upload(upload: Upload, request: ImportRequest, settings: Settings
     if wanted and wanted != request.collection and request.format is None:
         raise InvalidInput(
             ["body", "collection"],
-            f"{opened.format.title} files go into {wanted}, not {request.collection}",
+            _(
+                "{title} files go into {wanted}, not {collection}",
+                title=opened.format.title,
+                wanted=wanted,
+                collection=request.collection,
+            ),
         )
     return opened

@@ -18,11 +18,12 @@ from service.config import get_settings
 from service.db import SessionDep
 from service.enums import Classification, Role
 from service.errors import InvalidInput
+from service.i18n import _
 from service.idempotency import IdempotentRoute
 from service.imports import service
 from service.imports.models import ImportJob, JobStatus
 from service.imports.request import import_request
-from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut
+from service.imports.schemas import FormatOut, JobOut, PreviewOut, ProgressOut, said
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.jobs.models import Job
@@ -107,7 +108,7 @@ def _flag(form: Any, name: str) -> bool:
         return True
     if value.lower() in ("0", "false", "no", "off"):
         return False
-    raise InvalidInput(["body", name], f"{name} must be true or false")
+    raise InvalidInput(["body", name], _("{name} must be true or false", name=name))
 
 
 def _import_request(form: Any) -> service.ImportRequest:
@@ -138,7 +139,7 @@ def _problem_detail(job: ImportJob) -> list[dict[str, Any]]:
     return [
         {
             "loc": ["body", "file", p["row"], p["field"]],
-            "msg": p["message"],
+            "msg": said(p),
             "type": "value_error" if p["severity"] == "error" else "warning",
         }
         for p in job.problems
@@ -178,7 +179,7 @@ async def create_import(request: Request, session: SessionDep, principal: Princi
     form = await request.form(max_files=1, max_fields=len(_FIELDS))
     file = form.get("file")
     if not isinstance(file, UploadFile):
-        raise InvalidInput(["body", "file"], "send the file as the multipart field 'file'")
+        raise InvalidInput(["body", "file"], _("send the file as the multipart field 'file'"))
     import_request = _import_request(form)
     service.check_importer(principal, import_request)
     dry_run, wait = _flag(form, "dry_run"), _flag(form, "wait")

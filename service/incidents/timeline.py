@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.access.sql import view
 from service.auth.deps import PrincipalDep
+from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.records import apply_filters
 from service.core.routes import list_query_dependency
@@ -27,11 +28,13 @@ router = APIRouter(prefix="/api/incidents", tags=["Incidents and threats"])
 async def incidents_over_time(
     session: AsyncSession, principal: Principal, query: ListQuery, interval: Interval
 ) -> dict[str, Any]:
-    """Counts of the incidents ``principal`` may see, per period (UTC days, or ISO weeks from
-    Monday) and category, oldest first."""
+    """Counts of the incidents ``principal`` may see, per period (the mission's local days, or
+    ISO weeks from Monday) and category, oldest first."""
     v = view(INCIDENTS.table, principal)
     conditions = apply_filters(v, INCIDENTS, query)
-    period = func.date_trunc(literal(interval), v.column("occurred_at"), literal("UTC"))
+    # The mission's days: an incident at 23:30 UTC in Bangui (UTC+1) counts on the next day.
+    local = func.timezone(literal(get_settings().time_zone), v.column("occurred_at"))
+    period = func.date_trunc(literal(interval), local)
     day = func.to_char(period, literal("YYYY-MM-DD"))
     category = v.column("category")
     rows = (
@@ -49,7 +52,8 @@ async def incidents_over_time(
 @router.get(
     "/timeline",
     summary="Incidents per day or week, by category",
-    description="How many incidents you may see fall in each UTC day (or ISO week, from "
+    description="How many incidents you may see fall in each of the mission's local days "
+    "(setting `time_zone`; or ISO week, from "
     "Monday) and category, with the same filters as the items and tiles (`bbox`, `datetime`, "
     "`category`, `severity`, `sector`, `q`). Periods are the first day of the day or week "
     "(`YYYY-MM-DD`); periods with none are left out.",

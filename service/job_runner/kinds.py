@@ -24,6 +24,7 @@ from service.access.policy import Principal
 from service.config import Settings
 from service.core.params import query_from_params
 from service.errors import CivopError
+from service.i18n import in_language
 
 Progress = Callable[[int, int | None], Awaitable[None]]
 
@@ -64,15 +65,16 @@ async def export(context: Context) -> Output:
     async with context.sessionmaker() as session:
         total = await service.count_at_most(session, collection, context.principal, query, 10**12)
         await context.progress(0, total)
-        exported = await service.export(
-            session,
-            collection,
-            context.principal,
-            query,
-            context.params["format"],
-            str(context.partial),
-            progress=lambda done: context.progress(done, total),
-        )
+        with in_language(context.params.get("language") or "en"):
+            exported = await service.export(
+                session,
+                collection,
+                context.principal,
+                query,
+                context.params["format"],
+                str(context.partial),
+                progress=lambda done: context.progress(done, total),
+            )
     await context.progress(total, total)
     return Output(exported.path, exported.filename, exported.media_type)
 
@@ -94,11 +96,14 @@ async def report(context: Context) -> Output:
         end=datetime.fromisoformat(params["end"]) if params.get("end") else None,
         verified_only=bool(params.get("verified_only", True)),
     )
-    async with context.sessionmaker() as session:
-        built = await build_report(session, context.principal, query)
-    await context.progress(50, 100)
-    fmt: Format = "pdf" if params.get("format") == "pdf" else "html"
-    content, media_type = await rendered(built, fmt)
+    # The report in the language it was asked in (lang=, else the user's): its texts, dates
+    # and numbers; built and rendered inside it.
+    with in_language(params.get("language") or "en"):
+        async with context.sessionmaker() as session:
+            built = await build_report(session, context.principal, query)
+        await context.progress(50, 100)
+        fmt: Format = "pdf" if params.get("format") == "pdf" else "html"
+        content, media_type = await rendered(built, fmt)
     name = file_name(built, fmt)
     path = context.partial / name
     path.write_bytes(content)

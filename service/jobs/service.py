@@ -26,6 +26,7 @@ from service.access.policy import Principal
 from service.config import Settings, get_settings
 from service.enums import Role
 from service.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from service.i18n import _
 from service.jobs.models import ACTIVE, Job, JobState
 
 #: The Procrastinate queue and task names civop's workers listen to.
@@ -148,7 +149,7 @@ async def submit(
     """Record a job for ``principal`` and queue it, in the session's transaction (committed
     unless ``commit`` is false, when the caller commits it with its own records)."""
     if principal.user_id is None:
-        raise Unauthorized(f"log in to run an {TITLES[kind]} as a job")
+        raise Unauthorized(_("log in to run an {what} as a job", what=TITLES[kind]))
     settings = get_settings()
     await _check_limits(session, principal, settings)
     job = Job(
@@ -227,7 +228,7 @@ async def get_job(session: AsyncSession, principal: Principal, job_id: uuid.UUID
         .execution_options(populate_existing=True)
     )
     if job is None:
-        raise NotFound("no such job (or it is not yours)")
+        raise NotFound(_("no such job (or it is not yours)"))
     return job
 
 
@@ -262,7 +263,7 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     killed by its worker within a second or two, and nothing it was writing is kept."""
     job = await get_job(session, principal, job_id)
     if not allowed(principal, "cancel_job", owner=job.owner_id):
-        raise NotFound("no such job (or it is not yours)")
+        raise NotFound(_("no such job (or it is not yours)"))
     changed = await session.scalar(
         update(Job)
         .where(Job.id == job.id, Job.state.in_(ACTIVE))
@@ -274,7 +275,12 @@ async def cancel(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
         .returning(Job.queue_job_id)
     )
     if changed is None and job.state not in ACTIVE:
-        raise Conflict(f"this job has already finished ({job.state}); there is nothing to cancel")
+        raise Conflict(
+            _(
+                "this job has already finished ({state}); there is nothing to cancel",
+                state=job.state,
+            )
+        )
     if job.queue_job_id is not None:
         # A job still waiting in the queue is taken out of it (a running one is ended by its
         # worker, which watches the job's state).
@@ -294,14 +300,16 @@ async def retry(session: AsyncSession, principal: Principal, job_id: uuid.UUID) 
     """Queue a failed or cancelled job again (same id, same request), within the limits."""
     job = await get_job(session, principal, job_id)
     if job.state not in (JobState.failed, JobState.cancelled):
-        raise Conflict(f"only a failed or cancelled job can be retried; this one is {job.state}")
+        raise Conflict(
+            _("only a failed or cancelled job can be retried; this one is {state}", state=job.state)
+        )
     try:
         authorize(principal, "retry_job", owner=job.owner_id)
     except Forbidden as refusal:
         # An admin sees the job but may not run it again as its owner: a conflict, as before.
         raise Conflict(str(refusal)) from refusal
     if job.kind == "import" and not (job_dir(job.id) / "upload").exists():
-        raise Conflict("the uploaded file of this import was removed; upload it again")
+        raise Conflict(_("the uploaded file of this import was removed; upload it again"))
     settings = get_settings()
     await _check_limits(session, principal, settings)
     queue_id = await defer(session, RUN_TASK, {"job_id": str(job.id)})
@@ -364,9 +372,9 @@ async def result(session: AsyncSession, principal: Principal, job_id: uuid.UUID)
     job = await get_job(session, principal, job_id)
     if job.owner_id is None or job.owner_id != principal.user_id:
         # An admin sees that the job exists, but what it produced is its owner's.
-        raise NotFound("the result of a job is served only to the user who started it")
+        raise NotFound(_("the result of a job is served only to the user who started it"))
     if job.state != JobState.succeeded:
-        raise Conflict(f"this job has no result: it is {job.state}")
+        raise Conflict(_("this job has no result: it is {state}", state=job.state))
     path = result_path(job)
     now = await session.scalar(select(func.now()))
     expired = job.expired_at is not None or (

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from service.access.sql import View
 from service.core.crs import CRS84, Crs
 from service.errors import InvalidInput, shown
+from service.i18n import _
 
 TEXT = "cql2-text"
 JSON = "cql2-json"
@@ -81,7 +82,12 @@ def parse(text: str, language: str | None) -> dict[str, Any]:
     if language not in LANGUAGES:
         raise InvalidInput(
             ["query", "filter-lang"],
-            f"filter-lang must be {TEXT} or {JSON}, not {shown(language)!r}",
+            _(
+                "filter-lang must be {TEXT} or {JSON}, not {language!r}",
+                TEXT=TEXT,
+                JSON=JSON,
+                language=shown(language),
+            ),
         )
     if len(text) > MAX_LENGTH:
         raise _refuse(f"the filter is longer than {MAX_LENGTH} characters")

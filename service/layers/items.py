@@ -31,6 +31,7 @@ from service.core.routes import (
 from service.core.schemas import FeatureCollectionOut, FeatureOut
 from service.db import without_parallel_workers
 from service.errors import InvalidInput, NotFound, shown
+from service.i18n import _
 from service.layers import cql2
 from service.layers import queryables as documents
 from service.layers.queryables import Layer, property_schemas, sortable_names
@@ -155,7 +156,7 @@ async def one_feature(
     rows = statement.subquery("r")
     found = (await session.execute(select(feature_json(rows, crs=output)))).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"no such record in {layer.id}")
+        raise NotFound(_("no such record in {collection}", collection=layer.id))
     return str(found)
 
 

@@ -27,6 +27,7 @@ from service.core.params import ListQuery
 from service.core.records import apply_filters, point_indexed
 from service.db import without_parallel_workers
 from service.errors import InvalidInput
+from service.i18n import _
 from service.outlines import workable_geometry
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -171,7 +172,7 @@ async def serve_tile(
     with what the requester may see; ``304`` when the client's copy is current."""
     z, x, y = tile
     if x >= 2**z or y >= 2**z:
-        raise InvalidInput(["path", "x" if x >= 2**z else "y"], f"no such tile at zoom {z}")
+        raise InvalidInput(["path", "x" if x >= 2**z else "y"], _("no such tile at zoom {z}", z=z))
     cache: TileCache = request.app.state.tile_cache
     version = await seen_version(session, collection, principal, request.app.state.layer_versions)
     key = tile_key(collection, principal, z, x, y, query, version, kind=kind)

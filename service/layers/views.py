@@ -13,6 +13,7 @@ from service.core import crs
 from service.core.params import ListQuery
 from service.core.routes import OGC_ITEMS, collection_router, list_query_dependency
 from service.errors import NotFound
+from service.i18n import _
 from service.layers import apidoc, lowzoom, service
 from service.layers import tiles as tile_path
 from service.layers.items import items_router
@@ -62,7 +63,9 @@ router = APIRouter(tags=["OGC API"])
 def _layer(collection_id: str) -> Layer:
     layer = layers().get(collection_id)
     if layer is None:
-        raise NotFound(f"no collection {collection_id!r}; see /collections")
+        raise NotFound(
+            _("no collection {collection!r}; see /collections", collection=collection_id)
+        )
     return layer
 
 

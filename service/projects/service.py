@@ -22,6 +22,7 @@ from service.core import dates
 from service.core.records import _check_scope, act_as, get_feature, writing
 from service.enums import ProjectStatus
 from service.errors import Conflict, Forbidden, NotFound
+from service.i18n import _
 from service.projects.collection import PROJECTS as PROJECTS_COLLECTION
 from service.projects.models import Project, ProjectStatusHistory
 from service.projects.schemas import ProjectHistory, ProjectStatusChange, StatusEntry
@@ -46,7 +47,7 @@ async def _seen(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("no such record in projects")
+        raise NotFound(_("no such record in projects"))
     return bool(row[0]), str(row[1])
 
 
@@ -60,10 +61,10 @@ async def change_status(
         await act_as(session, principal)
         exact, status = await _seen(session, principal, project_id)
         if not exact:
-            raise Forbidden("you are not cleared for this project and may not change it")
+            raise Forbidden(_("you are not cleared for this project and may not change it"))
         await _check_scope(session, PROJECTS, project_id, principal)
         if change.status == status:
-            raise Conflict(f"the project is {status} already")
+            raise Conflict(_("the project is {status} already", status=status))
         if change.status == ProjectStatus.completed:
             await _has_started_and_ended(session, project_id)
         await session.execute(select(func.set_config("civop.reason", change.reason or "", True)))
@@ -102,7 +103,7 @@ async def history(
     """Every status of a project, oldest first, and where it may go now."""
     exact, status = await _seen(session, principal, project_id)
     if not exact:
-        raise Forbidden("you are not cleared for this project's details")
+        raise Forbidden(_("you are not cleared for this project's details"))
     rows = (
         await session.execute(
             view_children(HISTORY, PROJECTS, principal)

@@ -15,8 +15,10 @@ from scipy.stats import binomtest
 from sqlalchemy import Table, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service import labels
 from service.access.policy import Principal
 from service.access.sql import view
+from service.i18n import _, format_day, format_number
 from service.incidents.models import Incident
 from service.incidents.verification import counted
 from service.sectors.models import Sector
@@ -74,12 +76,31 @@ class Change:
 
     @property
     def text(self) -> str:
-        words = self.category.replace("_", " ")
-        direction = "up" if self.now > self.before else "down"
-        meaning = "unlikely to be chance" if self.real else "within what chance alone would give"
-        return (
-            f"{words.capitalize()} in {self.sector} {direction} from {self.before} to "
-            f"{self.now} ({meaning}, p = {self.p:.2g})"
+        values = {
+            "category": labels.label(self.category),
+            "sector": self.sector,
+            "before": format_number(self.before),
+            "now": format_number(self.now),
+            "p": f"{self.p:.2g}",
+        }
+        if self.now > self.before:
+            if self.real:
+                return _(
+                    "{category} in {sector} up from {before} to {now} (unlikely to be chance, p = {p})",
+                    **values,
+                )
+            return _(
+                "{category} in {sector} up from {before} to {now} (within what chance alone would give, p = {p})",
+                **values,
+            )
+        if self.real:
+            return _(
+                "{category} in {sector} down from {before} to {now} (unlikely to be chance, p = {p})",
+                **values,
+            )
+        return _(
+            "{category} in {sector} down from {before} to {now} (within what chance alone would give, p = {p})",
+            **values,
         )
 
 
@@ -204,42 +225,65 @@ def look_first(report: Any) -> list[str]:
     for request in report.overdue_requests:
         if request.get("life_saving"):
             items.append(
-                f"A life-saving request, \u201c{request['title']}\u201d, has waited "
-                f"{request['days_waiting']} days for a decision."
+                _(
+                    "A life-saving request, \u201c{title}\u201d, has waited {days} days for a decision.",
+                    title=request["title"],
+                    days=request["days_waiting"],
+                )
             )
     if report.exposure_rises:
         top = report.exposure_rises[0]
-        name = top["name"] or "a site shown generalised"
+        name = top["name"] or _("a site shown generalised")
         items.append(
-            f"Exposure of {name} rose from {top['before']:.1f} to {top['exposure']:.1f} "
-            f"({top['incidents']} incidents within 20 km)."
+            _(
+                "Exposure of {site} rose from {before} to {now} ({count} incidents within 20 km).",
+                site=name,
+                before=format_number(top["before"], digits=1),
+                now=format_number(top["exposure"], digits=1),
+                count=top["incidents"],
+            )
         )
     rising = rising_cells(report.hotspots)
     if rising:
         items.append(
-            f"{rising[0]['trend'].capitalize()} {rising[0]['place']}: "
-            f"{rising[0]['incidents']} incidents in and around the cell."
+            _(
+                "{pattern} {place}: {count} incidents in and around the cell.",
+                pattern=labels.label(rising[0]["trend"]),
+                place=rising[0]["place"],
+                count=rising[0]["incidents"],
+            )
         )
     real = [c for c in report.changes if c["real"] and c["change"] > 0]
     if real:
         c = real[0]
         items.append(
-            f"{c['category'].replace('_', ' ').capitalize()} in {c['sector']} rose from "
-            f"{c['before']} to {c['now']}, more than chance would give."
+            _(
+                "{category} in {sector} rose from {before} to {now}, more than chance would give.",
+                category=labels.label(c["category"]),
+                sector=c["sector"],
+                before=c["before"],
+                now=c["now"],
+            )
         )
     gaps = report.coverage_gaps.get("sites", [])
     if gaps and report.patrols_visible:
         biggest = max(gaps, key=lambda s: s.get("population") or 0)
         if biggest.get("population"):
             items.append(
-                f"{biggest['name'] or 'A site shown generalised'} "
-                f"({biggest['population']:,} people) had no patrol within 5 km in 14 days."
+                _(
+                    "{site} ({people} people) had no patrol within 5 km in 14 days.",
+                    site=biggest["name"] or _("A site shown generalised"),
+                    people=format_number(biggest["population"]),
+                )
             )
     if report.overdue_projects:
         p = report.overdue_projects[0]
         items.append(
-            f"Project \u201c{p['title'] or 'shown generalised'}\u201d is still ongoing "
-            f"{p['days_late']} days after its end date."
+            _(
+                "Project \u201c{title}\u201d is still ongoing {days} days after its end date.",
+                title=p["title"] or _("shown generalised"),
+                days=p["days_late"],
+            )
         )
     return items[:5]
 
@@ -249,37 +293,61 @@ def follow_ups(report: Any) -> list[str]:
     items = []
     for p in report.overdue_projects:
         items.append(
-            f"Project \u201c{p['title'] or 'shown generalised'}\u201d: still ongoing "
-            f"{p['days_late']} days after its end ({p['end_date']:%d %b %Y}); confirm it or close it."
+            _(
+                "Project \u201c{title}\u201d: still ongoing {days} days after its end ({end}); confirm it or close it.",
+                title=p["title"] or _("shown generalised"),
+                days=p["days_late"],
+                end=format_day(p["end_date"]),
+            )
         )
     for q in report.open_requests:
         if q["status"] in WAITING:
-            waited = (
-                f", waiting {(report.end - q['requested_at']).days} days"
-                if q.get("requested_at")
-                else ""
-            )
-            items.append(
-                f"Request \u201c{q['title']}\u201d ({q['status'].replace('_', ' ')}{waited}): "
-                "obtain the decision."
-            )
+            if q.get("requested_at"):
+                text = _(
+                    "Request \u201c{title}\u201d ({status}, waiting {days} days): obtain the decision.",
+                    title=q["title"],
+                    status=labels.label(q["status"]),
+                    days=(report.end - q["requested_at"]).days,
+                )
+            else:
+                text = _(
+                    "Request \u201c{title}\u201d ({status}): obtain the decision.",
+                    title=q["title"],
+                    status=labels.label(q["status"]),
+                )
+            items.append(text)
         elif q["status"] == "approved":
             items.append(
-                f"Request \u201c{q['title']}\u201d approved: see it delivered and recorded."
+                _(
+                    "Request \u201c{title}\u201d approved: see it delivered and recorded.",
+                    title=q["title"],
+                )
             )
     open_alerts = [a for a in report.alerts if a["status"] != "closed"]
     if open_alerts:
-        items.append(f"{len(open_alerts)} alert(s) still open: review and close or act on them.")
+        items.append(
+            _(
+                "{count} alert(s) still open: review and close or act on them.",
+                count=len(open_alerts),
+            )
+        )
     if report.patrols_visible and report.coverage_gaps.get("summary", {}).get("gaps"):
         summary = report.coverage_gaps["summary"]
         items.append(
-            f"{summary['gaps']} open IDP site(s) without a patrol in 14 days "
-            f"({summary['people_in_gaps']:,} people): plan patrols."
+            _(
+                "{count} open IDP site(s) without a patrol in 14 days ({people} people): plan patrols.",
+                count=summary["gaps"],
+                people=format_number(summary["people_in_gaps"]),
+            )
         )
     for group in report.armed_groups_near_sites[:3]:
         if group["distance_km"] is not None:
             items.append(
-                f"{group['group'] or 'An armed group'} {group['distance_km']:.1f} km from "
-                f"{group['site'] or 'a site shown generalised'}: keep watching."
+                _(
+                    "{group} {km} km from {site}: keep watching.",
+                    group=group["group"] or _("An armed group"),
+                    km=format_number(group["distance_km"], digits=1),
+                    site=group["site"] or _("a site shown generalised"),
+                )
             )
     return items

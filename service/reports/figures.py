@@ -21,6 +21,8 @@ from PIL import Image
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from service import labels
+from service.i18n import LANGUAGE, N_, SOURCE_LANGUAGE, _, format_day, in_language, is_rtl
 from service.reports.service import MapLayers, Report
 from service.viewer.styles import (
     BASE_COLOURS,
@@ -232,8 +234,8 @@ def area_map(layers: MapLayers, title: str) -> bytes:
     axes.set_ylim(y0, y1)
     axes.set_aspect(aspect)
     axes.tick_params(labelsize=6, colors="#555555")
-    axes.set_xlabel("longitude (°E)", fontsize=6, color="#555555")
-    axes.set_ylabel("latitude (°N)", fontsize=6, color="#555555")
+    axes.set_xlabel(_("longitude (°E)"), fontsize=6, color="#555555")
+    axes.set_ylabel(_("latitude (°N)"), fontsize=6, color="#555555")
     axes.set_title(title, fontsize=9, color=INK, loc="left")
     _scale_bar(axes, x0, x1, y0, y1, lat)
     present = sorted(set(incidents.get("category", [])), key=list(INCIDENT_COLOURS).index)
@@ -245,13 +247,13 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             linestyle="",
             markersize=4,
             color=INCIDENT_COLOURS[c],
-            label=c.replace("_", " "),
+            label=labels.label(c),
         )
         for c in present
     ]
     handles += [
-        Patch(facecolor=HOT, alpha=0.45, label="hot spot (Gi*)"),
-        Line2D([], [], color=ROUTE, linewidth=1, alpha=0.6, label="patrol route"),
+        Patch(facecolor=HOT, alpha=0.45, label=_("hot spot (Gi*)")),
+        Line2D([], [], color=ROUTE, linewidth=1, alpha=0.6, label=_("patrol route")),
         Line2D(
             [],
             [],
@@ -260,7 +262,7 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             markersize=6,
             markerfacecolor="white",
             markeredgecolor=SITE_COLOURS["open"],
-            label="IDP site (size: population)",
+            label=_("IDP site (size: population)"),
         ),
         Line2D(
             [],
@@ -270,7 +272,7 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             markersize=5,
             color=BASE_COLOURS["company_base"],
             markeredgecolor="black",
-            label="base",
+            label=_("base"),
         ),
         Line2D(
             [],
@@ -279,7 +281,7 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             linestyle="",
             markersize=5,
             color=PROJECT_COLOURS["ongoing"],
-            label="project at risk",
+            label=_("project at risk"),
         ),
         Line2D(
             [],
@@ -289,9 +291,9 @@ def area_map(layers: MapLayers, title: str) -> bytes:
             markersize=6,
             color=REQUEST,
             markeredgecolor="black",
-            label="open request",
+            label=_("open request"),
         ),
-        Line2D([], [], color=INK, linewidth=1.2, label="area of responsibility"),
+        Line2D([], [], color=INK, linewidth=1.2, label=_("area of responsibility")),
     ]
     figure.legend(
         handles=handles,
@@ -322,7 +324,7 @@ def trend_chart(report: Report) -> bytes:
             bottom=bottom,
             align="edge",
             color=INCIDENT_COLOURS.get(category, "#8c8c8c"),
-            label=category.replace("_", " "),
+            label=labels.label(category),
             linewidth=0,
         )
         bottom += values
@@ -330,8 +332,11 @@ def trend_chart(report: Report) -> bytes:
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.tick_params(labelsize=7)
-    axes.set_ylabel(f"incidents per {trend['unit']}", fontsize=7)
-    axes.set_title("Incidents by category over the period", fontsize=9, loc="left", color=INK)
+    axes.set_ylabel(
+        _("incidents per {unit}", unit=_(UNIT_WORDS.get(trend["unit"], trend["unit"]))),
+        fontsize=7,
+    )
+    axes.set_title(_("Incidents by category over the period"), fontsize=9, loc="left", color=INK)
     axes.spines[["top", "right"]].set_visible(False)
     if not order:
         axes.text(
@@ -357,20 +362,27 @@ def category_chart(report: Report) -> bytes:
     names = [r["category"].replace("_", " ") for r in rows]
     y = np.arange(len(rows))
     axes.barh(
-        y + 0.2, [r["before"] for r in rows], height=0.38, color="#c8ccd0", label="period before"
+        y + 0.2,
+        [r["before"] for r in rows],
+        height=0.38,
+        color="#c8ccd0",
+        label=_("period before"),
     )
     axes.barh(
         y - 0.2,
         [r["incidents"] for r in rows],
         height=0.38,
         color=[INCIDENT_COLOURS.get(r["category"], "#8c8c8c") for r in rows],
-        label="this period",
+        label=_("this period"),
     )
     axes.set_yticks(y, names, fontsize=7)
     axes.invert_yaxis()
     axes.tick_params(axis="x", labelsize=7)
     axes.set_title(
-        "Incidents by category: this period and the one before", fontsize=9, loc="left", color=INK
+        _("Incidents by category: this period and the one before"),
+        fontsize=9,
+        loc="left",
+        color=INK,
     )
     axes.spines[["top", "right"]].set_visible(False)
     axes.legend(fontsize=6, frameon=False, loc="lower right")
@@ -384,24 +396,45 @@ def hotspot_chart(report: Report) -> bytes:
     axes = figure.add_axes((0.08, 0.2, 0.84, 0.66))
     labels = [w["start"].strftime("%d %b %Y") for w in windows]
     x = np.arange(len(windows))
-    axes.bar(x, [w["incidents"] for w in windows], color="#9ecae1", label="incidents")
+    axes.bar(x, [w["incidents"] for w in windows], color="#9ecae1", label=_("incidents"))
     axes.set_xticks(x, [f"from {label}" for label in labels], fontsize=7)
-    axes.set_ylabel("incidents", fontsize=7)
+    axes.set_ylabel(_("incidents"), fontsize=7)
     axes.tick_params(axis="y", labelsize=7)
     twin = axes.twinx()
-    twin.plot(x, [w["hot_spots"] for w in windows], color=HOT, marker="o", label="hot-spot cells")
+    twin.plot(
+        x, [w["hot_spots"] for w in windows], color=HOT, marker="o", label=_("hot-spot cells")
+    )
     twin.set_ylabel("hot-spot cells", fontsize=7, color=HOT)
     twin.tick_params(axis="y", labelsize=7, colors=HOT)
     twin.set_ylim(bottom=0)
-    axes.set_title("Hot spots and their trend, window by window", fontsize=9, loc="left", color=INK)
+    axes.set_title(
+        _("Hot spots and their trend, window by window"), fontsize=9, loc="left", color=INK
+    )
     return _png(figure)
 
 
+#: The bars' time unit, as the y axis names it.
+UNIT_WORDS = {"day": N_("day"), "week": N_("week"), "month": N_("month")}
+
+
 def render_images(report: Report) -> dict[str, bytes]:
-    """Every image of the report, by name."""
+    """Every image of the report, by name, in the report's language. Matplotlib neither joins
+    Arabic letters nor lays them right to left: the charts of a right-to-left report are drawn
+    in English (its tables and text are translated)."""
+    with in_language(SOURCE_LANGUAGE if is_rtl() else LANGUAGE.get()):
+        return _images(report)
+
+
+def _images(report: Report) -> dict[str, bytes]:
     images = {
         "map": area_map(
-            report.layers, f"{report.area_name}, {report.start:%d %b} to {report.end:%d %b %Y}"
+            report.layers,
+            _(
+                "{area}, {start} to {end}",
+                area=report.area_name,
+                start=format_day(report.start),
+                end=format_day(report.end),
+            ),
         ),
         "trend": trend_chart(report),
         "categories": category_chart(report),

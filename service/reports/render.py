@@ -10,40 +10,59 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from service import labels
+from service.i18n import (
+    LANGUAGE,
+    _,
+    direction,
+    format_day,
+    format_moment,
+    format_number,
+    format_percent,
+)
 from service.reports.figures import render_images
 from service.reports.service import Report
 
 
-def _day(value: datetime | date | None) -> str:
-    return "—" if value is None else f"{value:%d %b %Y}"
+def _day(value: datetime | date | str | None) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return format_day(value)
 
 
 def _moment(value: datetime | None) -> str:
-    return "—" if value is None else f"{value:%d %b %Y %H:%M} UTC"
+    return format_moment(value)
 
 
 def _num(value: Any) -> str:
-    return "—" if value is None else f"{value:,}"
+    return format_number(value)
 
 
 def _fixed(value: Any, digits: int = 1) -> str:
-    return "—" if value is None else f"{float(value):,.{digits}f}"
+    return "—" if value is None else format_number(float(value), digits=digits)
 
 
 def _words(value: str | None) -> str:
-    return "—" if value is None else str(value).replace("_", " ")
+    """An enumerated value's label in the report's language."""
+    return "—" if value is None or value == "" else labels.label(value)
 
 
 def _bounds(value: tuple[float, float, float, float]) -> str:
     x0, y0, x1, y1 = value
-    return f"lon {x0:.2f} to {x1:.2f}, lat {y0:.2f} to {y1:.2f}"
+    return _(
+        "lon {west} to {east}, lat {south} to {north}",
+        west=format_number(x0, digits=2),
+        east=format_number(x1, digits=2),
+        south=format_number(y0, digits=2),
+        north=format_number(y1, digits=2),
+    )
 
 
 def _change(row: dict[str, Any]) -> str:
     before, now = row["before"], row["incidents"]
     if not before:
-        return "new" if now else "—"
-    return f"{(now - before) / before:+.0%}"
+        return _("new") if now else "—"
+    return format_percent((now - before) / before, signed=True)
 
 
 @cache
@@ -63,6 +82,7 @@ def environment() -> Environment:
         bounds=_bounds,
         change=_change,
     )
+    env.globals.update(_=_)
     return env
 
 
@@ -77,7 +97,8 @@ def render_html(report: Report) -> str:
     images = {name: _data_uri(png) for name, png in report.images.items()}
     images.setdefault("hotspots", "")
     template = environment().get_template("report.html.j2")
-    return template.render(r=report, images=images)
+    language = LANGUAGE.get()
+    return template.render(r=report, images=images, lang=language, dir=direction(language))
 
 
 def render_pdf(html: str) -> bytes:

@@ -34,6 +34,7 @@ from service.analysis.naming import where_is
 from service.config import get_settings
 from service.enums import Classification
 from service.errors import InvalidInput
+from service.i18n import N_, _, format_number, format_percent
 from service.incidents.models import Incident
 from service.incidents.verification import counted
 from service.patrols.models import OperatingBase
@@ -46,8 +47,8 @@ from service.sites.models import IdpSite
 
 Kind = Literal["civ-oes", "handover"]
 TITLES: dict[str, str] = {
-    "civ-oes": "Civil Operational Estimate (CIV-OES) brief",
-    "handover": "Hand-over report: the protection of civilians in the area",
+    "civ-oes": N_("Civil Operational Estimate (CIV-OES) brief"),
+    "handover": N_("Hand-over report: the protection of civilians in the area"),
 }
 #: The period a report covers when none is given: a brief looks at the last month, a
 #: hand-over at the last quarter.
@@ -337,7 +338,9 @@ async def _alerts(
     session: AsyncSession, principal: Principal, area: BaseGeometry, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """Alerts raised in the period over the area, and alerts still open, as the reader sees them."""
-    features, _ = await list_alerts(session, principal, AlertQuery(bbox=area.bounds, limit=200))
+    features, _total = await list_alerts(
+        session, principal, AlertQuery(bbox=area.bounds, limit=200)
+    )
     found = []
     for text in features:
         alert = _json(text)["properties"]
@@ -466,10 +469,10 @@ async def _hotspots(
             await analysis.emerging_layer(session, principal, scope, analysis.EmergingOptions())
         )
     except InvalidInput as error:
-        notes.append(f"Hot spots: not computed ({error.message}).")
+        notes.append(_("Hot spots: not computed ({reason}).", reason=error.message))
         return {"cells": [], "trend": {}, "windows": [], "summary": {}, "tested": False}
     if not current["summary"].get("tested", True):
-        notes.append(f"Hot spots: not tested ({current['summary']['reason']}).")
+        notes.append(_("Hot spots: not tested ({reason}).", reason=current["summary"]["reason"]))
     cells = _hot_cells(current)
     sites = await analysis.fetch_sites(session, principal, scope)
     trend_of = {f["properties"]["cell"]: f["properties"] for f in emerging["features"]}
@@ -522,29 +525,59 @@ def _key_points(report: Report) -> list[str]:
     points = []
     now = report.figures["incidents"]
     before = report.figures["incidents_before"]
-    change = "" if not before else f" ({(now - before) / before:+.0%} on the period before)"
-    points.append(f"{now} incidents in the area over {report.period_days} days{change}.")
+    if before:
+        points.append(
+            _(
+                "{count} incidents in the area over {days} days ({change} on the period before).",
+                count=format_number(now),
+                days=report.period_days,
+                change=format_percent((now - before) / before, signed=True),
+            )
+        )
+    else:
+        points.append(
+            _(
+                "{count} incidents in the area over {days} days.",
+                count=format_number(now),
+                days=report.period_days,
+            )
+        )
     if report.exposed_sites:
         top = report.exposed_sites[0]
-        name = top["name"] or "a site shown generalised"
+        name = top["name"] or _("a site shown generalised")
         points.append(
-            f"Most exposed IDP site: {name} ({top['incidents']} incidents within "
-            f"20 km, population {top['population'] or 'unknown'})."
+            _(
+                "Most exposed IDP site: {site} ({count} incidents within 20 km, population {population}).",
+                site=name,
+                count=top["incidents"],
+                population=format_number(top["population"]) if top["population"] else _("unknown"),
+            )
         )
     rising = estimate.rising_cells(report.hotspots)
     if rising:
         points.append(
-            f"{len(rising)} hot-spot cell(s) new, consecutive or intensifying, the strongest "
-            f"{rising[0]['place']}."
+            _(
+                "{count} hot-spot cell(s) new, consecutive or intensifying, the strongest {place}.",
+                count=len(rising),
+                place=rising[0]["place"],
+            )
         )
     gaps = report.coverage_gaps.get("summary", {})
     if gaps.get("gaps") and report.patrols_visible:
         points.append(
-            f"{gaps['gaps']} open IDP site(s) with no patrol within 5 km in the last 14 days "
-            f"({gaps['people_in_gaps']:,} people)."
+            _(
+                "{count} open IDP site(s) with no patrol within 5 km in the last 14 days ({people} people).",
+                count=gaps["gaps"],
+                people=format_number(gaps["people_in_gaps"]),
+            )
         )
     if report.projects_at_risk:
-        points.append(f"{len(report.projects_at_risk)} active project(s) in high-risk cells.")
+        points.append(
+            _(
+                "{count} active project(s) in high-risk cells.",
+                count=len(report.projects_at_risk),
+            )
+        )
     waiting = sum(
         1
         for r in report.open_requests
@@ -552,22 +585,31 @@ def _key_points(report: Report) -> list[str]:
     )
     if report.open_requests:
         points.append(
-            f"{len(report.open_requests)} open request(s) for civil assistance, {waiting} "
-            "waiting for a decision."
+            _(
+                "{count} open request(s) for civil assistance, {waiting} waiting for a decision.",
+                count=len(report.open_requests),
+                waiting=waiting,
+            )
         )
     recent = [a for a in report.alerts if a["recent"]]
     if recent:
-        points.append(f"{len(recent)} alert(s) raised in the period.")
+        points.append(_("{count} alert(s) raised in the period.", count=len(recent)))
     for shift in report.changes[:3]:
         points.append(shift["text"] + ".")
     if report.overdue_requests:
         points.append(
-            f"{len(report.overdue_requests)} request(s) waiting more than "
-            f"{estimate.REVIEW_DAYS} days for a decision."
+            _(
+                "{count} request(s) waiting more than {days} days for a decision.",
+                count=len(report.overdue_requests),
+                days=estimate.REVIEW_DAYS,
+            )
         )
     if report.overdue_projects:
         points.append(
-            f"{len(report.overdue_projects)} project(s) still ongoing past their end date."
+            _(
+                "{count} project(s) still ongoing past their end date.",
+                count=len(report.overdue_projects),
+            )
         )
     return points
 
@@ -579,7 +621,7 @@ async def _period_and_scope(
     end = query.end or datetime.now(UTC)
     start = query.start or end - timedelta(days=DEFAULT_DAYS[query.kind])
     if end <= start:
-        raise InvalidInput(["query", "end"], "the period ends before it starts")
+        raise InvalidInput(["query", "end"], _("the period ends before it starts"))
     scope = await analysis.resolve_scope(
         session,
         principal,
@@ -696,8 +738,10 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     cleared = sorted(principal.cleared_for, key=list(Classification).index)
     if Classification.restricted not in principal.cleared_for:
         notes.append(
-            "Restricted records (among them every report of sexual violence) are not in this "
-            "report: the account it was made for is not cleared for them."
+            _(
+                "Restricted records (among them every report of sexual violence) are not in this "
+                "report: the account it was made for is not cleared for them."
+            )
         )
     figures = {
         "incidents": sum(c["incidents"] for c in categories),
@@ -716,7 +760,7 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     }
     report = Report(
         kind=query.kind,
-        title=TITLES[query.kind],
+        title=_(TITLES[query.kind]),
         area_name=await _area_name(session, principal, query, area),
         area_bounds=area.bounds,
         start=start,
@@ -753,8 +797,10 @@ async def build_report(session: AsyncSession, principal: Principal, query: Repor
     report.patrols_visible = _sees_every("patrols", principal)
     if not report.patrols_visible:
         notes.append(
-            "Patrols are not all visible to this account: where no patrol is shown, none "
-            "may have been seen rather than none conducted, so coverage gaps are not stated."
+            _(
+                "Patrols are not all visible to this account: where no patrol is shown, none "
+                "may have been seen rather than none conducted, so coverage gaps are not stated."
+            )
         )
     report.key_points = _key_points(report)
     report.look_first = estimate.look_first(report)

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from service.auth.deps import PrincipalDep
 from service.db import SessionDep
+from service.i18n import LANGUAGE
 from service.jobs import service as jobs
 from service.jobs import views as jobs_views
 from service.reports.files import Format, report_query
 from service.reports.service import DEFAULT_DAYS, Kind, check_report
+from service.request_language import asked_language
 
 router = APIRouter(prefix="/api/reports", tags=["Reports"])
 
@@ -48,6 +50,14 @@ def _route(kind: Kind, summary: str, description: str) -> None:
                 "reports not yet judged too (never discredited ones nor merged duplicates)."
             ),
         ] = True,
+        lang: Annotated[
+            str | None,
+            Query(
+                description="The report's language (en, fr, ar); default: the language you "
+                "chose, else your browser's (Accept-Language).",
+                max_length=16,
+            ),
+        ] = None,
     ) -> Response:
         query = replace(report_query(kind, sector, bbox, start, end), verified_only=verified_only)
         await check_report(session, principal, query)
@@ -61,6 +71,7 @@ def _route(kind: Kind, summary: str, description: str) -> None:
             "end": query.end.isoformat() if query.end else None,
             "format": format,
             "verified_only": query.verified_only,
+            "language": asked_language(lang, LANGUAGE.get()),
         }
         job = await jobs.submit(session, principal, "report", params, total=100, unit="percent")
         return jobs_views.accepted(request, job, principal)

@@ -36,6 +36,7 @@ from service.core.records import (
 )
 from service.enums import Classification, Role
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.i18n import _
 from service.requests import workflow
 from service.requests.collection import ASSISTANCE_REQUESTS
 from service.requests.models import AssistanceRequest, AssistanceRequestHistory
@@ -68,16 +69,18 @@ async def submit(
     if principal.role is Role.partner:
         if principal.actor_id is None:
             raise Forbidden(
-                "your account is not linked to an actor (organisation); ask an admin to link "
-                "it (civop user add ... --actor <actor id>)"
+                _(
+                    "your account is not linked to an actor (organisation); ask an admin to link "
+                    "it (civop user add ... --actor <actor id>)"
+                )
             )
         if owner is not None and owner != principal.actor_id:
-            raise Forbidden("partners submit requests for their own actor only")
+            raise Forbidden(_("partners submit requests for their own actor only"))
         owner = principal.actor_id
     authorize(principal, "submit", owner=owner)
     if owner is None:
         raise InvalidInput(
-            ["body", "properties", "requesting_actor_id"], "name the requesting actor (its id)"
+            ["body", "properties", "requesting_actor_id"], _("name the requesting actor (its id)")
         )
     classification = Classification(properties.classification)
     # A partner's own request stays visible to it up to mission classification.
@@ -85,7 +88,9 @@ async def submit(
     if principal.role is Role.partner:
         allowed |= {Classification.public, Classification.mission}
     if classification not in allowed:
-        raise Forbidden(f"you may not submit {classification.value} requests")
+        raise Forbidden(
+            _("you may not submit {classification} requests", classification=classification.value)
+        )
     found = collection()
     values = _write_values(found, properties, geometry, replace=True)
     values["requesting_actor_id"] = owner
@@ -110,9 +115,9 @@ async def _locked(session: AsyncSession, principal: Principal, request_id: uuid.
     v = view(REQUESTS, principal)
     exact = await session.scalar(select(v.exact).where(v.where, REQUESTS.c.id == request_id))
     if exact is None:
-        raise NotFound("no such record in assistance_requests")
+        raise NotFound(_("no such record in assistance_requests"))
     if not exact:
-        raise Forbidden("you are not cleared for this request and may not change it")
+        raise Forbidden(_("you are not cleared for this request and may not change it"))
     row = (
         await session.execute(select(REQUESTS).where(REQUESTS.c.id == request_id).with_for_update())
     ).one()
@@ -144,12 +149,17 @@ def _not_before_need(moment: datetime, field: str, given: bool, row: Any) -> Non
     if given:
         raise InvalidInput(
             ["body", field],
-            f"{field} is before the support was needed (needed from {needed}); give when it "
-            "was delivered",
+            _(
+                "{field} is before the support was needed (needed from {needed}); give when it was delivered",
+                field=field,
+                needed=needed,
+            ),
         )
     raise Conflict(
-        f"the support is needed from {needed}: record its delivery once it is delivered, or "
-        "correct needed_from (PATCH) if it was needed earlier"
+        _(
+            "the support is needed from {needed}: record its delivery once it is delivered, or correct needed_from (PATCH) if it was needed earlier",
+            needed=needed,
+        )
     )
 
 
@@ -317,9 +327,9 @@ async def history(
         )
     ).one_or_none()
     if row is None:
-        raise NotFound("no such record in assistance_requests")
+        raise NotFound(_("no such record in assistance_requests"))
     if not row.exact:
-        raise Forbidden("you are not cleared for this request's history")
+        raise Forbidden(_("you are not cleared for this request's history"))
     entries = [
         HistoryEntry(
             step=Step(h.step),

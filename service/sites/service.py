@@ -17,6 +17,7 @@ from service.audit import trail
 from service.core import dates
 from service.core.records import _editable, act_as
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.i18n import _
 from service.sites.collection import IDP_SITES
 from service.sites.models import IdpSite, SitePopulation
 from service.sites.schemas import PopulationFigure, PopulationFigureIn, PopulationFigurePatch
@@ -30,7 +31,7 @@ async def _site_exact(session: AsyncSession, principal: Principal, site_id: uuid
     v = view(IdpSite.__table__, principal)  # type: ignore[arg-type]
     exact = await session.scalar(select(v.exact).where(v.where, IdpSite.id == site_id))
     if exact is None:
-        raise NotFound("no such record in idp_sites")
+        raise NotFound(_("no such record in idp_sites"))
     return bool(exact)
 
 
@@ -44,7 +45,7 @@ async def population_history(
     """Figures of a site, oldest first (withdrawn ones too when asked); only for principals
     who see the site in full."""
     if not await _site_exact(session, principal, site_id):
-        raise Forbidden("you are not cleared for this site's details")
+        raise Forbidden(_("you are not cleared for this site's details"))
     # The read gate of the site's child table: its rows, the staff fields as the reader may see them.
     statement = (
         view_children(FIGURES, SITES, principal)
@@ -73,9 +74,9 @@ async def _standing_figure(session: AsyncSession, site_id: uuid.UUID, figure_id:
         )
     ).one_or_none()
     if withdrawn_at is None:
-        raise NotFound("no such population figure for this site")
+        raise NotFound(_("no such population figure for this site"))
     if withdrawn_at[0] is not None:
-        raise Conflict("this population figure was withdrawn and cannot change; add a new one")
+        raise Conflict(_("this population figure was withdrawn and cannot change; add a new one"))
 
 
 async def _follow_latest(session: AsyncSession, site_id: uuid.UUID) -> None:
@@ -115,7 +116,9 @@ async def correct_population(
     values = correction.model_dump(exclude_unset=not replace)
     for required in ("observed_on", "individuals"):
         if required in values and values[required] is None:
-            raise InvalidInput(["body", required], f"{required} cannot be empty; give a value")
+            raise InvalidInput(
+                ["body", required], _("{required} cannot be empty; give a value", required=required)
+            )
     dates.not_in_future(values.get("observed_on"), ["body", "observed_on"], COUNTED)
     await _may_write_site(session, principal, site_id)
     await _standing_figure(session, site_id, figure_id)

@@ -10,6 +10,7 @@ from fastapi import Request, Response
 from starlette.staticfiles import StaticFiles
 
 from service.errors import NotFound
+from service.i18n import _
 
 HERE = Path(__file__).resolve().parent
 OWN = HERE / "static"
@@ -67,5 +68,5 @@ async def own_file(path: str, request: Request) -> Response:
 async def vendor_file(package: str, path: str, request: Request) -> Response:
     files = _vendor.get(package)
     if files is None:
-        raise NotFound(f"no static package {package!r}")
+        raise NotFound(_("no static package {package!r}", package=package))
     return await files.get_response(path, request.scope)

@@ -13,11 +13,22 @@ from branca.element import Figure, MacroElement
 from folium.map import CustomPane
 from folium.template import Template
 
+from service import labels
 from service.basemap.service import basemap_info
 from service.config import Settings
+from service.i18n import (
+    LANGUAGE,
+    _,
+    direction,
+    in_language,
+    language_name,
+    languages,
+    zone,
+    zone_label,
+)
 from service.layers.heat import HEAT_MAX_ZOOM
 from service.viewer import assets, styles
-from service.viewer.messages import MESSAGES
+from service.viewer.messages import MESSAGES, messages
 
 TEMPLATES = assets.TEMPLATES
 
@@ -33,7 +44,8 @@ PANES = {
     "civop-labels": 470,
 }
 
-#: The layers in the layer control: key used by the script, name shown, shown on opening.
+#: The layers in the layer control: key used by the script, name shown (translated when the
+#: page is built), shown on opening.
 LAYERS: list[tuple[str, str, bool]] = [
     ("places", MESSAGES["layer.places"], True),
     ("sectors", MESSAGES["layer.sectors"], True),
@@ -78,11 +90,14 @@ class MapApp(MacroElement):
         self.groups = groups
         self.config = config
         self.legend = styles.legend(alerts="alerts" in groups)
-        self.messages = MESSAGES
+        self.messages = messages()
         self.categories = [
             {"value": str(k), "label": styles.label(str(k)), "colour": c}
             for k, c in styles.INCIDENT_COLOURS.items()
         ]
+        language = LANGUAGE.get()
+        self.language = language
+        self.languages = [{"code": code, "name": language_name(code)} for code in languages()]
 
 
 @lru_cache(maxsize=1)
@@ -118,9 +133,12 @@ class PageOptions:
     alerts_available: bool = False
     #: The basemap civop serves from its file: (format, min zoom, max zoom, attribution).
     basemap_file: tuple[str, int, int, str] | None = None
+    #: The page's language (its texts, its direction) and the mission's time zone.
+    language: str = "en"
+    time_zone: str = "UTC"
 
     @classmethod
-    def of(cls, settings: Settings, *, alerts_available: bool) -> PageOptions:
+    def of(cls, settings: Settings, *, alerts_available: bool, language: str = "en") -> PageOptions:
         info = basemap_info(settings)
         return cls(
             mission_bbox=settings.mission_bbox,
@@ -130,12 +148,27 @@ class PageOptions:
             basemap_file=None
             if info is None
             else (info.format, info.minzoom, info.maxzoom, info.attribution),
+            language=language,
+            time_zone=settings.time_zone,
         )
 
 
 @lru_cache(maxsize=8)
 def build_page(options: PageOptions) -> str:
-    """The HTML of ``/map``; every script and stylesheet it loads is served under ``/static``."""
+    """The HTML of ``/map`` in the options' language (``lang`` and ``dir`` on the page, its
+    layout mirrored right to left); every script and stylesheet it loads is served under
+    ``/static``."""
+    with in_language(options.language):
+        html = _build_page(options)
+    # Folium writes a bare <html>: the page says its language and direction.
+    return html.replace(
+        "<html>",
+        f'<html lang="{options.language}" dir="{direction(options.language)}">',
+        1,
+    )
+
+
+def _build_page(options: PageOptions) -> str:
     west, south, east, north = options.mission_bbox
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2],
@@ -154,7 +187,7 @@ def build_page(options: PageOptions) -> str:
     ]
     figure = fmap.get_root()
     assert isinstance(figure, Figure)
-    figure.title = MESSAGES["page.title"]
+    figure.title = _(MESSAGES["page.title"])
     figure.header.add_child(
         folium.Element('<link rel="icon" type="image/svg+xml" href="/static/viewer/favicon.svg">'),
         name="civop_favicon",
@@ -168,7 +201,7 @@ def build_page(options: PageOptions) -> str:
             tiles=options.basemap_url, attr="Basemap", name="Basemap", overlay=True
         ).add_to(fmap)
     layers = LAYERS + ([ALERTS_LAYER] if options.alerts_available else [])
-    groups = {key: folium.FeatureGroup(name=name, show=shown) for key, name, shown in layers}
+    groups = {key: folium.FeatureGroup(name=_(name), show=shown) for key, name, shown in layers}
     for group in groups.values():
         group.add_to(fmap)
     control = folium.LayerControl(position="topright", collapsed=False)
@@ -191,7 +224,12 @@ def page_config(options: PageOptions) -> dict[str, Any]:
         "clustersFromZoom": CLUSTERS_FROM_ZOOM,
         "clusterPx": CLUSTER_PX,
         "styles": styles.styles(),
-        "messages": MESSAGES,
+        "messages": messages(),
+        "labels": labels.all_labels(),
+        "language": options.language,
+        "direction": direction(options.language),
+        "timeZone": options.time_zone,
+        "timeZoneLabel": zone_label(tz=zone(options.time_zone)),
         "categories": [str(k) for k in styles.INCIDENT_COLOURS],
         "basemap": None
         if options.basemap_file is None

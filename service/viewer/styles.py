@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from service import labels
 from service.enums import (
     ActorCategory,
     BaseKind,
@@ -15,6 +16,7 @@ from service.enums import (
     SectorLevel,
     SiteStatus,
 )
+from service.i18n import _, format_number
 
 #: Incident categories, told apart by people with colour-vision deficiency: the eight colours of
 #: Okabe and Ito ("Color Universal Design", 2008) with two of Paul Tol's muted scheme and a
@@ -113,16 +115,9 @@ SITE_LABEL_ZOOM = 11
 SITE_RADIUS = {"min": 4, "max": 22, "per_sqrt_person": 0.09}
 
 
-#: Words that are not written as their enumerated value reads.
-WORDS = {"ingo": "INGO", "ngo": "NGO", "un_agency": "UN agency"}
-
-
 def label(value: str) -> str:
-    """``attack_on_civilians`` -> ``Attack on civilians``."""
-    if value in WORDS:
-        return WORDS[value]
-    text = value.replace("_", " ")
-    return text[:1].upper() + text[1:]
+    """``attack_on_civilians`` -> ``Attack on civilians``, in the current language."""
+    return labels.label(value)
 
 
 def styles() -> dict[str, Any]:
@@ -158,30 +153,37 @@ def legend(*, alerts: bool = False) -> list[dict[str, Any]]:
         {
             "kind": "area",
             "colour": colour,
-            "label": f"{lower:g} to {RISK_CLASSES[i + 1][0]:g}"
+            "label": _(
+                "{lower} to {upper}",
+                lower=format_number(lower),
+                upper=format_number(RISK_CLASSES[i + 1][0]),
+            )
             if i + 1 < len(RISK_CLASSES)
-            else f"{lower:g} and more",
+            else _("{lower} and more", lower=format_number(lower)),
         }
         for i, (lower, colour) in enumerate(RISK_CLASSES)
     ]
     open_alerts = [
-        {"title": "Open alerts", "rows": [{"kind": "dashed", "colour": "#e00000", "label": "Area"}]}
+        {
+            "title": _("Open alerts"),
+            "rows": [{"kind": "dashed", "colour": "#e00000", "label": _("Area")}],
+        }
     ]
     return (open_alerts if alerts else []) + [
-        {"title": "Incidents", "rows": rows(INCIDENT_COLOURS, "dot")},
+        {"title": _("Incidents"), "rows": rows(INCIDENT_COLOURS, "dot")},
         {
-            "title": "Incidents, zoomed out or crowded",
-            "rows": [{"kind": "heat", "colour": "", "label": "Few to many incidents"}],
+            "title": _("Incidents, zoomed out or crowded"),
+            "rows": [{"kind": "heat", "colour": "", "label": _("Few to many incidents")}],
         },
         {
-            "title": "IDP sites (size: population)",
+            "title": _("IDP sites (size: population)"),
             "rows": rows(SITE_COLOURS, "circle"),
         },
-        {"title": "Actors", "rows": rows(ACTOR_COLOURS, "dot")},
-        {"title": "Projects", "rows": rows(PROJECT_COLOURS, "dot")},
-        {"title": "Bases (black outline)", "rows": rows(BASE_COLOURS, "base")},
+        {"title": _("Actors"), "rows": rows(ACTOR_COLOURS, "dot")},
+        {"title": _("Projects"), "rows": rows(PROJECT_COLOURS, "dot")},
+        {"title": _("Bases (black outline)"), "rows": rows(BASE_COLOURS, "base")},
         {
-            "title": "Patrol routes",
+            "title": _("Patrol routes"),
             "rows": [
                 {"kind": "line", "colour": s["color"], "label": label(str(k))}
                 if not s["dashArray"]
@@ -190,7 +192,7 @@ def legend(*, alerts: bool = False) -> list[dict[str, Any]]:
             ],
         },
         {
-            "title": "Sectors",
+            "title": _("Sectors"),
             "rows": [
                 {
                     "kind": "dashed" if s["dashArray"] else "line",
@@ -200,12 +202,17 @@ def legend(*, alerts: bool = False) -> list[dict[str, Any]]:
                 for k, s in SECTOR_STYLES.items()
             ],
         },
-        {"title": f"Risk overlay (per {RISK_REFERENCE_KM2} km² cell)", "rows": risk},
         {
-            "title": "Hot spots (Gi*, FDR-controlled)",
+            "title": _(
+                "Risk overlay (per {area} km² cell)", area=format_number(RISK_REFERENCE_KM2)
+            ),
+            "rows": risk,
+        },
+        {
+            "title": _("Hot spots (Gi*, FDR-controlled)"),
             "rows": [
-                {"kind": "area", "colour": HOTSPOT_COLOURS["hot"], "label": "Hot spot"},
-                {"kind": "area", "colour": HOTSPOT_COLOURS["cold"], "label": "Cold spot"},
+                {"kind": "area", "colour": HOTSPOT_COLOURS["hot"], "label": _("Hot spot")},
+                {"kind": "area", "colour": HOTSPOT_COLOURS["cold"], "label": _("Cold spot")},
             ],
         },
     ]

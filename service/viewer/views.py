@@ -3,11 +3,14 @@ them returns data: the page reads every layer from the API with the signed-in us
 
 from __future__ import annotations
 
+from html import escape
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.routing import Match
 
 from service.config import get_settings
+from service.i18n import LANGUAGE, _
 from service.viewer import assets
 from service.viewer.page import PageOptions, build_page
 
@@ -32,14 +35,20 @@ def alerts_available(request: Request) -> bool:
 async def map_page(request: Request) -> Response:
     not_installed = assets.missing()
     if not_installed:
-        return HTMLResponse(
-            "<!DOCTYPE html><title>civop map: assets missing</title>"
-            "<p>The map's JavaScript libraries are not installed "
-            f"({', '.join(not_installed)}). Run <code>make assets</code> (npm ci in "
-            "service/viewer) and reload.</p>",
-            status_code=503,
+        title = escape(_("civop map: assets missing"))
+        text = escape(
+            _(
+                "The map's JavaScript libraries are not installed ({packages}). Run "
+                "make assets (npm ci in service/viewer) and reload.",
+                packages=", ".join(not_installed),
+            )
         )
-    options = PageOptions.of(get_settings(), alerts_available=alerts_available(request))
+        return HTMLResponse(f"<!DOCTYPE html><title>{title}</title><p>{text}</p>", status_code=503)
+    # The page's language: lang= in the address, else the browser's (the script moves to the
+    # user's own language once they have signed in).
+    options = PageOptions.of(
+        get_settings(), alerts_available=alerts_available(request), language=LANGUAGE.get()
+    )
     html = build_page(options)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 

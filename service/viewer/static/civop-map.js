@@ -128,26 +128,52 @@
 
   var WORDS = { ingo: 'INGO', ngo: 'NGO', un_agency: 'UN agency' };
 
+  /** An enumerated value's label in the page's language (service/labels.py). */
   function label(value) {
     if (value === null || value === undefined) return '';
+    var labels = (state.config && state.config.labels) || {};
+    if (labels[value]) return labels[value];
     if (WORDS[value]) return WORDS[value];
     var text = String(value).replace(/_/g, ' ');
     return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
+  /** The page's language for Intl (Arabic with the Latin digits the reports use too). */
+  function locale() {
+    var language = (state.config && state.config.language) || 'en';
+    return language === 'ar' ? 'ar-u-nu-latn' : language;
+  }
+
+  function timeZone() {
+    return (state.config && state.config.timeZone) || 'UTC';
+  }
+
+  /** An instant in the mission's local time, written for the page's language, zone named. */
   function when(value) {
     if (!value) return '';
     var moment = new Date(value);
     if (isNaN(moment.getTime())) return String(value);
-    return moment.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+    var text = new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: timeZone() }).format(moment);
+    return text + ' (' + ((state.config && state.config.timeZoneLabel) || 'UTC') + ')';
   }
 
   function number(value) {
-    return value === null || value === undefined ? '' : Number(value).toLocaleString('en');
+    return value === null || value === undefined ? '' : Number(value).toLocaleString(locale());
   }
 
+  function decimal(value) {
+    return value === null || value === undefined ? '' : Number(value).toLocaleString(locale(), { maximumSignificantDigits: 3 });
+  }
+
+  /** The mission's local day (YYYY-MM-DD) of an instant: periods are the mission's days. */
   function isoDay(moment) {
-    return new Date(moment).toISOString().slice(0, 10);
+    var parts = {};
+    new Intl.DateTimeFormat('en-CA', { timeZone: timeZone(), year: 'numeric', month: '2-digit', day: '2-digit' })
+      .formatToParts(new Date(moment))
+      .forEach(function (part) {
+        parts[part.type] = part.value;
+      });
+    return parts.year + '-' + parts.month + '-' + parts.day;
   }
 
   function sinceStart() {
@@ -195,7 +221,11 @@
   // ---------------------------------------------------------------------------------------
 
   function authHeaders() {
-    return { Authorization: 'Bearer ' + state.token };
+    return { Authorization: 'Bearer ' + state.token, 'Accept-Language': pageLanguage() };
+  }
+
+  function pageLanguage() {
+    return (state.config && state.config.language) || document.documentElement.lang || 'en';
   }
 
   function api(path, options) {
@@ -279,6 +309,36 @@
     document.getElementById('civop-username').focus();
   }
 
+  /** The page again in ``language`` (the view, in the address, is kept). */
+  function showLanguage(language) {
+    var url = new URL(window.location.href);
+    url.searchParams.set('lang', language);
+    window.location.replace(url.toString());
+  }
+
+  /** The language pickers: a signed-in user's choice is kept with their account. */
+  function wireLanguage() {
+    Array.prototype.forEach.call(document.querySelectorAll('.civop-language-select'), function (select) {
+      select.addEventListener('change', function () {
+        var language = select.value;
+        if (!state.token) {
+          showLanguage(language);
+          return;
+        }
+        api('/auth/me', {
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ language: language }),
+        })
+          .then(function (response) {
+            if (!response.ok) throw new Error('/auth/me answered ' + response.status);
+            showLanguage(language);
+          })
+          .catch(report);
+      });
+    });
+  }
+
   function wireLogin() {
     var form = document.getElementById('civop-login-form');
     form.addEventListener('submit', function (event) {
@@ -288,7 +348,7 @@
       body.set('password', document.getElementById('civop-password').value);
       var button = document.getElementById('civop-login-submit');
       button.disabled = true;
-      fetch('/auth/token', { method: 'POST', body: body })
+      fetch('/auth/token', { method: 'POST', body: body, headers: { 'Accept-Language': pageLanguage() } })
         .then(function (response) {
           return response.json().then(function (answer) {
             if (!response.ok) throw new Error(answer.detail || t('login.refused'));
@@ -343,6 +403,11 @@
     apiJson('/auth/me')
       .then(function (who) {
         state.me = who;
+        // The language the user chose on any page or device: the map moves to it.
+        if (who.language && who.language !== state.config.language) {
+          showLanguage(who.language);
+          return;
+        }
         var scope = who.sector_scope ? ', ' + t('user.scope', { count: who.sector_scope.length }) : '';
         document.getElementById('civop-whoami').textContent =
           who.username + ' (' + who.role + (who.cleared_restricted ? ', ' + t('user.cleared') : '') + scope + ')';
@@ -378,7 +443,7 @@
         ['record.incidents.occurred_at', 'occurred_at', when],
         ['record.incidents.reported_at', 'reported_at', when],
         ['record.incidents.severity', 'severity', function (v) {
-          return v + ' of 5';
+          return t('severity.of_5', { severity: v });
         }],
         ['record.incidents.killed', 'killed', number],
         ['record.incidents.injured', 'injured', number],
@@ -474,7 +539,7 @@
         ['record.alerts.kind', 'kind', label],
         ['record.alerts.status', 'status', label],
         ['record.alerts.severity', 'severity', function (v) {
-          return v + ' of 5';
+          return t('severity.of_5', { severity: v });
         }],
         ['record.alerts.triggered_at', 'triggered_at', when],
         ['record.alerts.acknowledged_at', 'acknowledged_at', when],
@@ -615,7 +680,7 @@
         })
     );
     var box = el('div', { class: 'civop-popup civop-record' }, [
-      el('div', { class: 'civop-record-kind', text: 'Analysis cell' }),
+      el('div', { class: 'civop-record-kind', text: t('cell.kind') }),
       el('h3', { class: 'civop-record-title', text: title }),
       table,
     ]);
@@ -1123,12 +1188,12 @@
           }
         );
         swapIn(self, grid, function (p, latlng) {
-          openCellPopup('Risk ' + Number(p.risk).toPrecision(3), [
-            ['Per ' + state.config.styles.risk.reference_km2 + ' km²', perReferenceCell(p.risk, state.map.getZoom()).toPrecision(3)],
-            ['Hazard', Number(p.hazard).toPrecision(3)],
-            ['Vulnerability', Number(p.vulnerability).toPrecision(3)],
-            ['Patrol coverage', Number(p.coverage).toPrecision(3)],
-            ['H3 cell', p.cell],
+          openCellPopup(t('cell.risk', { value: decimal(p.risk) }), [
+            [t('cell.per_reference', { area: number(state.config.styles.risk.reference_km2) }), decimal(perReferenceCell(p.risk, state.map.getZoom()))],
+            [t('cell.hazard'), decimal(p.hazard)],
+            [t('cell.vulnerability'), decimal(p.vulnerability)],
+            [t('cell.coverage'), decimal(p.coverage)],
+            [t('cell.h3'), p.cell],
           ], latlng);
         });
       },
@@ -1166,11 +1231,11 @@
               cell.on('click', function (event) {
                 L.DomEvent.stopPropagation(event);
                 var p = f.properties;
-                openCellPopup((p.hotspot === 'hot' ? 'Hot spot' : 'Cold spot') + ' (' + p.confidence + ' %)', [
-                  ['Incidents', p.incidents],
-                  ['Gi* z-score', p.z],
-                  ['q (FDR-adjusted p)', p.q],
-                  ['H3 cell', p.cell],
+                openCellPopup(t(p.hotspot === 'hot' ? 'cell.hot' : 'cell.cold', { confidence: p.confidence }), [
+                  [t('cell.incidents'), number(p.incidents)],
+                  [t('cell.z'), p.z],
+                  [t('cell.q'), p.q],
+                  [t('cell.h3'), p.cell],
                 ], event.latlng);
               });
             },
@@ -1989,7 +2054,7 @@
       return [
         'interval=' + interval.value,
         'bbox=' + bbox,
-        'datetime=' + isoDay(s.start) + 'T00:00:00Z/..',
+        'datetime=' + isoDay(s.start) + '/..', // a bare day: the mission's local day
         filterQuery(),
       ];
     }
@@ -2344,6 +2409,7 @@
     map.on('click', clickThrough);
 
     wireLogin();
+    wireLanguage();
     wireToolbar();
     wireFilters();
     wirePrint();

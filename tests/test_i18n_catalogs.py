@@ -1,0 +1,245 @@
+"""The translation catalogs are complete: every text marked for translation in the code and the
+templates (extracted now, as ``make messages`` does, so texts added anywhere are seen) has a
+French and an Arabic translation, with the same ``{placeholders}``; enumerated values all have
+labels. No database needed."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from service import i18n, labels
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICE = ROOT / "service"
+LANGUAGES = ("fr", "ar")
+
+
+def extracted() -> dict[str, str]:
+    """Every text marked with ``_()``/``N_()`` in service/, and ``say()`` in geo/ (babel.cfg's
+    rules, as ``make messages`` extracts them): {text: where}."""
+    with (ROOT / "babel.cfg").open() as rules:
+        method_map, options_map = parse_mapping_cfg(rules)
+    found: dict[str, str] = {}
+    for folder in (SERVICE, ROOT / "geo"):
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(folder),
+            method_map,
+            options_map,
+            keywords={"_": None, "N_": None, "say": None},
+            directory_filter=lambda path: (
+                "node_modules" not in path and not Path(path).name.startswith((".", "_"))
+            ),
+        ):
+            text = message if isinstance(message, str) else message[0]
+            if text:
+                found.setdefault(text, f"{folder.name}/{filename}:{lineno}")
+    return found
+
+
+def catalog(language: str) -> Catalog:
+    path = SERVICE / "locale" / language / "LC_MESSAGES" / "civop.po"
+    with path.open("rb") as file:
+        return read_po(file, locale=language)
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, str]:
+    found = extracted()
+    assert len(found) > 200  # the extraction ran over the service, not an empty folder
+    return found
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_marked_text_is_translated(texts: dict[str, str], language: str) -> None:
+    """A text added with _() or N_() and not yet translated fails here: run `make messages`,
+    translate the new entries of service/locale/<lang>/LC_MESSAGES/civop.po."""
+    po = catalog(language)
+    untranslated = [
+        f"{where}: {text!r}"
+        for text, where in sorted(texts.items(), key=lambda kv: kv[1])
+        if not (entry := po.get(text)) or not entry.string or entry.fuzzy
+    ]
+    assert not untranslated, (
+        f"{len(untranslated)} texts have no {language} translation (run `make messages` and "
+        f"translate them in service/locale/{language}/LC_MESSAGES/civop.po):\n"
+        + "\n".join(untranslated[:40])
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translations_keep_their_placeholders(language: str) -> None:
+    wrong = [
+        f"{entry.id!r} -> {entry.string!r}"
+        for entry in catalog(language)
+        if entry.id
+        and isinstance(entry.id, str)
+        and isinstance(entry.string, str)
+        and entry.string
+        and placeholders(entry.id) != placeholders(entry.string)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_catalog_holds_no_stale_or_fuzzy_entries(texts: dict[str, str], language: str) -> None:
+    """What the code no longer says is not kept (make messages drops it)."""
+    stale = [entry.id for entry in catalog(language) if entry.id and entry.id not in texts]
+    assert not stale, stale[:20]
+
+
+def test_every_enumerated_value_has_a_label() -> None:
+    for vocabulary in labels.ENUMS:
+        named = labels.LABELS[vocabulary.__name__]
+        assert set(named) == {member.value for member in vocabulary}, vocabulary.__name__
+
+
+def test_translations_are_used() -> None:
+    with i18n.in_language("fr"):
+        assert labels.label("attack_on_civilians") == "Attaque contre des civils"
+        assert labels.label("planned_camp", "SiteType") == "Camp planifié"
+        assert i18n._("{count} incidents in view", count=3) == "3 incidents visibles"
+    with i18n.in_language("ar"):
+        assert labels.label("attack_on_civilians") == "هجوم على المدنيين"
+        assert i18n.is_rtl()
+    assert labels.label("attack_on_civilians") == "Attack on civilians"
+
+
+def test_babel_cfg_reads_python_and_templates() -> None:
+    rules = (ROOT / "babel.cfg").read_text()
+    assert re.search(r"^\[python: \*\*\.py\]", rules, re.M)
+    assert re.search(r"^\[jinja2: \*\*/templates/\*\*\.html\]", rules, re.M)
+
+
+#: Words a template may write as they are in every language: names, formats, symbols.
+UNTRANSLATED = {"civop", "PDF", "PNG", "Gi", "z", "km", "MGRS", "DSRSG", "HOMC", "RC", "HC"}
+#: Attributes people read (the rest are names, classes, ids, option values...).
+READ_ATTRIBUTES = ("alt", "title", "placeholder", "aria-label", "label")
+
+
+def unmarked_texts(source: str) -> list[str]:
+    """Text a Jinja2 template writes outside ``{{ }}``/``{% %}`` that people would read:
+    the words between tags, and literal values of the attributes people read."""
+    from jinja2 import Environment
+
+    data = "".join(
+        value for _line, kind, value in Environment(autoescape=True).lex(source) if kind == "data"
+    )
+    data = re.sub(r"<(style|script)\b.*?</\1>", " ", data, flags=re.S | re.I)
+    found = []
+    for attribute in READ_ATTRIBUTES:
+        for value in re.findall(rf'\b{attribute}="([^"]*)"', data):
+            found += [value] if _words(value) else []
+    text = re.sub(r"<[^>]*>", " ", data)
+    found += [chunk.strip() for chunk in re.split(r"\s{2,}|\n", text) if _words(chunk)]
+    return found
+
+
+def _words(text: str) -> bool:
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    return any(word not in UNTRANSLATED for word in words)
+
+
+def templates() -> list[Path]:
+    return sorted(
+        path
+        for pattern in ("**/templates/**/*.html", "**/templates/**/*.j2", "**/templates/*.html")
+        for path in SERVICE.glob(pattern)
+        if "node_modules" not in path.parts
+    )
+
+
+def test_templates_write_no_text_outside_the_catalogs() -> None:
+    """Every text of every template (the map's panels, the reports, the workspace's pages)
+    goes through _(): one written as it is fails here, with its file."""
+    found = {
+        str(path.relative_to(ROOT)): unmarked
+        for path in dict.fromkeys(templates())
+        if (unmarked := unmarked_texts(path.read_text()))
+    }
+    assert not found, found
+
+
+def test_the_template_check_sees_unmarked_text() -> None:
+    assert unmarked_texts('<p class="x">Save the report</p>') == ["Save the report"]
+    assert unmarked_texts('<img alt="Map of the area" src="{{ m }}">') == ["Map of the area"]
+    assert unmarked_texts('<p>{{ _("Save the report") }} <b>{{ n }}</b> km</p>') == []
+
+
+#: The refusals whose message is for people (the code is the class).
+REFUSALS = {
+    "NotFound",
+    "Forbidden",
+    "Conflict",
+    "Unauthorized",
+    "TooManyRequests",
+    "CivopError",
+    "DatabaseUnavailable",
+    "InvalidInput",
+}
+
+
+def unmarked_refusals(path: Path) -> list[str]:
+    """``raise NotFound("text")`` or an f-string: a refusal whose message is not from _()."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in REFUSALS
+        ):
+            continue
+        messages = node.args[1:2] if node.func.id == "InvalidInput" else node.args[:1]
+        for message in messages:
+            literal = isinstance(message, ast.Constant) and isinstance(message.value, str)
+            if literal or isinstance(message, ast.JoinedStr | ast.BinOp):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+#: Refusals still written in English only, each a message assembled from parts; none may be
+#: added (the command line's messages are for operators and stay English).
+NOT_YET_TRANSLATED = {
+    "service/access/actions.py": 1,
+    "service/alerts/service.py": 2,
+    "service/alerts/views.py": 2,
+    "service/analysis/scope.py": 2,
+    "service/analysis/views.py": 2,
+    "service/auth/service.py": 1,
+    "service/collections/registry.py": 1,
+    "service/core/dates.py": 1,
+    "service/core/records.py": 1,
+    "service/jobs/service.py": 2,
+    "service/layers/items.py": 1,
+    "service/layers/protocol.py": 1,
+    "service/projects/service.py": 1,
+    "service/requests/service.py": 2,
+}
+
+
+def test_api_refusals_are_written_with_the_catalogs() -> None:
+    by_file: dict[str, list[str]] = {}
+    for path in SERVICE.rglob("*.py"):
+        if "cli" in path.relative_to(SERVICE).parts:
+            continue
+        for place in unmarked_refusals(path):
+            by_file.setdefault(place.split(":")[0], []).append(place)
+    grown = {
+        name: places
+        for name, places in by_file.items()
+        if len(places) > NOT_YET_TRANSLATED.get(name, 0)
+    }
+    assert not grown, f"refusals without _(): {grown}"
