@@ -289,8 +289,10 @@ def _rows(report: dict[str, Any], wanted: ImportRequest) -> list[dict[str, Any]]
         if target.kind == "geometry" or target.name in NOT_IMPORTED:
             continue
         targets.append((target.name, True, target.choices, target.required))
+    described = COLLECTIONS[wanted.collection].properties.model_fields
     rows = []
     for name, constant_ok, choices, required in targets:
+        info = described.get(name)
         if name in constants:
             chosen = CONSTANT
         elif fields.get(name):
@@ -308,6 +310,7 @@ def _rows(report: dict[str, Any], wanted: ImportRequest) -> list[dict[str, Any]]
                 "how": MATCHED_BY.get(how.get(name, ""), ""),
                 "choices": choices,
                 "required": required,
+                "description": (info.description or "") if info is not None else "",
             }
         )
     return rows

@@ -2258,6 +2258,7 @@
     state.control = parts.control;
     state.config = config;
     placePanels(map);
+    exportLink();
     basemapLayer(map, parts.control);
     placesLayer();
 
