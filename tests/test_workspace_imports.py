@@ -124,6 +124,8 @@ async def test_a_utm_shapefile_is_imported_after_its_mapping_is_fixed_then_rolle
     page = opened.page
     try:
         await check_file(opened, utm_shapefile(tmp_path))
+        # The keyboard's focus moves to what the check found.
+        await expect(page.get_by_role("heading", name="What the import would do")).to_be_focused()
         summary = page.locator("dl").filter(has_text="Coordinate reference system")
         await expect(summary).to_contain_text("EPSG:32635")
         await expect(summary).to_contain_text("converted to WGS 84")
@@ -161,7 +163,9 @@ async def test_a_utm_shapefile_is_imported_after_its_mapping_is_fixed_then_rolle
         assert sorted(kept.splitlines()) == sorted(VALUE_MAP.splitlines())
         await shot(opened, "preview-fixed", docs=True)
 
-        await page.get_by_role("button", name="Import 3 records").click()
+        # Confirmed with the keyboard alone.
+        await page.get_by_role("button", name="Import 3 records").focus()
+        await page.keyboard.press("Enter")
         await page.wait_for_url(re.compile(r"/workspace/imports/[0-9a-f-]{36}$"))
         import_id = page.url.rsplit("/", 1)[1]
         state = page.get_by_role("status").filter(has_text=re.compile(r"^\s*Imported\s*$"))
@@ -252,9 +256,19 @@ async def test_the_preview_names_the_row_and_field_of_every_problem(
         await expect(summary.get_by_role("link")).to_have_attribute("href", "#import-mapping")
         await expect(page.get_by_label("category taken from")).to_be_visible()
         await shot(opened, "mapping-refused")
+        # A line of translated values that is not 'value = value' is refused at its box.
+        await page.get_by_label("category taken from").select_option("category")
+        await page.get_by_label("Translated values of category").fill("Pillage looting")
+        await page.get_by_role("button", name="Check again with this mapping").click()
+        summary = page.get_by_role("alert").filter(has_text="Line 1 of the values for category")
+        await expect(summary.get_by_role("link")).to_have_attribute(
+            "href", "#import-values-category"
+        )
         # A preview writes nothing and starts no import.
         assert len((await officer_api.get("/api/imports")).json()) == before
-        assert opened.errors == [], opened.errors
+        # The browser logs the refused form's 422; nothing else went wrong.
+        unexpected = [e for e in opened.errors if "status of 422" not in e]
+        assert unexpected == [], opened.errors
     finally:
         await opened.close()
 

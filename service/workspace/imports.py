@@ -29,7 +29,7 @@ from service.i18n import N_, _
 from service.imports import drafts
 from service.imports import service as imports
 from service.imports.models import ImportJob, JobStatus
-from service.imports.request import ImportRequest, import_request
+from service.imports.request import ImportRequest, import_request, parse_mapping
 from service.imports.targets import NOT_IMPORTED, target_schema
 from service.jobs import service as jobs
 from service.jobs.models import ACTIVE, Job, JobState
@@ -289,8 +289,10 @@ def _rows(report: dict[str, Any], wanted: ImportRequest) -> list[dict[str, Any]]
         if target.kind == "geometry" or target.name in NOT_IMPORTED:
             continue
         targets.append((target.name, True, target.choices, target.required))
+    described = COLLECTIONS[wanted.collection].properties.model_fields
     rows = []
     for name, constant_ok, choices, required in targets:
+        info = described.get(name)
         if name in constants:
             chosen = CONSTANT
         elif fields.get(name):
@@ -308,6 +310,7 @@ def _rows(report: dict[str, Any], wanted: ImportRequest) -> list[dict[str, Any]]
                 "how": MATCHED_BY.get(how.get(name, ""), ""),
                 "choices": choices,
                 "required": required,
+                "description": (info.description or "") if info is not None else "",
             }
         )
     return rows
@@ -361,10 +364,15 @@ def _value_map(text: str, field: str) -> dict[str, str]:
     return table
 
 
+def _given_mapping(form: FormData) -> dict[str, Any] | None:
+    """The mapping the previous step used, checked as the API checks one."""
+    return parse_mapping(_text(form, "mapping"))
+
+
 def mapping_of(form: FormData) -> dict[str, Any]:
     """The mapping the preview's form asks for: the mapping given before, with every field
     the user changed (a column, none, one value for all, translated values)."""
-    given: dict[str, Any] = json.loads(_text(form, "mapping") or "{}")
+    given: dict[str, Any] = _given_mapping(form) or {}
     names = [str(k).removeprefix("source-") for k in form if str(k).startswith("source-")]
     for name in names:
         source = _text(form, f"source-{name}") or NOT_TAKEN
@@ -400,7 +408,11 @@ async def preview_again(
     try:
         wanted = _request(form, mapping_of(form))
     except InvalidInput as error:
-        previous = _request(form, json.loads(_text(form, "mapping") or "{}") or None)
+        try:
+            kept = _given_mapping(form)
+        except InvalidInput:
+            kept = None
+        previous = _request(form, kept)
         return _preview(
             request,
             draft,
@@ -422,7 +434,7 @@ async def import_draft(
     imports.check_writer(principal)
     draft = drafts.get(principal, draft_id, settings)
     form = await request.form(max_files=0, max_fields=20)
-    wanted = _request(form, json.loads(_text(form, "mapping") or "{}") or None)
+    wanted = _request(form, _given_mapping(form))
     job, _work = await drafts.submit_import(session, principal, draft, wanted, settings)
     target = f"/workspace/imports/{job.id}"
     return HTMLResponse("", headers={"HX-Redirect": target, **pages.FRAGMENT_HEADERS})

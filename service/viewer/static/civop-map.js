@@ -2351,6 +2351,7 @@
     state.control = parts.control;
     state.config = config;
     placePanels(map);
+    exportLink();
     basemapLayer(map, parts.control);
     placesLayer();
 
