@@ -42,7 +42,7 @@ from geo.analysis import grid, hotspots, risk
 from service.access.policy import CLASSIFICATION_ORDER, SYSTEM
 from service.alerts.models import RuleKind
 from service.alerts.rules import Raised, raise_alert
-from service.alerts.texts import Label, Number, Say
+from service.alerts.texts import Label, Number, Percent, Say
 from service.analysis.hotspots import window_counts
 from service.analysis.naming import where_is
 from service.analysis.risk import compute_risk
@@ -443,14 +443,14 @@ async def evaluate_hotspots(session: AsyncSession, rule: TimeRule, at: datetime)
                     ),
                     description=Say(
                         N_(
-                            "{where}Gi* z = {z} ({confidence} % confidence after "
+                            "{where}Gi* z = {z} ({confidence} confidence after "
                             "false-discovery control) in cell {cell} (H3 resolution "
                             "{resolution}) over the last {days} days; z in the {windows} "
                             "windows before: {earlier}."
                         ),
                         where=where.text + ": " if where.text else "",
                         z=Number(z_now, 2),
-                        confidence=int(result.current.confidence[k]),
+                        confidence=Percent(int(result.current.confidence[k]) / 100),
                         cell=cell,
                         resolution=rule.resolution,
                         days=Number(rule.window_days),

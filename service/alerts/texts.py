@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Any
 
 from service import labels
-from service.i18n import SOURCE_LANGUAGE, _, format_moment, format_number, in_language, languages
+from service.i18n import (
+    SOURCE_LANGUAGE,
+    _,
+    format_moment,
+    format_number,
+    format_percent,
+    in_language,
+    languages,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,13 @@ class Moment:
 class Number:
     value: float
     digits: int | None = None
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A share (0.95) written as each language writes a percentage (``95 %``, ``95%``)."""
+
+    share: float
 
 
 class Say:
@@ -60,6 +75,8 @@ def _written(value: Any) -> Any:
         return format_moment(value.at)
     if isinstance(value, Number):
         return format_number(value.value, digits=value.digits)
+    if isinstance(value, Percent):
+        return format_percent(value.share)
     return value
 
 

@@ -21,7 +21,7 @@ from service.db import SessionDep
 from service.enums import VerificationState
 from service.errors import Forbidden, InvalidInput
 from service.field_reports import judgements
-from service.i18n import N_, _
+from service.i18n import N_, _, format_percent
 from service.incidents.collection import INCIDENTS
 from service.viewer.styles import label as value_label
 from service.workspace import pages
@@ -55,7 +55,7 @@ def _reason_text(reason: dict[str, Any]) -> str:
     if code == "hours_apart":
         return _("{hours} hours apart", hours=value)
     if code == "text_similarity":
-        return _("Descriptions {percent}% alike", percent=round(float(value or 0) * 100))
+        return _("Descriptions {percent} alike", percent=format_percent(float(value or 0)))
     return str(code)
 
 
@@ -116,7 +116,7 @@ async def _report_page(
             "occurred": local_text(c["occurred_at"]),
             "description": c["description"] or "",
             "source": c["source"] or "",
-            "percent": round(c["score"] * 100),
+            "percent": format_percent(c["score"]),
             "reasons": [_reason_text(r) for r in c["reasons"]],
         }
         for c in found
