@@ -142,6 +142,9 @@ def unmarked_texts(source: str) -> list[str]:
         for value in re.findall(rf'\b{attribute}="([^"]*)"', data):
             found += [value] if _words(value) else []
     text = re.sub(r"<[^>]*>", " ", data)
+    # Attributes a macro writes into the tag that calls it (`` aria-invalid="true"``) are names
+    # and values, not prose (the values people read were checked above).
+    text = re.sub(r'(?<![^\s])[a-z][\w:-]*="[^"]*"', " ", text)
     found += [chunk.strip() for chunk in re.split(r"\s{2,}|\n", text) if _words(chunk)]
     return found
 
@@ -175,6 +178,11 @@ def test_the_template_check_sees_unmarked_text() -> None:
     assert unmarked_texts('<p class="x">Save the report</p>') == ["Save the report"]
     assert unmarked_texts('<img alt="Map of the area" src="{{ m }}">') == ["Map of the area"]
     assert unmarked_texts('<p>{{ _("Save the report") }} <b>{{ n }}</b> km</p>') == []
+    # A macro writing attributes only: the names are not prose, a title still is.
+    assert (
+        unmarked_texts('{% if m %} aria-describedby="{{ i }}" aria-invalid="true"{% endif %}') == []
+    )
+    assert unmarked_texts(' title="Close the panel" data-x="y"') == ["Close the panel"]
 
 
 #: The refusals whose message is for people (the code is the class).

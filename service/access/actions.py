@@ -17,7 +17,7 @@ from typing import Literal
 from service.access.policy import DECISION_OFFICES, REQUEST_STEPS, Principal
 from service.enums import Classification, Office, Role
 from service.errors import Forbidden
-from service.i18n import _
+from service.i18n import N_, _
 
 #: Officers and admins change records.
 WRITERS = frozenset({Role.officer, Role.admin})
@@ -30,21 +30,33 @@ EVERYONE = frozenset(Role)
 #: Admins run the mission's accounts, keys, webhooks and read the audit trail.
 ADMINS = frozenset({Role.admin})
 
-CHANGE_RECORDS = "your role may not change records; officers and admins may"
-VERIFIERS = "reports are judged by analysts, officers and admins"
+CHANGE_RECORDS = N_("your role may not change records; officers and admins may")
+VERIFIERS = N_("reports are judged by analysts, officers and admins")
+
+
+#: The roles as a refusal names them.
+ROLE_NAMES: dict[Role, str] = {
+    Role.partner: N_("partners"),
+    Role.analyst: N_("analysts"),
+    Role.officer: N_("officers"),
+    Role.admin: N_("admins"),
+}
 
 
 def _roles(roles: frozenset[Role]) -> str:
-    """``officers and admins``: the roles of a rule, as a refusal names them."""
-    *others, last = sorted(f"{r.value}s" for r in roles)
-    return f"{', '.join(others)} and {last}" if others else last
+    """``officers and admins``: the roles of a rule, as a refusal names them (in the current
+    language)."""
+    *others, last = [_(ROLE_NAMES[r]) for r in sorted(roles, key=lambda r: f"{r.value}s")]
+    return _("{others} and {last}", others=", ".join(others), last=last) if others else last
 
 
 @dataclass(frozen=True)
 class Rule:
     """Who may take one action.
 
-    ``roles`` may take it; ``refusal`` is what the others are told. Roles in
+    ``roles`` may take it; ``refusal`` is what the others are told (an English text marked
+    with ``N_``, translated when it is said, its ``{step}``, ``{roles}`` and ``{office}`` filled
+    then: see :func:`refusal`). Roles in
     ``own_records_only`` take it only on their own records: those of the actor they work for,
     or (``owned_by`` ``"user"``) those they made themselves (a job).
     ``whole_mission_for`` names collections on which only principals not limited to sectors
@@ -55,7 +67,7 @@ class Rule:
     own_records_only: frozenset[Role] = frozenset()
     owned_by: Literal["actor", "user"] = "actor"
     #: What the roles in ``own_records_only`` are told on another's record.
-    not_theirs: str = "partners act on their own actor's requests only"
+    not_theirs: str = N_("partners act on their own actor's requests only")
     whole_mission_for: frozenset[str] = frozenset()
     #: The action changes the record itself: the principal must see it in full and it must lie
     #: within the sectors they are limited to.
@@ -67,29 +79,27 @@ class Rule:
 
 #: The offices as a refusal names them.
 OFFICE_NAMES: dict[Office, str] = {
-    Office.dsrsg_rc_hc: "the DSRSG/RC/HC",
-    Office.homc: "the Head of Military Component",
-    Office.srsg: "the SRSG",
+    Office.dsrsg_rc_hc: N_("the DSRSG/RC/HC"),
+    Office.homc: N_("the Head of Military Component"),
+    Office.srsg: N_("the SRSG"),
 }
 
 
 def _step_rule(step: str) -> Rule:
     roles = REQUEST_STEPS[step]
-    path = step.replace("_", "-")
-    refusal = (
-        f"requests are submitted by {_roles(roles)}"
-        if step == "submit"
-        else f"{path} is recorded by {_roles(roles)}"
-    )
     office = DECISION_OFFICES.get(step)
-    if office is not None:
-        refusal += f", or by {OFFICE_NAMES[office]}'s office"
+    if step == "submit":
+        refusal = N_("requests are submitted by {roles}")
+    elif office is None:
+        refusal = N_("{step} is recorded by {roles}")
+    else:
+        refusal = N_("{step} is recorded by {roles}, or by {office}'s office")
     return Rule(roles, refusal, own_records_only=roles & OWN_RECORDS_ONLY, office=office)
 
 
 #: A job is cancelled by the user who started it or an admin, retried by the user who started it
 #: only (it runs again as them, within their limits).
-_JOB_OWNER = "only the user who started a job can retry it"
+_JOB_OWNER = N_("only the user who started a job can retry it")
 
 
 #: Every action, by name. Records of any collection are created, edited and deleted; a project
@@ -107,29 +117,31 @@ ACTIONS: dict[str, Rule] = {
         whole_mission_for=frozenset({"sectors"}),
         on_record=False,
     ),
-    "read_staff_fields": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
-    "read_alert_rules": Rule(STAFF, "this needs the analyst role or higher", on_record=False),
-    "manage_alert_rules": Rule(WRITERS, "officers and admins manage alert rules", on_record=False),
+    "read_staff_fields": Rule(STAFF, N_("this needs the analyst role or higher"), on_record=False),
+    "read_alert_rules": Rule(STAFF, N_("this needs the analyst role or higher"), on_record=False),
+    "manage_alert_rules": Rule(
+        WRITERS, N_("officers and admins manage alert rules"), on_record=False
+    ),
     "handle_alert": Rule(
-        WRITERS, "officers and admins acknowledge, assign, annotate and close alerts"
+        WRITERS, N_("officers and admins acknowledge, assign, annotate and close alerts")
     ),
     **{step: _step_rule(step) for step in REQUEST_STEPS},
-    "manage_users": Rule(ADMINS, "only admins manage users", on_record=False),
-    "manage_api_keys": Rule(ADMINS, "only admins manage API keys", on_record=False),
-    "manage_webhooks": Rule(ADMINS, "only admins manage alert webhooks", on_record=False),
-    "read_audit": Rule(ADMINS, "only admins read the audit trail", on_record=False),
+    "manage_users": Rule(ADMINS, N_("only admins manage users"), on_record=False),
+    "manage_api_keys": Rule(ADMINS, N_("only admins manage API keys"), on_record=False),
+    "manage_webhooks": Rule(ADMINS, N_("only admins manage alert webhooks"), on_record=False),
+    "read_audit": Rule(ADMINS, N_("only admins read the audit trail"), on_record=False),
     # Field reports (service.field_reports): JOC and JMAC analysts judge them as staff do.
     "verify": Rule(STAFF, VERIFIERS),
     "discredit": Rule(STAFF, VERIFIERS),
     "merge_duplicate": Rule(STAFF, VERIFIERS),
     "dismiss_duplicate": Rule(STAFF, VERIFIERS),
-    "manage_intake_forms": Rule(ADMINS, "only admins manage intake forms", on_record=False),
+    "manage_intake_forms": Rule(ADMINS, N_("only admins manage intake forms"), on_record=False),
     "cancel_job": Rule(
         EVERYONE,
-        "only the user who started a job, or an admin, can cancel it",
+        N_("only the user who started a job, or an admin, can cancel it"),
         own_records_only=EVERYONE - {Role.admin},
         owned_by="user",
-        not_theirs="only the user who started a job, or an admin, can cancel it",
+        not_theirs=N_("only the user who started a job, or an admin, can cancel it"),
         on_record=False,
     ),
     "retry_job": Rule(
@@ -152,6 +164,17 @@ RECORD_ACTIONS: dict[str, tuple[str, ...]] = {
 DEFAULT_RECORD_ACTIONS = ("edit", "delete")
 
 
+def refusal(action: str) -> str:
+    """What a principal who may not take ``action`` is told, in the current language."""
+    rule = ACTIONS[action]
+    return _(
+        rule.refusal,
+        step=action.replace("_", "-"),
+        roles=_roles(rule.roles),
+        office=_(OFFICE_NAMES[rule.office]) if rule.office is not None else "",
+    )
+
+
 def authorize(
     principal: Principal,
     action: str,
@@ -172,16 +195,23 @@ def authorize(
     rule = ACTIONS[action]
     by_office = rule.office is not None and principal.office is rule.office
     if principal.role not in rule.roles and not by_office:
-        raise Forbidden(rule.refusal)
+        raise Forbidden(refusal(action))
     if rule.office is not None and principal.office not in (None, rule.office):
         raise Forbidden(
-            f"{action.replace('_', '-')} is {OFFICE_NAMES[rule.office]}'s; your account decides "
-            f"for {OFFICE_NAMES[principal.office]}"
+            _(
+                "{action} is {office}'s; your account decides for {theirs}",
+                action=action.replace("_", "-"),
+                office=_(OFFICE_NAMES[rule.office]),
+                theirs=_(OFFICE_NAMES[principal.office]),
+            )
         )
     own = principal.user_id if rule.owned_by == "user" else principal.actor_id
     if principal.role in rule.own_records_only and (own is None or own != owner):
-        prefix = "" if rule.owned_by == "user" else f"{action.replace('_', '-')}: "
-        raise Forbidden(prefix + rule.not_theirs)
+        if rule.owned_by == "user":
+            raise Forbidden(_(rule.not_theirs))
+        raise Forbidden(
+            _("{action}: {refusal}", action=action.replace("_", "-"), refusal=_(rule.not_theirs))
+        )
     if classification is not None and Classification(classification) not in principal.cleared_for:
         raise Forbidden(
             _(

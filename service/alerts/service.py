@@ -39,7 +39,7 @@ from service.alerts.schemas import RESOLUTIONS, RuleIn, RulePatch, needed
 from service.analysis.service import MAX_CELLS
 from service.core.records import act_as, with_member
 from service.errors import Conflict, InvalidInput, NotFound
-from service.i18n import LANGUAGE, SOURCE_LANGUAGE, _
+from service.i18n import LANGUAGE, SOURCE_LANGUAGE, _, format_number
 
 RULES: Table = AlertRule.__table__  # type: ignore[assignment]
 NOTES: Table = AlertNote.__table__  # type: ignore[assignment]
@@ -281,9 +281,9 @@ async def _open_alert(session: AsyncSession, principal: Principal, alert_id: uui
         select(ALERTS.c.status).where(ALERTS.c.id == alert_id, alert_visible(principal))
     )
     if status is None:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     if status == "closed":
-        raise Conflict("the alert is closed; nothing more is done with it (allowed now: none)")
+        raise Conflict(_("the alert is closed; nothing more is done with it (allowed now: none)"))
     return str(status)
 
 
@@ -302,7 +302,7 @@ async def assign(
         if assignee is None or not allowed(assignee, "handle_alert"):
             raise InvalidInput(
                 ["body", "assigned_to"],
-                "assign the alert to an officer or an admin: give their username",
+                _("assign the alert to an officer or an admin: give their username"),
             )
         seen = await session.scalar(
             select(literal(True)).where(ALERTS.c.id == alert_id, alert_visible(assignee))
@@ -310,7 +310,10 @@ async def assign(
         if not seen:
             raise InvalidInput(
                 ["body", "assigned_to"],
-                f"{username} is not cleared for this alert; assign it to someone who is",
+                _(
+                    "{username} is not cleared for this alert; assign it to someone who is",
+                    username=username,
+                ),
             )
         values = {
             "assigned_to": username,
@@ -350,7 +353,7 @@ async def notes(
         select(literal(True)).where(ALERTS.c.id == alert_id, alert_visible(principal))
     )
     if not found:
-        raise NotFound("no such alert")
+        raise NotFound(_("no such alert"))
     rows = await session.execute(
         select(NOTES.c.id, NOTES.c.note, NOTES.c.written_at, NOTES.c.written_by)
         .where(NOTES.c.alert_id == alert_id)
@@ -454,8 +457,13 @@ async def _check_area(session: AsyncSession, rule: dict[str, Any]) -> None:
     if cells > MAX_CELLS:
         raise InvalidInput(
             ["body", "resolution"],
-            f"the area holds about {int(cells):,} cells at resolution {resolution}; use a lower "
-            f"resolution or a smaller sector_id (at most {MAX_CELLS:,} cells)",
+            _(
+                "the area holds about {cells} cells at resolution {resolution}; use a lower "
+                "resolution or a smaller sector_id (at most {most} cells)",
+                cells=format_number(int(cells)),
+                resolution=resolution,
+                most=format_number(MAX_CELLS),
+            ),
         )
 
 
@@ -480,7 +488,10 @@ async def update_rule(
     merged = {**current, **values}
     missing = [f for f in needed(RuleKind(merged["kind"])) if merged.get(f) is None]
     if missing:
-        raise InvalidInput(["body", missing[0]], f"a {merged['kind']} rule needs {missing[0]}")
+        raise InvalidInput(
+            ["body", missing[0]],
+            _("a {kind} rule needs {field}", kind=merged["kind"], field=missing[0]),
+        )
     await _check_area(session, merged)
     await act_as(session, principal)
     try:

@@ -22,6 +22,7 @@ from service.access.policy import Principal
 from service.alerts.models import AlertWebhook
 from service.config import Settings, get_settings
 from service.errors import Conflict, InvalidInput, NotFound
+from service.i18n import _
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _checked_url(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(["url"], "enter a web address starting with https:// or http://")
+        raise InvalidInput(["url"], _("enter a web address starting with https:// or http://"))
     return url
 
 
@@ -59,7 +60,7 @@ async def add(session: AsyncSession, principal: Principal, *, name: str, url: st
     """Add a webhook: every new alert a receiver may see is POSTed to ``url`` from now on."""
     authorize(principal, "manage_webhooks")
     if not name.strip():
-        raise InvalidInput(["name"], "name who receives the alerts")
+        raise InvalidInput(["name"], _("name who receives the alerts"))
     url = _checked_url(url)
     await session.execute(select(func.set_config("civop.actor", principal.username, True)))
     webhook_id = await session.scalar(
@@ -70,7 +71,7 @@ async def add(session: AsyncSession, principal: Principal, *, name: str, url: st
     )
     if webhook_id is None or url in get_settings().alert_webhook_urls:
         await session.rollback()
-        raise Conflict("alerts are already sent to this address")
+        raise Conflict(_("alerts are already sent to this address"))
     await session.commit()
     found = await session.get(AlertWebhook, webhook_id)
     assert found is not None
@@ -83,7 +84,7 @@ async def remove(session: AsyncSession, principal: Principal, webhook_id: uuid.U
     await session.execute(select(func.set_config("civop.actor", principal.username, True)))
     gone = await session.execute(delete(AlertWebhook).where(AlertWebhook.id == webhook_id))
     if gone.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no webhook {webhook_id}")
+        raise NotFound(_("no webhook {webhook_id}", webhook_id=webhook_id))
     await session.commit()
 
 
@@ -98,7 +99,7 @@ async def test(
     settings = settings or get_settings()
     found = await session.get(AlertWebhook, webhook_id)
     if found is None:
-        raise NotFound(f"no webhook {webhook_id}")
+        raise NotFound(_("no webhook {webhook_id}", webhook_id=webhook_id))
     message = {
         "type": "civop.test",
         "sent_at": datetime.now(UTC).isoformat(),

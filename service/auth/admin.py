@@ -22,6 +22,7 @@ from service.auth.models import ApiKey, User
 from service.auth.security import hash_password
 from service.enums import Role
 from service.errors import Forbidden, InvalidInput, NotFound
+from service.i18n import _
 
 #: Shortest password an admin may set (the same rule as ``service.auth.service.add_user``).
 MIN_PASSWORD = 12
@@ -64,7 +65,7 @@ async def user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) 
     authorize(principal, "manage_users")
     found = await session.get(User, user_id)
     if found is None:
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(_("no user {user_id}", user_id=user_id))
     return found
 
 
@@ -73,7 +74,7 @@ async def user_named(session: AsyncSession, principal: Principal, username: str)
     authorize(principal, "manage_users")
     found = await session.scalar(select(User).where(User.username == username))
     if found is None:
-        raise NotFound(f"no user {username!r}")
+        raise NotFound(_("no user {username!r}", username=username))
     return found
 
 
@@ -104,7 +105,7 @@ async def create_user(
     """Create a user (see :func:`service.auth.service.add_user`)."""
     authorize(principal, "manage_users")
     if not username.strip():
-        raise InvalidInput(["username"], "enter a username")
+        raise InvalidInput(["username"], _("enter a username"))
     return await service.add_user(
         session,
         username=username.strip(),
@@ -133,7 +134,7 @@ async def change_user(
     (the mission would be left without a way back)."""
     authorize(principal, "manage_users")
     if user_id == principal.user_id and role is not Role.admin:
-        raise InvalidInput(["role"], "you may not take the admin role from yourself")
+        raise InvalidInput(["role"], _("you may not take the admin role from yourself"))
     await service.check_links(session, sector_ids, actor_id)
     await _as(session, principal)
     changed = await session.execute(
@@ -148,7 +149,7 @@ async def change_user(
         )
     )
     if changed.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(_("no user {user_id}", user_id=user_id))
     await session.commit()
     return await user(session, principal, user_id)
 
@@ -159,7 +160,7 @@ async def set_disabled(
     """Disable a user (their tokens and API keys stop working at once) or enable them again."""
     authorize(principal, "manage_users")
     if disabled and user_id == principal.user_id:
-        raise Forbidden("you may not disable your own account")
+        raise Forbidden(_("you may not disable your own account"))
     found = await user(session, principal, user_id)
     await service.set_disabled(session, found.username, disabled, actor=principal.username)
     return await user(session, principal, user_id)
@@ -173,7 +174,7 @@ async def reset_password(
 
     authorize(principal, "manage_users")
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(["password"], "password must have at least 12 characters")
+        raise InvalidInput(["password"], _("password must have at least 12 characters"))
     found = await user(session, principal, user_id)
     await _as(session, principal)
     await session.execute(
@@ -211,9 +212,9 @@ async def create_api_key(
     """A new key acting as ``username``: the key is returned this once, stored as a hash."""
     authorize(principal, "manage_api_keys")
     if not name.strip():
-        raise InvalidInput(["name"], "name the key after the client that will use it")
+        raise InvalidInput(["name"], _("name the key after the client that will use it"))
     if await session.scalar(select(User.id).where(User.username == username)) is None:
-        raise InvalidInput(["username"], "choose the user the key acts as")
+        raise InvalidInput(["username"], _("choose the user the key acts as"))
     return await service.create_api_key(session, username, name.strip(), actor=principal.username)
 
 

@@ -22,6 +22,7 @@ from service.core.records import act_as
 from service.enums import Classification
 from service.errors import Conflict, InvalidInput, NotFound
 from service.field_reports.models import IntakeForm
+from service.i18n import _
 
 #: What a form's answer says of it (never its token's hash).
 SHOWN = (
@@ -48,14 +49,19 @@ def check_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """A form's field mapping in the import's terms (a form field's name, ``{"value": ...}`` or
     ``{"column": ..., "values": {...}}``), refused with what to fix."""
     if not isinstance(mapping, Mapping):
-        raise InvalidInput(["body", "field_mapping"], "field_mapping must be an object")
+        raise InvalidInput(["body", "field_mapping"], _("field_mapping must be an object"))
     known = (*INCIDENT_FIELDS, *LOCATION_KEYS)
     for target, spec in mapping.items():
         where = ["body", "field_mapping", target]
         if target not in known or target == "external_id":
             allowed = ", ".join(k for k in known if k != "external_id")
             raise InvalidInput(
-                where, f"{target!r} is no incident field a form fills; use: {allowed}"
+                where,
+                _(
+                    "{target!r} is no incident field a form fills; use: {allowed}",
+                    target=target,
+                    allowed=allowed,
+                ),
             )
         if isinstance(spec, str) and spec:
             continue
@@ -71,7 +77,11 @@ def check_mapping(mapping: Mapping[str, Any]) -> dict[str, Any]:
             continue
         raise InvalidInput(
             where,
-            'give a form field\'s name, {"value": ...} or {"column": ..., "values": {...}}',
+            _(
+                "give a form field's name, {value} or {column}",
+                value='{"value": ...}',
+                column='{"column": ..., "values": {...}}',
+            ),
         )
     return dict(mapping)
 
@@ -91,7 +101,8 @@ async def _check_owner(
     )
     if found is None:
         raise InvalidInput(
-            ["body", "owner_actor_id"], f"owner_actor_id names no actor: {owner_actor_id}"
+            ["body", "owner_actor_id"],
+            _("owner_actor_id names no actor: {actor}", actor=owner_actor_id),
         )
 
 
@@ -124,7 +135,9 @@ async def create_form(
         await session.flush()
     except IntegrityError as error:
         await session.rollback()
-        raise Conflict(f"a form with the id {form_id!r} is registered already") from error
+        raise Conflict(
+            _("a form with the id {form_id!r} is registered already", form_id=form_id)
+        ) from error
     await session.refresh(form)
     shown = _shown(form)
     await session.commit()
@@ -141,7 +154,7 @@ async def list_forms(session: AsyncSession, principal: Principal) -> list[dict[s
 async def _form(session: AsyncSession, form_key: uuid.UUID) -> IntakeForm:
     form = await session.get(IntakeForm, form_key)
     if form is None:
-        raise NotFound(f"no such intake form: {form_key}")
+        raise NotFound(_("no such intake form: {form}", form=form_key))
     return form
 
 

@@ -23,6 +23,7 @@ from service.core.records import create_feature
 from service.enums import Role, VerificationState
 from service.errors import InvalidInput, Unauthorized
 from service.field_reports.models import IntakeForm, IntakeSubmission
+from service.i18n import _
 from service.incidents.collection import INCIDENTS
 from service.incidents.schemas import IncidentProperties
 
@@ -78,8 +79,13 @@ def _properties(form: IntakeForm, fields: dict[str, Any], server: str, submissio
         where = source if isinstance(source, str) else name
         raise InvalidInput(
             ["body", where],
-            f"{name}: {first['msg']} (value {str(values.get(name))[:80]!r}); check the form's "
-            "field or the form's mapping in civop",
+            _(
+                "{name}: {problem} (value {value!r}); check the form's field or the form's "
+                "mapping in civop",
+                name=name,
+                problem=first["msg"],
+                value=str(values.get(name))[:80],
+            ),
         ) from error
 
 
@@ -93,8 +99,12 @@ async def receive(session: AsyncSession, form_id: str, token: str | None, payloa
     if submission.form_id is not None and submission.form_id != form.form_id:
         raise InvalidInput(
             ["body", "_xform_id_string"],
-            f"the submission is of form {submission.form_id!r}, posted to {form.form_id!r}: "
-            "post each form's submissions to its own address",
+            _(
+                "the submission is of form {given!r}, posted to {form!r}: "
+                "post each form's submissions to its own address",
+                given=submission.form_id,
+                form=form.form_id,
+            ),
         )
     incident_id = uuid.uuid4()
     kept = await session.scalar(
@@ -138,8 +148,10 @@ async def receive(session: AsyncSession, form_id: str, token: str | None, payloa
         await session.rollback()
         raise InvalidInput(
             ["body", "location"],
-            "the submission has no location: add a geopoint question (named location) to the "
-            "form, or name it in the form's mapping",
+            _(
+                "the submission has no location: add a geopoint question (named location) to "
+                "the form, or name it in the form's mapping"
+            ),
         )
     fixed = {
         "id": incident_id,

@@ -41,6 +41,7 @@ from service.core.records import _editable, act_as, get_feature, writing
 from service.enums import VerificationState
 from service.errors import Conflict, InvalidInput, NotFound
 from service.field_reports.models import DuplicateDismissal
+from service.i18n import _
 from service.incidents.collection import INCIDENTS
 
 TABLE: Table = INCIDENTS.table
@@ -59,7 +60,7 @@ async def judge(
     authorize(principal, JUDGEMENTS[state])
     reason = (reason or "").strip() or None
     if state is VerificationState.discredited and reason is None:
-        raise InvalidInput(["body", "reason"], "say why the report is discredited")
+        raise InvalidInput(["body", "reason"], _("say why the report is discredited"))
     async with writing(session, INCIDENTS):
         await act_as(session, principal)
         await _editable(session, INCIDENTS, principal, incident_id)
@@ -67,7 +68,7 @@ async def judge(
             select(TABLE.c.verification_state).where(TABLE.c.id == incident_id)
         )
         if current == state.value:
-            raise Conflict(f"the incident is {state.value} already")
+            raise Conflict(_("the incident is {state} already", state=state.value))
         await trail.write(
             trail.on_session(session),
             TABLE,
@@ -119,7 +120,7 @@ async def candidates(
         )
     ).one_or_none()
     if report is None:
-        raise NotFound("no such record in incidents")
+        raise NotFound(_("no such record in incidents"))
     this = Report(report[0], report[1], report[2], report[3], report[4])
     window = timedelta(hours=WINDOW_HOURS)
     at = select(TABLE.c.geom).where(TABLE.c.id == incident_id).scalar_subquery()
@@ -178,7 +179,7 @@ async def merge(
     lists every source (``sources``). Both must be seen in full by the principal."""
     authorize(principal, "merge_duplicate")
     if kept_id == duplicate_id:
-        raise InvalidInput(["body", "duplicate_id"], "an incident is no duplicate of itself")
+        raise InvalidInput(["body", "duplicate_id"], _("an incident is no duplicate of itself"))
     async with writing(session, INCIDENTS):
         await act_as(session, principal, context=f"merge:{kept_id}")
         await _editable(session, INCIDENTS, principal, kept_id)
@@ -186,7 +187,8 @@ async def merge(
             await _editable(session, INCIDENTS, principal, duplicate_id)
         except NotFound as error:
             raise InvalidInput(
-                ["body", "duplicate_id"], f"duplicate_id names no incident you may see: {error}"
+                ["body", "duplicate_id"],
+                _("duplicate_id names no incident you may see: {error}", error=error),
             ) from error
         pointers = (
             await session.execute(
@@ -198,10 +200,10 @@ async def merge(
         pointing = {row[0]: row[1] for row in pointers}
         if pointing[kept_id] is not None:
             raise Conflict(
-                "the incident to keep was merged into another itself: merge into that one"
+                _("the incident to keep was merged into another itself: merge into that one")
             )
         if pointing[duplicate_id] is not None:
-            raise Conflict("that report was merged already")
+            raise Conflict(_("that report was merged already"))
         await trail.write(
             trail.on_session(session),
             TABLE,
@@ -228,7 +230,7 @@ async def dismiss(
         await _editable(session, INCIDENTS, principal, incident_id)
         await _editable(session, INCIDENTS, principal, candidate_id)
         if await session.scalar(select(_dismissed(incident_id, candidate_id))):
-            raise Conflict("that pair was dismissed already")
+            raise Conflict(_("that pair was dismissed already"))
         await session.execute(
             insert(DuplicateDismissal).values(
                 incident_id=incident_id, candidate_id=candidate_id, reason=reason
@@ -258,7 +260,7 @@ async def sources(
     v = view(TABLE, principal)
     found = await session.scalar(select(TABLE.c.id).where(v.where, TABLE.c.id == incident_id))
     if found is None:
-        raise NotFound("no such record in incidents")
+        raise NotFound(_("no such record in incidents"))
     tree = select(TABLE.c.id).where(TABLE.c.id == incident_id).cte("merged", recursive=True)
     tree = tree.union_all(select(TABLE.c.id).where(TABLE.c.duplicate_of_id == tree.c.id))
     rows = (

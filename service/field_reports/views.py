@@ -18,6 +18,7 @@ from service.db import SessionDep
 from service.enums import Classification, VerificationState
 from service.errors import InvalidInput
 from service.field_reports import forms, intake, judgements
+from service.i18n import _, format_number
 
 router = APIRouter(tags=["Field reports"])
 
@@ -67,11 +68,13 @@ async def take_submission(
     await intake.form_by_token(session, form_id, token)
     body = await request.body()
     if len(body) > MAX_BODY:
-        raise InvalidInput(["body"], f"a submission is at most {MAX_BODY:,} bytes")
+        raise InvalidInput(
+            ["body"], _("a submission is at most {most} bytes", most=format_number(MAX_BODY))
+        )
     try:
         payload = json.loads(body)
     except ValueError as error:
-        raise InvalidInput(["body"], f"the body is not JSON: {error}") from error
+        raise InvalidInput(["body"], _("the body is not JSON: {error}", error=error)) from error
     received = await intake.receive(session, form_id, token, payload)
     return JSONResponse(
         {

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access.policy import Principal
 from service.config import Settings
 from service.errors import NotFound
+from service.i18n import _
 from service.imports.jobs import create_queued_job
 from service.imports.models import ImportJob
 from service.imports.request import ImportRequest, check_importer, check_writer
@@ -100,9 +101,9 @@ def get(principal: Principal, draft_id: uuid.UUID, settings: Settings) -> Draft:
     try:
         meta: dict[str, Any] = json.loads((folder / "draft.json").read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError) as error:
-        raise NotFound("no such file (it was removed after a day, or is not yours)") from error
+        raise NotFound(_("no such file (it was removed after a day, or is not yours)")) from error
     if principal.user_id is None or meta["owner_id"] != str(principal.user_id):
-        raise NotFound("no such file (it was removed after a day, or is not yours)")
+        raise NotFound(_("no such file (it was removed after a day, or is not yours)"))
     return Draft(
         draft_id,
         folder,

@@ -265,7 +265,7 @@ async def disable_or_enable(
     principal: PrincipalDep,
 ) -> Response:
     if change not in ("disable", "enable"):
-        raise InvalidInput(["change"], "disable or enable")
+        raise InvalidInput(["change"], _("disable or enable"))
     found = await admin.set_disabled(session, principal, user_id, change == "disable")
     done = (
         _("{name} is disabled: their sign-ins and API keys stop working now.",

@@ -508,7 +508,7 @@ async def handle(
                 raise InvalidInput(["body", "note"], _("Write at most 5,000 characters."))
             await alerts.annotate(session, principal, alert_id, note)
         else:
-            raise InvalidInput(["path", "action"], f"no such action: {action}")
+            raise InvalidInput(["path", "action"], _("no such action: {action}", action=action))
     except InvalidInput as error:
         await session.rollback()
         errors = FormErrors.of([{"loc": error.loc, "msg": error.message}], ("note", "assigned_to"))

@@ -494,7 +494,7 @@ def drawn_router(area: DrawnArea) -> APIRouter:
         if (reload := full_load(request)) is not None:
             return reload
         if "create" not in collection_actions(principal, area.collection.name):
-            raise Forbidden(CHANGE_RECORDS)
+            raise Forbidden(_(CHANGE_RECORDS))
         return render(
             request,
             "drawing/new.html",

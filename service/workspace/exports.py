@@ -221,7 +221,7 @@ async def export_job(
     """The export's state; the download link once the worker has written the file."""
     job = await jobs.get_job(session, principal, job_id)
     if job.kind != "export" or job.owner_id != principal.user_id:
-        raise NotFound("no such export (or it is not yours)")
+        raise NotFound(_("no such export (or it is not yours)"))
     collection = COLLECTIONS[job.params["collection"]]
     return pages.fragment(
         request,

@@ -243,7 +243,7 @@ async def preview_step(
 
 
 def imports_not_found() -> Exception:
-    return NotFound("no such preview (or it is not yours)")
+    return NotFound(_("no such preview (or it is not yours)"))
 
 
 def _from_params(given: dict[str, Any]) -> ImportRequest:
@@ -499,7 +499,12 @@ async def rollback(
     imports.check_writer(principal)
     job = await imports.get_job(session, principal, job_id)
     if job.status != JobStatus.succeeded:
-        raise Conflict(f"only a finished import can be rolled back; this one is {job.status}")
+        raise Conflict(
+            _(
+                "only a finished import can be rolled back; this one is {status}",
+                status=job.status,
+            )
+        )
     await jobs.submit(session, principal, "import_rollback", {"import_job_id": str(job.id)})
     job = await imports.get_job(session, principal, job_id)
     context = await _job_context(session, principal, job)

@@ -16,7 +16,7 @@ from service.auth.deps import api_key_header, bearer, get_principal
 from service.basemap.service import basemap_info
 from service.config import get_settings
 from service.db import SessionDep
-from service.i18n import LANGUAGE, N_, _
+from service.i18n import LANGUAGE, N_, _, format_number
 from service.workspace.times import local_input, local_text
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +36,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(_=_, N_=N_)
-    env.filters.update(local_input=local_input, local_text=local_text)
+    env.filters.update(local_input=local_input, local_text=local_text, number=format_number)
     return env
 
 

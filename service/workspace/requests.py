@@ -141,7 +141,7 @@ def _step_of(path: str) -> Step:
     for step in BODIES:
         if step.path == path:
             return step
-    raise InvalidInput(["path", "step"], f"no such step: {path}")
+    raise InvalidInput(["path", "step"], _("no such step: {path}", path=path))
 
 
 def _common(principal: Principal) -> dict[str, Any]:

@@ -210,7 +210,7 @@ async def merge(
     try:
         kept = uuid.UUID(str(form.get("kept_id", "")))
     except ValueError as error:
-        raise InvalidInput(["body", "kept_id"], "kept_id must be an incident's id") from error
+        raise InvalidInput(["body", "kept_id"], _("kept_id must be an incident's id")) from error
     await judgements.merge(session, principal, kept, record_id)
     return _done(
         request,
@@ -229,7 +229,7 @@ async def dismiss(
         candidate = uuid.UUID(str(form.get("candidate_id", "")))
     except ValueError as error:
         raise InvalidInput(
-            ["body", "candidate_id"], "candidate_id must be an incident's id"
+            ["body", "candidate_id"], _("candidate_id must be an incident's id")
         ) from error
     await judgements.dismiss(session, principal, record_id, candidate, None)
     return await _report_page(request, session, principal, record_id)
