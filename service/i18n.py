@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError, dates, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
@@ -270,6 +270,13 @@ def format_percent(value: float, language: str | None = None, *, signed: bool = 
         value, format="+#,##0%;-#,##0%" if signed else None, locale=_locale(language)
     )
     return text
+
+
+def format_list(items: Iterable[str], language: str | None = None) -> str:
+    """Items joined the way ``language`` joins them: ``admins, officers and partners``,
+    ``a, b et c``, ``أ وب وج`` (English as the UN writes it, no comma before *and*)."""
+    locale = _locale(language)
+    return lists.format_list(list(items), locale="en_GB" if locale == "en" else locale)
 
 
 def local_day_start(day: date, tz: ZoneInfo | None = None) -> datetime:

@@ -17,7 +17,7 @@ from typing import Literal
 from service.access.policy import DECISION_OFFICES, REQUEST_STEPS, Principal
 from service.enums import Classification, Office, Role
 from service.errors import Forbidden
-from service.i18n import N_, _
+from service.i18n import N_, _, format_list
 
 #: Officers and admins change records.
 WRITERS = frozenset({Role.officer, Role.admin})
@@ -46,8 +46,7 @@ ROLE_NAMES: dict[Role, str] = {
 def _roles(roles: frozenset[Role]) -> str:
     """``officers and admins``: the roles of a rule, as a refusal names them (in the current
     language)."""
-    *others, last = [_(ROLE_NAMES[r]) for r in sorted(roles, key=lambda r: f"{r.value}s")]
-    return _("{others} and {last}", others=", ".join(others), last=last) if others else last
+    return format_list(_(ROLE_NAMES[r]) for r in sorted(roles, key=lambda r: f"{r.value}s"))
 
 
 @dataclass(frozen=True)
