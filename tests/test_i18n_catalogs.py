@@ -221,12 +221,9 @@ def unmarked_refusals(path: Path) -> list[str]:
 #: Refusals still written in English only, each a message assembled from parts; none may be
 #: added (the command line's messages are for operators and stay English).
 NOT_YET_TRANSLATED = {
-    "service/access/actions.py": 1,
-    "service/alerts/service.py": 2,
     "service/alerts/views.py": 2,
     "service/analysis/scope.py": 2,
     "service/analysis/views.py": 2,
-    "service/auth/service.py": 1,
     "service/collections/registry.py": 1,
     "service/core/dates.py": 1,
     "service/core/records.py": 1,
