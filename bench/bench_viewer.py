@@ -11,10 +11,17 @@ tab's session storage, as the page's own sign-in does), with the page's default 
   wait_for_function needs), and to every layer shown on opening drawn; bytes
   transferred (Chrome's encoded sizes, headers included), with a browser that has cached
   nothing. Measured with the server's caches cold (just started), then warm.
-- zoomed in: the hottest spot at zoom 11 and 13: how many incidents the view holds, whether
-  the page draws them as heat or one by one (vector tiles), time and bytes.
-- panning: at zoom 8, 11 and 13, what the page requests after the map moves: only tiles
-  (vector tiles, heat tiles), nothing else but the version poll.
+- opened at a place: the map's address naming the view (``#map=zoom/lat/lon``), at the
+  busiest cell of the period at zoom 11, 13 and 15 and at a cell of median count at zoom 8
+  and 11 (cells from the database): time to the incidents drawn, tile requests and bytes,
+  server caches warm, browser cache empty;
+- dragged: there, the map dragged with the mouse three times, as a user pans: time until the
+  incidents are drawn again and what the page requests (only tiles, nothing else but the
+  version poll).
+
+Nothing is evaluated in the page (Playwright's evaluate and wait_for_function would need the
+eval its policy forbids): the page is driven with the mouse and its address, and read by
+selector.
 
     make bench-viewer            # or: python -m bench.bench_viewer [--runs 3]
 """
@@ -49,6 +56,8 @@ USER, PASSWORD = "bench", "bench-password-long"  # made by bench.common.api_key
 HOT_SPOT_ZOOMS = (11, 13, 15)
 TILE_PATHS = ("/tiles/WebMercatorQuad/", "/layers/heat/", "/basemap/tiles/")
 POLL_PATH = "/layers/versions"
+#: The page's stream of alerts (server-sent events): open as long as the page is.
+STREAM_PATH = "/api/stream"
 
 
 @dataclass
@@ -82,7 +91,7 @@ async def watch(page: Any, traffic: Traffic) -> None:
         url = event["request"]["url"]
         urls[event["requestId"]] = url
         traffic.urls.append(url)
-        if POLL_PATH not in url:
+        if POLL_PATH not in url and STREAM_PATH not in url:
             traffic.pending.add(event["requestId"])
             traffic.last_change = time.monotonic()
 
@@ -129,21 +138,24 @@ def token(base: str) -> str:
     return str(answer.json()["access_token"])
 
 
-async def first_load(browser: Any, base: str, bearer: str) -> dict[str, Any]:
-    """A fresh browser context (empty cache): navigation -> incidents drawn, all drawn, bytes."""
-    # Playwright waits by evaluating strings, which the page's CSP forbids (no unsafe-eval).
-    context = await browser.new_context(viewport=VIEWPORT, bypass_csp=True)
+async def first_load(
+    browser: Any, base: str, bearer: str, view: str = "", layers: bool = True
+) -> dict[str, Any]:
+    """A fresh browser context (empty cache), under the page's real Content-Security-Policy:
+    navigation (to the map at ``view``, ``#map=zoom/lat/lon``, if given) -> incidents drawn,
+    all drawn, bytes. Nothing is evaluated in the page: the times are the page's own marks."""
+    context = await browser.new_context(viewport=VIEWPORT)
     await context.add_init_script(f"sessionStorage.setItem('civop.token', {bearer!r});")
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     traffic = Traffic()
     await watch(page, traffic)
-    await page.goto(f"{base}/map")
+    await page.goto(f"{base}/map{view}")
     incidents_ms = await drawn_at(page, "incidents")
     at_incidents = traffic.bytes
-    shown = ["sectors", "idp_sites", "incidents", "patrols", "bases"]
-    everything_ms = max([await drawn_at(page, name) for name in shown])
+    shown = ["sectors", "idp_sites", "incidents", "patrols", "bases"] if layers else []
+    everything_ms = max([incidents_ms, *[await drawn_at(page, name) for name in shown]])
     await traffic.settle()
     result = {
         "incidents_ms": incidents_ms,
@@ -164,42 +176,26 @@ def _local(url: str) -> bool:
     return url.startswith(("http://127.0.0.1", "http://localhost", "data:", "blob:"))
 
 
-async def places(page: Any) -> dict[str, tuple[float, float]]:
-    """The hottest heat cell the page drew, and one of median heat."""
-    found: dict[str, list[float]] = await page.evaluate(
-        """() => {
-            const cells = [...civop.state.layers.incidents.cells];
-            cells.sort((a, b) => a[2] - b[2]);
-            const pick = (c) => [c[0], c[1]];
-            return {hottest: pick(cells[cells.length - 1]), median: pick(cells[cells.length >> 1])};
-        }"""
-    )
-    return {name: (lat, lon) for name, (lat, lon) in found.items()}
+async def places(url: str) -> dict[str, tuple[float, float]]:
+    """The busiest cell of 0.1 degree of the page's default period (the 90 days up to the
+    newest incident) and one of median count, from the database (nothing run in the page)."""
+    import asyncpg
 
-
-async def zoom_to(page: Any, traffic: Traffic, lat: float, lon: float, zoom: int) -> dict[str, Any]:
-    """Zoom to a place: time until the incidents layer is drawn again, how, and bytes."""
-    return await asyncio.wait_for(_zoom_to(page, traffic, lat, lon, zoom), 90)
-
-
-async def _zoom_to(
-    page: Any, traffic: Traffic, lat: float, lon: float, zoom: int
-) -> dict[str, Any]:
-    before = await drawings(page, "incidents")
-    requests, bytes_before = traffic.mark()
-    started = time.monotonic()
-    await page.evaluate(f"void civop.state.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})")
-    await drawn_again(page, "incidents", before)
-    elapsed = time.monotonic() - started
-    await traffic.settle()
-    return {
-        "ms": elapsed * 1000,
-        "bytes": traffic.bytes - bytes_before,
-        "requests": traffic.urls[requests:],
-        "mode": await page.evaluate("civop.incidentsMode()"),
-        "in_view": await page.evaluate("civop.state.layers.incidents.inView"),
-        "drawn": len(await page.evaluate("civop.visibleIds('incidents')")),
-    }
+    conn = await asyncpg.connect(url)
+    try:
+        cells = await conn.fetch(
+            """
+            WITH period AS (SELECT max(occurred_at) - interval '90 days' AS since FROM incidents)
+            SELECT floor(ST_Y(geom) * 10) / 10 + 0.05 AS lat,
+                   floor(ST_X(geom) * 10) / 10 + 0.05 AS lon, count(*) AS n
+            FROM incidents, period WHERE occurred_at >= period.since AND deleted_at IS NULL
+            GROUP BY 1, 2 ORDER BY n
+            """
+        )
+    finally:
+        await conn.close()
+    pick = {"hottest": cells[-1], "median": cells[len(cells) // 2]}
+    return {name: (float(c["lat"]), float(c["lon"])) for name, c in pick.items()}
 
 
 async def pan(page: Any, traffic: Traffic, dx: int, dy: int) -> dict[str, Any]:
@@ -209,7 +205,6 @@ async def pan(page: Any, traffic: Traffic, dx: int, dy: int) -> dict[str, Any]:
         return await asyncio.wait_for(_pan(page, traffic, dx, dy), 60)
     except TimeoutError:
         return {
-            "mode": "?",
             "drawn": "not drawn again within 60 s",
             "ms": 60_000.0,
             "bytes": 0,
@@ -221,8 +216,13 @@ async def pan(page: Any, traffic: Traffic, dx: int, dy: int) -> dict[str, Any]:
 async def _pan(page: Any, traffic: Traffic, dx: int, dy: int) -> dict[str, Any]:
     before = await drawings(page, "incidents")
     requests, bytes_before = traffic.mark()
+    # Dragged with the mouse, as a user pans (nothing is evaluated in the page).
+    x, y = VIEWPORT["width"] / 2, VIEWPORT["height"] / 2
+    await page.mouse.move(x, y)
+    await page.mouse.down()
     started = time.monotonic()
-    await page.evaluate(f"void civop.state.map.panBy([{dx}, {dy}], {{animate: false}})")
+    await page.mouse.move(x - dx, y - dy, steps=8)
+    await page.mouse.up()
     # Drawn again; or, for vector tiles already at hand, nothing to fetch and nothing to draw.
     drawn = True
     while await drawings(page, "incidents") <= before:
@@ -235,9 +235,8 @@ async def _pan(page: Any, traffic: Traffic, dx: int, dy: int) -> dict[str, Any]:
         await asyncio.sleep(0.02)
     elapsed = time.monotonic() - started
     await traffic.settle()
-    asked = [u for u in traffic.urls[requests:] if POLL_PATH not in u]
+    asked = [u for u in traffic.urls[requests:] if POLL_PATH not in u and STREAM_PATH not in u]
     return {
-        "mode": await page.evaluate("civop.incidentsMode()"),
         "drawn": "nothing to fetch (tiles at hand)"
         if not drawn
         else f"drawn in {elapsed * 1000:.0f} ms",
@@ -252,7 +251,7 @@ def mb(n: float) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
-async def measure(base: str, runs: int) -> None:
+async def measure(base: str, url: str, runs: int) -> None:
     from playwright.async_api import async_playwright
 
     bearer = token(base)
@@ -277,37 +276,32 @@ async def measure(base: str, runs: int) -> None:
             f"{statistics.median(x['incidents_ms'] for x in warm):.0f} ms, "
             f"{mb(statistics.median(x['bytes'] for x in warm))}"
         )
-        page, traffic = loads[-1]["page"], loads[-1]["traffic"]
-        await page.evaluate("void civop.state.map.setZoom(8, {animate: false})")
-        await traffic.settle()
-        for dx, dy in ((300, 0), (0, 250)):
-            moved = await pan(page, traffic, dx, dy)
-            print(
-                f"pan at z8 ({moved['mode']}) by {dx},{dy} px: {moved['drawn']}, "
-                f"{moved['tiles']} tile requests, {len(moved['other'])} other requests "
-                f"{moved['other'][:3]}, {mb(moved['bytes'])}"
-            )
-        visits = [("hottest", zoom) for zoom in HOT_SPOT_ZOOMS] + [("median", 11)]
-        spots = await places(page)
+        await loads[-1]["context"].close()
+        spots = await places(url)
+        lat, lon = spots["median"]
+        visits = [("median", 8), *(("hottest", zoom) for zoom in HOT_SPOT_ZOOMS), ("median", 11)]
         for name, zoom in visits:
             lat, lon = spots[name]
-            zoomed = await zoom_to(page, traffic, lat, lon, zoom)
-            tiles = sum(1 for u in zoomed["requests"] if any(p in u for p in TILE_PATHS))
-            held = "" if zoomed["in_view"] is None else f"{zoomed['in_view']:,} incidents in view, "
+            # The map opened at the place (its address names the view), caches of the server
+            # warm, the browser's empty; then dragged with the mouse.
+            opened = await first_load(
+                browser, base, bearer, f"#map={zoom}/{lat:.5f}/{lon:.5f}", layers=False
+            )
+            tiles = sum(1 for u in opened["traffic"].urls if any(p in u for p in TILE_PATHS))
             print(
-                f"zoom to the {name} heat cell ({lat:.3f}, {lon:.3f}) at z{zoom}: "
-                f"{held}drawn as {zoomed['mode']} "
-                f"({zoomed['drawn']:,} on vector tiles) in {zoomed['ms']:.0f} ms, "
-                f"{tiles} tile requests, {mb(zoomed['bytes'])}"
+                f"opened at the {name} cell ({lat:.2f}, {lon:.2f}) at z{zoom}: incidents drawn "
+                f"{opened['incidents_ms']:.0f} ms after navigation, {tiles} tile requests, "
+                f"{mb(opened['bytes'])}, {len(opened['errors'])} console errors"
             )
             for dx, dy in ((400, 0), (0, 300), (-400, -300)):
-                moved = await pan(page, traffic, dx, dy)
+                moved = await pan(opened["page"], opened["traffic"], dx, dy)
                 print(
-                    f"  pan at z{zoom} ({moved['mode']}) by {dx},{dy} px: {moved['drawn']}, "
+                    f"  dragged at z{zoom} by {dx},{dy} px: {moved['drawn']}, "
                     f"{moved['tiles']} tile requests, "
                     f"{len(moved['other'])} other requests {moved['other'][:3]}, "
                     f"{mb(moved['bytes'])}"
                 )
+            await opened["context"].close()
         await browser.close()
 
 
@@ -344,7 +338,7 @@ def main() -> None:
         f"{VIEWPORT['width']}x{VIEWPORT['height']}, one worker, loopback\n"
     )
     with server(command, env, f"{base}/health"):
-        asyncio.run(measure(base, args.runs))
+        asyncio.run(measure(base, url.replace("+asyncpg", ""), args.runs))
     print()
 
 

@@ -52,13 +52,10 @@ async def ensure_database(incidents: int, name: str = BENCH_DB) -> str:
     await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     await conn.close()
     env = {**os.environ, "DATABASE_URL": database_url(name)}
-    subprocess.run(
-        [sys.executable, "-m", "service.cli", "db", "upgrade"],
-        env=env,
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
+    upgrade(name)
+    missing, extra = await schema_drift(name)
+    if missing or extra:
+        raise SystemExit(drift_message(name, missing, extra))
     have = await _count(database_url(name))
     if have != incidents:
         if have:
@@ -73,6 +70,78 @@ async def ensure_database(incidents: int, name: str = BENCH_DB) -> str:
         )
         print(f"built in {time.monotonic() - started:.0f} s", flush=True)
     return database_url(name)
+
+
+def upgrade(name: str = BENCH_DB) -> None:
+    """Migrate database ``name`` to the service's schema (``ensure_database`` then checks
+    that it is the schema the migrations build on an empty database: a revision inserted
+    below the one a benchmark database was at is never run by an upgrade, and the benchmarks
+    would measure an older schema without saying so)."""
+    env = {**os.environ, "DATABASE_URL": database_url(name)}
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{name} could not be migrated:\n{done.stderr[-3000:]}\n{REPAIR.format(name=name)}"
+        )
+
+
+REPAIR = (
+    "Its migrations fell out of step with the chain (a revision was inserted below the one it "
+    "was at). Either drop it (`dropdb {name}`: the next benchmark builds it again) or run the "
+    "missed revisions: `alembic stamp --purge <revision before them>`, `alembic upgrade "
+    "<last of them>`, `alembic stamp --purge <the revision it was at>`, `alembic upgrade head`."
+)
+
+
+def _schema(name: str) -> list[str]:
+    """The names of ``name``'s schema objects, one line each, as pg_dump lists them."""
+    dump = subprocess.run(
+        ["pg_dump", "--schema-only", database_url(name)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return sorted(line for line in dump.splitlines() if line.startswith("-- Name:"))
+
+
+async def schema_drift(name: str) -> tuple[list[str], list[str]]:
+    """The schema objects a freshly migrated empty database has and ``name`` lacks, and those
+    ``name`` has in excess."""
+    fresh = f"{name}_schema_check"
+    admin = await asyncpg.connect(database_url("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{fresh}"')
+        try:
+            conn = await asyncpg.connect(database_url(fresh))
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            await conn.close()
+            subprocess.run(
+                [sys.executable, "-m", "service.cli", "db", "upgrade"],
+                env={**os.environ, "DATABASE_URL": database_url(fresh)},
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+            )
+            expected, found = set(_schema(fresh)), set(_schema(name))
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{fresh}" WITH (FORCE)')
+    finally:
+        await admin.close()
+    return sorted(expected - found), sorted(found - expected)
+
+
+def drift_message(name: str, missing: list[str], extra: list[str]) -> str:
+    lines = [f"{name}'s schema is not the one the migrations build:"]
+    lines += [f"  missing {line[9:]}" for line in missing[:40]]
+    lines += [f"  extra   {line[9:]}" for line in extra[:40]]
+    return "\n".join([*lines, REPAIR.format(name=name)])
 
 
 async def api_key(url: str, username: str = "bench", role: str = "admin") -> str:
@@ -199,3 +268,9 @@ def wrk(base: str, paths: list[str], connections: int, seconds: int, key: str = 
 
 def run(coroutine: object) -> object:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    # `make bench-db`, which every benchmark target on the 1M-incident database runs first.
+    url = asyncio.run(ensure_database(1_000_000))
+    print(f"{BENCH_DB}: migrated to the schema the migrations build")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import Executable, func, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -135,6 +136,10 @@ def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+#: For the rest of the transaction, plan statements without parallel workers.
+NO_PARALLEL_WORKERS = "SELECT set_config('max_parallel_workers_per_gather', '0', true)"
+
+
 async def without_parallel_workers(session: AsyncSession) -> None:
     """Plan the rest of this transaction's statements without parallel workers.
 
@@ -165,16 +170,24 @@ def on_driver(
             dialect = connection.get_bind().dialect
         else:
             dialect = connection.dialect
-        assert isinstance(statement, ClauseElement)
-        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-        assert isinstance(compiled, SQLCompiler)
-        params = compiled.construct_params() or {}
-        args = [params[name] for name in compiled.positiontup or ()]
+        sql, names, params = compile_for_driver(statement, dialect)
+        args = [params[name] for name in names]
         driver = await driver_of(connection)
-        rows: list[asyncpg.Record] = await driver.fetch(str(compiled), *args, timeout=timeout)
+        rows: list[asyncpg.Record] = await driver.fetch(sql, *args, timeout=timeout)
         return rows
 
     return run
+
+
+def compile_for_driver(
+    statement: Executable, dialect: Dialect
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A statement as the driver takes it: its SQL, the names of its parameters in order and
+    their values (as they are, without SQLAlchemy's type conversions)."""
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.construct_params() or {})
 
 
 async def close_session(session: AsyncSession) -> None:

@@ -140,11 +140,14 @@ def point_indexed(v: View, collection: Collection) -> bool:
 
 
 def point_in_box(
-    geometry: ColumnElement[Any], bbox: tuple[float, float, float, float]
+    geometry: ColumnElement[Any], bbox: tuple[Any, Any, Any, Any]
 ) -> ColumnElement[bool]:
     """A point inside or on the edge of ``bbox``: what ``ST_Intersects`` says of a point and an
-    envelope, compared in double precision, in the form the point index serves."""
-    min_x, min_y, max_x, max_y = (literal(value, Float()) for value in bbox)
+    envelope, compared in double precision, in the form the point index serves. The bounds are
+    numbers or bound parameters (a statement prepared once for every tile)."""
+    min_x, min_y, max_x, max_y = (
+        value if isinstance(value, ColumnElement) else literal(value, Float()) for value in bbox
+    )
     point = func.point(func.ST_X(geometry), func.ST_Y(geometry))
     return point.op("<@")(func.box(func.point(min_x, min_y), func.point(max_x, max_y)))
 

@@ -87,6 +87,18 @@ class OgcHttp:
         if not head and not tile:
             await self.app(scope, receive, send)
             return
+        if tile and not head and not wanted:
+            # The whole tile: passed on as it is sent, saying ranges may be asked for.
+            async def accept_ranges(message: Message) -> None:
+                if message["type"] == "http.response.start" and message.get("status") == 200:
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), (b"accept-ranges", b"bytes")],
+                    }
+                await send(message)
+
+            await self.app(scope, receive, accept_ranges)
+            return
         inner: Scope = {**scope, "method": "GET"} if head else scope
         start: dict[str, Any] = {}
         body = bytearray()

@@ -6,6 +6,7 @@ tile (an analysis layer) joins with a builder of its own and ``serve_tile``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -15,17 +16,17 @@ from typing import Any
 import morecantile
 from cachetools import LRUCache
 from fastapi import Request, Response
-from sqlalchemy import Integer, Text, cast, func, literal, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Float, Integer, Select, Text, bindparam, cast, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.access.policy import Principal
-from service.access.sql import data_version, view
+from service.access.sql import View, data_version, view
 from service.changes import ChangeAwareCache
 from service.collections.registry import Collection
 from service.config import get_settings
 from service.core.params import ListQuery
 from service.core.records import apply_filters, point_indexed
-from service.db import without_parallel_workers
+from service.db import NO_PARALLEL_WORKERS, compile_for_driver, driver_of
 from service.errors import InvalidInput
 from service.i18n import _
 from service.outlines import workable_geometry
@@ -196,26 +197,58 @@ def rfc3339(column: Any) -> Any:
     return func.to_char(func.timezone("UTC", column), literal('YYYY-MM-DD"T"HH24:MI:SS"Z"', Text))
 
 
-async def build_tile(
-    session: AsyncSession,
-    collection: Collection,
-    principal: Principal,
-    z: int,
-    x: int,
-    y: int,
-    query: ListQuery,
-) -> bytes:
-    """One Mapbox Vector Tile built by PostGIS: clipped, quantised to the tile grid, lines and
-    areas simplified to the tile's resolution, at most ``tile_max_features`` features; a
-    geometry too big to simplify within the statement timeout is drawn from its outline."""
+@dataclass(frozen=True)
+class Prepared:
+    """A tile statement compiled once for one view of a collection and one set of filters:
+    the SQL for the driver, its parameters in order and the values of all but the tile's
+    (``z``, ``x``, ``y`` and the bounds ``tile_min_x`` ...), which each tile binds."""
+
+    view: View
+    sql: str
+    names: tuple[str, ...]
+    values: dict[str, Any]
+    parallel_workers_off: bool
+
+    def arguments(self, z: int, x: int, y: int) -> list[Any]:
+        min_x, min_y, max_x, max_y = tile_bounds(z, x, y)
+        tile = {
+            "tile_z": z,
+            "tile_x": x,
+            "tile_y": y,
+            "tile_min_x": min_x,
+            "tile_min_y": min_y,
+            "tile_max_x": max_x,
+            "tile_max_y": max_y,
+        }
+        return [tile[name] if name in tile else self.values[name] for name in self.names]
+
+
+#: Prepared tile statements by kind, collection, view and filters; a view built anew (other
+#: settings or policies) makes its entries unreachable (``Prepared.view`` is compared).
+_PREPARED: LRUCache[tuple[str, str, int, str], Prepared] = LRUCache(maxsize=512)
+#: The bounds of the tile as bound parameters, in ``bbox`` order.
+_TILE_BOX = tuple(
+    bindparam(name, 0.0, type_=Float())
+    for name in ("tile_min_x", "tile_min_y", "tile_max_x", "tile_max_y")
+)
+
+
+def _filters_key(query: ListQuery) -> str:
+    return repr((query.interval, sorted(query.filters.items()), query.sector, query.q))
+
+
+def _tile_statement(collection: Collection, v: View, query: ListQuery) -> Select[Any]:
+    """The MVT statement of ``collection`` through view ``v``, with the tile as parameters."""
     settings = get_settings()
-    v = view(collection.table, principal)
-    conditions = apply_filters(v, collection, tile_query(query, z, x, y))
+    tiled = ListQuery(**{**query.__dict__, "bbox": _TILE_BOX})
+    conditions = apply_filters(v, collection, tiled)
+    z, x, y = (bindparam(f"tile_{axis}", 0, type_=Integer()) for axis in "zxy")
     envelope = func.ST_TileEnvelope(z, x, y)
     projected = func.ST_Transform(workable_geometry(v), 3857)
     if collection.geometry_types != ("Point",):
-        resolution = WORLD_M / (2**z) / MVT_EXTENT
-        projected = func.ST_Simplify(projected, literal(resolution / 2), True)
+        # Simplified to half the tile's resolution: WORLD_M / 2**z / MVT_EXTENT / 2.
+        tolerance = literal(WORLD_M / MVT_EXTENT / 2, Float()) / func.power(2.0, z)
+        projected = func.ST_Simplify(projected, tolerance, True)
     mvt_geometry = func.ST_AsMVTGeom(projected, envelope, MVT_EXTENT, MVT_BUFFER, True)
     attributes: list[Any] = [cast(v.column("id"), Text).label("id")]
     for name in collection.tile_fields:
@@ -228,12 +261,59 @@ async def build_tile(
         .limit(settings.tile_max_features)
         .subquery("t")
     )
-    tile = select(func.ST_AsMVT(rows.table_valued(), collection.name, MVT_EXTENT, "geom"))
-    if not point_indexed(v, collection):
-        # A box of the point index is always planned as a few hundred rows (the planner has no
-        # finer estimate for it), never with parallel workers; other tables may be.
-        await without_parallel_workers(session)
-    content = await session.scalar(tile)
+    return select(func.ST_AsMVT(rows.table_valued(), collection.name, MVT_EXTENT, "geom"))
+
+
+def prepared_tile(
+    session: AsyncSession, collection: Collection, principal: Principal, query: ListQuery
+) -> Prepared:
+    """The compiled tile statement of ``principal``'s view of ``collection`` with ``query``'s
+    filters, built and compiled once (``view`` is itself built once per principal)."""
+    v = view(collection.table, principal)
+    key = ("mvt", collection.name, id(v), _filters_key(query))
+    known = _PREPARED.get(key) if not query.where else None
+    if known is not None and known.view is v:
+        return known
+    statement = _tile_statement(collection, v, query)
+    sql, names, values = compile_for_driver(statement, session.get_bind().dialect)
+    # A box of the point index is always planned as a few hundred rows (the planner has no
+    # finer estimate for it), never with parallel workers; other tables may be.
+    prepared = Prepared(v, sql, names, values, not point_indexed(v, collection))
+    if not query.where:  # a CQL2 filter's conditions are built per request
+        _PREPARED[key] = prepared
+    return prepared
+
+
+async def build_tile(
+    session: AsyncSession,
+    collection: Collection,
+    principal: Principal,
+    z: int,
+    x: int,
+    y: int,
+    query: ListQuery,
+) -> bytes:
+    """One Mapbox Vector Tile built by PostGIS: clipped, quantised to the tile grid, lines and
+    areas simplified to the tile's resolution, at most ``tile_max_features`` features; a
+    geometry too big to simplify within the statement timeout is drawn from its outline.
+
+    The statement is compiled once per view and filters (``prepared_tile``) and sent on the
+    driver: a read of one statement needs no transaction of its own, so a request that has
+    not yet read anything sends it alone (no BEGIN and ROLLBACK around it)."""
+    prepared = prepared_tile(session, collection, principal, query)
+    arguments = prepared.arguments(z, x, y)
+    async with contextlib.AsyncExitStack() as stack:
+        engine = session.bind
+        if session.in_transaction() or not isinstance(engine, AsyncEngine):
+            driver = await driver_of(session)  # the connection the request already reads on
+        else:  # a connection of the session's pool, without a session around it
+            connection = await stack.enter_async_context(engine.connect())
+            driver = (await connection.get_raw_connection()).driver_connection
+        if prepared.parallel_workers_off:
+            if not driver.is_in_transaction():
+                await stack.enter_async_context(driver.transaction(readonly=True))
+            await driver.execute(NO_PARALLEL_WORKERS)
+        content = await driver.fetchval(prepared.sql, *arguments)
     return bytes(content or b"")
 
 
