@@ -54,6 +54,8 @@ MESSAGES: dict[str, str] = {
     "filters.all": "All",
     "filters.none": "None",
     "filters.active": "{count} of {total} categories, severity {severity} and more",
+    "filters.verified_only": "Verified reports only (hide field reports not yet judged)",
+    "filters.verified_active": "verified only",
     # Time chart
     "time.summary": "Incidents over time",
     "time.by_day": "per day",
