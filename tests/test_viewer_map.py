@@ -1,7 +1,8 @@
 """The demo mission's map in a real browser (Debian's Chromium, Playwright): its basemap and
 gazetteer, search by town and MGRS, coordinates, incident filters kept in the address, the
 time chart, and clusters. The service runs as users run it, on a database holding the demo
-mission and a basemap rendered from it. Screenshots go to artifacts/ (and docs/ for the guide).
+mission and a basemap rendered from it. Screenshots go to artifacts/ (and, with
+`make docs-images`, docs/images/ for the guide).
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ from service.demo import MISSION_BBOX, generate_scenario
 from service.demo.load import load_demo
 from service.enums import Role
 from tests import factories
-from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving
+from tests.conftest import (
+    ARTIFACTS,
+    TEST_DB,
+    create_database,
+    drop_database,
+    screenshot,
+    serving,
+)
 from tests.test_viewer import CHROMIUM, CHROMIUM_ARGS, MapPage, local
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 SEED = 7
 HIDDEN_PLACE = "Kazongo hidden camp"
 
@@ -118,11 +125,7 @@ async def open_demo_map(
 
 
 async def shot(opened: MapPage, name: str, docs: bool = False) -> None:
-    path = ARTIFACTS / f"map-{name}.png"
-    await opened.page.screenshot(path=str(path))
-    if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / f"map-{name}.png")
+    await screenshot(opened.page, f"map-{name}", docs=docs)
 
 
 async def centre(opened: MapPage) -> tuple[float, float]:
