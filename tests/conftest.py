@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -59,6 +60,28 @@ get_settings.cache_clear()
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 ARTIFACTS.mkdir(exist_ok=True)
+#: The guides' screenshots. Tests refresh them only when asked (``make docs-images``), so that a
+#: run of the suite leaves the working tree as it found it.
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def docs_images_wanted() -> bool:
+    """Whether this run refreshes the guides' screenshots (``CIVOP_DOCS_IMAGES=1``)."""
+    return os.environ.get("CIVOP_DOCS_IMAGES") == "1"
+
+
+async def screenshot(page: Any, name: str, *, docs: bool = False, **options: Any) -> Path:
+    """The page's screenshot in ``artifacts/<name>.png``; one that illustrates a guide
+    (``docs``) is copied to ``docs/images/<name>.png`` when ``CIVOP_DOCS_IMAGES=1``. Options
+    go to Playwright's ``page.screenshot`` (``full_page=True``...)."""
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), **options)
+    if docs and docs_images_wanted():
+        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_IMAGES / path.name)
+    return path
+
+
 #: Tests that must not run beside each other: one worker takes them all, in turn.
 SERIAL_GROUPS = {"reliability": Path(__file__).resolve().parent / "reliability"}
 

@@ -350,3 +350,84 @@ async def test_cap_messages_of_an_alert_have_their_own_ids_and_reference_the_fir
     assert cancel["msgType"] == "Cancel" and cancel["references"] == reference
     assert len({first["identifier"], update["identifier"], cancel["identifier"]}) == 3
     assert cancel["info"][0]["expires"] == cancel["sent"]
+
+
+async def test_field_reports_alert_as_unverified_and_discredited_or_merged_ones_never(
+    client: AsyncClient, headers: Headers, make: Make, session: AsyncSession
+) -> None:
+    await near_rule(client, headers)
+    await rule(client, headers, name="cluster", kind="incident_cluster", min_count=3,
+               window_hours=24, cell_km=10)  # fmt: skip
+    x, y = X + 0.6, Y + 0.6  # away from the other tests' sites
+    site = await make("idp_sites", geometry=factories.point(x, y), name="Bangui-Ville camp")
+
+    async def incident(dx_km: float, state: str = "verified", **fields: Any) -> dict[str, Any]:
+        made = await make(
+            "incidents", geometry=factories.point(x + dx_km * KM, y), severity=4,
+            occurred_at="2026-11-02T10:00:00Z", **fields,
+        )  # fmt: skip
+        if state == "reported":  # as the intake writes it
+            await session.execute(
+                text("UPDATE incidents SET verification_state = 'reported' WHERE id = :id"),
+                {"id": made["id"]},
+            )
+        return made
+
+    reported = await incident(3, "reported")
+    discredited = await incident(4, "reported")
+    judged = await client.post(
+        f"/api/incidents/{discredited['id']}/discredit",
+        json={"reason": "the village elders saw nothing"},
+        headers=headers("analyst"),
+    )
+    assert judged.status_code == 200, judged.text
+    kept = await incident(5)
+    duplicate = await incident(5.2, "reported")
+    merged = await client.post(
+        f"/api/incidents/{kept['id']}/merge",
+        json={"duplicate_id": duplicate["id"]},
+        headers=headers("analyst"),
+    )
+    assert merged.status_code == 200, merged.text
+
+    everyone = [reported["id"], discredited["id"], kept["id"], duplicate["id"]]
+    raised = await evaluate(session, incidents=everyone)
+    # Two alerts near the site (the report, the incident kept); no cluster: of the four in the
+    # cell only two are events.
+    found = await alerts(client, headers)
+    assert len(raised) == 2, [a["properties"]["title"] for a in found]
+    found = await alerts(client, headers)
+    by_incident = {
+        r["id"]: a["properties"]
+        for a in found
+        for r in a["properties"]["records"]
+        if r["collection"] == "incidents"
+    }
+    assert set(by_incident) & set(everyone) == {reported["id"], kept["id"]}
+    early = by_incident[reported["id"]]
+    assert early["kind"] == "incident_near_site"
+    assert {"collection": "idp_sites", "id": site["id"]} in early["records"]
+    assert early["title"].startswith("Unverified report: Severity 4 armed clash ")
+    assert " km from Bangui-Ville camp" in early["title"]
+    assert early["description"].startswith("A field report not yet verified tells of")
+    staff = by_incident[kept["id"]]
+    assert staff["title"].startswith("Severity 4") and "verified" not in staff["description"]
+
+    # A third event in the cell and window makes a cluster, which says how many of its
+    # incidents are reports not yet judged.
+    third = await incident(6)
+    raised = await evaluate(session, incidents=[third["id"]])
+    clusters = await alerts(client, headers, kind="incident_cluster")
+    assert len(clusters) == 1
+    cluster = clusters[0]["properties"]
+    assert {r["id"] for r in cluster["records"]} == {reported["id"], kept["id"], third["id"]}
+    assert cluster["description"].endswith("1 of them from field reports not yet verified.")
+
+    # A report discredited after its alert: evaluated again, it raises nothing new.
+    judged = await client.post(
+        f"/api/incidents/{reported['id']}/discredit",
+        json={"reason": "a rumour"},
+        headers=headers("analyst"),
+    )
+    assert judged.status_code == 200, judged.text
+    assert await evaluate(session, incidents=[reported["id"]]) == []

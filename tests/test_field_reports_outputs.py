@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth import service as auth
+from service.prints.service import PrintRequest, gather
 from tests import factories
 from tests.test_field_reports import form
 from tests.test_field_reports_triage import report
@@ -102,3 +105,18 @@ async def test_analyses_count_verified_incidents_unless_asked_and_never_duplicat
     everything = await near_camp(verified_only="false")
     # With the report not yet judged; never the discredited one.
     assert everything["by_category"] == {"armed_clash": 1, "abduction": 1}
+
+
+async def test_a_print_of_the_map_set_to_verified_only_draws_no_report(
+    session: AsyncSession, world: factories.World, judged: dict[str, Any]
+) -> None:
+    analyst = await auth.principal_of_user(session, world.users["analyst"])
+    view = {"bbox": (25.2, 5.2, 25.4, 5.4), "datetime": WINDOW}
+    categories = {}
+    for verified_only in (False, True):
+        gathered = await gather(session, analyst, PrintRequest(**view, verified_only=verified_only))
+        categories[verified_only] = sorted(c for _, _, c, _ in gathered.incidents)
+    # As on the map: every incident, then the verified ones only (the incident and the report
+    # merged into it, verified), without the report not yet judged nor the discredited one.
+    assert categories[False] == ["abduction", "armed_clash", "armed_clash", "looting"]
+    assert categories[True] == ["armed_clash", "armed_clash"], categories

@@ -1,7 +1,8 @@
 """The demo mission's map in a real browser (Debian's Chromium, Playwright): its basemap and
 gazetteer, search by town and MGRS, coordinates, incident filters kept in the address, the
 time chart, and clusters. The service runs as users run it, on a database holding the demo
-mission and a basemap rendered from it. Screenshots go to artifacts/ (and docs/ for the guide).
+mission and a basemap rendered from it. Screenshots go to artifacts/ (and, with
+`make docs-images`, docs/images/ for the guide).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import re
 import shutil
 from collections import Counter
@@ -16,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import mapbox_vector_tile
@@ -32,10 +34,16 @@ from service.demo import MISSION_BBOX, generate_scenario
 from service.demo.load import load_demo
 from service.enums import Role
 from tests import factories
-from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving
+from tests.conftest import (
+    ARTIFACTS,
+    TEST_DB,
+    create_database,
+    drop_database,
+    screenshot,
+    serving,
+)
 from tests.test_viewer import CHROMIUM, CHROMIUM_ARGS, MapPage, local
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 SEED = 7
 HIDDEN_PLACE = "Kazongo hidden camp"
 
@@ -117,11 +125,7 @@ async def open_demo_map(
 
 
 async def shot(opened: MapPage, name: str, docs: bool = False) -> None:
-    path = ARTIFACTS / f"map-{name}.png"
-    await opened.page.screenshot(path=str(path))
-    if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / f"map-{name}.png")
+    await screenshot(opened.page, f"map-{name}", docs=docs)
 
 
 async def centre(opened: MapPage) -> tuple[float, float]:
@@ -474,3 +478,154 @@ async def test_the_printed_view_has_legend_and_banner_and_a_partner_print_no_hid
     assert "PUBLIC" in partner or "MISSION" in partner
     drawn = [int(m) for m in re.findall(r"Incidents drawn: (\d+)", admin + partner)]
     assert drawn[0] > drawn[1], drawn
+
+
+def tile_ids(tile: bytes, state: str | None = None) -> set[str]:
+    """Ids of the incidents in a vector tile (of those in ``state`` when given)."""
+    decoded = mapbox_vector_tile.decode(tile) if tile else {}
+    return {
+        f["properties"]["id"]
+        for layer in decoded.values()
+        for f in layer["features"]
+        if state is None or f["properties"]["verification_state"] == state
+    }
+
+
+async def tiles_read(opened: MapPage, since: int) -> tuple[set[str], set[str], list[str]]:
+    """Ids of every incident and of the reported ones in the vector tiles the page asked for
+    since response ``since``, and the tiles' addresses."""
+    urls = sorted(
+        {
+            r.url
+            for r in opened.responses[since:]
+            if "/collections/incidents/tiles/" in r.url and r.ok
+        }
+    )
+    token = await opened.page.evaluate("sessionStorage.getItem('civop.token')")
+    every: set[str] = set()
+    reported: set[str] = set()
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        for url in urls:
+            response = await http.get(url)
+            assert response.status_code in (200, 204), (url, response.status_code)
+            every |= tile_ids(response.content)
+            reported |= tile_ids(response.content, "reported")
+    return every, reported, urls
+
+
+async def points_settled(opened: MapPage, since: int) -> tuple[set[str], set[str], list[str]]:
+    """What the tiles asked for since ``since`` hold, once the page has asked for some."""
+    every, reported, urls = await tiles_read(opened, since)
+    for _ in range(20):  # on a busy machine the tiles may still be on their way
+        if every:
+            break
+        await opened.page.wait_for_timeout(500)
+        every, reported, urls = await tiles_read(opened, since)
+    return every, reported, urls
+
+
+async def test_verified_only_hides_field_reports_from_tiles_heat_and_chart_until_unticked(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    from service.field_reports import xlsform
+    from tests.test_field_reports import ANSWERS, kobo_submission
+
+    lon, lat = sorted(demo_server.towns.items())[1][1]
+    async with httpx.AsyncClient(base_url=demo_server.url) as http:
+        token = (
+            await http.post(
+                "/auth/token", data={"username": "admin", "password": factories.PASSWORD}
+            )
+        ).json()["access_token"]
+        form = await http.post(
+            "/api/intake-forms",
+            json={"form_id": xlsform.FORM_ID, "title": "Patrol incident reports"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert form.status_code == 201, form.text
+        answers = {**ANSWERS, "location": f"{lat + 0.004} {lon + 0.004} 500 4"}
+        landed = await http.post(
+            f"/api/intake/{xlsform.FORM_ID}",
+            json=kobo_submission(answers),
+            headers={"X-Civop-Form-Token": form.json()["token"]},
+        )
+        assert landed.status_code == 201, landed.text
+        report = landed.json()["incident_id"]
+
+    opened = await open_demo_map(browser, demo_server, "analyst")
+    page = opened.page
+    await page.select_option("#civop-period", "all")
+    await opened.go_to(lon, lat, 11)
+    await page.wait_for_function("civop.incidentsMode() === 'points'", timeout=20_000)
+    await page.get_by_text("Incidents over time").click()
+    await page.wait_for_function("civop.timeline !== undefined", timeout=20_000)
+    await page.wait_for_timeout(1_500)
+    every, reported, _ = await points_settled(opened, 0)
+    assert report in reported, (report, len(every))
+    assert len(every) > 1
+    total = (await page.evaluate("civop.timeline"))["total"]
+
+    # Ticked: the report leaves the tiles (the verified incidents stay) and the chart.
+    mark = len(opened.responses)
+    incidents = await drawn(opened, "incidents")
+    await page.get_by_text("Filter incidents").click()
+    await page.get_by_label("Verified reports only").check()
+    await wait_drawn(opened, "incidents", incidents)
+    await page.wait_for_timeout(1_000)
+    after, reported, urls = await points_settled(opened, mark)
+    assert after and report not in after and not reported, (report, reported)
+    assert after <= every
+    assert all("verification_state=verified" in url for url in urls), urls
+    await page.wait_for_function(
+        "civop.timeline.query.indexOf('verification_state=verified') >= 0", timeout=20_000
+    )
+    assert (await page.evaluate("civop.timeline"))["total"] == total - 1
+    assert "verified only" in await page.locator("#civop-filters-state").inner_text()
+    assert parse_qs(urlsplit(page.url).fragment)["verification_state"] == ["verified"]
+    await shot(opened, "filter-verified-only")
+
+    # Zoomed out the incidents are heat: its tiles are asked for verified incidents only, and
+    # count one incident fewer than without the filter.
+    mark = len(opened.responses)
+    await opened.go_to(lon, lat, 6)
+    await page.wait_for_function("civop.incidentsMode() === 'heat'", timeout=20_000)
+    await page.wait_for_timeout(1_000)
+    heat = sorted({r.url for r in opened.responses[mark:] if "/layers/heat/incidents/" in r.url})
+    assert heat and all("verification_state=verified" in url for url in heat), heat
+    token = await page.evaluate("sessionStorage.getItem('civop.token')")
+    z = 6
+    x = int((lon + 180) / 360 * 2**z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2**z)
+    counted = {}
+    async with httpx.AsyncClient(
+        base_url=demo_server.url, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        for state in ("verified", None):
+            params = {"verification_state": state} if state else {}
+            answer = await http.get(f"/layers/heat/incidents/{z}/{x}/{y}", params=params)
+            assert answer.status_code == 200, answer.text
+            counted[state] = sum(cell[2] for cell in answer.json()["cells"])
+    assert counted[None] - counted["verified"] == 1, counted
+
+    # The address keeps the filter through a reload; without it, the report is back.
+    await opened.go_to(lon, lat, 11)
+    await page.wait_for_timeout(500)
+    for verified_only in (True, False):
+        if not verified_only:
+            address = urlsplit(page.url)
+            kept = parse_qs(address.fragment)
+            kept.pop("verification_state")
+            await page.goto(
+                address._replace(fragment=urlencode(kept, doseq=True, safe="/,")).geturl()
+            )
+        mark = len(opened.responses)
+        await page.reload()
+        await page.wait_for_function(
+            "window.civop && civop.ready.incidents !== undefined", timeout=20_000
+        )
+        await page.wait_for_function("civop.incidentsMode() === 'points'", timeout=20_000)
+        await page.wait_for_timeout(1_500)
+        shown, _, urls = await points_settled(opened, mark)
+        assert urls and (report not in shown) == verified_only, (verified_only, urls)
+        assert await page.get_by_label("Verified reports only").is_checked() == verified_only
+    assert opened.errors == [], opened.errors

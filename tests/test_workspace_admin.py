@@ -3,17 +3,16 @@ Content-Security-Policy): an admin creates a user limited to a sector, who then 
 sector on the map; an API key is shown once, then revoked and stops working; webhooks are added,
 tested and removed; the audit trail is searched. Analysts and partners see no administration
 entry, and what they post to the administration forms is refused and writes nothing.
-Screenshots go to artifacts/workspace-admin-*.png (and docs/images/ for the operators' guide)."""
+Screenshots go to artifacts/workspace-admin-*.png (and, with `make docs-images`, docs/images/ for
+the operators' guide)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
-import shutil
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from threading import Thread
 from typing import Any
 
@@ -22,13 +21,12 @@ import pytest
 from playwright.async_api import expect
 
 from tests import factories
-from tests.conftest import ARTIFACTS, LiveServer
+from tests.conftest import LiveServer, screenshot
 from tests.test_viewer import open_map
 from tests.workspace_browser import WorkspacePage, browser, open_workspace
 
 __all__ = ["browser"]
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 #: A fresh service answers its first request only once FastAPI has built its routes: seconds
 #: on a loaded machine.
 TIMEOUT_S = 60.0
@@ -37,11 +35,7 @@ ADMIN_ENTRIES = ["Users", "API keys", "Alert webhooks", "Audit trail"]
 
 async def shot(opened: WorkspacePage, name: str, docs: bool = True) -> None:
     """A screenshot for the artifacts and (``docs``) the operators' guide."""
-    await opened.screenshot(f"admin-{name}")
-    if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        source = ARTIFACTS / f"workspace-admin-{name}.png"
-        shutil.copyfile(source, DOCS / f"workspace-admin-{name}.png")
+    await opened.screenshot(f"admin-{name}", docs=docs)
 
 
 def unexpected(opened: WorkspacePage) -> list[str]:
@@ -121,10 +115,7 @@ async def test_an_admin_creates_a_user_limited_to_a_sector_who_sees_only_that_se
     await shown.page.get_by_text(f"{username} (officer, limited to 3 area(s))").wait_for()
     ids = await shown.ids("idp_sites")
     assert sites["north"] in ids and sites["south"] not in ids, ids
-    await shown.page.screenshot(path=str(ARTIFACTS / "workspace-admin-scoped-map.png"))
-    shutil.copyfile(
-        ARTIFACTS / "workspace-admin-scoped-map.png", DOCS / "workspace-admin-scoped-map.png"
-    )
+    await screenshot(shown.page, "workspace-admin-scoped-map", docs=True)
     await shown.page.context.close()
 
 

@@ -4,27 +4,25 @@ outline and a patrol route with Leaflet-Geoman's controls (operated with the mou
 corrects a population figure, moves a project through its statuses; a route crossing a site
 shows the conflict before it is saved; a partner sees no button it may not use and a forged
 post is refused. The pages are used through their labels and roles; the API only checks what
-was stored. Screenshots go to artifacts/workspace-draw-*.png (and docs/images/ for the guide).
+was stored. Screenshots go to artifacts/workspace-draw-*.png (and, with `make docs-images`,
+docs/images/ for the guide).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests import factories
-from tests.conftest import ARTIFACTS, LiveServer
+from tests.conftest import LiveServer, screenshot
 from tests.test_viewer import local
 from tests.workspace_browser import TABLET, browser, sign_in
 
 __all__ = ["browser"]
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 RECORD_URL = re.compile(r"/workspace/(sites|projects|patrols)/[0-9a-f-]{36}$")
 
 
@@ -95,12 +93,7 @@ class Workspace:
         await self.page.wait_for_timeout(150)  # Geoman places a vertex per click, not per dblclick
 
     async def shot(self, name: str, docs: bool = False) -> None:
-        path = ARTIFACTS / f"workspace-draw-{name}.png"
-        ARTIFACTS.mkdir(exist_ok=True)
-        await self.page.screenshot(path=str(path), full_page=True)
-        if docs:
-            DOCS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS / f"workspace-draw-{name}.png")
+        await screenshot(self.page, f"workspace-draw-{name}", docs=docs, full_page=True)
 
     def record_id(self) -> uuid.UUID:
         return uuid.UUID(self.page.url.rsplit("/", 1)[1])

@@ -6,12 +6,12 @@ A GIS officer drops a partner's shapefile in UTM, reads the preview (its problem
 field), fixes the mapping (a column and a table of values), imports it, follows the import and
 rolls it back; an analyst exports what the map shows and downloads the file; a partner gets
 no import entry and a forged upload is refused. Only the pages are used; the API only checks
-the outcome. Screenshots go to artifacts/workspace-imports-*.png (and docs/images/)."""
+the outcome. Screenshots go to artifacts/workspace-imports-*.png (and, with `make docs-images`,
+docs/images/)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,12 +23,11 @@ import pytest
 from playwright.async_api import expect
 
 from tests import factories, geofiles
-from tests.conftest import ARTIFACTS, LiveServer
+from tests.conftest import LiveServer
 from tests.workspace_browser import WorkspacePage, browser, open_workspace
 
 __all__ = ["browser"]
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
 #: The worker starts a process per job: generous on a loaded machine.
 JOB_WAIT_MS = 120_000
 
@@ -66,12 +65,7 @@ VALUE_MAP = "Affrontement = armed_clash\nPillage = looting\nEnlèvement = abduct
 
 
 async def shot(opened: WorkspacePage, name: str, docs: bool = False) -> None:
-    await opened.screenshot(f"imports-{name}")
-    if docs:
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(
-            ARTIFACTS / f"workspace-imports-{name}.png", DOCS / f"workspace-imports-{name}.png"
-        )
+    await opened.screenshot(f"imports-{name}", docs=docs)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests import factories
-from tests.conftest import ARTIFACTS, LiveServer
+from tests.conftest import LiveServer, screenshot
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -62,8 +62,9 @@ class WorkspacePage:
         noted = tuple(f"status of {status} " for status in expected_statuses)
         return [e for e in self.errors if not (noted and any(n in e for n in noted))]
 
-    async def screenshot(self, name: str) -> None:
-        await self.page.screenshot(path=str(ARTIFACTS / f"workspace-{name}.png"), full_page=True)
+    async def screenshot(self, name: str, docs: bool = False) -> None:
+        """``artifacts/workspace-<name>.png`` (and the guide's copy: ``conftest.screenshot``)."""
+        await screenshot(self.page, f"workspace-{name}", docs=docs, full_page=True)
 
     async def close(self) -> None:
         await self.context.close()

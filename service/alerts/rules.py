@@ -6,6 +6,11 @@ Alerts are raised for the records that changed since the engine last looked: the
 the ``events`` log (written by triggers in the same transaction as each change), so API writes,
 imports and other processes' writes are all covered. The time-based rules (risk threshold,
 hot spots) are in :mod:`service.alerts.scheduled`.
+
+Which incidents the rules read (docs/analysts.md, *Early warning*): field reports not yet judged (``reported``)
+raise alerts at once, saying the report is unverified (early warning does not wait for a
+judgement); discredited reports and reports merged into another incident (``duplicate_of_id``
+set, the incident kept stands for both) raise none and count in no cluster.
 """
 
 from __future__ import annotations
@@ -68,6 +73,14 @@ _SITE = (
 )
 
 
+#: The incidents the rules read, on the table aliased ``{a}``: not deleted, not discredited, not
+#: merged into another incident.
+_LIVE = (
+    "{a}.deleted_at IS NULL AND {a}.verification_state <> 'discredited' "
+    "AND {a}.duplicate_of_id IS NULL"
+)
+
+
 def _near_site(incidents: str, sites: str) -> str:
     """Incidents near open IDP sites: ``incidents`` and ``sites`` say which of each are
     compared (the changed incidents with every site, or the changed sites with recent
@@ -75,12 +88,13 @@ def _near_site(incidents: str, sites: str) -> str:
     return f"""
 SELECT r.id AS rule_id, r.alert_severity, r.radius_km, i.id AS incident_id, s.id AS site_id,
        {_most_restrictive("i.classification", "s.classification")} AS classification,
-       s.sector_id, i.category, i.severity, i.occurred_at, s.name AS site_name,
+       s.sector_id, i.category, i.severity, i.occurred_at, i.verification_state,
+       s.name AS site_name,
        ST_X(ST_PointOnSurface({_SITE})) AS lon, ST_Y(ST_PointOnSurface({_SITE})) AS lat,
        ST_AsEWKB(ST_PointOnSurface({_SITE})) AS center,
        round((ST_Distance(({_SITE})::geography, i.geom::geography) / 1000)::numeric, 2) AS km
 FROM alert_rules r
-JOIN incidents i ON {incidents} AND i.deleted_at IS NULL
+JOIN incidents i ON {incidents} AND {_LIVE.format(a="i")}
   AND i.severity >= r.min_severity
   AND (r.categories IS NULL OR i.category = ANY(r.categories))
 JOIN idp_sites s ON {sites} AND s.deleted_at IS NULL AND s.status <> 'closed'
@@ -121,7 +135,7 @@ WITH rules AS (
 ), changed AS (
   SELECT r.id AS rule_id, i.occurred_at,
          floor(ST_X(i.geom) / r.cell_deg)::bigint AS cx, floor(ST_Y(i.geom) / r.cell_deg)::bigint AS cy
-  FROM rules r JOIN incidents i ON i.id = ANY(:ids) AND i.deleted_at IS NULL
+  FROM rules r JOIN incidents i ON i.id = ANY(:ids) AND {_LIVE.format(a="i")}
     AND (r.min_severity IS NULL OR i.severity >= r.min_severity)
     AND (r.categories IS NULL OR i.category = ANY(r.categories))
 ), windows AS (
@@ -135,7 +149,7 @@ WITH rules AS (
   SELECT w.rule_id, w.cx, w.cy, array_agg(DISTINCT j.id) AS incident_ids,
          max(array_position({RANK}, j.classification)) AS rank
   FROM windows w JOIN rules r ON r.id = w.rule_id
-  JOIN incidents j ON j.deleted_at IS NULL
+  JOIN incidents j ON {_LIVE.format(a="j")}
     AND j.geom && ST_MakeEnvelope(w.cx * r.cell_deg, w.cy * r.cell_deg,
                                   (w.cx + 1) * r.cell_deg, (w.cy + 1) * r.cell_deg, 4326)
     AND floor(ST_X(j.geom) / r.cell_deg) = w.cx AND floor(ST_Y(j.geom) / r.cell_deg) = w.cy
@@ -143,15 +157,17 @@ WITH rules AS (
     AND (r.min_severity IS NULL OR j.severity >= r.min_severity)
     AND (r.categories IS NULL OR j.category = ANY(r.categories))
   GROUP BY w.rule_id, w.cx, w.cy, w.start_at, w.end_at, r.min_count
-  HAVING count(*) >= r.min_count
+  HAVING count(DISTINCT j.id) >= r.min_count
 )
 SELECT h.rule_id, r.alert_severity, r.window_hours, r.cell_km, h.cx, h.cy,
        array_agg(DISTINCT x.id) AS incident_ids,
+       count(DISTINCT x.id) FILTER (WHERE u.verification_state = 'reported') AS reported,
        {RANK}[max(h.rank)] AS classification,
        ST_AsEWKB(ST_MakeEnvelope(h.cx * r.cell_deg, h.cy * r.cell_deg,
                                  (h.cx + 1) * r.cell_deg, (h.cy + 1) * r.cell_deg, 4326)) AS cell
 FROM hits h JOIN rules r ON r.id = h.rule_id
 CROSS JOIN LATERAL unnest(h.incident_ids) AS x (id)
+JOIN incidents u ON u.id = x.id
 GROUP BY h.rule_id, r.alert_severity, r.window_hours, r.cell_km, h.cx, h.cy, r.cell_deg
 """  # noqa: S608 - fixed SQL, values are bound
 
@@ -280,6 +296,7 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
         near_rows += (await session.execute(text(NEAR_CHANGED_SITE), {"site_ids": site_ids})).all()
     for row in near_rows:
         where = await _where(session, row)
+        unverified = row.verification_state == "reported"
         hit = await raise_alert(
             session,
             rule_id=row.rule_id,
@@ -287,9 +304,19 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             key=f"incident:{row.incident_id}:site:{row.site_id}",
             severity=max(row.alert_severity, row.severity),
             title=Say(
-                N_("Severity {severity} {category} {km} km from {site} ({sector})")
-                if where.sector
-                else N_("Severity {severity} {category} {km} km from {site}"),
+                (
+                    N_(
+                        "Unverified report: Severity {severity} {category} {km} km from {site} ({sector})"
+                    )
+                    if where.sector
+                    else N_("Unverified report: Severity {severity} {category} {km} km from {site}")
+                )
+                if unverified
+                else (
+                    N_("Severity {severity} {category} {km} km from {site} ({sector})")
+                    if where.sector
+                    else N_("Severity {severity} {category} {km} km from {site}")
+                ),
                 severity=row.severity,
                 category=Label(row.category, inside=True),
                 km=Number(row.km),
@@ -298,6 +325,12 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
             ),
             description=Say(
                 N_(
+                    "A field report not yet verified tells of an incident ({category}, "
+                    "severity {severity}, {occurred}) {km} km from the IDP site {site}, within "
+                    "the rule's {radius} km."
+                )
+                if unverified
+                else N_(
                     "An incident ({category}, severity {severity}, {occurred}) {km} km from "
                     "the IDP site {site}, within the rule's {radius} km."
                 ),
@@ -375,7 +408,13 @@ async def evaluate(session: AsyncSession, changed: Changed) -> list[Raised]:
                     hours=Number(row.window_hours),
                 ),
                 description=Say(
-                    N_("{count} incidents in a {cell} km grid cell within {hours} hours."),
+                    N_(
+                        "{count} incidents in a {cell} km grid cell within {hours} hours; "
+                        "{reported} of them from field reports not yet verified."
+                    )
+                    if row.reported
+                    else N_("{count} incidents in a {cell} km grid cell within {hours} hours."),
+                    reported=row.reported,
                     count=count,
                     cell=Number(row.cell_km),
                     hours=Number(row.window_hours),

@@ -42,6 +42,9 @@ class PrintRequest(BaseModel):
     )
     category: list[IncidentCategory] | None = Field(None, description="Incident categories shown.")
     severity: int = Field(1, ge=1, le=5, description="Least severity shown.")
+    verified_only: bool = Field(
+        False, description="Verified incidents only (no field report not yet judged)."
+    )
 
     @field_validator("bbox")
     @classmethod
@@ -74,6 +77,8 @@ async def gather(session: AsyncSession, principal: Principal, request: PrintRequ
         filters["category"] = [str(c) for c in request.category]
     if request.severity > 1:
         filters["severity"] = list(range(request.severity, 6))
+    if request.verified_only:
+        filters["verification_state"] = ["verified"]
     query = ListQuery(bbox=request.bbox, interval=parse_datetime(request.datetime), filters=filters)
 
     incidents = COLLECTIONS["incidents"]

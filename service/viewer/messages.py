@@ -59,6 +59,8 @@ MESSAGES: dict[str, str] = {
     "filters.all": N_("All"),
     "filters.none": N_("None"),
     "filters.active": N_("{count} of {total} categories, severity {severity} and more"),
+    "filters.verified_only": N_("Verified reports only (hide field reports not yet judged)"),
+    "filters.verified_active": N_("verified only"),
     # Time chart
     "time.summary": N_("Incidents over time"),
     "time.by_day": N_("per day"),

@@ -62,7 +62,7 @@
   }
 
   var state = {
-    filters: { categories: null, severity: 1 },
+    filters: { categories: null, severity: 1, verifiedOnly: false },
     map: null,
     groups: {},
     config: null,
@@ -1866,10 +1866,11 @@
 
   // ---------------------------------------------------------------------------------------
   // Incident filters, and the view in the page's address (a view survives a reload and can
-  // be shared): #map=zoom/lat/lon&from=&to=&category=&severity=
+  // be shared): #map=zoom/lat/lon&from=&to=&category=&severity=&verification_state=
   // ---------------------------------------------------------------------------------------
 
-  /** ``category=...&severity=...`` of the incidents shown, '' when nothing is filtered. */
+  /** ``category=...&severity=...&verification_state=verified`` of the incidents shown, ''
+   * when nothing is filtered. */
   function filterQuery() {
     var parts = [];
     var all = state.config.categories;
@@ -1880,6 +1881,7 @@
       for (var s = state.filters.severity; s <= 5; s++) levels.push(s);
       parts.push('severity=' + levels.join(','));
     }
+    if (state.filters.verifiedOnly) parts.push('verification_state=verified');
     return parts.join('&');
   }
 
@@ -1887,9 +1889,12 @@
     var chosen = state.filters.categories || state.config.categories;
     var stateText = document.getElementById('civop-filters-state');
     var filtered = chosen.length < state.config.categories.length || state.filters.severity > 1;
-    stateText.textContent = filtered
-      ? t('filters.active', { count: chosen.length, total: state.config.categories.length, severity: state.filters.severity })
-      : '';
+    var texts = [];
+    if (filtered) {
+      texts.push(t('filters.active', { count: chosen.length, total: state.config.categories.length, severity: state.filters.severity }));
+    }
+    if (state.filters.verifiedOnly) texts.push(t('filters.verified_active'));
+    stateText.textContent = texts.join(' · ');
     var incidents = state.layers.incidents;
     if (incidents) {
       if (incidents.forgetHeat) incidents.forgetHeat();
@@ -1905,6 +1910,7 @@
       box.checked = chosen.indexOf(box.value) >= 0;
     });
     document.getElementById('civop-severity').value = String(state.filters.severity);
+    document.getElementById('civop-verified-only').checked = state.filters.verifiedOnly;
   }
 
   function wireFilters() {
@@ -1936,6 +1942,10 @@
       state.filters.severity = Number(event.target.value) || 1;
       filtersChanged();
     });
+    document.getElementById('civop-verified-only').addEventListener('change', function (event) {
+      state.filters.verifiedOnly = event.target.checked;
+      filtersChanged();
+    });
   }
 
   /** The export dialog's address for what the map shows: its area, period and filters. */
@@ -1964,6 +1974,7 @@
     if (state.range.to) params.set('to', state.range.to);
     if (state.filters.categories) params.set('category', state.filters.categories.join(','));
     if (state.filters.severity > 1) params.set('severity', String(state.filters.severity));
+    if (state.filters.verifiedOnly) params.set('verification_state', 'verified');
     var hash = '#' + params.toString().replace(/%2F/g, '/').replace(/%2C/g, ',');
     if (hash !== window.location.hash) history.replaceState(null, '', hash);
   }
@@ -1997,6 +2008,7 @@
     }
     var severity = Number(params.get('severity'));
     if (severity >= 1 && severity <= 5) state.filters.severity = Math.floor(severity);
+    state.filters.verifiedOnly = params.get('verification_state') === 'verified';
     showFilters();
     state.viewRead = true;
   }
@@ -2262,6 +2274,7 @@
         datetime: range || null,
         category: state.filters.categories,
         severity: state.filters.severity,
+        verified_only: state.filters.verifiedOnly,
       };
       button.disabled = true;
       message.replaceChildren(t('print.working'));
