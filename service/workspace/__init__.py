@@ -11,6 +11,7 @@ from types import ModuleType
 from fastapi import FastAPI
 
 from service.workspace import (
+    actors,
     admin,
     alerts,
     exports,
@@ -33,6 +34,7 @@ AREAS: list[ModuleType] = [
     sites,
     projects,
     patrols,
+    actors,
     requests,
     alerts,
     imports,
