@@ -15,6 +15,7 @@ from service.workspace import (
     admin,
     alerts,
     exports,
+    gazetteer,
     imports,
     incidents,
     patrols,
@@ -39,6 +40,7 @@ AREAS: list[ModuleType] = [
     alerts,
     imports,
     exports,
+    gazetteer,
     admin,
 ]
 
