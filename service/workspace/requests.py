@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from geojson_pydantic import Point
 from pydantic import ValidationError
 
-from service.access.actions import allowed, collection_actions
+from service.access.actions import allowed, authorize, collection_actions
 from service.access.policy import Principal
 from service.actors.collection import ACTORS
 from service.auth.deps import PrincipalDep
@@ -491,6 +491,7 @@ async def edit(
 ) -> Response:
     """Correct the request's own fields: the same change as ``PATCH
     /api/assistance_requests/{id}``, with its checks (role, clearance, sectors)."""
+    authorize(principal, "edit")  # refused before the form is read, as the record pages
     form = await request.form()
     typed = {k: str(v) for k, v in form.items() if isinstance(v, str)}
     errors = FormErrors()
