@@ -273,10 +273,15 @@ async def test_a_requests_own_fields_are_corrected(browser: Any, live_server: Li
     await page.get_by_text("Correct the request").click()
     form = page.get_by_role("form", name="Correct the request")
     await form.get_by_label("Title").fill("")
+    await form.get_by_label("Needed until").fill("2026-12-18T06:00")  # before it is needed
     await form.get_by_role("button", name="Save the corrections").click()
     form = page.get_by_role("form", name="Correct the request")
-    await form.get_by_role("alert").filter(has_text="There is a problem").wait_for()
+    summary = form.get_by_role("alert").filter(has_text="There is a problem")
+    await summary.wait_for()
     assert await form.get_by_label("Title").get_attribute("aria-invalid") == "true"
+    assert await form.get_by_label("Needed until").get_attribute("aria-invalid") == "true"
+    assert await summary.get_by_text("The end of the need must be at or after its start.").count()
+    await form.get_by_label("Needed until").fill("2026-12-27T18:00")
     await form.get_by_label("Title").fill("Fuel and filters to Wendji")
     await form.get_by_label("Capability asked for").select_option(label="Ground transport")
     await form.get_by_label("The capability is unique to the force").check()
@@ -287,6 +292,7 @@ async def test_a_requests_own_fields_are_corrected(browser: Any, live_server: Li
     assert stored["properties"]["title"] == "Fuel and filters to Wendji"
     assert stored["properties"]["capability"] == "ground_transport"
     assert stored["properties"]["capability_unique"] is True
+    assert stored["properties"]["needed_until"].startswith("2026-12-27")
     assert stored["properties"]["status"] == "submitted"
 
     # A partner's forged correction is refused, and nothing changes.

@@ -505,6 +505,10 @@ async def edit(
             errors.add(name, _("Enter a date and time."))
     if values["needed_from"] is None and "needed_from" not in errors.fields:
         errors.add("needed_from", _("This field is required."))
+    start, end = values.get("needed_from"), values.get("needed_until")
+    if start is not None and end is not None and end < start:
+        # The rule of the request's properties (and of the table's check), shown at its field.
+        errors.add("needed_until", _("The end of the need must be at or after its start."))
     values = {k: v for k, v in values.items() if k not in errors.fields}
     changes = None
     try:
