@@ -27,6 +27,7 @@ from service.core.collection import Collection
 from service.core.records import (
     _check_references,
     _check_scope,
+    _in_scope,
     _place,
     _write_values,
     act_as,
@@ -418,7 +419,8 @@ class Listed:
 
 async def board(session: AsyncSession, principal: Principal, *, limit: int = 500) -> list[Listed]:
     """The requests ``principal`` sees in full that are still open (a partner: all of its
-    organisation's), the most urgent first: life-saving help, then by when it is needed."""
+    organisation's), within the sectors they are limited to, the most urgent first:
+    life-saving help, then by when it is needed."""
     v = view(REQUESTS, principal)
     actors = view(ACTORS.table, principal)
     a = ACTORS.table
@@ -448,6 +450,9 @@ async def board(session: AsyncSession, principal: Principal, *, limit: int = 500
         .order_by(r.c.life_saving.desc(), r.c.needed_from, r.c.requested_at)
         .limit(limit)
     )
+    # What lies outside the sectors a user is limited to is not theirs to act on: the request's
+    # page offers no step on it, so the queue leaves it out.
+    statement = statement.where(_in_scope(r, principal))
     if principal.role is Role.partner:
         # A partner's board is its organisation's requests (public ones of others are on the map).
         statement = statement.where(r.c.requesting_actor_id == principal.actor_id)

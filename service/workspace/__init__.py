@@ -11,9 +11,11 @@ from types import ModuleType
 from fastapi import FastAPI
 
 from service.workspace import (
+    actors,
     admin,
     alerts,
     exports,
+    gazetteer,
     imports,
     incidents,
     patrols,
@@ -33,10 +35,12 @@ AREAS: list[ModuleType] = [
     sites,
     projects,
     patrols,
+    actors,
     requests,
     alerts,
     imports,
     exports,
+    gazetteer,
     admin,
 ]
 

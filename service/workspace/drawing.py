@@ -114,6 +114,8 @@ class DrawnArea:
     def shown(self, name: str, value: object) -> str:
         """A value as a list or a summary shows it: enumerations by their label."""
         options = {f.name: f.options for f in self.fields} | dict(self.shown_options)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
         for option, label in options.get(name, ()):
             if option == value:
                 return _(label)
@@ -368,6 +370,8 @@ def form_values(area: DrawnArea, record: Mapping[str, Any]) -> dict[str, str]:
         value = properties.get(each.name)
         if each.kind == "datetime":
             values[each.name] = local_input(value)
+        elif isinstance(value, bool):
+            values[each.name] = "true" if value else "false"
         else:
             values[each.name] = "" if value is None else str(value)
     values[COORDINATES] = coordinates_text(record.get("geometry"))

@@ -13,14 +13,16 @@ from fastapi import APIRouter, Request, Response
 from geojson_pydantic import Point
 from pydantic import ValidationError
 
-from service.access.actions import allowed, collection_actions
+from service.access.actions import allowed, authorize, collection_actions
 from service.access.policy import Principal
 from service.actors.collection import ACTORS
 from service.auth.deps import PrincipalDep
-from service.core.records import get_feature
+from service.core.records import get_feature, update_feature
+from service.core.routes import announce
+from service.core.schemas import partial
 from service.db import SessionDep
 from service.enums import Classification, Office
-from service.errors import CivopError, Conflict, Forbidden, InvalidInput
+from service.errors import CivopError, Conflict, Forbidden, InvalidInput, NotFound
 from service.i18n import N_, _
 from service.requests import service as requests
 from service.requests.collection import ASSISTANCE_REQUESTS
@@ -34,7 +36,7 @@ from service.requests.schemas import (
 )
 from service.requests.workflow import LAST_RESORT, Capability, Decision, RequestStatus, Step
 from service.workspace import pages
-from service.workspace.forms import FormErrors, from_local_input
+from service.workspace.forms import FormErrors, from_local_input, local_input
 from service.workspace.nav import NavEntry
 
 router = APIRouter(tags=["Workspace"], include_in_schema=False)
@@ -190,6 +192,7 @@ async def _detail(
     typed: dict[str, str] | None = None,
     problem: str | None = None,
     done: str | None = None,
+    editing: bool = False,
 ) -> Response:
     feature = json.loads(await get_feature(session, ASSISTANCE_REQUESTS, principal, record_id))
     history = await requests.history(session, principal, record_id)
@@ -222,6 +225,12 @@ async def _detail(
         "summary_labels": _summary_labels,
         "history_labels": HISTORY_LABELS,
         "decision_labels": DECISION_LABELS,
+        "may_edit": "edit" in offered,
+        "editing": editing,
+        "edit_values": typed if editing else _edit_values(feature["properties"]),
+        "edit_errors": errors if editing else None,
+        "edit_labels": _edit_labels(),
+        "capabilities": [(c.value, _(label)) for c, label in CAPABILITY_LABELS.items()],
     }
     return pages.render(
         request,
@@ -444,6 +453,95 @@ async def show(
     if principal is None:
         return pages.shell(request, "requests/request.html")
     return await _detail(request, session, principal, record_id)
+
+
+# --- a request's own fields, corrected by who may edit it -----------------------------------
+
+#: The fields the correction form shows (the workflow's state has its own steps).
+EDIT_TEXTS = ("title", "need", "capability", "justification")
+EDIT_TIMES = ("needed_from", "needed_until")
+EDIT_FLAGS = (*LAST_RESORT, "life_saving")
+EDIT_FIELDS = (*EDIT_TEXTS[:3], *EDIT_TIMES, *EDIT_FLAGS, "justification")
+#: A change of the request's properties, as ``PATCH /api/assistance_requests/{id}`` takes it.
+RequestPatch = partial(ASSISTANCE_REQUESTS.properties)
+
+
+def _edit_labels() -> dict[str, str]:
+    return {
+        "title": _("Title"),
+        "need": _("The need"),
+        "capability": _("Capability asked for"),
+        "needed_from": _("Needed from"),
+        "needed_until": _("Needed until"),
+        "justification": _("Justification"),
+    }
+
+
+def _edit_values(p: dict[str, Any]) -> dict[str, str]:
+    """A stored request as the values of its correction form (ticked boxes are present)."""
+    values = {name: str(p.get(name) or "") for name in EDIT_TEXTS}
+    values |= {name: local_input(p.get(name)) for name in EDIT_TIMES}
+    values |= {name: "true" for name in EDIT_FLAGS if p.get(name)}
+    return values
+
+
+@router.post("/workspace/requests/{record_id}/edit")
+async def edit(
+    request: Request, record_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Correct the request's own fields: the same change as ``PATCH
+    /api/assistance_requests/{id}``, with its checks (role, clearance, sectors)."""
+    authorize(principal, "edit")  # refused before the form is read, as the record pages
+    form = await request.form()
+    typed = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    errors = FormErrors()
+    values: dict[str, Any] = {name: typed.get(name, "").strip() for name in EDIT_TEXTS[:3]}
+    values["justification"] = typed.get("justification", "").strip() or None
+    values |= {name: name in form for name in EDIT_FLAGS}
+    for name in EDIT_TIMES:
+        try:
+            values[name] = from_local_input(typed.get(name, ""))
+        except ValueError:
+            errors.add(name, _("Enter a date and time."))
+    if values["needed_from"] is None and "needed_from" not in errors.fields:
+        errors.add("needed_from", _("This field is required."))
+    start, end = values.get("needed_from"), values.get("needed_until")
+    if start is not None and end is not None and end < start:
+        # The rule of the request's properties (and of the table's check), shown at its field.
+        errors.add("needed_until", _("The end of the need must be at or after its start."))
+    values = {k: v for k, v in values.items() if k not in errors.fields}
+    changes = None
+    try:
+        changes = RequestPatch.model_validate(values)
+    except ValidationError as error:
+        for name, message in FormErrors.of(error.errors(), EDIT_FIELDS, fallback="title").fields.items():  # fmt: skip
+            errors.add(name, message)
+    if errors or changes is None:
+        return await _detail(
+            request, session, principal, record_id, status_code=422,
+            errors=errors.ordered(EDIT_FIELDS), typed=typed, editing=True,
+        )  # fmt: skip
+    try:
+        await update_feature(
+            session, ASSISTANCE_REQUESTS, principal, record_id, changes, None, replace=False
+        )
+    except InvalidInput as error:
+        await session.rollback()
+        found = FormErrors.of([{"loc": error.loc, "msg": error.message}], EDIT_FIELDS, "title")
+        return await _detail(
+            request, session, principal, record_id, status_code=422, errors=found, typed=typed,
+            editing=True,
+        )  # fmt: skip
+    except (Forbidden, Conflict, NotFound) as refusal:
+        await session.rollback()
+        return await _detail(
+            request, session, principal, record_id, status_code=refusal.status_code,
+            problem=refusal.message,
+        )  # fmt: skip
+    announce(request, ASSISTANCE_REQUESTS, principal)
+    return await _detail(
+        request, session, principal, record_id, done=_("The request was corrected.")
+    )
 
 
 @router.post("/workspace/requests/{record_id}/{step_path}")

@@ -208,3 +208,41 @@ async def correct_figure(
     principal: PrincipalDep,
 ) -> Response:
     return await _write_figure(request, session, principal, site_id, figure_id)
+
+
+#: The longest reason for withdrawing a figure, as the API takes it.
+REASON_MAX = 1000
+
+
+@router.post("/{site_id:uuid}/population/{figure_id:uuid}/withdraw")
+async def withdraw_figure(
+    request: Request,
+    site_id: uuid.UUID,
+    figure_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    """Withdraw a wrong figure, saying why (the reason is required, as the API's)."""
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip()
+    which = f"withdraw-{figure_id}"
+    problem: str | None = None
+    if not reason:
+        problem = _("Enter why the figure is withdrawn")
+    elif len(reason) > REASON_MAX:
+        problem = _("The reason must be {limit} characters or fewer", limit=REASON_MAX)
+    if problem is not None:
+        return await _section(
+            request, session, principal, site_id, values={"reason": reason},
+            problems={"reason": problem}, figure_id=which, status_code=422,
+        )  # fmt: skip
+    try:
+        await service.withdraw_population(session, principal, site_id, figure_id, reason)
+    except (Forbidden, Conflict, NotFound) as error:
+        return await _section(
+            request, session, principal, site_id, figure_id=which, notice=refusal(error),
+            status_code=error.status_code,
+        )  # fmt: skip
+    request.app.state.changes.announce("idp_sites")
+    request.app.state.reads.wrote(principal.username)
+    return await _section(request, session, principal, site_id, notice=_("Figure withdrawn"))
