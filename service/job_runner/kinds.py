@@ -241,66 +241,89 @@ def _area_query(given: dict[str, Any]) -> Any:
     )
 
 
+AnalysisLayer = Callable[[AsyncSession, Principal, Any], Awaitable[str]]
+
+
+async def _analysis(
+    context: Context,
+    name: str,
+    layer: AnalysisLayer,
+    *,
+    require_area: bool = True,
+    default_days: float = 90.0,
+) -> Output:
+    """An analysis the API handed over for its size: the same scope and the same service
+    function as the route, the GeoJSON it would have answered written to ``name``.geojson."""
+    area = _area_query(context.params["area"])
+    async with context.sessionmaker() as session:
+        scope = await area.scope(
+            session, context.principal, require_area=require_area, default_days=default_days
+        )
+        body = await layer(session, context.principal, scope)
+    path = context.partial / f"{name}.geojson"
+    path.write_text(body, encoding="utf-8")
+    return Output(path, f"{name}.geojson", "application/geo+json")
+
+
+def _weighted(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters read back from JSON: the severity weights as the tuple they were."""
+    return {**values, "severity_weights": tuple(values["severity_weights"])}
+
+
 async def emerging_hotspots(context: Context) -> Output:
     from service.analysis import service
 
-    area = _area_query(context.params["area"])
     options = service.EmergingOptions(**context.params["options"])
-    async with context.sessionmaker() as session:
-        scope = await area.scope(session, context.principal, require_area=True, default_days=30.0)
-        body = await service.emerging_layer(session, context.principal, scope, options)
-    path = context.partial / "emerging-hotspots.geojson"
-    path.write_text(body, encoding="utf-8")
-    return Output(path, "emerging-hotspots.geojson", "application/geo+json")
+    return await _analysis(
+        context,
+        "emerging-hotspots",
+        lambda session, principal, scope: service.emerging_layer(
+            session, principal, scope, options
+        ),
+        default_days=30.0,
+    )
 
 
 async def hotspots(context: Context) -> Output:
     from service.analysis import service
 
-    area = _area_query(context.params["area"])
     options = service.HotspotOptions(**context.params["options"])
-    async with context.sessionmaker() as session:
-        scope = await area.scope(session, context.principal, require_area=True)
-        body = await service.hotspot_layer(session, context.principal, scope, options)
-    path = context.partial / "hotspots.geojson"
-    path.write_text(body, encoding="utf-8")
-    return Output(path, "hotspots.geojson", "application/geo+json")
+    return await _analysis(
+        context,
+        "hotspots",
+        lambda session, principal, scope: service.hotspot_layer(session, principal, scope, options),
+    )
 
 
 async def risk(context: Context) -> Output:
     from geo.analysis.risk import RiskParameters
     from service.analysis import service
 
-    area = _area_query(context.params["area"])
-    values = dict(context.params["parameters"])
-    values["severity_weights"] = tuple(values["severity_weights"])
-    parameters = RiskParameters(**values)
-    async with context.sessionmaker() as session:
-        scope = await area.scope(session, context.principal, require_area=True)
-        body = await service.risk_layer(
-            session, context.principal, scope, parameters, context.params["include_empty"]
-        )
-    path = context.partial / "risk.geojson"
-    path.write_text(body, encoding="utf-8")
-    return Output(path, "risk.geojson", "application/geo+json")
+    parameters = RiskParameters(**_weighted(context.params["parameters"]))
+    include_empty = bool(context.params["include_empty"])
+    return await _analysis(
+        context,
+        "risk",
+        lambda session, principal, scope: service.risk_layer(
+            session, principal, scope, parameters, include_empty
+        ),
+    )
 
 
 async def exposure(context: Context) -> Output:
     from geo.analysis.exposure import ExposureParameters
     from service.analysis import service
 
-    area = _area_query(context.params["area"])
-    values = dict(context.params["parameters"])
-    values["severity_weights"] = tuple(values["severity_weights"])
-    parameters = ExposureParameters(**values)
-    async with context.sessionmaker() as session:
-        scope = await area.scope(session, context.principal)
-        body = await service.exposure_layer(
-            session, context.principal, scope, parameters, context.params.get("limit")
-        )
-    path = context.partial / "exposure.geojson"
-    path.write_text(body, encoding="utf-8")
-    return Output(path, "exposure.geojson", "application/geo+json")
+    parameters = ExposureParameters(**_weighted(context.params["parameters"]))
+    limit = context.params.get("limit")
+    return await _analysis(
+        context,
+        "exposure",
+        lambda session, principal, scope: service.exposure_layer(
+            session, principal, scope, parameters, limit
+        ),
+        require_area=False,
+    )
 
 
 # --- prints of the map ---------------------------------------------------------------------------
