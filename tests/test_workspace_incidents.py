@@ -128,9 +128,10 @@ async def test_an_officer_reports_corrects_and_sees_the_incident_on_the_map(
     await link.click()
     await page.get_by_role("heading", name="History").wait_for()
     assert DESCRIPTION in await page.get_by_role("table").inner_text()
-    # The analyst reads it; the buttons are those the service reports for an analyst: none.
+    # The analyst reads it; the buttons are those the service reports for an analyst: no
+    # change to the record, only judging it as a report (analysts triage field reports).
     actions = page.get_by_role("group", name="What you may do")
-    assert await actions.get_by_role("link").all_inner_texts() == ["Back to the map"]
+    assert await actions.get_by_role("link").all_inner_texts() == ["Discredit", "Back to the map"]
     await context.close()
 
 
