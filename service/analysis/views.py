@@ -36,6 +36,14 @@ router = APIRouter(prefix="/api/analysis", tags=["Protection-of-civilians analys
 GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
 DOCUMENTED: dict[int | str, dict[str, Any]] = {200: {"model": AnalysisResult}}
+#: Analyses that hand a large area to the job worker.
+DOCUMENTED_OR_JOB: dict[int | str, dict[str, Any]] = {
+    **DOCUMENTED,
+    202: {
+        "description": "A large area: the analysis runs in a job worker; the answer is the job "
+        "(`Location`: where to follow it), whose `result` is this GeoJSON once it succeeded."
+    },
+}
 
 
 class GeoJSONResponse(Response):
@@ -231,7 +239,7 @@ async def proximity(
     "/exposure",
     summary="IDP sites ranked by exposure, with the incidents that explain it",
     response_class=GeoJSONResponse,
-    responses=DOCUMENTED,
+    responses=DOCUMENTED_OR_JOB,
 )
 async def exposure(
     request: Request,
@@ -286,7 +294,7 @@ async def exposure(
     "/risk",
     summary="Risk overlay on a hexagonal grid, with its components per cell",
     response_class=GeoJSONResponse,
-    responses=DOCUMENTED,
+    responses=DOCUMENTED_OR_JOB,
 )
 async def risk(
     request: Request,
@@ -374,7 +382,7 @@ PERMUTATIONS = Query(
     "/hotspots",
     summary="Hot spots: Getis-Ord Gi* with permutation inference and false-discovery control",
     response_class=GeoJSONResponse,
-    responses=DOCUMENTED,
+    responses=DOCUMENTED_OR_JOB,
 )
 async def hotspots(
     request: Request,
@@ -419,7 +427,7 @@ async def hotspots(
     summary="Emerging hot spots: ESRI's patterns (new, consecutive, intensifying, persistent, "
     "diminishing, sporadic, oscillating, historical; hot and cold)",
     response_class=GeoJSONResponse,
-    responses=DOCUMENTED,
+    responses=DOCUMENTED_OR_JOB,
 )
 async def emerging_hotspots(
     request: Request,

@@ -54,7 +54,10 @@ def _token(authorization: str | None, form_token: str | None) -> str | None:
     "report is stored as a *reported* incident; a submission delivered again creates nothing "
     "(200, the same incident id). See docs/field-reports.md.",
     status_code=201,
-    responses={200: {"description": "Delivered before: nothing created."}},
+    responses={
+        200: {"description": "Delivered before: nothing created."},
+        401: {"description": "No such form, a disabled form, or a wrong token for it."},
+    },
 )
 async def take_submission(
     form_id: str,

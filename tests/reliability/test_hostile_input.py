@@ -159,8 +159,10 @@ def _valid(path: str, hostile: Hostile) -> dict[str, str]:
     """What a route needs to answer 200: an area for analyses, a point, a patrol."""
     if not path.startswith("/api/analysis/"):
         return {}
-    # Emerging hot spots over the whole mission run in a worker (202): a small area answers here.
-    bbox = "25,5.5,25.5,6" if path.endswith("emerging-hotspots") else "23,3,29,9"
+    # Emerging hot spots, hot spots and the risk overlay over the whole mission run in a worker
+    # (202): a small area answers here.
+    in_worker = path.endswith(("emerging-hotspots", "/hotspots", "/risk"))
+    bbox = "25,5.5,25.5,6" if in_worker else "23,3,29,9"
     return {"bbox": bbox, "point": "25,6", "patrol": hostile.patrol}
 
 
