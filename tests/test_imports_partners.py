@@ -293,7 +293,7 @@ async def test_value_maps_translate_a_column_and_constants_fill_a_field(
 async def test_a_value_the_map_does_not_translate_is_reported_on_its_row_and_column(
     client: AsyncClient, headers: Headers, tmp_path: Path
 ) -> None:
-    rows = [*FRENCH_INCIDENTS, ["ouaka-4", "Pillage", "2026-05-05", 5.7, 20.6, 1, "Boutiques"]]
+    rows = [*FRENCH_INCIDENTS, ["ouaka-4", "Razzia", "2026-05-05", 5.7, 20.6, 1, "Boutiques"]]
     path = tmp_path / "rapports.csv"
     path.write_text(geofiles.csv_text(rows))
     mapping = {
@@ -307,7 +307,7 @@ async def test_a_value_the_map_does_not_translate_is_reported_on_its_row_and_col
     assert report["ok"] is False
     problems = {(p["row"], p["field"]): p["message"] for p in report["problems"]}
     assert "unknown category 'Affrontement'" in problems[(2, "Type")]
-    assert "unknown category 'Pillage'" in problems[(4, "Type")]
+    assert "unknown category 'Razzia'" in problems[(4, "Type")]
 
 
 async def test_constants_and_value_maps_are_checked_before_any_row_is_read(

@@ -53,7 +53,7 @@ PARTNER_EVENTS: list[dict[str, Any]] = [
     },
     {
         "ext_id": "ws-gis-3",
-        "type": "Enlèvement",
+        "type": "Rapt",
         "date": "2026-09-03T17:45:00Z",
         "severity": 4,
         "notes_terr": "Deux travailleurs humanitaires enlevés",
@@ -61,7 +61,7 @@ PARTNER_EVENTS: list[dict[str, Any]] = [
         "lat": 8.04,
     },
 ]
-VALUE_MAP = "Affrontement = armed_clash\nPillage = looting\nEnlèvement = abduction"
+VALUE_MAP = "Affrontement = armed_clash\nPillage = looting\nRapt = abduction"
 
 
 async def shot(opened: WorkspacePage, name: str, docs: bool = False) -> None:
@@ -127,7 +127,7 @@ async def test_a_utm_shapefile_is_imported_after_its_mapping_is_fixed_then_rolle
         # The partner's categories are not civop's: each row is named, under its column.
         found = await problems(opened)
         assert [p[:2] for p in found if "Affrontement" in p[2]] == [["1", "type"]], found
-        assert [p[:2] for p in found if "Enlèvement" in p[2]] == [["3", "type"]], found
+        assert [p[:2] for p in found if "Rapt" in p[2]] == [["3", "type"]], found
         assert all(p[3] == "error" for p in found)
         category = page.get_by_role("row").filter(has=page.get_by_label("category taken from"))
         await expect(page.get_by_label("category taken from")).to_have_value("type")
