@@ -1,8 +1,11 @@
 """Big imports are bulk loads: the collection's secondary indexes, unique constraints and
 foreign keys are dropped and built again in the import's transaction. What a user must be able
 to rely on: the records, their sectors and their audit rows are the same as in an ordinary
-import, the table comes back with exactly the indexes and keys it had, and a table that is busy
-is loaded the ordinary way rather than waited for."""
+import, the table comes back with exactly the indexes and keys it had, every one of them valid,
+duplicates are still refused, and a table that is busy is loaded the ordinary way rather than
+waited for. A table other tables refer to (incidents: merged duplicates, field reports,
+dismissed pairs) keeps its primary key through the load, which checks each new id as it goes
+in; the secondary indexes are still built again."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.config import get_settings
@@ -36,6 +40,20 @@ WRONG_SECTOR = """
 SELECT count(*) FROM incidents
 WHERE origin = 'import' AND sector_id IS DISTINCT FROM civop_sector_at(geom)
 """
+#: Indexes a query cannot use or a write would not keep, and constraints left unchecked.
+UNUSABLE = """
+SELECT indexrelid::regclass::text FROM pg_index
+WHERE indrelid = 'incidents'::regclass AND NOT (indisvalid AND indisready AND indislive)
+UNION ALL
+SELECT conname FROM pg_constraint WHERE conrelid = 'incidents'::regclass AND NOT convalidated
+"""
+#: One imported incident again, under another external id but with the same id.
+COPY_WITH_SAME_ID = [
+    "CREATE TEMP TABLE copied ON COMMIT DROP AS "
+    "SELECT * FROM incidents WHERE origin = 'import' LIMIT 1",
+    "UPDATE copied SET external_id = 'copy'",
+    "INSERT INTO incidents SELECT * FROM copied",
+]
 INDEX_OIDS = """
 SELECT indexrelid::regclass::text, indexrelid FROM pg_index WHERE indrelid = 'incidents'::regclass
 """
@@ -85,9 +103,17 @@ async def test_a_big_import_comes_back_with_every_index_and_key(
     assert (job["status"], job["created"]) == ("succeeded", 1200)
 
     assert await _rows(session, STRUCTURE) == before
+    assert await _rows(session, UNUSABLE) == []
     oids_after = dict(await _rows(session, INDEX_OIDS))
     rebuilt = {name for name, oid in oids_after.items() if oids_before.get(name) != oid}
-    assert {"pk_incidents", "idx_incidents_geom", "ix_incidents_origin_external_id"} <= rebuilt
+    assert {"idx_incidents_geom", "ix_incidents_origin_external_id"} <= rebuilt
+    # Other tables refer to incidents (merged duplicates, field reports, dismissed pairs): the
+    # primary key is kept through the load, and still refuses a second record with an id.
+    assert "pk_incidents" in oids_after
+    with pytest.raises(IntegrityError, match="pk_incidents"):
+        async with session.begin_nested():
+            for statement in COPY_WITH_SAME_ID:
+                await session.execute(text(statement))
     # The job says where its time went, the index builds as part of the merge.
     seconds = job["options"]["seconds"]
     assert set(seconds) == {"read_and_stage", "check", "merge", "indexes"}

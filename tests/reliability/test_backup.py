@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from service.auth import service as auth
+from service.field_reports import xlsform
 from service.ops.backup import USER_RELATIONS
 from tests import factories
 from tests.conftest import TEST_DB, TEST_URL, create_database, drop_database, free_port
@@ -31,6 +32,7 @@ from tests.reliability.conftest import (
     drop_database_on,
     record_figures,
 )
+from tests.test_field_reports import ANSWERS, kobo_submission
 
 INCIDENTS = 500
 KM = 1 / 111.32
@@ -77,8 +79,9 @@ EMPTY_WHEN_IDLE = {"public.procrastinate_workers", "public.procrastinate_periodi
 
 
 async def _fill_through_the_service(url: str) -> None:
-    """What only the running service writes: alert rules, alerts and their webhook outbox,
-    an import job, a report's job, an assistance request; and an API key."""
+    """What only the running service writes: alert rules, alerts, their notes, webhooks and
+    outbox, an import job, a report's job, an assistance request, a field report through an
+    intake form, a dismissed pair of duplicates; and an API key."""
     engine = create_async_engine(url)
     try:
         async with AsyncSession(engine) as session:
@@ -164,6 +167,8 @@ async def _fill_through_the_service(url: str) -> None:
             assert job.json()["state"] == "succeeded", job.text
             if "/api/assistance_requests" in (await http.get("/openapi.json")).json()["paths"]:
                 await _assistance_request(http, headers["officer"])
+            alert = alerts.json()["features"][0]["id"]
+            await _what_officers_and_admins_add(http, headers, alert, created.json()["id"])
         await _wait_for_rows(url, "alert_rule_states")
     finally:
         service.stop()
@@ -194,6 +199,44 @@ async def _wait_for_rows(url: str, table: str) -> None:
     finally:
         await connection.close()
     raise AssertionError(f"nothing was written to {table}")
+
+
+async def _what_officers_and_admins_add(
+    http: httpx.AsyncClient, headers: dict[str, dict[str, str]], alert: str, incident: str
+) -> None:
+    """A note on an alert, a webhook an admin adds, an intake form and a field report it
+    took, and a pair of reports judged not to be duplicates."""
+    note = await http.post(
+        f"/api/alerts/{alert}/notes",
+        json={"note": "Patrol sent to the camp"},
+        headers=headers["officer"],
+    )
+    assert note.status_code == 201, note.text
+    hook = f"http://127.0.0.1:{free_port()}/admin-hook"  # nobody listens either
+    webhook = await http.post(
+        "/api/alert_webhooks",
+        json={"name": "Protection cluster", "url": hook},
+        headers=headers["admin"],
+    )
+    assert webhook.status_code == 201, webhook.text
+    form = await http.post(
+        "/api/intake-forms",
+        json={"form_id": xlsform.FORM_ID, "title": "Patrol incident reports"},
+        headers=headers["admin"],
+    )
+    assert form.status_code == 201, form.text
+    report = await http.post(
+        f"/api/intake/{xlsform.FORM_ID}",
+        json=kobo_submission(ANSWERS),
+        headers={"X-Civop-Form-Token": form.json()["token"]},
+    )
+    assert report.status_code == 201, report.text
+    dismissed = await http.post(
+        f"/api/incidents/{incident}/duplicates/{report.json()['incident_id']}/dismiss",
+        json={"reason": "Another market, another day"},
+        headers=headers["officer"],
+    )
+    assert dismissed.status_code == 204, dismissed.text
 
 
 async def _assistance_request(http: httpx.AsyncClient, officer: dict[str, str]) -> None:
