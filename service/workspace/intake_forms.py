@@ -167,9 +167,9 @@ async def add_form(request: Request, session: SessionDep, principal: PrincipalDe
                 "title": shown["title"],
                 "token": token,
                 "url": _intake_url(request, shown["form_id"]),
+                "note": _("The form {title} is added.", title=shown["title"]),
             }
-            done = _("The form {title} is added.", title=shown["title"])
-            return await _page(request, session, principal, issued=issued, done=done)
+            return await _page(request, session, principal, issued=issued)
     return await _page(
         request,
         session,
@@ -187,9 +187,15 @@ async def new_token(
     authorize(principal, "manage_intake_forms")
     token = await forms.rotate_token(session, principal, form_key)
     form = next(f for f in await forms.list_forms(session, principal) if f["id"] == form_key)
-    issued = {"title": form["title"], "token": token, "url": _intake_url(request, form["form_id"])}
-    done = _("The form {title} has a new token: the old one no longer works.", title=form["title"])
-    return await _page(request, session, principal, issued=issued, done=done)
+    issued = {
+        "title": form["title"],
+        "token": token,
+        "url": _intake_url(request, form["form_id"]),
+        "note": _(
+            "The form {title} has a new token: the old one no longer works.", title=form["title"]
+        ),
+    }
+    return await _page(request, session, principal, issued=issued)
 
 
 @router.post("/{form_key}/disable", response_class=HTMLResponse)
