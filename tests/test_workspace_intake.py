@@ -59,6 +59,13 @@ async def test_an_admin_connects_a_kobo_form_whose_submission_reaches_the_triage
     got = await asyncio.to_thread(Path(await download.path()).read_bytes)
     assert got == await asyncio.to_thread(XLSFORM.read_bytes)
 
+    # Sent empty: the form's id and title are asked for, each at its field.
+    await page.get_by_role("button", name="Add the form").click()
+    summary = page.get_by_role("alert").filter(has_text="There is a problem")
+    await summary.get_by_role("link", name="Form id").wait_for()
+    await summary.get_by_role("link", name="Title").wait_for()
+    await page.get_by_text("Enter the form's id in its server.").first.wait_for()
+
     # A mapping line naming no incident field is refused at the mapping, by the service's check.
     await main.get_by_label("Form id").fill(form_id)
     await main.get_by_label("Title").fill(title)

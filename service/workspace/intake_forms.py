@@ -133,10 +133,14 @@ async def add_form(request: Request, session: SessionDep, principal: PrincipalDe
     authorize(principal, "manage_intake_forms")
     values = _values(await request.form())
     errors = FormErrors()
+    if not values["form_id"].strip():
+        errors.add("form_id", _("Enter the form's id in its server."))
+    if not values["title"].strip():
+        errors.add("title", _("Enter what the form is, as analysts will see it."))
     try:
         mapping = forms.mapping_from_lines(values["field_mapping"])
     except InvalidInput as error:
-        errors = FormErrors.of(error.detail(), FIELDS, fallback="field_mapping")
+        errors.add("field_mapping", error.message)
         mapping = {}
     body: IntakeFormIn | None = None
     try:
@@ -151,10 +155,8 @@ async def add_form(request: Request, session: SessionDep, principal: PrincipalDe
         )
     except ValidationError as error:
         found = FormErrors.of(list(error.errors()), FIELDS, fallback="form_id")
-        for name in FIELDS:
-            message = found.get(name)
-            if message and not errors.get(name):
-                errors.add(name, message)
+        for name, message in found.fields.items():
+            errors.add(name, message)
     if body is not None and not errors:
         try:
             shown, token = await forms.create_form(session, principal, **body.model_dump())
