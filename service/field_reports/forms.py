@@ -4,6 +4,7 @@ fields fill an incident's. Admins manage them (``manage_intake_forms``)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from service.auth.security import hash_api_key
 from service.core.records import act_as
 from service.enums import Classification
 from service.errors import Conflict, InvalidInput, NotFound
-from service.field_reports.models import IntakeForm
+from service.field_reports.models import IntakeForm, IntakeSubmission
 from service.i18n import _
 
 #: What a form's answer says of it (never its token's hash).
@@ -185,3 +186,70 @@ async def disable_form(
     form = await _form(session, form_key)
     await session.refresh(form)
     return _shown(form)
+
+
+async def submission_counts(session: AsyncSession, principal: Principal) -> dict[uuid.UUID, int]:
+    """How many submissions each form has delivered (a figure per form, no submission's
+    content): for the forms' administration."""
+    read_table(IntakeForm.__table__, principal)  # type: ignore[arg-type]
+    rows = await session.execute(
+        select(IntakeSubmission.form_id, func.count()).group_by(IntakeSubmission.form_id)
+    )
+    return {form_key: int(count) for form_key, count in rows.tuples()}
+
+
+async def owner_choices(session: AsyncSession, principal: Principal) -> list[tuple[uuid.UUID, str]]:
+    """The actors a form may belong to, as the admin sees them: (id, name), by name."""
+    read_table(IntakeForm.__table__, principal)  # type: ignore[arg-type]
+    actors: Table = Actor.__table__  # type: ignore[assignment]
+    rows = await session.execute(
+        select(actors.c.id, actors.c.name)
+        .where(actors.c.deleted_at.is_(None), row_filter(actors, principal))
+        .order_by(actors.c.name)
+    )
+    return [(row.id, row.name) for row in rows]
+
+
+def mapping_from_lines(text: str) -> dict[str, Any]:
+    """A field mapping written a line each, ``civop field = form field`` (or ``= {"value":
+    ...}``, ``= {"column": ..., "values": {...}}`` in JSON), checked as :func:`check_mapping`
+    checks the API's. Blank lines and lines starting with ``#`` are skipped."""
+    mapping: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        target, equals, source = (part.strip() for part in line.partition("="))
+        if not equals or not target or not source:
+            raise InvalidInput(
+                ["body", "field_mapping"],
+                _(
+                    "line {line}: write civop field = form field, e.g. {example}",
+                    line=number,
+                    example="occurred_at = date_incident",
+                ),
+            )
+        if target in mapping:
+            raise InvalidInput(
+                ["body", "field_mapping"],
+                _("line {line}: {target} is mapped twice", line=number, target=target),
+            )
+        spec: Any = source
+        if source.startswith("{"):
+            try:
+                spec = json.loads(source)
+            except ValueError as error:
+                raise InvalidInput(
+                    ["body", "field_mapping"],
+                    _("line {line}: the value is not JSON: {error}", line=number, error=error),
+                ) from error
+        mapping[target] = spec
+    return check_mapping(mapping)
+
+
+def mapping_as_lines(mapping: Mapping[str, Any]) -> str:
+    """A field mapping as :func:`mapping_from_lines` reads it."""
+    return "\n".join(
+        f"{target} = {spec if isinstance(spec, str) else json.dumps(spec, ensure_ascii=False)}"
+        for target, spec in mapping.items()
+    )

@@ -18,6 +18,7 @@ from service.workspace import (
     gazetteer,
     imports,
     incidents,
+    intake_forms,
     patrols,
     projects,
     records,
@@ -42,6 +43,7 @@ AREAS: list[ModuleType] = [
     exports,
     gazetteer,
     admin,
+    intake_forms,
 ]
 
 
