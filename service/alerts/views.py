@@ -61,7 +61,13 @@ def _values(raw: str | None, allowed: type[Any], name: str) -> list[str] | None:
     for value in values:
         if value not in known:
             raise InvalidInput(
-                ["query", name], f"unknown {name} {value!r}; allowed: {sorted(known)}"
+                ["query", name],
+                _(
+                    "unknown {name} {value!r}; allowed: {allowed}",
+                    name=name,
+                    value=value,
+                    allowed=sorted(known),
+                ),
             )
     return values
 
@@ -314,7 +320,12 @@ async def live_stream(
         unknown = wanted - set(STREAMS)
         if unknown:
             raise InvalidInput(
-                ["query", "collections"], f"unknown {sorted(unknown)}; allowed: {list(STREAMS)}"
+                ["query", "collections"],
+                _(
+                    "unknown {unknown}; allowed: {allowed}",
+                    unknown=sorted(unknown),
+                    allowed=list(STREAMS),
+                ),
             )
     # The stream takes a short session per batch: the request's (used to find the principal)
     # must not hold a pooled connection for as long as the client stays connected.
