@@ -348,12 +348,20 @@ async def live_stream(
 class WebhookIn(BaseModel):
     name: str = Field(max_length=200)
     url: str = Field(max_length=2000)
+    language: str | None = Field(
+        None,
+        max_length=16,
+        examples=["fr"],
+        description="The language of the deliveries' title and description (a language civop "
+        "speaks); English when absent. Every published language is in `texts` whatever it is.",
+    )
 
 
 class WebhookOut(BaseModel):
     id: uuid.UUID
     name: str
     url: str
+    language: str | None = None
     created_at: datetime
     created_by: str
 
@@ -376,7 +384,9 @@ async def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[We
     summary="Add an alert webhook (admins)",
 )
 async def add_webhook(body: WebhookIn, session: SessionDep, principal: PrincipalDep) -> WebhookOut:
-    added = await webhooks.add(session, principal, name=body.name, url=body.url)
+    added = await webhooks.add(
+        session, principal, name=body.name, url=body.url, language=body.language
+    )
     return WebhookOut.model_validate(added, from_attributes=True)
 
 
