@@ -1,7 +1,8 @@
 """The live picture against the real service (uvicorn in its own process): an incident posted
 near a site raises one alert within a second and a connected stream receives it; a partner's
 stream never carries a restricted incident or the alert it raised; a reconnecting client
-resumes from its last event id. The time-based rules run a few seconds after a change and on
+resumes from its last event id; each subscriber reads an alert in the language they chose.
+The time-based rules run a few seconds after a change and on
 their schedule; the event log is pruned, and a client resuming from a pruned id is told to
 reload."""
 
@@ -167,6 +168,56 @@ async def test_an_incident_near_a_site_reaches_a_connected_client_within_a_secon
             assert len(mine) == 1  # exactly one, although the engine ran several times
             assert [e for e in watcher.events if e.name == "alert" and incident["id"] in e.data
                     and '"action":"created"' in e.data].__len__() == 1  # fmt: skip
+
+
+async def test_each_subscriber_reads_the_alert_in_their_own_language(
+    live_server: LiveServer,
+) -> None:
+    """An analyst who reads civop in French gets the alert's title and description in French
+    on the stream; the admin, who chose no language, in English."""
+    url = live_server.url
+    admin = await live_server.api_key("admin")
+    analyst = await live_server.api_key("analyst")
+    x, y = 27.6, 4.2
+    async with httpx.AsyncClient() as http:
+        chose = await http.patch(
+            f"{url}/auth/me", json={"language": "fr"}, headers={"X-API-Key": analyst}
+        )
+        assert chose.status_code == 200 and chose.json()["language"] == "fr"
+        rule = await post(http, url, admin, "/api/alert_rules",
+                          {"name": "live languages", "kind": "incident_near_site",
+                           "radius_km": 3, "min_severity": 1})  # fmt: skip
+        try:
+            await post(http, url, admin, "/api/idp_sites",
+                       factories.feature("idp_sites", geometry=factories.point(x, y),
+                                         classification="public"))  # fmt: skip
+            async with (
+                subscribe(http, url, admin) as english,
+                subscribe(http, url, analyst) as french,
+            ):
+                incident = await post(http, url, admin, "/api/incidents",
+                                      factories.feature("incidents", severity=4,
+                                                        geometry=factories.point(x + KM, y),
+                                                        classification="public"))  # fmt: skip
+
+                def raised(event: Event) -> bool:
+                    if event.name != "alert" or incident["id"] not in event.data:
+                        return False
+                    alert = json.loads(event.data)["alert"]["properties"]
+                    return bool(alert["rule_id"] == rule["id"])
+
+                in_english = json.loads((await english.wait_for(raised)).data)["alert"]
+                in_french = json.loads((await french.wait_for(raised)).data)["alert"]
+            assert in_english["id"] == in_french["id"]
+            assert in_english["properties"]["title"].startswith("Severity 4 ")
+            assert in_english["properties"]["description"].startswith("An incident (")
+            assert in_french["properties"]["title"].startswith("Gravité 4 : ")
+            assert in_french["properties"]["description"].startswith("Un incident (")
+        finally:
+            await http.delete(f"{url}/api/alert_rules/{rule['id']}", headers={"X-API-Key": admin})
+            await http.patch(
+                f"{url}/auth/me", json={"language": None}, headers={"X-API-Key": analyst}
+            )
 
 
 async def test_a_reconnecting_client_resumes_without_gaps(live_server: LiveServer) -> None:

@@ -1,5 +1,7 @@
 """Webhook delivery through the outbox: a receiver that is down at first gets the alert once it
-is back, also when the service was restarted in between (the outbox is in the database)."""
+is back, also when the service was restarted in between (the outbox is in the database); each
+receiver reads the alert in its webhook's language, and in every language the mission
+publishes in."""
 
 from __future__ import annotations
 
@@ -33,10 +35,12 @@ class Receiver:
     def __init__(self, port: int) -> None:
         self.port = port
         self.bodies: list[bytes] = []
+        self.heads: list[str] = []
         self.server: asyncio.Server | None = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head.decode().lower())
         length = 0
         for line in head.decode().split("\r\n"):
             if line.lower().startswith("content-length:"):
@@ -55,8 +59,11 @@ class Receiver:
             await self.server.wait_closed()
 
 
-async def serve(database_url: str, port: int, hook: str) -> subprocess.Popen[bytes]:
+async def serve(
+    database_url: str, port: int, hook: str, more: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
+        **(more or {}),
         "DATABASE_URL": database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_ALERT_WEBHOOK_URLS": json.dumps([hook]),
         "CIVOP_ALERT_WEBHOOK_BACKOFF_S": "0.2",
@@ -139,3 +146,71 @@ async def test_a_receiver_down_at_first_gets_the_alert_after_a_restart(
     finally:
         stop_service(process)
         await receiver.stop()
+
+
+async def test_each_webhook_reads_the_alert_in_its_language_and_every_published_one(
+    own_database: tuple[str, AsyncEngine],
+) -> None:
+    """The deployment's webhook (no language: English, as before) and one an admin added for a
+    French-speaking situation room receive the same alert, each with its title and description
+    in its own language; both carry them in every language the mission publishes in."""
+    url, engine = own_database
+    async with AsyncSession(engine) as session:
+        _, key = await auth.create_api_key(session, "admin", "tests")
+    english_port, french_port, port = free_port(), free_port(), free_port()
+    english, french = Receiver(english_port), Receiver(french_port)
+    await english.start()
+    await french.start()
+    base = f"http://127.0.0.1:{port}"
+    published = {"CIVOP_ALERT_LANGUAGES": json.dumps(["en", "fr"])}
+    process = await serve(url, port, f"http://127.0.0.1:{english_port}/hook", published)
+    try:
+        async with httpx.AsyncClient(headers={"X-API-Key": key}) as http:
+            hook = {"name": "Salle de situation", "url": f"http://127.0.0.1:{french_port}/hook"}
+            unknown = await http.post(
+                f"{base}/api/alert_webhooks", json={**hook, "language": "tlh"}
+            )
+            assert unknown.status_code == 422
+            assert unknown.json()["detail"][0]["loc"] == ["language"]  # as url and name
+            added = await http.post(f"{base}/api/alert_webhooks", json={**hook, "language": "fr"})
+            assert added.status_code == 201 and added.json()["language"] == "fr"
+            listed = (await http.get(f"{base}/api/alert_webhooks")).json()
+            assert [w["language"] for w in listed] == ["fr"]
+            rule = {"name": "hook", "kind": "incident_near_site", "radius_km": 5, "min_severity": 1}
+            assert (await http.post(f"{base}/api/alert_rules", json=rule)).status_code == 201
+            site = factories.feature(
+                "idp_sites", geometry=factories.point(26.5, 4.5), classification="public"
+            )
+            assert (await http.post(f"{base}/api/idp_sites", json=site)).status_code == 201
+            incident = factories.feature(
+                "incidents", geometry=factories.point(26.5 + KM, 4.5), classification="public"
+            )
+            assert (await http.post(f"{base}/api/incidents", json=incident)).status_code == 201
+        for _ in range(200):
+            if english.bodies and french.bodies:
+                break
+            await asyncio.sleep(0.1)
+        assert len(english.bodies) == 1 and len(french.bodies) == 1
+        in_english = json.loads(english.bodies[0])["properties"]
+        in_french = json.loads(french.bodies[0])["properties"]
+        # The same alert, each in its receiver's language.
+        assert in_english["rule_id"] == in_french["rule_id"]
+        assert in_english["records"] == in_french["records"]
+        assert in_english["title"].startswith("Severity 3 ")
+        assert in_english["description"].startswith("An incident (")
+        assert in_french["title"].startswith("Gravité 3 : ")
+        assert in_french["description"].startswith("Un incident (")
+        assert (in_english["language"], in_french["language"]) == ("en", "fr")
+        assert "content-language: en" in english.heads[0]
+        assert "content-language: fr" in french.heads[0]
+        # Both carry the alert in the published languages (not in Arabic, which civop speaks
+        # but this mission does not publish in).
+        assert in_english["texts"] == in_french["texts"]
+        assert list(in_english["texts"]) == ["en", "fr"]
+        texts = in_english["texts"]
+        assert texts["en"] == {k: in_english[k] for k in ("title", "description")}
+        assert texts["fr"] == {k: in_french[k] for k in ("title", "description")}
+    finally:
+        stop_service(process)
+        await english.stop()
+        await french.stop()

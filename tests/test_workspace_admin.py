@@ -206,8 +206,12 @@ async def test_an_admin_adds_tests_and_removes_a_webhook(
     await page.get_by_role("button", name="Add the webhook").click()
     await page.get_by_role("link", name="Address: Enter a web address starting with").wait_for()
     await main.get_by_label("Address").fill(receiver)
+    # Its people read French: the alerts' title and description come to it in French.
+    await main.get_by_label("Language").select_option("fr")
     await page.get_by_role("button", name="Add the webhook").click()
     await page.get_by_text("Alerts now go to JOC situation room.").wait_for()
+    row = page.get_by_role("row").filter(has_text="JOC situation room")
+    assert "français" in await row.inner_text()
     await page.get_by_role("button", name="Send a test to JOC situation room").click()
     await page.get_by_text("The test message was received (HTTP 204).").wait_for()
     assert Receiver.received[-1]["type"] == "civop.test"

@@ -19,8 +19,9 @@ from service import labels
 from service.access.policy import Principal
 from service.access.sql import view
 from service.alerts.access import ALERT_RECORDS
+from service.alerts.texts import published
 from service.collections.registry import COLLECTIONS
-from service.i18n import N_, SOURCE_LANGUAGE, _, format_moment, in_language, supported
+from service.i18n import N_, SOURCE_LANGUAGE, _, format_moment, in_language
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 SEVERITY = {5: "Extreme", 4: "Severe", 3: "Moderate", 2: "Minor", 1: "Minor"}
@@ -134,8 +135,7 @@ def cap_document(
     if references:
         sub(root, "references", " ".join(references))
     # Languages civop has no catalog for are left out rather than published in English.
-    published = [code for code in dict.fromkeys(languages) if supported(code)] or ["en"]
-    for language in published:
+    for language in published(languages):
         with in_language(language):
             _info(root, sub, alert, kind, sent, url, area_desc, language)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -220,5 +220,8 @@ class AlertWebhook(Base):
     url: Mapped[str] = mapped_column(Text, unique=True)
     #: Who receives it, in the admins' words (a partner's situation room).
     name: Mapped[str] = mapped_column(Text)
+    #: The language its people read (``fr``...): the deliveries' ``title`` and ``description``
+    #: are in it; none, English.
+    language: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     created_by: Mapped[str] = mapped_column(Text, server_default=text(CURRENT_ACTOR))

@@ -1,14 +1,22 @@
 """Webhook delivery through an outbox: a row per (alert, URL) written in the same transaction
 as the alert, delivered by a background worker with retries and exponential backoff. Rows
-stay until delivered, so no alert is lost when the service (or the receiver) restarts."""
+stay until delivered, so no alert is lost when the service (or the receiver) restarts.
+
+A delivery is the alert as a GeoJSON Feature, as a receiver of the setting
+``alert_webhook_role`` sees it: its ``title`` and ``description`` in the webhook's language
+(English unless an admin chose another, ``properties.language`` and ``Content-Language`` say
+which), and ``properties.texts`` both in every language the mission publishes in
+(``alert_languages``): ``{"en": {"title": ..., "description": ...}, "fr": {...}}``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -17,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from service.access.policy import Principal
 from service.alerts.access import ALERTS, alert_visible
 from service.alerts.service import alert_feature
+from service.alerts.texts import in_languages, published
 from service.config import Settings, get_settings
 from service.enums import Role
+from service.i18n import choose, in_language
 
 log = logging.getLogger("civop.alerts.webhooks")
 
@@ -54,35 +64,66 @@ async def enqueue(
             )
 
 
+async def delivery(
+    session: AsyncSession,
+    principal: Principal,
+    alert_id: uuid.UUID,
+    language: str | None,
+    settings: Settings,
+) -> dict[str, Any] | None:
+    """What a webhook whose people read ``language`` (English when none) is sent for an
+    alert: the Feature, its title and description in that language, ``texts`` in every
+    published language. None when the alert is gone."""
+    from sqlalchemy import select
+
+    language = choose(language)
+    with in_language(language):  # the Feature's title and description are in it
+        feature = alert_feature(principal)
+    found = (
+        await session.execute(
+            select(feature, ALERTS.c.title, ALERTS.c.description, ALERTS.c.texts).where(
+                ALERTS.c.id == alert_id
+            )
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    body: dict[str, Any] = json.loads(str(found[0]))
+    body["properties"]["language"] = language
+    body["properties"]["texts"] = in_languages(
+        found.title, found.description, found.texts, published(settings.alert_languages)
+    )
+    return body
+
+
 async def deliver_due(
     sessionmaker: async_sessionmaker[AsyncSession], http: httpx.AsyncClient, settings: Settings
 ) -> int:
     """Try every delivery that is due once; returns how many were delivered."""
-    from sqlalchemy import select
-
     delivered = 0
     principal = webhook_principal(settings)
     async with sessionmaker() as session:
         rows = (
             await session.execute(
                 text(
-                    "SELECT id, alert_id, url, attempts FROM webhook_outbox "
-                    "WHERE delivered_at IS NULL AND next_attempt_at <= now() "
-                    "ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED"
+                    "SELECT o.id, o.alert_id, o.url, o.attempts, "
+                    "(SELECT w.language FROM alert_webhooks w WHERE w.url = o.url) AS language "
+                    "FROM webhook_outbox o "
+                    "WHERE o.delivered_at IS NULL AND o.next_attempt_at <= now() "
+                    "ORDER BY o.id LIMIT 50 FOR UPDATE OF o SKIP LOCKED"
                 )
             )
         ).all()
         for row in rows:
-            body = await session.scalar(
-                select(alert_feature(principal)).where(ALERTS.c.id == row.alert_id)
-            )
+            body = await delivery(session, principal, row.alert_id, row.language, settings)
             error: str | None = None
             try:
                 response = await http.post(
                     row.url,
-                    content=str(body),
+                    content=json.dumps(body, ensure_ascii=False).encode(),
                     headers={
                         "Content-Type": "application/geo+json",
+                        "Content-Language": choose(row.language),
                         "X-Civop-Alert": str(row.alert_id),
                         "X-Civop-Delivery": str(row.id),
                     },

@@ -17,6 +17,11 @@ them would learn how many hidden records were written, and when, from the gaps b
 by reconnecting. So the stream sends each position as an opaque token (``event_token``), new
 at every message, which only this service can read back (``cursor_of``); keep-alives are sent
 on their own schedule, whatever happens out of the subscriber's sight.
+
+Texts people read (an alert's title and description) are in the subscriber's language: the
+one kept with their account (``users.language``), English when they chose none. The stream
+lasts longer than the request that opened it, so it does not follow the request's ``lang=``
+or ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from service.collections.registry import COLLECTIONS
 from service.config import get_settings
 from service.core.records import get_feature
 from service.errors import NotFound
+from service.i18n import choose, in_language
 
 #: Bytes of an event token: a random nonce, the position masked with a pad drawn from it, a tag.
 _NONCE, _POSITION, _TAG = 8, 8, 12
@@ -117,8 +123,19 @@ async def _was_visible(
     return found is not None
 
 
+def subscriber_language(principal: Principal) -> str:
+    """The language a subscriber reads the stream in: their own choice, else English."""
+    return choose(principal.language)
+
+
 async def render(session: AsyncSession, principal: Principal, row: Any) -> tuple[str, str] | None:
-    """(event name, data) of one event as ``principal`` may see it, or None."""
+    """(event name, data) of one event as ``principal`` may see it, in their language, or
+    None."""
+    with in_language(subscriber_language(principal)):
+        return await _render(session, principal, row)
+
+
+async def _render(session: AsyncSession, principal: Principal, row: Any) -> tuple[str, str] | None:
     if row.action == "reload":
         return "reload", json.dumps({"collection": row.collection})
     if row.collection == "jobs":

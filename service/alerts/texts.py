@@ -10,6 +10,7 @@ language writes it (:class:`Number`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from service.i18n import (
     format_percent,
     in_language,
     languages,
+    supported,
 )
 
 
@@ -95,3 +97,23 @@ def rendered(title: str | Say, description: str | Say) -> tuple[str, str, dict[s
 
 def _text(value: str | Say) -> str:
     return value.render() if isinstance(value, Say) else value
+
+
+def published(wanted: Sequence[str]) -> list[str]:
+    """The languages of ``alert_languages`` civop speaks, in order, each once; English when
+    none is (a language without a catalog is left out rather than published in English)."""
+    found = [code for code in (supported(w) for w in wanted) if code]
+    return list(dict.fromkeys(found)) or [SOURCE_LANGUAGE]
+
+
+def in_languages(
+    title: str, description: str, texts: Mapping[str, Any] | None, wanted: Sequence[str]
+) -> dict[str, dict[str, str]]:
+    """An alert's ``{language: {"title", "description"}}`` for the ``wanted`` languages (from
+    its English columns and ``texts``; English where an older alert has no translation)."""
+    english = {"title": title, "description": description}
+    found: dict[str, dict[str, str]] = {}
+    for language in wanted:
+        there = (texts or {}).get(language) if language != SOURCE_LANGUAGE else None
+        found[language] = {**english, **there} if isinstance(there, dict) else dict(english)
+    return found

@@ -61,7 +61,13 @@ def _values(raw: str | None, allowed: type[Any], name: str) -> list[str] | None:
     for value in values:
         if value not in known:
             raise InvalidInput(
-                ["query", name], f"unknown {name} {value!r}; allowed: {sorted(known)}"
+                ["query", name],
+                _(
+                    "unknown {name} {value!r}; allowed: {allowed}",
+                    name=name,
+                    value=value,
+                    allowed=sorted(known),
+                ),
             )
     return values
 
@@ -314,7 +320,12 @@ async def live_stream(
         unknown = wanted - set(STREAMS)
         if unknown:
             raise InvalidInput(
-                ["query", "collections"], f"unknown {sorted(unknown)}; allowed: {list(STREAMS)}"
+                ["query", "collections"],
+                _(
+                    "unknown {unknown}; allowed: {allowed}",
+                    unknown=sorted(unknown),
+                    allowed=list(STREAMS),
+                ),
             )
     # The stream takes a short session per batch: the request's (used to find the principal)
     # must not hold a pooled connection for as long as the client stays connected.
@@ -337,12 +348,20 @@ async def live_stream(
 class WebhookIn(BaseModel):
     name: str = Field(max_length=200)
     url: str = Field(max_length=2000)
+    language: str | None = Field(
+        None,
+        max_length=16,
+        examples=["fr"],
+        description="The language of the deliveries' title and description (a language civop "
+        "speaks); English when absent. Every published language is in `texts` whatever it is.",
+    )
 
 
 class WebhookOut(BaseModel):
     id: uuid.UUID
     name: str
     url: str
+    language: str | None = None
     created_at: datetime
     created_by: str
 
@@ -365,7 +384,9 @@ async def list_webhooks(session: SessionDep, principal: PrincipalDep) -> list[We
     summary="Add an alert webhook (admins)",
 )
 async def add_webhook(body: WebhookIn, session: SessionDep, principal: PrincipalDep) -> WebhookOut:
-    added = await webhooks.add(session, principal, name=body.name, url=body.url)
+    added = await webhooks.add(
+        session, principal, name=body.name, url=body.url, language=body.language
+    )
     return WebhookOut.model_validate(added, from_attributes=True)
 
 

@@ -3,6 +3,10 @@
 Two sources: the setting ``alert_webhook_urls`` (fixed at deployment) and the URLs admins add
 and remove (``alert_webhooks``). Adding, testing and removing ask
 :func:`~service.access.actions.authorize` first.
+
+A delivery's ``title`` and ``description`` are in the webhook's language (``language``, chosen
+when it is added; English for the setting's URLs and when none is chosen), and its ``texts``
+member holds both in every language the mission publishes in (``alert_languages``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from service.access.policy import Principal
 from service.alerts.models import AlertWebhook
 from service.config import Settings, get_settings
 from service.errors import Conflict, InvalidInput, NotFound
-from service.i18n import _
+from service.i18n import _, languages, supported
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,43 @@ def _checked_url(url: str) -> str:
     return url
 
 
-async def add(session: AsyncSession, principal: Principal, *, name: str, url: str) -> AlertWebhook:
-    """Add a webhook: every new alert a receiver may see is POSTed to ``url`` from now on."""
+def checked_language(language: str | None) -> str | None:
+    """A webhook's language as civop names it (``fr-FR`` -> ``fr``); none stays none (English);
+    one civop does not speak is refused."""
+    if language is None or not language.strip():
+        return None
+    found = supported(language)
+    if found is None:
+        raise InvalidInput(
+            ["language"],
+            _(
+                "civop does not speak {language!r}; choose one of: {languages}",
+                language=language,
+                languages=", ".join(languages()),
+            ),
+        )
+    return found
+
+
+async def add(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    url: str,
+    language: str | None = None,
+) -> AlertWebhook:
+    """Add a webhook: every new alert a receiver may see is POSTed to ``url`` from now on, its
+    title and description in ``language`` (English when none)."""
     authorize(principal, "manage_webhooks")
     if not name.strip():
         raise InvalidInput(["name"], _("name who receives the alerts"))
     url = _checked_url(url)
+    language = checked_language(language)
     await session.execute(select(func.set_config("civop.actor", principal.username, True)))
     webhook_id = await session.scalar(
         insert(AlertWebhook)
-        .values(name=name.strip(), url=url)
+        .values(name=name.strip(), url=url, language=language)
         .on_conflict_do_nothing(index_elements=["url"])
         .returning(AlertWebhook.id)
     )

@@ -31,7 +31,7 @@ from service.access.policy import Principal
 from service.access.sql import View, view
 from service.enums import IncidentCategory
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.i18n import _
+from service.i18n import _, format_number
 from service.sectors.models import Sector
 
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in IncidentCategory)
@@ -127,7 +127,11 @@ async def resolve_scope(
     if unknown:
         raise InvalidInput(
             ["query", "category"],
-            f"unknown category {unknown[0]!r}; use one of: {', '.join(CATEGORIES)}",
+            _(
+                "unknown category {category!r}; use one of: {allowed}",
+                category=unknown[0],
+                allowed=", ".join(CATEGORIES),
+            ),
         )
     return Scope(
         area, start, end, tuple(categories) if categories else None, sector, bbox, verified_only
@@ -172,9 +176,13 @@ def area_cells(hex_grid: grid.HexGrid, area: BaseGeometry) -> npt.NDArray[np.uin
     if estimate > MAX_CELLS:
         raise InvalidInput(
             ["query", "resolution"],
-            f"the area holds about {int(estimate):,} cells at resolution {hex_grid.resolution}; "
-            "use a lower resolution or a smaller area (at most "
-            f"{MAX_CELLS:,} cells)",
+            _(
+                "the area holds about {cells} cells at resolution {resolution}; use a lower "
+                "resolution or a smaller area (at most {most} cells)",
+                cells=format_number(int(estimate)),
+                resolution=hex_grid.resolution,
+                most=format_number(MAX_CELLS),
+            ),
         )
     if area.geom_type not in ("Polygon", "MultiPolygon"):
         area = area.buffer(1e-9)

@@ -120,7 +120,12 @@ def area_query(
     known = {c.value for c in IncidentCategory}
     for unknown in [c for c in categories or [] if c not in known]:
         raise InvalidInput(
-            ["query", "category"], f"unknown category {unknown!r}; use one of: {', '.join(known)}"
+            ["query", "category"],
+            _(
+                "unknown category {category!r}; use one of: {allowed}",
+                category=unknown,
+                allowed=", ".join(known),
+            ),
         )
     return AreaQuery(sector, parse_bbox(bbox), parse_datetime(datetime), categories, verified_only)
 
@@ -343,7 +348,9 @@ async def risk_tile(
     """The overlay of the cells in one WebMercatorQuad tile (and the sector, if given); each
     feature carries `cell`, `risk`, `hazard`, `vulnerability` and `coverage`."""
     if x >= 2**z or y >= 2**z:
-        raise InvalidInput(["path", "x"], f"x and y must be below {2**z} at zoom {z}")
+        raise InvalidInput(
+            ["path", "x"], _("x and y must be below {limit} at zoom {zoom}", limit=2**z, zoom=z)
+        )
     tile = service.tile_bounds(z, x, y)
     bounded = AreaQuery(
         area.sector, _intersect(area.bbox, tile), area.interval, area.categories, area.verified_only

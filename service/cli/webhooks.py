@@ -31,12 +31,18 @@ def webhook_list() -> None:
 def webhook_add(
     url: str,
     name: Annotated[str, typer.Option(help="Who receives the alerts.")],
+    language: Annotated[
+        str | None,
+        typer.Option(help="The language of the alerts' title and description (fr, ar...)."),
+    ] = None,
 ) -> None:
     """Send every new alert to URL from now on."""
     from service.alerts import webhooks
 
     async def add(session: AsyncSession) -> uuid.UUID:
-        added = await webhooks.add(session, await cli_principal(session, None), name=name, url=url)
+        added = await webhooks.add(
+            session, await cli_principal(session, None), name=name, url=url, language=language
+        )
         return added.id
 
     typer.echo(f"webhook {with_session(add)} added")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from service.actors.collection import ACTORS
 from service.core.collection import AREA, Collection
 from service.errors import NotFound
+from service.i18n import _
 from service.incidents.collection import INCIDENTS
 from service.patrols.collection import BASES, PATROLS
 from service.places.collection import PLACES
@@ -38,5 +39,11 @@ def collection_named(name: str) -> Collection:
     """The collection called ``name``, or a refusal that lists the known ones."""
     found = COLLECTIONS.get(name)
     if found is None:
-        raise NotFound(f"unknown collection {name!r}; use one of: {', '.join(COLLECTIONS)}")
+        raise NotFound(
+            _(
+                "unknown collection {name!r}; use one of: {known}",
+                name=name,
+                known=", ".join(COLLECTIONS),
+            )
+        )
     return found

@@ -28,6 +28,7 @@ from sqlalchemy.sql import ColumnElement
 
 from service.config import get_settings
 from service.errors import InvalidInput
+from service.i18n import _
 
 #: The time zone whose day begins first: a date has begun once it has begun there.
 EARLIEST_ZONE = dt.timedelta(hours=14)
@@ -161,23 +162,28 @@ async def check_record(
             if moment is not None and moment < plan[0]:
                 raise InvalidInput(
                     ["body", "properties", start],
-                    f"{start} ({plan[0].isoformat()}) is after the request's {name} "
-                    f"({moment.isoformat()}): support is not delivered before it is needed; "
-                    f"give the date it was needed from",
+                    _(
+                        "{start} ({started}) is after the request's {name} ({moment}): support "
+                        "is not delivered before it is needed; give the date it was needed from",
+                        start=start,
+                        started=plan[0].isoformat(),
+                        name=name,
+                        moment=moment.isoformat(),
+                    ),
                 )
     rules = in_future(table)
     if not rules:
         return
     row = (
         await session.execute(
-            select(*(c.label(f"future_{i}") for i, (_, c) in enumerate(rules))).where(
+            select(*(c.label(f"future_{i}") for i, (_fact, c) in enumerate(rules))).where(
                 table.c.id == record_id
             )
         )
     ).one_or_none()
     if row is None:
         return
-    for i, (fact, _) in enumerate(rules):
+    for i, (fact, _column) in enumerate(rules):
         if row[i]:
             value = await session.scalar(
                 select(table.c[fact.column]).where(table.c.id == record_id)

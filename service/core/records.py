@@ -601,7 +601,8 @@ def with_notices(feature: str, notices: list[str]) -> str:
 def _integrity_problem(error: IntegrityError | DataError, collection: Collection) -> Exception:
     if isinstance(error, DataError):
         return InvalidInput(
-            ["body"], f"a value cannot be stored: {str(error.orig).splitlines()[0]}"
+            ["body"],
+            _("a value cannot be stored: {reason}", reason=str(error.orig).splitlines()[0]),
         )
     name, sqlstate = constraint_of(error)
     table = collection.name

@@ -123,14 +123,22 @@ async def _check_limits(session: AsyncSession, principal: Principal, settings: S
     retry = {"Retry-After": str(RETRY_AFTER_S)}
     if counts[0] >= settings.jobs_per_user:
         raise TooManyRequests(
-            f"you already have {counts[0]} jobs queued or running (at most "
-            f"{settings.jobs_per_user}); wait for one to finish or cancel one, then try again",
+            _(
+                "you already have {count} jobs queued or running (at most {most}); wait for one "
+                "to finish or cancel one, then try again",
+                count=counts[0],
+                most=settings.jobs_per_user,
+            ),
             headers=retry,
         )
     if counts[1] >= settings.jobs_max_queued:
         raise TooManyRequests(
-            f"the service has {counts[1]} jobs queued or running (at most "
-            f"{settings.jobs_max_queued}); try again in a few minutes",
+            _(
+                "the service has {count} jobs queued or running (at most {most}); try again in "
+                "a few minutes",
+                count=counts[1],
+                most=settings.jobs_max_queued,
+            ),
             headers=retry,
         )
 

@@ -59,13 +59,16 @@ def parse_sortby(layer: Layer, text: str | None) -> tuple[SortKey, ...]:
         descending = part.startswith("-")
         name = part.lstrip("+-").strip()
         if " " in name:  # "name DESC", as some clients write it
-            name, _, direction = name.partition(" ")
+            name, _blank, direction = name.partition(" ")
             descending = direction.strip().upper() == "DESC"
         if name not in allowed:
             raise InvalidInput(
                 ["query", "sortby"],
-                f"cannot sort on {shown(name)!r}; the collection's sortables are: "
-                + ", ".join(allowed),
+                _(
+                    "cannot sort on {name!r}; the collection's sortables are: {allowed}",
+                    name=shown(name),
+                    allowed=", ".join(allowed),
+                ),
             )
         keys.append(SortKey(name, descending))
     return tuple(keys)

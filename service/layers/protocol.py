@@ -13,6 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import InvalidInput, shown
+from service.i18n import _
 
 _OGC_READ = re.compile(r"^/(collections|conformance|tileMatrixSets)?(/|$)")
 _TILE = re.compile(r"^/collections/[^/]+/tiles/[^/]+/\d+/\d+/\d+(\.pbf)?$")
@@ -38,10 +39,14 @@ async def known_parameters(request: Request) -> None:
         _known[id(route)] = known
     unknown = [name for name in request.query_params if name not in known]
     if unknown:
-        takes = ", ".join(sorted(known)) or "no parameters"
+        takes = ", ".join(sorted(known)) or _("no parameters")
         raise InvalidInput(
             ["query", shown(unknown[0])],
-            f"unknown query parameter {shown(unknown[0])!r}; this resource takes: {takes}",
+            _(
+                "unknown query parameter {name!r}; this resource takes: {takes}",
+                name=shown(unknown[0]),
+                takes=takes,
+            ),
         )
 
 

@@ -22,7 +22,7 @@ from service.core import dates
 from service.core.records import _check_scope, act_as, get_feature, writing
 from service.enums import ProjectStatus
 from service.errors import Conflict, Forbidden, NotFound
-from service.i18n import _
+from service.i18n import N_, _
 from service.projects.collection import PROJECTS as PROJECTS_COLLECTION
 from service.projects.models import Project, ProjectStatusHistory
 from service.projects.schemas import ProjectHistory, ProjectStatusChange, StatusEntry
@@ -86,15 +86,26 @@ async def _has_started_and_ended(session: AsyncSession, project_id: uuid.UUID) -
             select(PROJECTS.c.start_date, PROJECTS.c.end_date).where(PROJECTS.c.id == project_id)
         )
     ).one()
-    for name, value, verb in (
-        ("start_date", row.start_date, "starts"),
-        ("end_date", row.end_date, "ends"),
+    for name, value, refusal in (
+        (
+            "start_date",
+            row.start_date,
+            N_(
+                "the project starts on {day} ({name}): it cannot be completed before it starts; "
+                "complete it then, or correct {name} (PATCH) if it was earlier"
+            ),
+        ),
+        (
+            "end_date",
+            row.end_date,
+            N_(
+                "the project ends on {day} ({name}): it cannot be completed before it ends; "
+                "complete it then, or correct {name} (PATCH) if it was earlier"
+            ),
+        ),
     ):
         if dates.too_late(value):
-            raise Conflict(
-                f"the project {verb} on {value.isoformat()} ({name}): it cannot be completed "
-                f"before it {verb}; complete it then, or correct {name} (PATCH) if it was earlier"
-            )
+            raise Conflict(_(refusal, day=value.isoformat(), name=name))
 
 
 async def history(

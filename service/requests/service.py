@@ -136,7 +136,11 @@ def _when(value: datetime | None, field: str, row: Any) -> datetime:
     if moment < row.requested_at:
         raise InvalidInput(
             ["body", field],
-            f"{field} is before the request was made ({row.requested_at.isoformat()})",
+            _(
+                "{field} is before the request was made ({made})",
+                field=field,
+                made=row.requested_at.isoformat(),
+            ),
         )
     return moment
 
@@ -172,8 +176,11 @@ def _last_resort(row: Any) -> None:
     if missing:
         raise InvalidInput(
             ["body", "decision"],
-            "support is approved only as a last resort; this request does not affirm "
-            f"{', '.join(missing)}. Amend the request (PATCH) if it does, or record a denial",
+            _(
+                "support is approved only as a last resort; this request does not affirm "
+                "{missing}. Amend the request (PATCH) if it does, or record a denial",
+                missing=", ".join(missing),
+            ),
         )
 
 

@@ -29,7 +29,7 @@ from service.collections.registry import COLLECTIONS
 from service.db import SessionDep
 from service.enums import Role
 from service.errors import InvalidInput
-from service.i18n import N_, _
+from service.i18n import N_, SOURCE_LANGUAGE, _, language_name, languages
 from service.workspace import pages
 from service.workspace.forms import FormErrors, from_local_input
 from service.workspace.nav import NavEntry
@@ -361,7 +361,9 @@ async def _webhooks_page(
     context = {
         "hooks": await webhooks.listed(session, principal),
         "configured": get_settings().alert_webhook_urls,
-        "values": values or {"name": "", "url": ""},
+        "languages": [(code, language_name(code)) for code in languages()],
+        "language_names": {code: language_name(code) for code in languages()},
+        "values": values or {"name": "", "url": "", "language": SOURCE_LANGUAGE},
         "errors": errors,
         "done": done,
         "failed": failed,
@@ -381,11 +383,17 @@ async def webhooks_page(
 @router.post("/webhooks", response_class=HTMLResponse)
 async def add_webhook(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     form = await request.form()
-    values = {"name": str(form.get("name", "")), "url": str(form.get("url", ""))}
+    values = {
+        "name": str(form.get("name", "")),
+        "url": str(form.get("url", "")),
+        "language": str(form.get("language", "")),
+    }
     try:
-        added = await webhooks.add(session, principal, name=values["name"], url=values["url"])
+        added = await webhooks.add(
+            session, principal, name=values["name"], url=values["url"], language=values["language"]
+        )
     except InvalidInput as error:
-        errors = _errors(error, ("name", "url"))
+        errors = _errors(error, ("name", "url", "language"))
         return await _webhooks_page(
             request, session, principal, values=values, errors=errors, status_code=422
         )
