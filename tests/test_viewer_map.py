@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import httpx
 import mapbox_vector_tile
@@ -46,6 +46,8 @@ from tests.test_viewer import CHROMIUM, CHROMIUM_ARGS, MapPage, local
 
 SEED = 7
 HIDDEN_PLACE = "Kazongo hidden camp"
+#: A town whose name and its neighbours' overlap at mid zooms.
+CROWDED_TOWN = "Ngaruvi"
 
 
 @dataclass
@@ -628,4 +630,127 @@ async def test_verified_only_hides_field_reports_from_tiles_heat_and_chart_until
         shown, _, urls = await points_settled(opened, mark)
         assert urls and (report not in shown) == verified_only, (verified_only, urls)
         assert await page.get_by_label("Verified reports only").is_checked() == verified_only
+    assert opened.errors == [], opened.errors
+
+
+async def label_boxes(opened: MapPage) -> tuple[list[dict[str, float]], int]:
+    """The boxes of the labels shown in the map's view, and how many labels are hidden there."""
+    page = opened.page
+    view = await page.locator(".leaflet-container").first.bounding_box()
+    boxes = []
+    for label in await page.locator(".civop-label:not(.civop-label-hidden) > span").all():
+        box = await label.bounding_box()
+        if box is None or not box["width"]:
+            continue
+        inside = (
+            box["x"] + box["width"] > view["x"]
+            and box["x"] < view["x"] + view["width"]
+            and box["y"] + box["height"] > view["y"]
+            and box["y"] < view["y"] + view["height"]
+        )
+        if inside:
+            boxes.append(box)
+    counts = await page.evaluate("civop.labelCounts()")
+    return boxes, counts["hidden"]
+
+
+def overlapping(boxes: list[dict[str, float]]) -> list[tuple[int, int]]:
+    found = []
+    for i, a in enumerate(boxes):
+        for j, b in enumerate(boxes[:i]):
+            if (
+                a["x"] < b["x"] + b["width"] - 0.5
+                and b["x"] < a["x"] + a["width"] - 0.5
+                and a["y"] < b["y"] + b["height"] - 0.5
+                and b["y"] < a["y"] + a["height"] - 0.5
+            ):
+                found.append((j, i))
+    return found
+
+
+async def go_and_thin(opened: MapPage, lon: float, lat: float, zoom: int) -> None:
+    """Go there and wait until the places are drawn and their labels thinned."""
+    before = await drawn(opened, "places")
+    await opened.go_to(lon, lat, zoom)
+    await wait_drawn(opened, "places", before)
+    await opened.page.wait_for_function(
+        "civop.labelCounts().places === civop.drawn.places", timeout=10_000
+    )
+
+
+async def test_labels_that_would_overlap_are_hidden_and_come_back_when_zooming_in(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    opened = await open_demo_map(browser, demo_server, "analyst")
+    page = opened.page
+    lon, lat = demo_server.towns[CROWDED_TOWN]
+    await go_and_thin(opened, lon, lat, 10)
+    boxes, hidden = await label_boxes(opened)
+    assert len(boxes) >= 3
+    assert hidden > 0, "no label was thinned at a mid zoom"
+    assert overlapping(boxes) == []
+    thinned = await page.eval_on_selector_all(
+        ".civop-label.civop-label-hidden", "nodes => nodes.map(n => n.dataset.id)"
+    )
+    await shot(opened, "labels-thinned")
+
+    await go_and_thin(opened, lon, lat, 11)
+    closer, _ = await label_boxes(opened)
+    assert len(closer) > len(boxes)
+    assert overlapping(closer) == []
+    shown = await page.eval_on_selector_all(
+        ".civop-label:not(.civop-label-hidden)", "nodes => nodes.map(n => n.dataset.id)"
+    )
+    assert set(thinned) & set(shown), "no name hidden at mid zoom came back closer in"
+    assert opened.errors == [], opened.errors
+
+
+async def test_the_period_is_chosen_on_the_time_chart_with_the_keyboard_alone(
+    browser: Any, demo_server: DemoServer
+) -> None:
+    opened = await open_demo_map(browser, demo_server, "analyst")
+    page = opened.page
+    await opened.go_to(26.0, 6.0, 7)
+    await page.locator("#civop-time summary").focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "civop.timeline && civop.ready.timeline !== undefined", timeout=20_000
+    )
+    await page.locator("#civop-play").focus()
+    await page.keyboard.press("Tab")
+    chart = page.get_by_role("group", name="Period on the chart")
+    assert await chart.evaluate("node => node === document.activeElement")
+    ring = await chart.evaluate("node => getComputedStyle(node).outlineStyle")
+    assert ring == "solid", "no focus ring on the chart"
+    before = await page.evaluate("civop.state.range")
+    first_day = await page.locator("#civop-chart svg text").first.text_content()
+    live = page.locator("#civop-time-live")
+
+    await page.keyboard.press("Home")
+    assert re.search(rf"Period chosen: {first_day} to ", await live.text_content() or "")
+    for key in ("ArrowRight", "ArrowRight", "Shift+ArrowLeft"):
+        await page.keyboard.press(key)
+    announced = re.search(r"Period chosen: (\S+) to (\S+)\.", await live.text_content() or "")
+    assert announced, await live.text_content()
+    start, end = announced.groups()
+    day = 86_400
+    first = await page.evaluate(f"Date.parse('{first_day}T00:00:00Z') / 1000")
+    chosen_start = await page.evaluate(f"Date.parse('{start}T00:00:00Z') / 1000")
+    chosen_end = await page.evaluate(f"Date.parse('{end}T00:00:00Z') / 1000")
+    assert chosen_start == first + 14 * day  # two weekly bars on
+    # The default period is 90 days; Shift+Left took a week off its end.
+    assert chosen_end - chosen_start == (90 - 7 - 1) * day
+    assert await page.evaluate("civop.state.range") == before  # nothing applied yet
+
+    incidents = await drawn(opened, "incidents")
+    asked = len(opened.requests)
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("civop.state.range") == {"from": start, "to": end}
+    assert await page.input_value("#civop-from") == start
+    assert await page.input_value("#civop-to") == end
+    assert f"Period applied: {start} to {end}." == await live.text_content()
+    # The incidents layer follows: it is drawn again for the new period.
+    await wait_drawn(opened, "incidents", incidents)
+    dated = [unquote(url) for url in opened.requests[asked:] if "datetime=" in url]
+    assert any(f"datetime={start}/{end}" in url for url in dated), dated
     assert opened.errors == [], opened.errors

@@ -23,6 +23,7 @@ VENDOR: dict[str, Path] = {
     "leaflet.heat": NODE_MODULES / "leaflet.heat" / "dist",
     "event-source-polyfill": NODE_MODULES / "event-source-polyfill" / "src",
     "mgrs": NODE_MODULES / "mgrs" / "dist",
+    "rbush": NODE_MODULES / "rbush",  # the map's labels: which overlap (R-tree of their boxes)
     "htmx.org": NODE_MODULES / "htmx.org" / "dist",  # the workspace pages (service.workspace)
     "swagger-ui-dist": NODE_MODULES / "swagger-ui-dist",  # the API documentation at /docs
     # Drawing sites, projects and routes in the workspace.
@@ -36,6 +37,7 @@ SCRIPTS = [
     "vendor/leaflet.heat/leaflet-heat.js",
     "vendor/event-source-polyfill/eventsource.min.js",
     "vendor/mgrs/mgrs.min.js",
+    "vendor/rbush/rbush.min.js",
     "viewer/civop-map.js",
 ]
 STYLESHEETS = ["vendor/leaflet/leaflet.css", "viewer/civop-map.css"]

@@ -70,6 +70,13 @@ MESSAGES: dict[str, str] = {
     "time.hint": N_("Drag across the chart to set the period."),
     "time.total": N_("{count} incidents in view"),
     "time.chart": N_("Incidents in view per {interval}, by category"),
+    "time.keys_label": N_("Period on the chart"),
+    "time.keys": N_(
+        "With the keyboard: Left and Right arrows move the period by one bar, Shift with the"
+        " arrows moves its end, Home and End go to the chart's ends, Enter applies it."
+    ),
+    "time.selected": N_("Period chosen: {from} to {to}. Press Enter to apply it."),
+    "time.applied": N_("Period applied: {from} to {to}."),
     # Coordinates
     "coords.label": N_("Cursor"),
     "coords.point": N_("Point"),

@@ -77,6 +77,8 @@
     started: false,
   };
 
+  var labelsSeen = { shown: 0, hidden: 0, places: 0 };
+
   var civop = (window.civop = {
     /** Layer name -> milliseconds from navigation start to its first drawing. */
     ready: {},
@@ -86,6 +88,15 @@
     visibleIds: visibleIds,
     /** How many times the alerts layer was redrawn because the live stream said so. */
     alertEvents: 0,
+    /**
+     * Labels in view at the last thinning: {shown, hidden} (hidden: they would overlap a more
+     * important one), and which drawing of the places it followed (as civop.drawn.places).
+     */
+    labelCounts: function () {
+      return { shown: labelsSeen.shown, hidden: labelsSeen.hidden, places: labelsSeen.places };
+    },
+    /** How many times the labels were thinned (after each move, zoom and drawing of labels). */
+    declutters: 0,
     /** What the incidents layer draws now: "heat" or "points". */
     incidentsMode: function () {
       return state.layers.incidents ? state.layers.incidents.mode : null;
@@ -1739,6 +1750,7 @@
           var text = labelMarker(latlng, p.name, 'civop-place civop-place-' + p.place_class, {
             'data-id': feature.id,
             'data-collection': 'places',
+            'data-rank': LABEL_RANK.places[p.place_class] || 0,
             fontSize: rule.size + 'px',
           });
           drawn.addLayer(text);
@@ -1752,6 +1764,7 @@
         layer.group.clearLayers();
         layer.group.addLayer(drawn);
         markDrawn('places');
+        declutterSoon();
       });
     };
     register(layer);
@@ -1759,7 +1772,7 @@
   }
 
   /** Names over a records layer's features, from the zoom ``fromZoom(properties)`` says. */
-  function recordLabels(name, text, fromZoom) {
+  function recordLabels(name, text, fromZoom, rank) {
     var layer = state.layers[name];
     if (!layer) return;
     var labels = L.layerGroup();
@@ -1776,8 +1789,11 @@
         var at = shape.getLatLng ? shape.getLatLng() : shape.getBounds().getCenter();
         if (!view.contains(at)) return;
         if (p.hq && p.hq.coordinates) at = L.latLng(p.hq.coordinates[1], p.hq.coordinates[0]);
-        labels.addLayer(labelMarker(at, caption, 'civop-label-' + name, { 'data-id': shape.feature.id }));
+        labels.addLayer(
+          labelMarker(at, caption, 'civop-label-' + name, { 'data-id': shape.feature.id, 'data-rank': rank(p) })
+        );
       });
+      declutterSoon();
     }
     layer.refreshLabels = refresh;
     document.addEventListener('civop:drawn', function (event) {
@@ -1786,6 +1802,79 @@
       refresh();
     });
     state.map.on('zoomend moveend', refresh);
+  }
+
+  /**
+   * Which labels go first when they would overlap: places by class, areas by level, sites by
+   * their population (larger first), bases between towns and villages.
+   */
+  var LABEL_RANK = {
+    places: { city: 900, town: 800, village: 400, hamlet: 200 },
+    sectors: { sector: 700, battalion: 600 },
+    bases: 500,
+    idp_sites: function (population) {
+      var people = Number(population) || 0;
+      return 300 + people / (people + 1000);
+    },
+  };
+  var LABEL_GAP = 1; // pixels kept free around each label shown
+
+  var declutterFrame = null;
+
+  function declutterSoon() {
+    if (declutterFrame !== null) return;
+    declutterFrame = L.Util.requestAnimFrame(function () {
+      declutterFrame = null;
+      declutter();
+    });
+  }
+
+  /**
+   * Thin the labels as map clients do: the labels in view, most important first, are placed
+   * one by one, and a label whose box would overlap one already placed is hidden. The boxes
+   * already placed are kept in an R-tree (rbush), so each test asks only its neighbours.
+   */
+  function declutter() {
+    var map = state.map;
+    if (!map) return;
+    var nodes = Array.prototype.slice.call(map.getPane('civop-labels').querySelectorAll('.civop-label'));
+    nodes.forEach(function (node) {
+      node.classList.remove('civop-label-hidden');
+    });
+    var view = map.getContainer().getBoundingClientRect();
+    var candidates = [];
+    nodes.forEach(function (node, order) {
+      var box = (node.firstElementChild || node).getBoundingClientRect();
+      if (!box.width || !box.height) return;
+      if (box.right < view.left || box.left > view.right || box.bottom < view.top || box.top > view.bottom) return;
+      candidates.push({
+        node: node,
+        order: order,
+        rank: Number(node.getAttribute('data-rank')) || 0,
+        minX: box.left - LABEL_GAP,
+        minY: box.top - LABEL_GAP,
+        maxX: box.right + LABEL_GAP,
+        maxY: box.bottom + LABEL_GAP,
+      });
+    });
+    candidates.sort(function (a, b) {
+      return b.rank - a.rank || a.order - b.order;
+    });
+    var placed = new RBush();
+    var seen = { shown: 0, hidden: 0, places: civop.drawn.places || 0 };
+    candidates.forEach(function (label) {
+      if (placed.collides(label)) {
+        label.node.classList.add('civop-label-hidden');
+        seen.hidden += 1;
+      } else {
+        placed.insert(label);
+        seen.shown += 1;
+      }
+    });
+    labelsSeen = seen;
+    civop.declutters += 1;
+    document.documentElement.setAttribute('data-civop-labels-shown', String(seen.shown));
+    document.documentElement.setAttribute('data-civop-labels-hidden', String(seen.hidden));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -2044,6 +2133,9 @@
     var moveTimer = null;
     var playTimer = null;
     var shown = null; // {start, end, step} in ms
+    var pending = null; // {from, to} in ms (to: the day after the last): chosen with the keys
+    var live = document.getElementById('civop-time-live');
+    var selectedBox = null;
     var fixed = null; // the span while playing: the chart stays still as the period moves
 
     /** The chart's span: a year up to the period's end, or longer when the period is. */
@@ -2145,16 +2237,16 @@
         tick.textContent = isoDay(moment);
         box.appendChild(tick);
       });
-      var from = state.range.from ? dayOf(state.range.from) : shown.start;
-      var to = state.range.to ? dayOf(state.range.to) + DAY_MS : shown.end;
+      var period = chosen();
       var selected = svg('rect', {
         class: 'civop-chart-period',
-        x: xOf(from),
+        x: xOf(period.from),
         y: 0,
-        width: Math.max(1, xOf(to) - xOf(from)),
+        width: Math.max(1, xOf(period.to) - xOf(period.from)),
         height: plot,
       });
       box.appendChild(selected);
+      selectedBox = selected;
       brush(box, selected, plot);
       chart.replaceChildren(box);
       total.textContent = t('time.total', { count: number(answer.total) });
@@ -2197,7 +2289,78 @@
       });
     }
 
+    /** The period the chart shows: the one being chosen with the keys, else the one applied. */
+    function chosen() {
+      if (pending) return pending;
+      var end = dayOf(isoDay(shown.end - 1)) + DAY_MS;
+      return {
+        from: state.range.from ? dayOf(state.range.from) : shown.start,
+        to: state.range.to ? dayOf(state.range.to) + DAY_MS : end,
+      };
+    }
+
+    function periodText(key, period) {
+      return t(key, { from: isoDay(period.from), to: isoDay(period.to - DAY_MS) });
+    }
+
+    /**
+     * The keyboard's brush: Left and Right move the period by one bar, Shift with them moves
+     * its end, Home and End take it to the chart's ends, Enter applies it, Escape forgets it.
+     */
+    function keys(event) {
+      if (!shown || event.altKey || event.ctrlKey || event.metaKey) return;
+      var period = chosen();
+      var first = shown.start;
+      var last = dayOf(isoDay(shown.end - 1)) + DAY_MS;
+      var length = period.to - period.from;
+      var step = shown.step;
+      var next = null;
+      if (event.key === 'Enter') {
+        if (!pending) return;
+        event.preventDefault();
+        pending = null;
+        chart.classList.remove('civop-chart-pending');
+        live.textContent = periodText('time.applied', period);
+        setRange(isoDay(period.from), isoDay(period.to - DAY_MS));
+        return;
+      }
+      if (event.key === 'Escape') {
+        if (!pending) return;
+        event.preventDefault();
+        pending = null;
+        chart.classList.remove('civop-chart-pending');
+        next = chosen();
+      } else if (event.key === 'ArrowLeft' || event.key === 'ArrowRight') {
+        var sign = event.key === 'ArrowLeft' ? -1 : 1;
+        if (event.shiftKey) {
+          var end = Math.max(period.from + Math.min(step, length), Math.min(last, period.to + sign * step));
+          next = { from: period.from, to: end };
+        } else {
+          var from = Math.max(first, Math.min(last - length, period.from + sign * step));
+          next = { from: from, to: from + length };
+        }
+      } else if (event.key === 'Home') {
+        next = { from: first, to: Math.min(last, first + length) };
+      } else if (event.key === 'End') {
+        next = { from: Math.max(first, last - length), to: last };
+      } else {
+        return;
+      }
+      event.preventDefault();
+      if (event.key !== 'Escape') {
+        pending = next;
+        chart.classList.add('civop-chart-pending');
+      }
+      if (selectedBox) {
+        selectedBox.setAttribute('x', xOf(next.from));
+        selectedBox.setAttribute('width', Math.max(1, xOf(next.to) - xOf(next.from)));
+      }
+      live.textContent = periodText(pending ? 'time.selected' : 'period.status', next);
+    }
+
     function setRange(from, to) {
+      pending = null;
+      chart.classList.remove('civop-chart-pending');
       state.range = { from: from, to: to };
       state.allTime = false;
       document.getElementById('civop-from').value = from;
@@ -2236,6 +2399,7 @@
       play.textContent = t('time.play');
     }
 
+    chart.addEventListener('keydown', keys);
     panel.addEventListener('toggle', refresh);
     interval.addEventListener('change', refresh);
     play.addEventListener('click', toggle);
@@ -2390,17 +2554,24 @@
       return p.level === 'force' ? null : p.name;
     }, function (p) {
       return labels.sector_labels[p.level] || 99;
+    }, function (p) {
+      return LABEL_RANK.sectors[p.level] || 0;
     });
     recordLabels('idp_sites', function (p) {
       return p.name;
     }, function () {
       return labels.site_label_zoom;
+    }, function (p) {
+      return LABEL_RANK.idp_sites(p.population_individuals);
     });
     recordLabels('bases', function (p) {
       return p.name;
     }, function () {
       return labels.site_label_zoom;
+    }, function () {
+      return LABEL_RANK.bases;
     });
+    map.on('zoomend moveend overlayadd overlayremove', declutterSoon);
 
     map.on('overlayadd', function (event) {
       Object.keys(state.layers).forEach(function (name) {
