@@ -16,7 +16,7 @@ from service.auth.deps import api_key_header, bearer, get_principal
 from service.basemap.service import basemap_info
 from service.config import get_settings
 from service.db import SessionDep
-from service.i18n import LANGUAGE, N_, _, format_number
+from service.i18n import LANGUAGE, N_, _, direction, format_number
 from service.workspace.times import local_input, local_text
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +35,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(_=_, N_=N_)
+    env.globals.update(_=_, N_=N_, direction=direction)
     env.filters.update(local_input=local_input, local_text=local_text, number=format_number)
     return env
 
