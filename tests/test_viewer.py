@@ -181,7 +181,11 @@ class MapPage:
         return found
 
     async def go_to(self, lon: float, lat: float, zoom: int) -> None:
-        await self.page.evaluate(f"void civop.state.map.setView([{lat}, {lon}], {zoom})")
+        # Without the zoom animation: from the registered basemap's opening view (zoom 7) to
+        # zoom 11 Leaflet animates, and a click during it lands elsewhere (on the zoom control).
+        await self.page.evaluate(
+            f"void civop.state.map.setView([{lat}, {lon}], {zoom}, {{animate: false}})"
+        )
 
     async def screenshot(self, name: str) -> None:
         await self.page.screenshot(path=str(ARTIFACTS / f"map-{name}.png"))
