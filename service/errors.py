@@ -293,6 +293,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(asyncpg.PostgresError)
     @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
     async def _driver(request: Request, error: Exception) -> JSONResponse:
         # Rows read through a server-side cursor (exports) come from the driver directly:
         # its failures are not wrapped as DBAPIError, so they are told apart here.
@@ -304,7 +305,10 @@ def install(app: FastAPI) -> None:
                 "a value cannot be stored: {reason}", reason=shown(str(error).splitlines()[0])
             )
             return JSONResponse({"detail": InvalidInput(_where(request), refused).detail()}, 422)
-        if isinstance(error, asyncpg.InterfaceError) or sqlstate[:2] in _OUTAGES:
+        # A connection the database dropped mid-statement (a restart) can leave the driver in
+        # a state it refuses to go on from (InternalClientError): the database is away too.
+        lost = isinstance(error, asyncpg.InterfaceError | asyncpg.InternalClientError)
+        if lost or sqlstate[:2] in _OUTAGES:
             log.warning("database unavailable: %s", type(error).__name__)
             return _unavailable()
         raise error

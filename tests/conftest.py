@@ -276,8 +276,17 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 async def live_server(database: str) -> AsyncIterator[LiveServer]:
-    name = f"{TEST_DB}_live"
-    url = await create_database(name)
+    async with own_live_server("live") as server:
+        yield server
+
+
+@asynccontextmanager
+async def own_live_server(name: str) -> AsyncIterator[LiveServer]:
+    """The service on a database of its own named for ``name`` (the world's records in it), for
+    the block: a module whose checks count what other modules' records would change (alerts
+    their rules raise, requests with the same title) runs on one of these."""
+    database_name = f"{TEST_DB}_{name}"
+    url = await create_database(database_name)
     engine = create_async_engine(url)
     world = await factories.build_world(engine)
     env = {
@@ -285,11 +294,11 @@ async def live_server(database: str) -> AsyncIterator[LiveServer]:
         "CIVOP_TILE_CACHE_MB": "0",
     }
     try:
-        async with serving(env, "live-server.log") as base:
+        async with serving(env, f"{name.replace('_', '-')}-server.log") as base:
             yield LiveServer(base, url, world, engine)
     finally:
         await engine.dispose()
-        await drop_database(name)
+        await drop_database(database_name)
 
 
 async def start_service(env: dict[str, str], log_name: str, port: int) -> subprocess.Popen[bytes]:

@@ -6,12 +6,14 @@ all. The API is asked only to set up the incident and to check the result."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests import factories
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, own_live_server
 from tests.workspace_browser import WorkspacePage, browser, open_workspace
 
 __all__ = ["browser"]
@@ -36,6 +38,14 @@ async def open_area(
     nav = opened.page.get_by_role("navigation", name="Workspace")
     await nav.get_by_role("link", name=link, exact=True).click()
     return opened
+
+
+@pytest.fixture(scope="module")
+async def live_server() -> AsyncIterator[LiveServer]:
+    """This module's own service and database: other modules' alert rules would raise
+    alerts on its camp too."""
+    async with own_live_server("workspace_alerts") as server:
+        yield server
 
 
 async def test_a_rule_made_with_the_form_raises_an_alert_that_is_handled_and_closed(

@@ -7,6 +7,7 @@ steps it does. The API is asked only to check the result."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth import service as auth
 from service.enums import Office, Role
 from tests import factories
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, own_live_server
 from tests.workspace_browser import WorkspacePage, browser, open_workspace
 
 __all__ = ["browser"]
@@ -32,6 +33,13 @@ STAFF_BUTTONS = (
     "Record that the support was delivered",
     "Record delivery by another actor",
 )
+
+
+@pytest.fixture(scope="module")
+async def live_server() -> AsyncIterator[LiveServer]:
+    """This module's own service and database: other modules make requests with the same title."""
+    async with own_live_server("workspace_requests") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
