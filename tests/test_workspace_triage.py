@@ -5,11 +5,13 @@ duplicates, shown with its score and reasons. A partner is offered no triage at 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, own_live_server
 from tests.test_field_reports import ANSWERS, kobo_submission
 from tests.workspace_browser import browser, open_workspace
 
@@ -22,6 +24,13 @@ PLACE = (27.61, 4.41)  # lon, lat
 async def api(live_server: LiveServer, username: str) -> httpx.AsyncClient:
     key = await live_server.api_key(username)
     return httpx.AsyncClient(base_url=live_server.url, headers={"X-API-Key": key}, timeout=60)
+
+
+@pytest.fixture(scope="module")
+async def live_server() -> AsyncIterator[LiveServer]:
+    """This module's own service and database: other modules' incidents would be candidates."""
+    async with own_live_server("workspace_triage") as server:
+        yield server
 
 
 async def test_a_joc_analyst_verifies_a_report_and_merges_a_duplicate(
