@@ -75,8 +75,16 @@ class Mission:
     ids: dict[str, str] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
+# Made once per service: a module that imports the fixture (the map in other languages) gets
+# a definition of its own, and must find these records rather than draw a second site over
+# the first.
+_MISSIONS: dict[str, Mission] = {}
+
+
+@pytest.fixture(scope="session")
 async def mission(live_server: LiveServer) -> Mission:
+    if live_server.url in _MISSIONS:
+        return _MISSIONS[live_server.url]
     key = await live_server.api_key("admin")
     lon, lat = HERE
     made = Mission()
@@ -151,6 +159,7 @@ async def mission(live_server: LiveServer) -> Mission:
             response = await http.post(f"/api/{collection}", json=feature)
             assert response.status_code == 201, response.text
             made.ids[name] = response.json()["id"]
+    _MISSIONS[live_server.url] = made
     return made
 
 

@@ -56,10 +56,13 @@ class WorkspacePage:
     outside: list[str] = field(default_factory=list)
     statuses: list[tuple[str, str, int]] = field(default_factory=list)
 
-    def unexpected_errors(self, *expected_statuses: int) -> list[str]:
+    def unexpected_errors(self, *expected_statuses: int, offline: bool = False) -> list[str]:
         """Console errors, but the browser's note of an answer with a status the test
-        provoked (a 422 for a form sent with errors, a 403 for a forged post)."""
+        provoked (a 422 for a form sent with errors, a 403 for a forged post) and, for a test
+        that cut the link, of the loads that failed while it was cut."""
         noted = tuple(f"status of {status} " for status in expected_statuses)
+        if offline:
+            noted += ("net::ERR_INTERNET_DISCONNECTED",)
         return [e for e in self.errors if not (noted and any(n in e for n in noted))]
 
     async def screenshot(self, name: str, docs: bool = False) -> None:
