@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,9 +257,9 @@ async def test_failed_logins_are_limited(secured: Secured) -> None:
         assert (await login("admin", factories.PASSWORD)).status_code == 200  # others go on
 
 
-async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
-    wrong_password = "wrong-password-4f1c2e"
-    async with httpx.AsyncClient(base_url=secured.service.url) as http:
+async def _use_with_secrets(service: Service, api_key: str, wrong_password: str) -> str:
+    """Sign in right and wrong, and use a token and an API key, right and wrong: the token."""
+    async with httpx.AsyncClient(base_url=service.url) as http:
         token = (
             await http.post(
                 "/auth/token", data={"username": "analyst", "password": factories.PASSWORD}
@@ -268,11 +269,25 @@ async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
         assert (
             await http.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
         ).status_code == 200
-        assert (
-            await http.get("/api/incidents", headers={"X-API-Key": secured.api_key})
-        ).status_code == 200
-        await http.get("/api/incidents", headers={"X-API-Key": secured.api_key + "x"})
+        assert (await http.get("/api/incidents", headers={"X-API-Key": api_key})).status_code == 200
+        await http.get("/api/incidents", headers={"X-API-Key": api_key + "x"})
         await http.get("/api/incidents", headers={"Authorization": f"Bearer {token}x"})
+    return str(token)
+
+
+async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
+    wrong_password = "wrong-password-4f1c2e"
+    # A service of its own, whose whole log this test reads once it has stopped.
+    logged = Service(
+        secured.url,
+        f"reliability-secrets-server-{uuid.uuid4().hex[:8]}.log",
+        settings=secured.service.settings,
+    )
+    await logged.start()
+    try:
+        token = await _use_with_secrets(logged, secured.api_key, wrong_password)
+    finally:
+        logged.stop()
 
     db_password = "db-password-9b7d3a"
     unreachable = f"postgresql://civop:{db_password}@127.0.0.1:{free_port()}/civop"
@@ -302,7 +317,7 @@ async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
     assert cli.returncode == 1
 
     logs = {
-        "service": secured.service.log_path.read_text(),
+        "service": logged.log_path.read_text(),
         "service with an unreachable database": broken.log_path.read_text(),
         "civop backup": cli.stdout + cli.stderr,
     }
@@ -315,7 +330,7 @@ async def test_no_secrets_in_the_logs(secured: Secured, tmp_path: Path) -> None:
         "signing secret": os.environ["CIVOP_SECRET_KEY"],
     }
     for where, text in logs.items():
-        assert text.strip(), f"nothing was logged by the {where} ({secured.service.log_path})"
+        assert text.strip(), f"nothing was logged by the {where}"
         for what, secret in secrets.items():
             assert secret not in text, f"the {what} appears in the log of the {where}"
     record_figures(
