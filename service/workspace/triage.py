@@ -28,6 +28,7 @@ from service.incidents.collection import INCIDENTS
 from service.viewer.styles import label as value_label
 from service.workspace import pages
 from service.workspace.forms import FormErrors
+from service.workspace.incidents import incident_row
 from service.workspace.nav import NavEntry
 from service.workspace.times import local_text
 
@@ -86,15 +87,7 @@ async def queue(request: Request, principal: pages.PagePrincipal, session: Sessi
     for text in page.features:
         feature = json.loads(text)
         p = feature.get("properties") or {}
-        rows.append(
-            {
-                "id": feature["id"],
-                "category": _(value_label(str(p.get("category", "")))),
-                "occurred": local_text(p.get("occurred_at")),
-                "source": p.get("source") or "",
-                "severity": p.get("severity", ""),
-            }
-        )
+        rows.append({**incident_row(feature), "source": p.get("source") or ""})
     return pages.render(request, "triage/queue.html", {"rows": rows})
 
 
