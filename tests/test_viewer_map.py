@@ -43,6 +43,7 @@ from tests.conftest import (
     serving,
 )
 from tests.test_viewer import CHROMIUM, CHROMIUM_ARGS, MapPage, local
+from tests.workspace_browser import open_workspace
 
 SEED = 7
 HIDDEN_PLACE = "Kazongo hidden camp"
@@ -197,6 +198,25 @@ async def test_the_demo_map_shows_town_names_and_roads_from_the_service_alone(
     counts = await page.locator(".civop-cluster").all_inner_texts()
     assert counts and all(re.fullmatch(r"\d+k?", c) for c in counts), counts
     await shot(opened, "demo-clusters", docs=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "drawn_on"),
+    [("/workspace/incidents/new", "[data-pick-map]"), ("/workspace/sites/new", "[data-draw-map]")],
+)
+async def test_the_workspace_maps_show_the_basemap_read_with_the_users_token(
+    browser: Any, demo_server: DemoServer, path: str, drawn_on: str
+) -> None:
+    """The small map where an incident's location is set and the map where a site is drawn
+    show the basemap the map page shows, its tiles read with the signed-in user's token (an
+    image asking without it is refused), under the workspace's Content-Security-Policy."""
+    opened = await open_workspace(browser, demo_server, "admin", path)
+    tile = opened.page.locator(f"{drawn_on} img.leaflet-tile-loaded[src^='blob:']").first
+    await tile.wait_for(timeout=20_000)
+    answers = [status for _, url, status in opened.statuses if "/basemap/tiles/" in url]
+    assert 200 in answers and all(status < 400 for status in answers), answers
+    assert opened.unexpected_errors() == [] and opened.outside == [], opened.errors
+    await opened.close()
 
 
 async def test_search_goes_to_a_town_and_to_an_mgrs_reference(

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests import factories
-from tests.conftest import LiveServer, screenshot
+from tests.conftest import screenshot
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FOUND = CHROMIUM.exists()
@@ -73,13 +73,19 @@ class WorkspacePage:
         await self.context.close()
 
 
+class Served(Protocol):
+    """A running service (``LiveServer``, the map tests' demo service): where it answers."""
+
+    url: str
+
+
 def _local(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme in ("data", "blob") or parts.hostname in ("127.0.0.1", "localhost")
 
 
 async def open_workspace(
-    browser: Any, live_server: LiveServer, username: str | None, path: str = "/workspace"
+    browser: Any, live_server: Served, username: str | None, path: str = "/workspace"
 ) -> WorkspacePage:
     """Open ``path`` in a fresh browser context and, for a ``username``, sign in through the
     page's sign-in form; returns once the navigation shows who is signed in."""

@@ -152,34 +152,33 @@ def _feature(feature: str) -> Response:
     return Response(feature, media_type="application/geo+json")
 
 
-@router.post(
-    "/api/incidents/{incident_id}/verify",
-    summary="Verify a report (analysts, officers, admins)",
-    response_class=Response,
-)
-async def verify(
-    incident_id: uuid.UUID, body: JudgementIn, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    return _feature(
-        await judgements.judge(
-            session, principal, incident_id, VerificationState.verified, body.reason
-        )
+def _judgement_route(action: str, state: VerificationState, summary: str) -> None:
+    """``POST /api/incidents/{incident_id}/<action>``: the report judged ``state``, with the
+    body's reason; the answer is the report as its feature."""
+
+    async def judge(
+        incident_id: uuid.UUID, body: JudgementIn, session: SessionDep, principal: PrincipalDep
+    ) -> Response:
+        return _feature(await judgements.judge(session, principal, incident_id, state, body.reason))
+
+    router.add_api_route(
+        f"/api/incidents/{{incident_id}}/{action}",
+        judge,
+        methods=["POST"],
+        name=action,
+        summary=summary,
+        response_class=Response,
     )
 
 
-@router.post(
-    "/api/incidents/{incident_id}/discredit",
-    summary="Discredit a report, saying why (analysts, officers, admins)",
-    response_class=Response,
+_judgement_route(
+    "verify", VerificationState.verified, "Verify a report (analysts, officers, admins)"
 )
-async def discredit(
-    incident_id: uuid.UUID, body: JudgementIn, session: SessionDep, principal: PrincipalDep
-) -> Response:
-    return _feature(
-        await judgements.judge(
-            session, principal, incident_id, VerificationState.discredited, body.reason
-        )
-    )
+_judgement_route(
+    "discredit",
+    VerificationState.discredited,
+    "Discredit a report, saying why (analysts, officers, admins)",
+)
 
 
 @router.get(

@@ -38,6 +38,7 @@ SCRIPTS = [
     "vendor/event-source-polyfill/eventsource.min.js",
     "vendor/mgrs/mgrs.min.js",
     "vendor/rbush/rbush.min.js",
+    "viewer/signed-in-tiles.js",  # the basemap's tiles, read with the user's token
     "viewer/civop-map.js",
 ]
 STYLESHEETS = ["vendor/leaflet/leaflet.css", "viewer/civop-map.css"]

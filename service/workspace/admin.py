@@ -9,11 +9,13 @@ posted by someone who is not an admin is refused there (403) and writes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from service.access.actions import authorize
@@ -70,7 +72,7 @@ def _role_options() -> list[tuple[str, str]]:
     return [(role.value, _(label)) for role, label in ROLE_LABELS.items()]
 
 
-def _errors(error: ValidationError | InvalidInput, known: tuple[str, ...]) -> FormErrors:
+def form_errors(error: ValidationError | InvalidInput, known: tuple[str, ...]) -> FormErrors:
     """What was wrong, by field, from the API's validation or the service's."""
     detail: list[dict[str, Any]] = (
         error.detail() if isinstance(error, InvalidInput) else list(error.errors())  # type: ignore[arg-type]
@@ -80,6 +82,64 @@ def _errors(error: ValidationError | InvalidInput, known: tuple[str, ...]) -> Fo
 
 def _ids(form: FormData, name: str) -> list[str]:
     return [str(v) for v in form.getlist(name) if str(v)]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an administration page shows besides its list, after a form was sent: the values
+    typed and what was wrong with them (the page answers 422), what was done or what failed, or
+    a secret just made (an API key, a form's token), shown this once."""
+
+    values: dict[str, str] | None = None
+    errors: FormErrors | None = None
+    done: str = ""
+    failed: str = ""
+    shown_once: dict[str, str] | None = None
+
+
+#: What an administration page lists and offers besides its form, read anew for each answer.
+Listing = Callable[[Request, SessionDep, Principal], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class AdminPage:
+    """An administration page: a form that makes something (an API key, a webhook, an intake
+    form) above the list of what was made, each with its actions."""
+
+    template: str
+    #: The form's values before anything is typed.
+    blank: dict[str, str]
+    listing: Listing
+
+    async def render(
+        self, request: Request, session: SessionDep, principal: Principal, answer: Answer = Answer()
+    ) -> HTMLResponse:
+        context = {
+            **await self.listing(request, session, principal),
+            "values": answer.values or self.blank,
+            "errors": answer.errors,
+            "done": answer.done,
+            "failed": answer.failed,
+            "shown_once": answer.shown_once,
+        }
+        status_code = 422 if answer.errors else 200
+        return pages.render(request, self.template, context, status_code=status_code)
+
+    def typed(self, form: FormData) -> dict[str, str]:
+        """The form's values as sent."""
+        return {name: str(form.get(name, "")) for name in self.blank}
+
+    def add_route(self, router: APIRouter, path: str, name: str) -> None:
+        """``GET path``: the page; the shell for a browser's plain request."""
+
+        async def page(
+            request: Request, session: SessionDep, principal: pages.PagePrincipal
+        ) -> Response:
+            if principal is None:
+                return pages.shell(request, self.template)
+            return await self.render(request, session, principal)
+
+        router.add_api_route(path, page, methods=["GET"], name=name, response_class=HTMLResponse)
 
 
 # Users ------------------------------------------------------------------------------------
@@ -169,7 +229,7 @@ async def create_user(request: Request, session: SessionDep, principal: Principa
         made = await admin.create_user(session, principal, **body.model_dump())
     except (ValidationError, InvalidInput) as error:
         values["password"] = ""  # never sent back to the page
-        context = {"values": values, "errors": _errors(error, USER_FIELDS)}
+        context = {"values": values, "errors": form_errors(error, USER_FIELDS)}
         context.update(await _user_choices(session, principal))
         return pages.render(request, "admin/user_new.html", context, status_code=422)
     return await _users_page(
@@ -228,7 +288,7 @@ async def change_user(
         body = UserChange.model_validate(values)
         found = await admin.change_user(session, principal, user_id, **body.model_dump())
     except (ValidationError, InvalidInput) as error:
-        errors = _errors(error, USER_FIELDS[1:])
+        errors = form_errors(error, USER_FIELDS[1:])
         return await _user_page(
             request, session, principal, found, values=values, errors=errors, status_code=422
         )
@@ -247,7 +307,7 @@ async def reset_password(
         body = PasswordIn.model_validate({"password": str(form.get("password", ""))})
         await admin.reset_password(session, principal, user_id, body.password)
     except (ValidationError, InvalidInput) as error:
-        errors = _errors(error, ("password",))
+        errors = form_errors(error, ("password",))
         return await _user_page(
             request, session, principal, found, password_errors=errors, status_code=422
         )
@@ -279,54 +339,31 @@ async def disable_or_enable(
 # API keys ---------------------------------------------------------------------------------
 
 
-async def _keys_page(
-    request: Request,
-    session: SessionDep,
-    principal: Principal,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-    created: dict[str, str] | None = None,
-    done: str = "",
-    status_code: int = 200,
-) -> HTMLResponse:
-    context = {
+async def _keys(request: Request, session: SessionDep, principal: Principal) -> dict[str, Any]:
+    return {
         "keys": await admin.api_keys(session, principal),
         "usernames": [u.username for u in await admin.users(session, principal) if not u.disabled],
-        "values": values or {"username": "", "name": ""},
-        "errors": errors,
-        "created": created,
-        "done": done,
     }
-    return pages.render(request, "admin/keys.html", context, status_code=status_code)
 
 
-@router.get("/keys", response_class=HTMLResponse)
-async def keys_page(
-    request: Request, session: SessionDep, principal: pages.PagePrincipal
-) -> Response:
-    if principal is None:
-        return pages.shell(request, "admin/keys.html")
-    return await _keys_page(request, session, principal)
+KEYS = AdminPage("admin/keys.html", {"username": "", "name": ""}, _keys)
+KEYS.add_route(router, "/keys", "keys_page")
 
 
 @router.post("/keys", response_class=HTMLResponse)
 async def create_key(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
-    form = await request.form()
-    values = {"username": str(form.get("username", "")), "name": str(form.get("name", ""))}
+    values = KEYS.typed(await request.form())
     try:
         body = KeyIn.model_validate(values)
         key_id, key = await admin.create_api_key(
             session, principal, username=body.username, name=body.name
         )
     except (ValidationError, InvalidInput) as error:
-        errors = _errors(error, ("username", "name"))
-        return await _keys_page(
-            request, session, principal, values=values, errors=errors, status_code=422
-        )
-    created = {"id": str(key_id), "key": key, "name": values["name"].strip(),
-               "username": values["username"]}  # fmt: skip
-    return await _keys_page(request, session, principal, created=created)
+        answer = Answer(values=values, errors=form_errors(error, ("username", "name")))
+    else:
+        answer = Answer(shown_once={"id": str(key_id), "key": key, "name": values["name"].strip(),
+                                    "username": values["username"]})  # fmt: skip
+    return await KEYS.render(request, session, principal, answer)
 
 
 @router.post("/keys/{key_id}/revoke", response_class=HTMLResponse)
@@ -334,71 +371,42 @@ async def revoke_key(
     key_id: uuid.UUID, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     await admin.revoke_api_key(session, principal, key_id)
-    return await _keys_page(request, session, principal, done=_("The key is revoked."))
+    return await KEYS.render(request, session, principal, Answer(done=_("The key is revoked.")))
 
 
 # Alert webhooks ---------------------------------------------------------------------------
 
 
-class WebhookForm(BaseModel):
-    name: str
-    url: str
-
-
-async def _webhooks_page(
-    request: Request,
-    session: SessionDep,
-    principal: Principal,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-    done: str = "",
-    failed: str = "",
-    status_code: int = 200,
-) -> HTMLResponse:
+async def _webhooks(request: Request, session: SessionDep, principal: Principal) -> dict[str, Any]:
     from service.config import get_settings
 
-    context = {
+    return {
         "hooks": await webhooks.listed(session, principal),
         "configured": get_settings().alert_webhook_urls,
         "languages": [(code, language_name(code)) for code in languages()],
         "language_names": {code: language_name(code) for code in languages()},
-        "values": values or {"name": "", "url": "", "language": SOURCE_LANGUAGE},
-        "errors": errors,
-        "done": done,
-        "failed": failed,
     }
-    return pages.render(request, "admin/webhooks.html", context, status_code=status_code)
 
 
-@router.get("/webhooks", response_class=HTMLResponse)
-async def webhooks_page(
-    request: Request, session: SessionDep, principal: pages.PagePrincipal
-) -> Response:
-    if principal is None:
-        return pages.shell(request, "admin/webhooks.html")
-    return await _webhooks_page(request, session, principal)
+WEBHOOKS = AdminPage(
+    "admin/webhooks.html", {"name": "", "url": "", "language": SOURCE_LANGUAGE}, _webhooks
+)
+WEBHOOKS.add_route(router, "/webhooks", "webhooks_page")
 
 
 @router.post("/webhooks", response_class=HTMLResponse)
 async def add_webhook(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
-    form = await request.form()
-    values = {
-        "name": str(form.get("name", "")),
-        "url": str(form.get("url", "")),
-        "language": str(form.get("language", "")),
-    }
+    values = WEBHOOKS.typed(await request.form())
     try:
         added = await webhooks.add(
             session, principal, name=values["name"], url=values["url"], language=values["language"]
         )
     except InvalidInput as error:
-        errors = _errors(error, ("name", "url", "language"))
-        return await _webhooks_page(
-            request, session, principal, values=values, errors=errors, status_code=422
-        )
-    done = _("Alerts now go to {name}. Send a test to check that it answers.", name=added.name)
-    return await _webhooks_page(request, session, principal, done=done)
+        answer = Answer(values=values, errors=form_errors(error, ("name", "url", "language")))
+    else:
+        answer = Answer(done=_("Alerts now go to {name}. Send a test to check that it answers.",
+                               name=added.name))  # fmt: skip
+    return await WEBHOOKS.render(request, session, principal, answer)
 
 
 @router.post("/webhooks/{webhook_id}/test", response_class=HTMLResponse)
@@ -408,13 +416,13 @@ async def test_webhook(
     tried = await webhooks.test(session, principal, webhook_id)
     if tried.ok:
         done = _("The test message was received ({outcome}).", outcome=tried.outcome)
-        return await _webhooks_page(request, session, principal, done=done)
+        return await WEBHOOKS.render(request, session, principal, Answer(done=done))
     failed = _(
         "The test message was not received ({outcome}). Check the address and that the "
         "receiver accepts POST requests from this service.",
         outcome=tried.outcome,
     )
-    return await _webhooks_page(request, session, principal, failed=failed)
+    return await WEBHOOKS.render(request, session, principal, Answer(failed=failed))
 
 
 @router.post("/webhooks/{webhook_id}/remove", response_class=HTMLResponse)
@@ -423,7 +431,7 @@ async def remove_webhook(
 ) -> Response:
     await webhooks.remove(session, principal, webhook_id)
     done = _("The webhook is removed: no new alert goes to it.")
-    return await _webhooks_page(request, session, principal, done=done)
+    return await WEBHOOKS.render(request, session, principal, Answer(done=done))
 
 
 # The audit trail --------------------------------------------------------------------------

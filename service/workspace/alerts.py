@@ -24,8 +24,9 @@ from service.db import SessionDep
 from service.enums import IncidentCategory
 from service.errors import Conflict, Forbidden, InvalidInput
 from service.i18n import N_, _
+from service.sectors.collection import SECTORS
 from service.workspace import pages
-from service.workspace.forms import FormErrors
+from service.workspace.forms import FormErrors, named_choices
 from service.workspace.nav import NavEntry
 
 router = APIRouter(tags=["Workspace"], include_in_schema=False)
@@ -180,33 +181,7 @@ async def rules(request: Request, session: SessionDep, principal: pages.PagePrin
     if principal is None:
         return pages.shell(request, "alerts/rules.html")
     _may_read_rules(principal)
-    listed = await alerts.list_rules(session)
-    return pages.render(
-        request,
-        "alerts/rules.html",
-        {
-            "me": principal,
-            "rules": listed,
-            "kind_labels": {k.value: _(v) for k, v in KIND_LABELS.items()},
-            "may_manage": allowed(principal, "manage_alert_rules"),
-            "done": None,
-        },
-        headers={"HX-Push-Url": "/workspace/alerts/rules"},
-    )
-
-
-async def _sectors(session: Any, principal: Principal) -> list[tuple[str, str]]:
-    """The areas of responsibility a rule may watch: those the reader sees by name."""
-    from service.access.sql import view
-    from service.sectors.collection import SECTORS
-
-    v = view(SECTORS.table, principal)
-    rows = await session.execute(
-        select(SECTORS.table.c.id, v.columns["name"])
-        .where(v.where, v.exact, SECTORS.table.c.deleted_at.is_(None))
-        .order_by(v.columns["name"])
-    )
-    return [(str(r[0]), str(r[1])) for r in rows]
+    return await _rules_page(request, session, principal)
 
 
 async def _rule_form(
@@ -244,7 +219,9 @@ async def _rule_form(
             "labels": _labels(kind),
             "categories": [(c.value, _(v)) for c, v in CATEGORY_LABELS.items()],
             "trends": [(t.value, _(v)) for t, v in TREND_LABELS.items()],
-            "sectors": await _sectors(session, principal) if "sector_id" in fields else [],
+            "sectors": await named_choices(session, principal, SECTORS)
+            if "sector_id" in fields
+            else [],
             "rule_id": rule_id,
         },
         status_code=status_code,
@@ -325,12 +302,15 @@ async def create_rule(request: Request, session: SessionDep, principal: Principa
         await session.rollback()
         errors = FormErrors.of([{"loc": error.loc, "msg": error.message}], fields, fallback="name")
         return await _rule_form(request, session, principal, kind, typed, errors, status_code=422)
-    return await _rules_after(
+    return await _rules_page(
         request, session, principal, _("Rule created: {name}.", name=created["name"])
     )
 
 
-async def _rules_after(request: Request, session: Any, principal: Principal, done: str) -> Response:
+async def _rules_page(
+    request: Request, session: Any, principal: Principal, done: str | None = None
+) -> Response:
+    """The list of rules, with what was just done (if anything)."""
     listed = await alerts.list_rules(session)
     return pages.render(
         request,
@@ -389,7 +369,7 @@ async def update_rule(
         return await _rule_form(
             request, session, principal, kind, typed, errors, rule_id=rule_id, status_code=422
         )
-    return await _rules_after(
+    return await _rules_page(
         request, session, principal, _("Rule saved: {name}.", name=changed["name"])
     )
 
@@ -400,7 +380,7 @@ async def delete_rule(
 ) -> Response:
     rule = await alerts.get_rule(session, rule_id)
     await alerts.delete_rule(session, principal, rule_id)
-    return await _rules_after(
+    return await _rules_page(
         request, session, principal, _("Rule deleted: {name}.", name=rule["name"])
     )
 

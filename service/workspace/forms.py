@@ -1,5 +1,6 @@
 """What workspace forms share on the server: errors by field from the same validation as the
-API (pydantic and the services' ``InvalidInput``), and times in the mission's local time."""
+API (pydantic and the services' ``InvalidInput``), times in the mission's local time, and the
+records a form offers to choose by name."""
 
 from __future__ import annotations
 
@@ -7,10 +8,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access.policy import Principal
+from service.access.sql import view
+from service.core.collection import Collection
 from service.i18n import _
 from service.workspace.times import from_local_input, local_input, local_text
 
-__all__ = ["FormErrors", "from_local_input", "local_input", "local_text", "user_message"]
+__all__ = [
+    "FormErrors",
+    "from_local_input",
+    "local_input",
+    "local_text",
+    "named_choices",
+    "user_message",
+]
 
 #: Parts of an API error's ``loc`` that are not a field's name.
 _WRAPPERS = {"body", "properties", "query", "path"}
@@ -77,3 +91,19 @@ def user_message(error: Mapping[str, Any]) -> str:
     message = str(error.get("msg", ""))
     message = message.removeprefix("Value error, ")
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+async def named_choices(
+    session: AsyncSession, principal: Principal, collection: Collection, limit: int | None = None
+) -> list[tuple[str, str]]:
+    """(id, name) of the collection's records the reader sees by name, in the order of their
+    names: the choices of a form's select."""
+    table = collection.table
+    v = view(table, principal)
+    rows = await session.execute(
+        select(table.c.id, v.columns["name"])
+        .where(v.where, v.exact, table.c.deleted_at.is_(None))
+        .order_by(v.columns["name"])
+        .limit(limit)
+    )
+    return [(str(r[0]), str(r[1])) for r in rows]

@@ -355,6 +355,18 @@ async def correct_incident(
     return await _write(request, session, principal, record_id)
 
 
+def incident_row(feature: Mapping[str, Any]) -> dict[str, Any]:
+    """What a list of incidents shows of one, in the reader's words: its id, category, time and
+    severity."""
+    p = feature.get("properties") or {}
+    return {
+        "id": feature["id"],
+        "category": _(value_label(str(p.get("category", "")))),
+        "occurred": local_text(p.get("occurred_at")),
+        "severity": p.get("severity", ""),
+    }
+
+
 @router.get("/workspace/incidents")
 async def incident_list(
     request: Request, principal: pages.PagePrincipal, session: SessionDep
@@ -366,14 +378,6 @@ async def incident_list(
     for text in page.features:
         feature = json.loads(text)
         p = feature.get("properties") or {}
-        rows.append(
-            {
-                "id": feature["id"],
-                "category": _(value_label(str(p.get("category", "")))),
-                "occurred": local_text(p.get("occurred_at")),
-                "severity": p.get("severity", ""),
-                "generalised": bool(p.get("generalised")),
-            }
-        )
+        rows.append({**incident_row(feature), "generalised": bool(p.get("generalised"))})
     may_report = "create" in collection_actions(principal, INCIDENTS.name)
     return pages.render(request, "incidents/list.html", {"rows": rows, "may_report": may_report})

@@ -27,7 +27,7 @@ from service.errors import Conflict, InvalidInput
 from service.field_reports import forms
 from service.field_reports.views import IntakeFormIn
 from service.i18n import N_, _
-from service.workspace import pages
+from service.workspace.admin import AdminPage, Answer, form_errors
 from service.workspace.forms import FormErrors
 from service.workspace.nav import NavEntry
 
@@ -58,21 +58,13 @@ def _intake_url(request: Request, form_id: str) -> str:
     return str(request.url_for("take_submission", form_id=form_id))
 
 
-def _values(form: Any) -> dict[str, str]:
-    return {name: str(form.get(name, "")) for name in FIELDS}
+def _token_shown(request: Request, form: dict[str, Any], token: str, note: str) -> Answer:
+    """A form's token, shown this once, with the address its server posts to."""
+    url = _intake_url(request, form["form_id"])
+    return Answer(shown_once={"title": form["title"], "token": token, "url": url, "note": note})
 
 
-async def _page(
-    request: Request,
-    session: SessionDep,
-    principal: Principal,
-    *,
-    values: dict[str, str] | None = None,
-    errors: FormErrors | None = None,
-    issued: dict[str, str] | None = None,
-    done: str = "",
-    status_code: int = 200,
-) -> HTMLResponse:
+async def _forms(request: Request, session: SessionDep, principal: Principal) -> dict[str, Any]:
     listed = await forms.list_forms(session, principal)
     counts = await forms.submission_counts(session, principal)
     owners = await forms.owner_choices(session, principal)
@@ -87,33 +79,23 @@ async def _page(
         }
         for form in listed
     ]
-    context = {
+    return {
         "rows": rows,
-        "values": values
-        or {
-            "form_id": "",
-            "title": "",
-            "default_classification": Classification.mission.value,
-            "owner_actor_id": "",
-            "field_mapping": "",
-        },
-        "errors": errors,
-        "issued": issued,
-        "done": done,
         "classifications": [(c.value, _(label)) for c, label in CLASSIFICATION_LABELS.items()],
         "owners": [(str(key), name) for key, name in owners],
         "example_url": _intake_url(request, "FORM_ID"),
     }
-    return pages.render(request, "admin/intake_forms.html", context, status_code=status_code)
 
 
-@router.get("", response_class=HTMLResponse)
-async def intake_forms_page(
-    request: Request, session: SessionDep, principal: pages.PagePrincipal
-) -> Response:
-    if principal is None:
-        return pages.shell(request, "admin/intake_forms.html")
-    return await _page(request, session, principal)
+BLANK = {
+    "form_id": "",
+    "title": "",
+    "default_classification": Classification.mission.value,
+    "owner_actor_id": "",
+    "field_mapping": "",
+}
+PAGE = AdminPage("admin/intake_forms.html", BLANK, _forms)
+PAGE.add_route(router, "", "intake_forms_page")
 
 
 @router.get("/incident-report.xlsx", response_class=FileResponse)
@@ -131,7 +113,7 @@ async def xlsform() -> FileResponse:
 @router.post("", response_class=HTMLResponse)
 async def add_form(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
     authorize(principal, "manage_intake_forms")
-    values = _values(await request.form())
+    values = PAGE.typed(await request.form())
     errors = FormErrors()
     if not values["form_id"].strip():
         errors.add("form_id", _("Enter the form's id in its server."))
@@ -154,32 +136,23 @@ async def add_form(request: Request, session: SessionDep, principal: PrincipalDe
             }
         )
     except ValidationError as error:
-        found = FormErrors.of(list(error.errors()), FIELDS, fallback="form_id")
+        found = form_errors(error, FIELDS)
         for name, message in found.fields.items():
             errors.add(name, message)
     if body is not None and not errors:
         try:
             shown, token = await forms.create_form(session, principal, **body.model_dump())
         except InvalidInput as error:
-            errors = FormErrors.of(error.detail(), FIELDS, fallback="form_id")
+            errors = form_errors(error, FIELDS)
         except Conflict as error:
             errors.add("form_id", error.message)
         else:
-            issued = {
-                "title": shown["title"],
-                "token": token,
-                "url": _intake_url(request, shown["form_id"]),
-                "note": _("The form {title} is added.", title=shown["title"]),
-            }
-            return await _page(request, session, principal, issued=issued)
-    return await _page(
-        request,
-        session,
-        principal,
-        values=values,
-        errors=errors.ordered(FIELDS),
-        status_code=422,
-    )
+            note = _("The form {title} is added.", title=shown["title"])
+            return await PAGE.render(
+                request, session, principal, _token_shown(request, shown, token, note)
+            )
+    answer = Answer(values=values, errors=errors.ordered(FIELDS))
+    return await PAGE.render(request, session, principal, answer)
 
 
 @router.post("/{form_key}/token", response_class=HTMLResponse)
@@ -189,15 +162,8 @@ async def new_token(
     authorize(principal, "manage_intake_forms")
     token = await forms.rotate_token(session, principal, form_key)
     form = next(f for f in await forms.list_forms(session, principal) if f["id"] == form_key)
-    issued = {
-        "title": form["title"],
-        "token": token,
-        "url": _intake_url(request, form["form_id"]),
-        "note": _(
-            "The form {title} has a new token: the old one no longer works.", title=form["title"]
-        ),
-    }
-    return await _page(request, session, principal, issued=issued)
+    note = _("The form {title} has a new token: the old one no longer works.", title=form["title"])
+    return await PAGE.render(request, session, principal, _token_shown(request, form, token, note))
 
 
 @router.post("/{form_key}/disable", response_class=HTMLResponse)
@@ -207,4 +173,4 @@ async def disable(
     authorize(principal, "manage_intake_forms")
     form = await forms.disable_form(session, principal, form_key)
     done = _("The form {title} takes no more submissions; its reports stay.", title=form["title"])
-    return await _page(request, session, principal, done=done)
+    return await PAGE.render(request, session, principal, Answer(done=done))

@@ -36,7 +36,7 @@ from service.requests.schemas import (
 )
 from service.requests.workflow import LAST_RESORT, Capability, Decision, RequestStatus, Step
 from service.workspace import pages
-from service.workspace.forms import FormErrors, from_local_input, local_input
+from service.workspace.forms import FormErrors, from_local_input, local_input, named_choices
 from service.workspace.nav import NavEntry
 
 router = APIRouter(tags=["Workspace"], include_in_schema=False)
@@ -315,7 +315,9 @@ async def _submission_form(
 ) -> Response:
     if "submit" not in collection_actions(principal, ASSISTANCE_REQUESTS.name):
         raise Forbidden(_("your role may not submit requests for civil assistance"))
-    actors = [] if principal.actor_id else await _actor_choices(session, principal)
+    actors = (
+        [] if principal.actor_id else await named_choices(session, principal, ACTORS, limit=2000)
+    )
     return pages.render(
         request,
         "requests/new.html",
@@ -354,22 +356,6 @@ def _submittable(principal: Principal) -> set[Classification]:
     if principal.actor_id is not None:
         found |= {Classification.public, Classification.mission}
     return found
-
-
-async def _actor_choices(session: Any, principal: Principal) -> list[tuple[str, str]]:
-    """The actors an officer may name as the requester: those they see by name."""
-    from sqlalchemy import select
-
-    from service.access.sql import view
-
-    v = view(ACTORS.table, principal)
-    rows = await session.execute(
-        select(ACTORS.table.c.id, v.columns["name"])
-        .where(v.where, v.exact, ACTORS.table.c.deleted_at.is_(None))
-        .order_by(v.columns["name"])
-        .limit(2000)
-    )
-    return [(str(r[0]), str(r[1])) for r in rows]
 
 
 SUBMISSION_FIELDS = (

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
 
 from service.access.actions import allowed
 from service.access.policy import Principal
@@ -26,6 +28,7 @@ from service.incidents.collection import INCIDENTS
 from service.viewer.styles import label as value_label
 from service.workspace import pages
 from service.workspace.forms import FormErrors
+from service.workspace.incidents import incident_row
 from service.workspace.nav import NavEntry
 from service.workspace.times import local_text
 
@@ -84,15 +87,7 @@ async def queue(request: Request, principal: pages.PagePrincipal, session: Sessi
     for text in page.features:
         feature = json.loads(text)
         p = feature.get("properties") or {}
-        rows.append(
-            {
-                "id": feature["id"],
-                "category": _(value_label(str(p.get("category", "")))),
-                "occurred": local_text(p.get("occurred_at")),
-                "source": p.get("source") or "",
-                "severity": p.get("severity", ""),
-            }
-        )
+        rows.append({**incident_row(feature), "source": p.get("source") or ""})
     return pages.render(request, "triage/queue.html", {"rows": rows})
 
 
@@ -161,56 +156,85 @@ def _done(request: Request, title: str, text: str, record_id: uuid.UUID | str) -
     )
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What a judgement of the triage page does and says; the reason is typed in
+    ``<action>_reason``."""
+
+    state: VerificationState
+    title: str
+    text: str
+    #: What to say when no reason is given; empty: the reason may be left out.
+    reason_missing: str = ""
+
+
+JUDGEMENTS = {
+    "verify": Judgement(
+        VerificationState.verified,
+        N_("Report verified"),
+        N_("It now counts in the analyses and reports."),
+    ),
+    "discredit": Judgement(
+        VerificationState.discredited,
+        N_("Report discredited"),
+        N_("It stays on record and counts nowhere."),
+        reason_missing=N_("Say why the report is discredited."),
+    ),
+}
+
+
+async def _judge(
+    request: Request, session: SessionDep, principal: Principal, record_id: uuid.UUID, action: str
+) -> Response:
+    """The report judged as the form asks (``action``: a key of ``JUDGEMENTS``)."""
+    judgement = JUDGEMENTS[action]
+    field = f"{action}_reason"
+    form = await request.form()
+    reason = str(form.get(field, "")).strip()
+    if judgement.reason_missing and not reason:
+        errors = FormErrors()
+        errors.add(field, _(judgement.reason_missing))
+        return await _report_page(
+            request, session, principal, record_id, errors=errors, typed={field: reason}
+        )
+    await judgements.judge(session, principal, record_id, judgement.state, reason)
+    return _done(request, _(judgement.title), _(judgement.text), record_id)
+
+
 @router.post("/workspace/triage/{record_id}/verify")
 async def verify(
     request: Request, record_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
 ) -> Response:
-    form = await request.form()
-    reason = str(form.get("verify_reason", "")).strip()
-    await judgements.judge(session, principal, record_id, VerificationState.verified, reason)
-    return _done(
-        request,
-        _("Report verified"),
-        _("It now counts in the analyses and reports."),
-        record_id,
-    )
+    return await _judge(request, session, principal, record_id, "verify")
 
 
 @router.post("/workspace/triage/{record_id}/discredit")
 async def discredit(
     request: Request, record_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
 ) -> Response:
-    form = await request.form()
-    reason = str(form.get("discredit_reason", "")).strip()
-    if not reason:
-        errors = FormErrors()
-        errors.add("discredit_reason", _("Say why the report is discredited."))
-        return await _report_page(
-            request,
-            session,
-            principal,
-            record_id,
-            errors=errors,
-            typed={"discredit_reason": reason},
-        )
-    await judgements.judge(session, principal, record_id, VerificationState.discredited, reason)
-    return _done(
-        request,
-        _("Report discredited"),
-        _("It stays on record and counts nowhere."),
-        record_id,
-    )
+    return await _judge(request, session, principal, record_id, "discredit")
+
+
+#: What the triage page says of a field that does not hold an incident's id.
+NOT_AN_INCIDENT = {
+    "kept_id": N_("kept_id must be an incident's id"),
+    "candidate_id": N_("candidate_id must be an incident's id"),
+}
+
+
+def _incident_id(form: FormData, field: str) -> uuid.UUID:
+    """The incident the form names in ``field`` (a key of ``NOT_AN_INCIDENT``)."""
+    try:
+        return uuid.UUID(str(form.get(field, "")))
+    except ValueError as error:
+        raise InvalidInput(["body", field], _(NOT_AN_INCIDENT[field])) from error
 
 
 @router.post("/workspace/triage/{record_id}/merge")
 async def merge(
     request: Request, record_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
 ) -> Response:
-    form = await request.form()
-    try:
-        kept = uuid.UUID(str(form.get("kept_id", "")))
-    except ValueError as error:
-        raise InvalidInput(["body", "kept_id"], _("kept_id must be an incident's id")) from error
+    kept = _incident_id(await request.form(), "kept_id")
     await judgements.merge(session, principal, kept, record_id)
     return _done(
         request,
@@ -224,12 +248,6 @@ async def merge(
 async def dismiss(
     request: Request, record_id: uuid.UUID, principal: PrincipalDep, session: SessionDep
 ) -> Response:
-    form = await request.form()
-    try:
-        candidate = uuid.UUID(str(form.get("candidate_id", "")))
-    except ValueError as error:
-        raise InvalidInput(
-            ["body", "candidate_id"], _("candidate_id must be an incident's id")
-        ) from error
+    candidate = _incident_id(await request.form(), "candidate_id")
     await judgements.dismiss(session, principal, record_id, candidate, None)
     return await _report_page(request, session, principal, record_id)

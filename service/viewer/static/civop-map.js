@@ -1881,39 +1881,6 @@
   // The basemap civop serves from its file, read with the user's token
   // ---------------------------------------------------------------------------------------
 
-  var SignedInTiles = L.TileLayer.extend({
-    createTile: function (coords, done) {
-      var tile = document.createElement('img');
-      tile.alt = '';
-      tile.setAttribute('role', 'presentation');
-      if (!state.token) {
-        L.Util.requestAnimFrame(function () {
-          done(null, tile);
-        });
-        return tile;
-      }
-      api(this.getTileUrl(coords))
-        .then(function (response) {
-          return response.ok ? response.blob() : null;
-        })
-        .then(function (blob) {
-          if (!blob || !blob.size) {
-            done(null, tile);
-            return;
-          }
-          tile.onload = function () {
-            URL.revokeObjectURL(tile.src);
-            done(null, tile);
-          };
-          tile.src = URL.createObjectURL(blob);
-        })
-        .catch(function (error) {
-          done(error, tile);
-        });
-      return tile;
-    },
-  });
-
   function basemapLayer(map, control) {
     var spec = state.config.basemap;
     if (!spec) return null;
@@ -1938,11 +1905,15 @@
         },
       });
     } else {
-      layer = new SignedInTiles(spec.url, {
+      layer = new window.civopBasemap.SignedInTiles(spec.url, {
         maxNativeZoom: spec.maxZoom,
         minNativeZoom: spec.minZoom,
         minZoom: 3,
         attribution: spec.attribution,
+        // Through the map's API calls: a session that ended signs the user out.
+        fetchTile: function (url) {
+          return state.token ? api(url) : null;
+        },
       });
     }
     var plain = L.layerGroup();

@@ -10,49 +10,11 @@
 
   var RED = "#b10e1e";
 
-  function token() {
-    try {
-      return window.sessionStorage.getItem("civop.token");
-    } catch (error) {
-      return null;
-    }
-  }
+  // Read with the user's token (static/viewer/signed-in-tiles.js).
+  var authorised = window.civopBasemap.signedInFetch;
 
-  function authorised(url) {
-    var headers = {};
-    if (token()) headers.Authorization = "Bearer " + token();
-    return fetch(url, { headers: headers, credentials: "same-origin" });
-  }
-
-  // The basemap the service serves from its file, read with the user's token; none: a plain
-  // background (the map still draws and the coordinates say where).
-  var SignedInTiles = L.TileLayer.extend({
-    createTile: function (coords, done) {
-      var tile = document.createElement("img");
-      tile.alt = "";
-      tile.setAttribute("role", "presentation");
-      authorised(this.getTileUrl(coords))
-        .then(function (response) {
-          return response.ok ? response.blob() : null;
-        })
-        .then(function (blob) {
-          if (!blob || !blob.size) {
-            done(null, tile);
-            return;
-          }
-          tile.onload = function () {
-            URL.revokeObjectURL(tile.src);
-            done(null, tile);
-          };
-          tile.src = URL.createObjectURL(blob);
-        })
-        .catch(function (error) {
-          done(error, tile);
-        });
-      return tile;
-    },
-  });
-
+  // The basemap the service serves from its file; none: a plain background (the map still
+  // draws and the coordinates say where).
   function addBasemap(map) {
     authorised("/basemap")
       .then(function (response) {
@@ -60,7 +22,7 @@
       })
       .then(function (spec) {
         if (!spec || spec.vector || !spec.tiles || !spec.tiles.length) return;
-        new SignedInTiles(spec.tiles[0], {
+        new window.civopBasemap.SignedInTiles(spec.tiles[0], {
           maxNativeZoom: spec.maxzoom,
           minNativeZoom: spec.minzoom,
           attribution: spec.attribution || "",

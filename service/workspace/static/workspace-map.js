@@ -8,36 +8,14 @@
     try { return JSON.parse(document.body.dataset.map || "{}"); } catch (e) { return {}; }
   }
 
-  function token() {
-    try { return window.sessionStorage.getItem("civop.token"); } catch (e) { return null; }
-  }
-
-  // The basemap civop serves from its own file answers only signed-in users: its tiles are
-  // fetched with the token (an <img> cannot send it) and shown from the answer.
-  var SignedInTiles = window.L && L.TileLayer.extend({
-    createTile: function (coords, done) {
-      var tile = document.createElement("img");
-      tile.alt = "";
-      tile.setAttribute("role", "presentation");
-      var headers = token() ? { Authorization: "Bearer " + token() } : {};
-      fetch(this.getTileUrl(coords), { headers: headers, credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.blob() : null; })
-        .then(function (blob) {
-          if (!blob || !blob.size) { done(null, tile); return; }
-          tile.onload = function () { URL.revokeObjectURL(tile.src); done(null, tile); };
-          tile.src = URL.createObjectURL(blob);
-        })
-        .catch(function (error) { done(error, tile); });
-      return tile;
-    },
-  });
-
   function baseMap(element, options) {
     var cfg = config();
     var map = L.map(element, Object.assign({ scrollWheelZoom: false }, options || {}));
     if (cfg.basemap) {
+      // The basemap civop serves from its own file answers only signed-in users
+      // (static/viewer/signed-in-tiles.js); another one is read as any tile server.
       var own = cfg.basemap.url.indexOf("/basemap/") === 0;
-      (own ? function (url, o) { return new SignedInTiles(url, o); } : L.tileLayer)(cfg.basemap.url, {
+      (own ? function (url, o) { return new window.civopBasemap.SignedInTiles(url, o); } : L.tileLayer)(cfg.basemap.url, {
         minZoom: cfg.basemap.minZoom || 0,
         maxZoom: cfg.basemap.maxZoom || 18,
         maxNativeZoom: cfg.basemap.maxZoom || 18,
@@ -195,5 +173,5 @@
     start(event.detail.elt.parentElement || event.detail.elt);
   });
   if (document.readyState !== "loading") start(document); else document.addEventListener("DOMContentLoaded", function () { start(document); });
-  window.civopWorkspaceMap = { mgrsPoint: mgrsPoint, mgrsOf: mgrsOf, maps: maps, SignedInTiles: SignedInTiles };
+  window.civopWorkspaceMap = { mgrsPoint: mgrsPoint, mgrsOf: mgrsOf, maps: maps };
 })();
