@@ -22,6 +22,7 @@ from shapely.geometry import LineString, Point, box
 from shapely.geometry.base import BaseGeometry
 
 from geo.demo_map import DemoGeography
+from geo.said import say
 
 TILE = 256
 #: Drawn at this many times the tile size, then scaled down: smooth lines without an
@@ -235,11 +236,20 @@ def _pmtiles_info(path: Path) -> TilesetInfo:
             header = reader.header()  # type: ignore[no-untyped-call]
             metadata = reader.metadata()  # type: ignore[no-untyped-call]
         except Exception as error:
-            raise NotMBTiles(f"{path.name} is not a PMTiles file civop reads: {error}") from error
+            raise NotMBTiles(
+                say(
+                    "{file} is not a PMTiles file civop reads: {error}",
+                    file=path.name,
+                    error=str(error),
+                )
+            ) from error
     kind = int(getattr(header["tile_type"], "value", header["tile_type"]))
     if kind not in PMTILES_TYPES:
         raise NotMBTiles(
-            f"{path.name} holds tiles of an unknown type; civop serves png, jpg, webp or pbf"
+            say(
+                "{file} holds tiles of an unknown type; civop serves png, jpg, webp or pbf",
+                file=path.name,
+            )
         )
     bounds = (
         header["min_lon_e7"] / 1e7,
@@ -268,26 +278,34 @@ def read_info(path: Path) -> TilesetInfo:
         a format a browser cannot draw.
     """
     if not path.is_file():
-        raise NotMBTiles(f"{path}: no such file")
+        raise NotMBTiles(say("{file}: no such file", file=str(path)))
     with path.open("rb") as stream:
         magic = stream.read(16)
     if magic.startswith(b"PMTiles"):
         return _pmtiles_info(path)
     if magic != b"SQLite format 3\x00":
-        raise NotMBTiles(f"{path.name} is neither an MBTiles (SQLite) nor a PMTiles file")
+        raise NotMBTiles(
+            say("{file} is neither an MBTiles (SQLite) nor a PMTiles file", file=path.name)
+        )
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             metadata = dict(db.execute("SELECT name, value FROM metadata").fetchall())
             zooms = db.execute("SELECT min(zoom_level), max(zoom_level) FROM tiles").fetchone()
     except sqlite3.Error as error:
-        raise NotMBTiles(f"{path.name} is not an MBTiles file: {error}") from error
+        raise NotMBTiles(
+            say("{file} is not an MBTiles file: {error}", file=path.name, error=str(error))
+        ) from error
     tile_format = str(metadata.get("format", "png")).lower()
     if tile_format not in MEDIA_TYPES:
         raise NotMBTiles(
-            f"{path.name} holds {tile_format} tiles; civop serves png, jpg, webp or pbf"
+            say(
+                "{file} holds {format} tiles; civop serves png, jpg, webp or pbf",
+                file=path.name,
+                format=tile_format,
+            )
         )
     if zooms[0] is None:
-        raise NotMBTiles(f"{path.name} holds no tiles")
+        raise NotMBTiles(say("{file} holds no tiles", file=path.name))
     bounds = None
     if metadata.get("bounds"):
         parts = [float(v) for v in str(metadata["bounds"]).split(",")]

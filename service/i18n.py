@@ -24,8 +24,9 @@ zone named.
 from __future__ import annotations
 
 import gettext
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -33,7 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError, dates, lists, numbers
+from babel import Locale, UnknownLocaleError, dates, lists, numbers, units
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
@@ -173,6 +174,27 @@ def choose(*candidates: str | None) -> str:
     return SOURCE_LANGUAGE
 
 
+def from_environment(environ: Mapping[str, str] | None = None) -> str:
+    """The language of a program run from a shell (the command line), read as gettext reads
+    it: the first of ``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES`` and ``LANG`` that is set (and
+    in ``LANGUAGE``, a list like ``ar:fr``, the first language civop speaks); ``C`` or
+    ``POSIX`` is English."""
+    environ = os.environ if environ is None else environ
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if not value:
+            continue
+        for tag in value.split(":"):
+            tag = tag.split(".")[0].split("@")[0]  # fr_FR.UTF-8, sr_RS@latin
+            if tag in ("C", "POSIX"):
+                return SOURCE_LANGUAGE
+            code = supported(tag)
+            if code:
+                return code
+        break
+    return SOURCE_LANGUAGE
+
+
 def language_name(code: str) -> str:
     """A language's name in itself (``fr`` -> ``français``, ``ar`` -> ``العربية``)."""
     try:
@@ -265,6 +287,22 @@ def format_number(
     return numbers.format_decimal(value, format=pattern, locale=_locale(language))
 
 
+def format_kilometres(value: float, language: str | None = None) -> str:
+    """A distance in kilometres, number and unit written for ``language``: ``20 km``,
+    ``20 km`` (narrow no-break space) in French, ``20 كم`` in Arabic."""
+    return units.format_unit(value, "length-kilometer", length="short", locale=_locale(language))
+
+
+def format_instant(
+    moment: datetime, skeleton: str, language: str | None = None, *, tz: ZoneInfo | None = None
+) -> str:
+    """An instant in the mission's local time, as much of it as Babel's ``skeleton`` asks
+    for, in the order ``language`` writes it: ``MMMd`` gives ``Aug 3``, ``3 août``,
+    ``3 أغسطس``; ``yMMM`` gives ``Aug 2026``."""
+    there = local(moment, tz)
+    return dates.format_skeleton(skeleton, there, tzinfo=there.tzinfo, locale=_locale(language))
+
+
 def format_percent(value: float, language: str | None = None, *, signed: bool = False) -> str:
     text = numbers.format_percent(
         value, format="+#,##0%;-#,##0%" if signed else None, locale=_locale(language)
@@ -288,6 +326,17 @@ def local_day_start(day: date, tz: ZoneInfo | None = None) -> datetime:
 def local_today(tz: ZoneInfo | None = None) -> date:
     """Today in the mission's time zone."""
     return datetime.now(tz or mission_zone()).date()
+
+
+def spoken(text: str) -> str:
+    """A text ``geo`` said (``say(...)``: English that keeps its message and values, see
+    ``geo.formats.base.Said``) in the current language; any other text as it is."""
+    message, values = getattr(text, "message", None), getattr(text, "values", None)
+    if not isinstance(message, str) or not isinstance(values, dict):
+        return str(text)
+    return _(
+        message, **{name: spoken(v) if isinstance(v, str) else v for name, v in values.items()}
+    )
 
 
 def translated(messages: Iterable[str]) -> dict[str, str]:

@@ -43,6 +43,11 @@ os.environ["DATABASE_URL"] = TEST_URL.render_as_string(hide_password=False)
 os.environ["CIVOP_SECRET_KEY"] = "test-signing-key-" + "x" * 32
 os.environ.pop("CIVOP_DEMO", None)
 os.environ.pop("CIVOP_ANONYMOUS_ROLE", None)
+# The command line speaks the shell's language: the tests that read its English run it in
+# English whatever the machine's; those of other languages say theirs.
+for _locale_variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_locale_variable, None)
+os.environ["LANG"] = "C.UTF-8"
 
 from httpx import ASGITransport, AsyncClient, HTTPError  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine  # noqa: E402

@@ -4,6 +4,8 @@ the HTTP API, and the same place for its files."""
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -97,3 +99,93 @@ def test_every_command_group_answers_its_help() -> None:
         assert done.returncode == 0, done.stderr
     assert "demo-accounts" in _civop("user", "--help").stdout
     assert "civ-oes" in _civop("report", "--help").stdout
+
+
+# --- the command line in its user's language ----------------------------------------------------
+
+
+def _civop_speaking(locale: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``civop ...`` run from a shell whose locale is ``locale`` (LANG=fr_FR.UTF-8...)."""
+    env = {k: v for k, v in os.environ.items() if k not in LOCALE_VARIABLES}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={**env, **locale, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+FRENCH = {"LANG": "fr_FR.UTF-8"}
+
+
+def test_a_user_is_created_in_french_with_the_prompts_in_french(database: str) -> None:
+    """Typer's runner on the real command, against the test database: the password is asked
+    for in French, and the answer is French."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.i18n import LANGUAGE
+
+    username = f"cli-fr-{secrets.token_hex(3)}"
+    done = CliRunner().invoke(
+        app,
+        ["user", "add", username, "--role", "analyst"],
+        input="a long enough password\na long enough password\n",
+        env={"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None, **FRENCH},
+    )
+    assert done.exit_code == 0, done.output
+    assert "Mot de passe: " in done.output
+    assert "Répéter pour confirmer: " in done.output
+    assert re.search(rf"utilisateur {username} \(analyst\) créé : [0-9a-f-]{{36}}", done.output)
+    assert "created" not in done.output
+    # The process goes on in its own language.
+    assert LANGUAGE.get() == "en"
+
+    again = _civop_speaking(
+        FRENCH, "user", "add", username, "--role", "analyst", "--password", "x" * 12
+    )
+    assert again.returncode == 1
+    assert f"erreur : l'utilisateur '{username}' existe déjà" in again.stderr, again.stderr
+
+
+def test_errors_and_help_are_in_the_shells_language() -> None:
+    wrong = _civop_speaking(FRENCH, "export", "camps")
+    assert wrong.returncode == 1
+    assert "erreur : collection inconnue 'camps' ; utilisez l'une de : sectors" in wrong.stderr
+    assert "unknown collection" not in wrong.stderr
+    wrong_format = _civop_speaking(FRENCH, "report", "civ-oes", "--format", "docx")
+    assert wrong_format.returncode == 1
+    assert "erreur : --format vaut pdf ou html, pas 'docx'" in wrong_format.stderr
+
+    helped = _civop_speaking(FRENCH, "user", "add", "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "Créer un utilisateur." in helped.stdout
+    assert "Habilité pour les fiches restreintes." in helped.stdout
+    assert "Create a user." not in helped.stdout
+    listed = _civop_speaking(FRENCH, "--help")
+    assert "Utilisateurs" in listed.stdout and "Users" not in listed.stdout
+
+    # LANGUAGE comes first, as gettext reads it; then --lang over the shell's.
+    arabic = _civop_speaking({**FRENCH, "LANGUAGE": "ar:fr"}, "user", "--help")
+    assert "المستخدمون" in arabic.stdout, arabic.stdout
+    chosen = _civop_speaking(FRENCH, "--lang", "ar", "report", "civ-oes", "--format", "docx")
+    assert chosen.returncode == 1 and "خطأ:" in chosen.stderr, chosen.stderr
+    english = _civop_speaking({"LANG": "C.UTF-8"}, "report", "civ-oes", "--format", "docx")
+    assert "error: --format is pdf or html, not 'docx'" in english.stderr
+    unknown = _civop_speaking(FRENCH, "--lang", "xx", "user", "list")
+    assert unknown.returncode == 2 and "civop parle en, ar, fr" in unknown.stderr
+
+
+def test_the_shells_language_is_read_as_gettext_reads_it() -> None:
+    from service.i18n import from_environment
+
+    assert from_environment({"LANG": "fr_FR.UTF-8"}) == "fr"
+    assert from_environment({"LANG": "fr_FR.UTF-8", "LC_MESSAGES": "ar_EG.UTF-8"}) == "ar"
+    assert from_environment({"LANG": "ar_EG.UTF-8", "LC_ALL": "C"}) == "en"
+    assert from_environment({"LANGUAGE": "de:fr", "LANG": "ar_EG.UTF-8"}) == "fr"
+    assert from_environment({"LANGUAGE": "", "LANG": "fr_CA"}) == "fr"
+    assert from_environment({"LANGUAGE": "de", "LANG": "fr_FR.UTF-8"}) == "en"
+    assert from_environment({}) == "en"

@@ -5,6 +5,7 @@ labels. No database needed."""
 
 from __future__ import annotations
 
+import ast
 import re
 import string
 from pathlib import Path
@@ -195,13 +196,12 @@ REFUSALS = {
     "CivopError",
     "DatabaseUnavailable",
     "InvalidInput",
+    "BackupError",
 }
 
 
 def unmarked_refusals(path: Path, root: Path = ROOT) -> list[str]:
     """``raise NotFound("text")`` or an f-string: a refusal whose message is not from _()."""
-    import ast
-
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if not (
@@ -218,16 +218,10 @@ def unmarked_refusals(path: Path, root: Path = ROOT) -> list[str]:
     return found
 
 
-def test_api_refusals_are_written_with_the_catalogs() -> None:
-    """Every refusal the API sends says its message through _(): one written as an English
-    literal or f-string fails here, with its place (the command line's messages are for
-    operators and stay English)."""
-    found = [
-        place
-        for path in sorted(SERVICE.rglob("*.py"))
-        if "cli" not in path.relative_to(SERVICE).parts
-        for place in unmarked_refusals(path)
-    ]
+def test_refusals_are_written_with_the_catalogs() -> None:
+    """Every refusal the API or the command line gives says its message through _(): one
+    written as an English literal or f-string fails here, with its place."""
+    found = [place for path in sorted(SERVICE.rglob("*.py")) for place in unmarked_refusals(path)]
     assert not found, f"refusals without _(): {found}"
 
 
@@ -240,3 +234,73 @@ def test_the_refusal_check_sees_unmarked_refusals(tmp_path: Path) -> None:
     )
     places = [place.rsplit(":", 1)[1] for place in unmarked_refusals(source, root=tmp_path)]
     assert places == ["1", "2"]
+
+
+#: What the command line prints for people: the message of these calls...
+CLI_SAYERS = {"echo", "secho", "prompt", "confirm", "fail", "say_error", "BadParameter"}
+#: ... and these keywords of any call (a command's, an option's, a progress bar's).
+CLI_KEYWORDS = {"help", "short_help", "epilog", "prompt", "label", "confirmation_prompt"}
+
+
+def _written_as_is(node: ast.expr) -> bool:
+    """An English text written in the code (a literal, an f-string, a sum of them) rather than
+    from the catalogs (``_()``/``N_()``), when it holds words."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, str) and _words(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return any(_written_as_is(part) for part in node.values if isinstance(part, ast.Constant))
+    if isinstance(node, ast.BinOp):
+        return _written_as_is(node.left) or _written_as_is(node.right)
+    return False
+
+
+def unmarked_cli_texts(path: Path, root: Path = ROOT) -> list[str]:
+    """Texts a command prints (``typer.echo("...")``, ``fail(f"...")``), help and prompts
+    written as they are, and commands whose help would be their English docstring (Typer reads
+    it when no ``help=`` is given)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        place = f"{path.relative_to(root)}:{node.lineno}"
+        if name in CLI_SAYERS and any(_written_as_is(arg) for arg in node.args[:1]):
+            found.append(place)
+        for keyword in node.keywords:
+            if keyword.arg in CLI_KEYWORDS and _written_as_is(keyword.value):
+                found.append(f"{place} ({keyword.arg}=)")
+        if name in ("command", "Typer") and not any(k.arg == "help" for k in node.keywords):
+            found.append(f"{place} (no help=)")
+    return found
+
+
+def test_the_command_line_says_everything_through_the_catalogs() -> None:
+    """Every message civop's command line prints for people, and the help of its commands and
+    options, comes from _() or N_(): one written as it is fails here, with its place."""
+    found = [
+        place
+        for path in sorted((SERVICE / "cli").glob("*.py"))
+        for place in unmarked_cli_texts(path)
+    ]
+    assert not found, f"command-line texts without _() or N_(): {found}"
+
+
+def test_the_command_line_check_sees_unmarked_texts(tmp_path: Path) -> None:
+    source = tmp_path / "cli.py"
+    source.write_text(
+        'typer.echo(f"user {name} created")\n'
+        'typer.echo(_("user {name} created", name=name))\n'
+        'typer.echo(f"{key}\\t{name}")\n'
+        'fail("--format is pdf or html")\n'
+        'x: Annotated[str, typer.Option(help="The user the key acts as.")]\n'
+        'y: Annotated[str, typer.Option(help=N_("The user the key acts as."))]\n'
+        '@app.command("list")\ndef listed() -> None:\n    """List users."""\n'
+        '@app.command("add", help=N_("Create a user."))\ndef add() -> None: ...\n'
+    )
+    places = [place.split(":", 1)[1] for place in unmarked_cli_texts(source, root=tmp_path)]
+    assert sorted(places, key=lambda p: int(p.split()[0])) == [
+        "1",
+        "4",
+        "5 (help=)",
+        "7 (no help=)",
+    ]

@@ -10,7 +10,9 @@ import os
 import re
 import subprocess
 import sys
+import unicodedata
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +23,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from service.auth import service as auth
@@ -30,6 +32,7 @@ from service.config import get_settings
 from service.demo import DEFAULT_REFERENCE_DATE
 from service.demo.load import load_demo
 from service.enums import Role
+from service.i18n import in_language
 from tests.conftest import ARTIFACTS, TEST_DB, create_database, drop_database, serving
 
 START, END = "2026-08-03T00:00:00Z", "2026-11-01T00:00:00Z"
@@ -512,3 +515,158 @@ async def test_a_french_brief_reads_in_french_with_local_time(
     # The English brief is unchanged by the French one.
     english_pdf = await fetch_pdf(server, "civ-oes", "admin", tmp_path)
     assert "Key points" in "\n".join(pages_text(english_pdf))
+
+
+# --- the charts in French and Arabic ---------------------------------------------------------
+
+#: RIGHT-TO-LEFT MARK, which starts every text of an Arabic figure.
+RLM = "\u200f"
+
+
+def _arabic_letter(char: str) -> bool:
+    return unicodedata.bidirectional(char) == "AL" and unicodedata.category(char) == "Lo"
+
+
+@dataclass
+class DrawnText:
+    """A text of a figure, and the glyphs matplotlib lays out for it (as its Agg backend
+    draws them): each with the characters it stands for and its place along the line."""
+
+    text: str
+    glyphs: list[tuple[str, int, float]]
+
+
+def _drawn_texts(figure: Any) -> list[DrawnText]:
+    from matplotlib._text_helpers import layout  # what the Agg backend draws with
+    from matplotlib.font_manager import findfont, get_font
+    from matplotlib.text import Text
+
+    found = []
+    for artist in figure.findobj(Text):
+        said = artist.get_text()
+        if not (artist.get_visible() and said.strip()):
+            continue
+        font = get_font(findfont(artist.get_fontproperties()))
+        font.set_size(artist.get_fontsize(), 72)
+        glyphs = [
+            (item.char, int(item.glyph_index), float(item.x))
+            for item in layout(said, font, language=artist.get_language())
+        ]
+        found.append(DrawnText(said, glyphs))
+    return found
+
+
+def _read_right_to_left(glyphs: list[tuple[str, int, float]]) -> str:
+    """The Arabic letters of a line as a reader meets them, from right to left: a glyph made
+    of several characters (a letter and its mark, lam-alef) counts once."""
+    # A letter with its mark is one cluster of two characters drawn as two glyphs, side by side
+    # in the layout: it is read once.
+    clusters: list[tuple[str, float]] = []
+    for chars, _glyph, x in glyphs:
+        if len(chars) > 1 and clusters and clusters[-1][0] == chars:
+            continue
+        clusters.append((chars, x))
+    ordered = sorted(clusters, key=lambda cluster: -cluster[1])
+    return "".join(c for chars, _x in ordered for c in chars if _arabic_letter(c))
+
+
+def _legend_places(figure: Any) -> dict[str, float]:
+    """Where each entry of a figure's legend begins, from the left (pixels)."""
+    renderer = figure.canvas.get_renderer()
+    return {
+        t.get_text(): t.get_window_extent(renderer).x0
+        for t in figure.legends[0].get_texts()
+        if t.get_text()
+    }
+
+
+async def _figures_in(
+    server: ReportServer, language: str
+) -> tuple[dict[str, Any], list[warnings.WarningMessage]]:
+    """The CIV-OES brief's figures for the admin in ``language``, drawn as the report draws
+    them, and every warning drawing them gave."""
+    from service.auth.models import User
+    from service.reports import figures
+    from service.reports.files import report_query
+    from service.reports.service import build_report
+
+    async with AsyncSession(server.engine, expire_on_commit=False) as session:
+        admin = await session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None
+        principal = await auth.principal_of(session, admin)
+        with in_language(language):
+            query = report_query("civ-oes", uuid.UUID(server.sector), None, START, END)
+            report = await build_report(session, principal, query)
+    with in_language(language), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = figures.draw(report)
+    for name, (_figure, png) in drawn.items():
+        (ARTIFACTS / f"civ-oes-{language}-{name}.png").write_bytes(png)
+    return {name: figure for name, (figure, _png) in drawn.items()}, list(caught)
+
+
+async def test_an_arabic_briefs_charts_are_drawn_in_arabic(server: ReportServer) -> None:
+    """Every text of the Arabic brief's map and charts is drawn in Arabic: letters the font
+    has, joined (the contextual forms of Arabic Presentation Forms), read from right to left;
+    titles are aligned right, dates and numbers written as Arabic writes them."""
+    drawn, caught = await _figures_in(server, "ar")
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing[:5]
+    assert set(drawn) >= {"map", "trend", "categories"}
+
+    texts = [t for figure in drawn.values() for t in _drawn_texts(figure)]
+    arabic = [t for t in texts if any(_arabic_letter(c) for c in t.text)]
+    assert len(arabic) >= 20, [t.text for t in texts]
+    for english in ("patrol route", "Incidents by category over the period", "incidents per"):
+        assert not any(english in t.text for t in texts), english
+
+    from matplotlib.font_manager import findfont, get_font
+
+    font = get_font(findfont("DejaVu Sans"))
+    presentation_forms = {
+        font.get_char_index(code)
+        for code in [*range(0xFB50, 0xFE00), *range(0xFE70, 0xFF00)]
+        if font.get_char_index(code)
+    }
+    for drawn_text in arabic:
+        # Drawn in reading order: the letters met from right to left are the text's own order,
+        # and whatever Latin names or numbers stand between them keep theirs.
+        letters = "".join(c for c in drawn_text.text if _arabic_letter(c))
+        assert _read_right_to_left(drawn_text.glyphs) == letters, drawn_text.text
+        if len(letters) >= 3:
+            # Joined: glyphs of the contextual forms, not only the letters' isolated shapes.
+            used = {glyph for _chars, glyph, _x in drawn_text.glyphs}
+            assert used & presentation_forms, drawn_text.text
+
+    # The texts are the catalog's Arabic, in a paragraph that reads right to left.
+    trend = drawn["trend"].axes[0]
+    assert trend.get_title(loc="right") == RLM + "الحوادث حسب الفئة خلال الفترة"
+    assert trend.get_title(loc="left") == ""
+    assert trend.get_ylabel() == RLM + "الحوادث لكل أسبوع"
+    days = [label.get_text() for label in trend.get_xticklabels()]
+    assert any(re.search(r"\d+ (أغسطس|سبتمبر|أكتوبر)", day) for day in days), days
+    legend = _legend_places(drawn["map"])
+    assert RLM + "مسار دورية" in legend and RLM + "منطقة المسؤولية" in legend
+    # The legend reads from the right: its last entry stands left of the ones before it.
+    assert legend[RLM + "منطقة المسؤولية"] < legend[RLM + "بقعة ساخنة (Gi*)"]
+    categories = drawn["categories"].axes[0]
+    assert categories.xaxis_inverted()  # mirrored: the bars grow leftwards from the right
+    assert RLM + "هذه الفترة" in [t.get_text() for t in categories.get_legend().get_texts()]
+
+
+async def test_a_french_briefs_charts_are_drawn_in_french(server: ReportServer) -> None:
+    drawn, caught = await _figures_in(server, "fr")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    texts = {t.text for figure in drawn.values() for t in _drawn_texts(figure)}
+    trend = drawn["trend"].axes[0]
+    assert trend.get_title(loc="left") == "Incidents par catégorie sur la période"
+    assert trend.get_ylabel() == "incidents par semaine"
+    assert {"itinéraire de patrouille", "zone de responsabilité", "cette période"} <= texts
+    legend = _legend_places(drawn["map"])
+    assert legend["zone de responsabilité"] > legend["point chaud (Gi*)"]
+    assert any(re.fullmatch(r"\d+ (août|sept\.|oct\.)", t) for t in texts), texts
+    # Coordinates with a decimal comma, the scale bar's kilometres as French writes them.
+    assert any(re.fullmatch(r"\d+,\d+", t) for t in texts), texts
+    assert any(re.fullmatch(r"\d+\u202fkm", t) for t in texts), texts
+    for english in ("patrol route", "this period", "incidents per week", "Aug"):
+        assert not any(english in t for t in texts), english

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from geo.basemap import NotMBTiles, TilesetInfo, read_info, read_tile
 from service.config import Settings
+from service.i18n import _
 
 #: Where ``civop basemap register`` puts the file, in the service's own folder.
 REGISTERED_NAME = "basemap.mbtiles"
@@ -55,8 +56,11 @@ def register(source: Path, settings: Settings) -> TilesetInfo:
     read_info(source)
     if not settings.home:
         raise NotMBTiles(
-            "the service has no folder of its own (CIVOP_HOME): set CIVOP_BASEMAP_FILE to "
-            f"{source} instead"
+            _(
+                "the service has no folder of its own (CIVOP_HOME): set CIVOP_BASEMAP_FILE to "
+                "{file} instead",
+                file=source,
+            )
         )
     target = Path(settings.home) / (
         REGISTERED_NAME if source.suffix.lower() != ".pmtiles" else PMTILES_NAME

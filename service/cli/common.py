@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
 from service.enums import Role
 from service.errors import CivopError
+from service.i18n import _
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -27,11 +28,23 @@ def reporting_errors() -> Iterator[None]:
     try:
         yield
     except CivopError as error:
-        typer.secho(f"error: {error.message}", fg="red", err=True)
+        say_error(error.message)
         where = getattr(error, "loc", None)
         if where:
-            typer.secho(f"  (field: {'.'.join(str(p) for p in where[1:])})", err=True)
+            field = ".".join(str(p) for p in where[1:])
+            typer.secho("  " + _("(field: {field})", field=field), err=True)
         raise typer.Exit(1) from error
+
+
+def say_error(message: str) -> None:
+    """Say what went wrong: ``error: ...``, in red, on stderr, in the user's language."""
+    typer.secho(_("error: {message}", message=message), fg="red", err=True)
+
+
+def fail(message: str, exit_code: int = 1) -> NoReturn:
+    """Say what went wrong and end the command with ``exit_code``."""
+    say_error(message)
+    raise typer.Exit(exit_code)
 
 
 def with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -65,5 +78,5 @@ async def cli_principal(session: AsyncSession, username: str | None) -> Any:
         )
     user = await session.scalar(select(User).where(User.username == username))
     if user is None or user.disabled:
-        raise CivopError(f"no active user {username!r}")
+        raise CivopError(_("no active user '{username}'", username=username))
     return await principal_of(session, user)

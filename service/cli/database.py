@@ -9,13 +9,16 @@ import typer
 
 from service.cli.common import ROOT, reporting_errors
 from service.config import get_settings
+from service.i18n import N_, _, format_number
 
-db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+db_app = typer.Typer(help=N_("Database schema"), no_args_is_help=True)
+
+BACKUP_HELP = N_("Back up the whole database to FILE; the service may keep running.")
+RESTORE_HELP = N_("Restore a backup into an empty or new database, in one transaction.")
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=N_("Apply the migrations."))
 def db_upgrade(revision: str = "head") -> None:
-    """Apply the migrations."""
     from alembic import command
     from alembic.config import Config
 
@@ -23,33 +26,45 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 def backup_database(
-    file: Annotated[Path, typer.Argument(help="Where to write it (pg_dump custom format).")],
+    file: Annotated[Path, typer.Argument(help=N_("Where to write it (pg_dump custom format)."))],
 ) -> None:
-    """Back up the whole database to FILE; the service may keep running."""
     from service.ops import backup
 
     with reporting_errors():
         done = backup.backup(get_settings().database_url, file)
     typer.echo(
-        f"backup of {done.database}: {done.tables} tables, {done.size_bytes / 1e6:.1f} MB "
-        f"in {done.seconds} s -> {done.path}"
+        _(
+            "backup of {database}: {tables} tables, {size} MB in {seconds} s -> {path}",
+            database=done.database,
+            tables=format_number(done.tables),
+            size=format_number(done.size_bytes / 1e6, digits=1),
+            seconds=format_number(done.seconds),
+            path=done.path,
+        )
     )
 
 
 def restore_database(
-    file: Annotated[Path, typer.Argument(help="A backup written by civop backup.")],
+    file: Annotated[Path, typer.Argument(help=N_("A backup written by civop backup."))],
     into: Annotated[
-        str | None, typer.Option(help="This database (created if missing), not DATABASE_URL's.")
+        str | None,
+        typer.Option(help=N_("This database (created if missing), not DATABASE_URL's.")),
     ] = None,
     replace: Annotated[
-        bool, typer.Option("--replace", help="Replace the contents of a non-empty database.")
+        bool,
+        typer.Option("--replace", help=N_("Replace the contents of a non-empty database.")),
     ] = False,
 ) -> None:
-    """Restore a backup into an empty or new database, in one transaction."""
     from service.ops import backup
 
     with reporting_errors():
         done = backup.restore(get_settings().database_url, file, into=into, replace=replace)
     typer.echo(
-        f"restored {done.path.name} into {done.database}: {done.tables} tables in {done.seconds} s"
+        _(
+            "restored {file} into {database}: {tables} tables in {seconds} s",
+            file=done.path.name,
+            database=done.database,
+            tables=format_number(done.tables),
+            seconds=format_number(done.seconds),
+        )
     )

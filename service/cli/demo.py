@@ -11,26 +11,30 @@ import typer
 from service.cli.common import reporting_errors
 from service.config import get_settings
 from service.db import create_engine
+from service.i18n import N_, _, format_list, format_number
+
+HELP = N_(
+    "Load the fictional demo mission and its alert rules (deterministic for a seed and a "
+    "reference date)."
+)
 
 
 def demo(
-    incidents: Annotated[int, typer.Option(help="Number of incidents to generate.")] = 20_000,
+    incidents: Annotated[int, typer.Option(help=N_("Number of incidents to generate."))] = 20_000,
     seed: Annotated[
-        int, typer.Option(help="Random seed: the same seed gives the same scenario.")
+        int, typer.Option(help=N_("Random seed: the same seed gives the same scenario."))
     ] = 7,
     if_empty: Annotated[
-        bool, typer.Option("--if-empty", help="Only when there are no incidents.")
+        bool, typer.Option("--if-empty", help=N_("Only when there are no incidents."))
     ] = False,
     reference_date: Annotated[
         datetime | None,
         typer.Option(
             formats=["%Y-%m-%d"],
-            help="Last day of the mission's 24 months, YYYY-MM-DD (default: yesterday, UTC).",
+            help=N_("Last day of the mission's 24 months, YYYY-MM-DD (default: yesterday, UTC)."),
         ),
     ] = None,
 ) -> None:
-    """Load the fictional demo mission and its alert rules (deterministic for a seed and a
-    reference date)."""
     from service.demo.load import load_demo
 
     async def run() -> dict[str, int]:
@@ -50,6 +54,8 @@ def demo(
     with reporting_errors():
         counts = asyncio.run(run())
     if not counts:
-        typer.echo("demo: the database already holds data; nothing loaded")
+        typer.echo(_("demo: the database already holds data; nothing loaded"))
         return
-    typer.echo("demo loaded: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    # The tables by their names in the database.
+    loaded = format_list(f"{format_number(n)} {table}" for table, n in counts.items())
+    typer.echo(_("demo loaded: {counts}", counts=loaded))

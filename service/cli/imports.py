@@ -11,35 +11,47 @@ import typer
 from service.cli.common import cli_principal, reporting_errors
 from service.config import get_settings
 from service.db import create_engine, sessionmaker_for
+from service.i18n import N_, _, format_number
+
+HELP = N_("Import a file into a collection, in one transaction, with a progress bar.")
+#: How an import ended, in words.
+ENDED = {
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "rolled_back": N_("rolled back"),
+}
 
 
 def import_file(
     file: Annotated[
-        Path, typer.Argument(help="The file: .gpkg, .zip (shapefile), .geojson, .kml/.kmz, .csv")
+        Path,
+        typer.Argument(help=N_("The file: .gpkg, .zip (shapefile), .geojson, .kml/.kmz, .csv")),
     ],
-    into: Annotated[str, typer.Option("--into", help="The collection, e.g. incidents.")],
-    layer: Annotated[str | None, typer.Option(help="Layer of a GeoPackage or KML.")] = None,
+    into: Annotated[str, typer.Option("--into", help=N_("The collection, e.g. incidents."))],
+    layer: Annotated[str | None, typer.Option(help=N_("Layer of a GeoPackage or KML."))] = None,
     mapping: Annotated[
         str | None,
-        typer.Option(help="JSON object (or @file.json): collection field -> file field."),
+        typer.Option(help=N_("JSON object (or @file.json): collection field -> file field.")),
     ] = None,
-    source_crs: Annotated[str | None, typer.Option(help="CRS when the file has none.")] = None,
+    source_crs: Annotated[str | None, typer.Option(help=N_("CRS when the file has none."))] = None,
     encoding: Annotated[
-        str | None, typer.Option(help="Text encoding when detection gets it wrong, e.g. cp1252.")
+        str | None,
+        typer.Option(help=N_("Text encoding when detection gets it wrong, e.g. cp1252.")),
     ] = None,
     classification: Annotated[
-        str | None, typer.Option(help="public, mission (default) or restricted.")
+        str | None, typer.Option(help=N_("public, mission (default) or restricted."))
     ] = None,
-    origin: Annotated[str | None, typer.Option(help="System the file's ids belong to.")] = None,
+    origin: Annotated[str | None, typer.Option(help=N_("System the file's ids belong to."))] = None,
     file_format: Annotated[
-        str | None, typer.Option("--format", help="Only when detection gets it wrong.")
+        str | None, typer.Option("--format", help=N_("Only when detection gets it wrong."))
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check everything, write nothing.")
+        bool, typer.Option("--dry-run", help=N_("Check everything, write nothing."))
     ] = False,
-    user: Annotated[str | None, typer.Option(help="Act as this user (their rights apply).")] = None,
+    user: Annotated[
+        str | None, typer.Option(help=N_("Act as this user (their rights apply)."))
+    ] = None,
 ) -> None:
-    """Import a file into a collection, in one transaction, with a progress bar."""
     from service.imports import service as imports
     from service.imports.request import import_request
 
@@ -70,10 +82,17 @@ def import_file(
             upload = imports.receive_path(file, settings)
             opened = await imports.open_upload(upload, request, settings)
             described = opened.describe()
+            count = described["count"]
             typer.echo(
-                f"{file.name}: {described['format']}, layer {described['layer']!r}, "
-                f"{described['count'] if described['count'] is not None else '?'} records, "
-                f"CRS {described['crs']} ({described['crs_from']})"
+                _(
+                    "{file}: {format}, layer '{layer}', {count} records, CRS {crs} ({crs_from})",
+                    file=file.name,
+                    format=described["format"],
+                    layer=described["layer"],
+                    count=format_number(count) if count is not None else "?",
+                    crs=described["crs"],
+                    crs_from=described["crs_from"],
+                )
             )
             if dry_run:
                 async with maker() as session:
@@ -82,7 +101,14 @@ def import_file(
                 return bool(report["ok"])
             async with maker() as session:
                 job = await imports.create_job(session, upload, opened, principal, request)
-            typer.echo(f"import {job.number} ({job.id}) into {into}")
+            typer.echo(
+                _(
+                    "import {number} ({id}) into {collection}",
+                    number=job.number,
+                    id=job.id,
+                    collection=into,
+                )
+            )
             return await _run_with_bar(maker, job, opened, principal, request, settings)
         finally:
             if upload is not None:
@@ -102,7 +128,7 @@ async def _run_with_bar(
 
     writer = imports.ProgressWriter(maker, job.id)
     total = opened.layer.info.count
-    with typer.progressbar(length=total or 0, label="importing", show_pos=True) as bar:
+    with typer.progressbar(length=total or 0, label=_("importing"), show_pos=True) as bar:
         seen = 0
 
         async def progress(rows: int) -> None:
@@ -114,8 +140,14 @@ async def _run_with_bar(
         async with maker() as session:
             done = await imports.run(session, job, opened, principal, request, settings, progress)
     typer.echo(
-        f"{done.status}: {done.rows_read} read, {done.created} created, {done.updated} updated, "
-        f"{done.unchanged} unchanged"
+        _(
+            "{status}: {read} read, {created} created, {updated} updated, {unchanged} unchanged",
+            status=_(ENDED[done.status]) if done.status in ENDED else done.status,
+            read=format_number(done.rows_read),
+            created=format_number(done.created),
+            updated=format_number(done.updated),
+            unchanged=format_number(done.unchanged),
+        )
     )
     _print_problems(done.problems, done.problems_total)
     if done.message and done.status != "succeeded":
@@ -124,28 +156,47 @@ async def _run_with_bar(
 
 
 def _print_problems(problems: list[dict[str, Any]], total: int) -> None:
+    from service.imports.schemas import said
+
     for problem in problems[:50]:
-        where = f"row {problem['row']}" if problem["row"] is not None else "file"
+        where = _("row {row}", row=problem["row"]) if problem["row"] is not None else _("file")
         if problem["field"]:
             where += f", {problem['field']}"
         colour = "red" if problem["severity"] == "error" else "yellow"
-        typer.secho(f"  {where}: {problem['message']}", fg=colour, err=True)
+        typer.secho(f"  {where}: {said(problem)}", fg=colour, err=True)
     if total > 50:
-        typer.echo(f"  ... {total - 50} more", err=True)
+        typer.echo("  " + _("... {count} more", count=format_number(total - 50)), err=True)
 
 
 def _print_report(report: dict[str, Any]) -> None:
     typer.echo(
-        f"mapping: {report['mapping']['fields']} (location: {report['mapping']['location']})"
+        _(
+            "mapping: {fields} (location: {location})",
+            fields=report["mapping"]["fields"],
+            location=report["mapping"]["location"],
+        )
     )
     if report["mapping"]["not_imported"]:
-        typer.echo(f"not imported: {', '.join(report['mapping']['not_imported'])}")
+        typer.echo(_("not imported: {fields}", fields=", ".join(report["mapping"]["not_imported"])))
     if report.get("encoding"):
-        typer.echo(f"encoding: {report['encoding']} ({report['encoding_from']})")
+        typer.echo(
+            _(
+                "encoding: {encoding} ({found_by})",
+                encoding=report["encoding"],
+                found_by=report["encoding_from"],
+            )
+        )
     would = report["would"]
     typer.echo(
-        f"would create {would['create']}, update {would['update']}, leave "
-        f"{would['unchanged']} unchanged, skip {would['skip']} "
-        f"of {report['counts']['read']} records; {report['counts']['errors']} error(s)"
+        _(
+            "would create {create}, update {update}, leave {unchanged} unchanged, skip {skip} "
+            "of {read} records; {errors} error(s)",
+            create=format_number(would["create"]),
+            update=format_number(would["update"]),
+            unchanged=format_number(would["unchanged"]),
+            skip=format_number(would["skip"]),
+            read=format_number(report["counts"]["read"]),
+            errors=format_number(report["counts"]["errors"]),
+        )
     )
     _print_problems(report["problems"], report["problems_total"])

@@ -11,28 +11,29 @@ from typing import Annotated, Any
 import typer
 
 from service.cli.common import cli_principal, with_session
+from service.i18n import N_, _
 
-intake_app = typer.Typer(help="Intake forms (KoboToolbox, ODK Central)", no_args_is_help=True)
+intake_app = typer.Typer(help=N_("Intake forms (KoboToolbox, ODK Central)"), no_args_is_help=True)
 
-UserOption = Annotated[str | None, typer.Option(help="Act as this user (an admin).")]
+UserOption = Annotated[str | None, typer.Option(help=N_("Act as this user (an admin)."))]
+FormArgument = Annotated[uuid.UUID, typer.Argument(help=N_("The form's id in civop."))]
 
 
-@intake_app.command("add")
+@intake_app.command("add", help=N_("Register a form; its token is shown once."))
 def add(
-    form_id: Annotated[str, typer.Argument(help="KoboToolbox's asset uid or ODK's xmlFormId.")],
-    title: Annotated[str, typer.Option(help="What the form is, as analysts see it.")],
-    classification: Annotated[str, typer.Option(help="public, mission or restricted.")] = (
+    form_id: Annotated[str, typer.Argument(help=N_("KoboToolbox's asset uid or ODK's xmlFormId."))],
+    title: Annotated[str, typer.Option(help=N_("What the form is, as analysts see it."))],
+    classification: Annotated[str, typer.Option(help=N_("public, mission or restricted."))] = (
         "mission"
     ),
     owner: Annotated[
-        uuid.UUID | None, typer.Option(help="The partner (actor id) the form belongs to.")
+        uuid.UUID | None, typer.Option(help=N_("The partner (actor id) the form belongs to."))
     ] = None,
     mapping: Annotated[
-        str, typer.Option(help="Field mapping as JSON, as an import's (docs/imports.md).")
+        str, typer.Option(help=N_("Field mapping as JSON, as an import's (docs/imports.md)."))
     ] = "{}",
     user: UserOption = None,
 ) -> None:
-    """Register a form; its token is shown once."""
     from service.enums import Classification
     from service.field_reports import forms
 
@@ -49,53 +50,55 @@ def add(
         )
 
     shown, token = with_session(work)
-    typer.echo(
-        f"form:  {shown['id']} ({form_id})\ntoken: {token}\n(store it now: it is not shown again)"
-    )
+    typer.echo(_("form:  {id} ({form_id})", id=shown["id"], form_id=form_id))
+    typer.echo(_("token: {token}", token=token))
+    typer.echo(_("(store the token now: it is not shown again)"))
 
 
-@intake_app.command("list")
+@intake_app.command("list", help=N_("The registered forms."))
 def list_forms(user: UserOption = None) -> None:
-    """The registered forms."""
     from service.field_reports import forms
 
     async def work(session: Any) -> list[dict[str, Any]]:
         return await forms.list_forms(session, await cli_principal(session, user))
 
     for form in with_session(work):
-        state = "disabled" if form["disabled_at"] else "taking submissions"
+        state = _("disabled") if form["disabled_at"] else _("taking submissions")
         typer.echo(
             f"{form['id']}  {form['form_id']}  {form['title']!r}  "
             f"{form['default_classification']}  {state}"
         )
 
 
-@intake_app.command("token")
-def token(form: uuid.UUID, user: UserOption = None) -> None:
-    """Issue a new token for a form (the old one stops working)."""
+@intake_app.command("token", help=N_("Issue a new token for a form (the old one stops working)."))
+def token(form: FormArgument, user: UserOption = None) -> None:
     from service.field_reports import forms
 
     async def work(session: Any) -> str:
         return await forms.rotate_token(session, await cli_principal(session, user), form)
 
-    typer.echo(f"token: {with_session(work)}\n(store it now: it is not shown again)")
+    typer.echo(_("token: {token}", token=with_session(work)))
+    typer.echo(_("(store the token now: it is not shown again)"))
 
 
-@intake_app.command("disable")
-def disable(form: uuid.UUID, user: UserOption = None) -> None:
-    """Stop taking a form's submissions (its reports stay)."""
+@intake_app.command("disable", help=N_("Stop taking a form's submissions (its reports stay)."))
+def disable(form: FormArgument, user: UserOption = None) -> None:
     from service.field_reports import forms
 
     async def work(session: Any) -> dict[str, Any]:
         return await forms.disable_form(session, await cli_principal(session, user), form)
 
     with_session(work)
-    typer.echo(f"form {form} disabled")
+    typer.echo(_("form {id} disabled", id=form))
 
 
-@intake_app.command("xlsform")
-def xlsform(path: Path) -> None:
-    """Write civop's incident report form (XLSForm) for KoboToolbox or ODK Central."""
+@intake_app.command(
+    "xlsform",
+    help=N_("Write civop's incident report form (XLSForm) for KoboToolbox or ODK Central."),
+)
+def xlsform(
+    path: Annotated[Path, typer.Argument(help=N_("The .xlsx file to write."))],
+) -> None:
     from service.field_reports import xlsform as form
 
-    typer.echo(f"written {form.write(path)}")
+    typer.echo(_("written {file}", file=form.write(path)))

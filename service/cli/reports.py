@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from service.cli.common import cli_principal, with_session
+from service.cli.common import cli_principal, fail, with_session
+from service.i18n import N_, _
 
 if TYPE_CHECKING:  # the command line starts fast: the report machinery loads when used
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,21 +20,27 @@ if TYPE_CHECKING:  # the command line starts fast: the report machinery loads wh
 Kind = Literal["civ-oes", "handover"]
 
 report_app = typer.Typer(
-    help="Reports: the CIV-OES brief and the hand-over report", no_args_is_help=True
+    help=N_("Reports: the CIV-OES brief and the hand-over report, in the command line's language"),
+    no_args_is_help=True,
 )
 
 SectorOption = Annotated[
-    str | None, typer.Option(help="The area: a sector's id or exact name (with its sub-areas).")
+    str | None,
+    typer.Option(help=N_("The area: a sector's id or exact name (with its sub-areas).")),
 ]
-BboxOption = Annotated[str | None, typer.Option(help="Or a box: minLon,minLat,maxLon,maxLat.")]
-StartOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339).")]
-EndOption = Annotated[str | None, typer.Option(help="End of the period (default: now).")]
-FormatOption = Annotated[str, typer.Option("--format", help="pdf or html.")]
+BboxOption = Annotated[str | None, typer.Option(help=N_("Or a box: minLon,minLat,maxLon,maxLat."))]
+StartOption = Annotated[
+    str | None, typer.Option(help=N_("Start of the period (date or RFC 3339)."))
+]
+EndOption = Annotated[str | None, typer.Option(help=N_("End of the period (default: now)."))]
+FormatOption = Annotated[str, typer.Option("--format", help=N_("pdf or html."))]
 OutputOption = Annotated[
-    Path | None, typer.Option(help="Where to write (default: a name from the area and date).")
+    Path | None,
+    typer.Option(help=N_("Where to write (default: a name from the area and date).")),
 ]
 UserOption = Annotated[
-    str | None, typer.Option(help="Make the report from what this user may see (a partner's...).")
+    str | None,
+    typer.Option(help=N_("Make the report from what this user may see (a partner's...).")),
 ]
 
 
@@ -54,9 +61,12 @@ async def sector_id(session: AsyncSession, principal: Principal, given: str) -> 
         await session.scalars(select(v.column("id")).where(v.where, v.column("name") == given))
     ).all()
     if not found:
-        raise NotFound(f"no sector named {given!r} that this user may see")
+        raise NotFound(_("no sector named '{name}' that this user may see", name=given))
     if len(found) > 1:
-        raise InvalidInput(["sector"], f"{len(found)} sectors are named {given!r}; give its id")
+        raise InvalidInput(
+            ["sector"],
+            _("{count} sectors are named '{name}'; give its id", count=len(found), name=given),
+        )
     return uuid.UUID(str(found[0]))
 
 
@@ -74,8 +84,7 @@ def _make(
     from service.reports.service import ReportQuery, build_report
 
     if output_format not in ("pdf", "html"):
-        typer.secho("error: --format is pdf or html", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(_("--format is pdf or html, not '{value}'", value=output_format))
     chosen: Format = "pdf" if output_format == "pdf" else "html"
 
     async def run(session: AsyncSession) -> Path:
@@ -90,16 +99,19 @@ def _make(
                 end=query.end,
             )
         report = await build_report(session, principal, query)
-        content, _ = await rendered(report, chosen)
+        content, _media_type = await rendered(report, chosen)
         target = output or Path(file_name(report, chosen))
         target.write_bytes(content)
         return target
 
     target = with_session(run)
-    typer.echo(f"{kind} report written to {target}")
+    typer.echo(_("{kind} report written to {file}", kind=kind, file=target))
 
 
-@report_app.command("civ-oes")
+@report_app.command(
+    "civ-oes",
+    help=N_("The CIV-OES brief for an area and a period (default: the last 30 days)."),
+)
 def civ_oes(
     sector: SectorOption = None,
     bbox: BboxOption = None,
@@ -109,11 +121,13 @@ def civ_oes(
     output: OutputOption = None,
     user: UserOption = None,
 ) -> None:
-    """The CIV-OES brief for an area and a period (default: the last 30 days)."""
     _make("civ-oes", sector, bbox, start, end, output_format, output, user)
 
 
-@report_app.command("handover")
+@report_app.command(
+    "handover",
+    help=N_("The hand-over report for an incoming commander's area (default: the last 90 days)."),
+)
 def handover(
     sector: SectorOption = None,
     bbox: BboxOption = None,
@@ -123,5 +137,4 @@ def handover(
     output: OutputOption = None,
     user: UserOption = None,
 ) -> None:
-    """The hand-over report for an incoming commander's area (default: the last 90 days)."""
     _make("handover", sector, bbox, start, end, output_format, output, user)

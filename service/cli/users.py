@@ -9,11 +9,22 @@ from typing import Annotated
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.cli.common import with_session
+from service.cli.common import fail, with_session
 from service.enums import Office, Role
 from service.errors import NotFound
+from service.i18n import N_, _
 
-user_app = typer.Typer(help="Users", no_args_is_help=True)
+user_app = typer.Typer(help=N_("Users"), no_args_is_help=True)
+
+PasswordOption = Annotated[
+    str,
+    typer.Option(
+        prompt=N_("Password"),
+        hide_input=True,
+        confirmation_prompt=True,
+        help=N_("Asked for (not echoed) when not given."),
+    ),
+]
 
 #: Demo accounts, one per role (and a sector-scoped officer); only with CIVOP_DEMO=1.
 DEMO_ACCOUNTS: list[tuple[str, Role, bool, str | None]] = [
@@ -32,25 +43,24 @@ DEMO_OFFICES: list[tuple[str, Role, Office]] = [
 DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105 - documented demo-only accounts
 
 
-@user_app.command("add")
+@user_app.command("add", help=N_("Create a user."))
 def user_add(
-    username: str,
-    role: Annotated[Role, typer.Option(help="partner, analyst, officer or admin")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    full_name: str | None = None,
-    cleared: Annotated[bool, typer.Option(help="Cleared for restricted records.")] = False,
+    username: Annotated[str, typer.Argument(help=N_("The name the user signs in with."))],
+    role: Annotated[Role, typer.Option(help=N_("partner, analyst, officer or admin"))],
+    password: PasswordOption,
+    full_name: Annotated[str | None, typer.Option(help=N_("The user's full name."))] = None,
+    cleared: Annotated[bool, typer.Option(help=N_("Cleared for restricted records."))] = False,
     sector: Annotated[
-        list[uuid.UUID] | None, typer.Option(help="Limit to this sector (repeatable).")
+        list[uuid.UUID] | None, typer.Option(help=N_("Limit to this sector (repeatable)."))
     ] = None,
     actor: Annotated[
-        uuid.UUID | None, typer.Option(help="The actor (organisation) the user works for.")
+        uuid.UUID | None, typer.Option(help=N_("The actor (organisation) the user works for."))
     ] = None,
     office: Annotated[
         Office | None,
-        typer.Option(help="The office the user decides for: dsrsg_rc_hc, homc or srsg."),
+        typer.Option(help=N_("The office the user decides for: dsrsg_rc_hc, homc or srsg.")),
     ] = None,
 ) -> None:
-    """Create a user."""
     from service.auth import service
 
     user = with_session(
@@ -66,45 +76,55 @@ def user_add(
             office=office,
         )
     )
-    typer.echo(f"user {user.username} ({user.role}) created: {user.id}")
+    typer.echo(
+        _(
+            "user {username} ({role}) created: {id}",
+            username=user.username,
+            role=user.role,
+            id=user.id,
+        )
+    )
 
 
-@user_app.command("list")
+@user_app.command("list", help=N_("List users."))
 def user_list() -> None:
-    """List users."""
     from service.auth import service
 
+    # One user a line, tab-separated: name, role and clearance, sectors and state (the role
+    # and the sectors' ids as the API writes them).
     for user in with_session(service.list_users):
-        scope = ",".join(str(s) for s in user.sector_ids) or "all sectors"
-        flags = " disabled" if user.disabled else ""
-        cleared = " cleared-restricted" if user.cleared_restricted else ""
+        scope = ",".join(str(s) for s in user.sector_ids) or _("all sectors")
+        flags = " " + _("disabled") if user.disabled else ""
+        cleared = " " + _("cleared-restricted") if user.cleared_restricted else ""
         typer.echo(f"{user.username}\t{user.role}{cleared}\t{scope}{flags}")
 
 
-@user_app.command("disable")
-def user_disable(username: str) -> None:
-    """Disable a user: their tokens and API keys stop working at once."""
+UsernameArgument = Annotated[str, typer.Argument(help=N_("The user's name."))]
+
+
+@user_app.command(
+    "disable", help=N_("Disable a user: their tokens and API keys stop working at once.")
+)
+def user_disable(username: UsernameArgument) -> None:
     from service.auth import service
 
     with_session(lambda s: service.set_disabled(s, username, True))
-    typer.echo(f"user {username} disabled")
+    typer.echo(_("user {username} disabled", username=username))
 
 
-@user_app.command("enable")
-def user_enable(username: str) -> None:
-    """Enable a disabled user."""
+@user_app.command("enable", help=N_("Enable a disabled user."))
+def user_enable(username: UsernameArgument) -> None:
     from service.auth import service
 
     with_session(lambda s: service.set_disabled(s, username, False))
-    typer.echo(f"user {username} enabled")
+    typer.echo(_("user {username} enabled", username=username))
 
 
-@user_app.command("reset-password")
-def user_reset_password(
-    username: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-) -> None:
-    """Give a user a new password (asked for, not echoed); their failed logins are cleared."""
+@user_app.command(
+    "reset-password",
+    help=N_("Give a user a new password (asked for, not echoed); their failed logins are cleared."),
+)
+def user_reset_password(username: UsernameArgument, password: PasswordOption) -> None:
     from service.auth import admin
     from service.cli.common import cli_principal
 
@@ -114,21 +134,31 @@ def user_reset_password(
         await admin.reset_password(session, principal, found.id, password)
 
     with_session(reset)
-    typer.echo(f"user {username}: password reset")
+    typer.echo(_("user {username}: password reset", username=username))
 
 
-@user_app.command("unlock")
-def user_unlock(username: str) -> None:
-    """Clear a user's failed logins (the back-off after too many), at every address."""
+@user_app.command(
+    "unlock",
+    help=N_("Clear a user's failed logins (the back-off after too many), at every address."),
+)
+def user_unlock(username: UsernameArgument) -> None:
     from service.auth import throttle
 
     cleared = with_session(lambda s: throttle.unlock(s, username))
-    typer.echo(f"user {username}: {cleared} failed-login counters cleared")
+    typer.echo(
+        _(
+            "user {username}: {count} failed-login counters cleared",
+            username=username,
+            count=cleared,
+        )
+    )
 
 
-@user_app.command("demo-accounts")
+@user_app.command(
+    "demo-accounts",
+    help=N_("Create the documented demo accounts (CIVOP_DEMO=1 only) and print them."),
+)
 def user_demo_accounts() -> None:
-    """Create the documented demo accounts (CIVOP_DEMO=1 only) and print them."""
     from sqlalchemy import select
 
     from service.auth import service
@@ -136,8 +166,7 @@ def user_demo_accounts() -> None:
     from service.sectors.models import Sector
 
     if os.environ.get("CIVOP_DEMO") != "1":
-        typer.secho("demo accounts exist only in the demo (CIVOP_DEMO=1)", fg="red", err=True)
-        raise typer.Exit(1)
+        fail(_("demo accounts exist only in the demo (CIVOP_DEMO=1)"))
 
     async def create(session: AsyncSession) -> None:
         for username, role, cleared, sector_name in DEMO_ACCOUNTS:
@@ -149,7 +178,12 @@ def user_demo_accounts() -> None:
                     select(Sector.id).where(Sector.name == sector_name)
                 )
                 if sector_id is None:  # never fall back to an unscoped account
-                    raise NotFound(f"demo sector {sector_name!r} is missing; load the demo first")
+                    raise NotFound(
+                        _(
+                            "demo sector '{sector}' is missing; load the demo first",
+                            sector=sector_name,
+                        )
+                    )
                 sectors = [sector_id]
             await service.add_user(
                 session,
@@ -173,12 +207,14 @@ def user_demo_accounts() -> None:
             )
 
     with_session(create)
-    typer.echo("demo accounts (username / password):")
-    for username, role, _, sector_name in DEMO_ACCOUNTS:
-        where = f", sector {sector_name}" if sector_name else ""
-        typer.echo(f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} ({role.value}{where})")
-    for username, role, office in DEMO_OFFICES:
-        typer.echo(
-            f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} "
-            f"({role.value}, decides for the {office.value} office)"
+    typer.echo(_("demo accounts (username / password):"))
+    for username, role, _cleared, sector_name in DEMO_ACCOUNTS:
+        what = (
+            _("{role}, sector {sector}", role=role.value, sector=sector_name)
+            if sector_name
+            else role.value
         )
+        typer.echo(f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} ({what})")
+    for username, role, office in DEMO_OFFICES:
+        what = _("{role}, decides for the {office} office", role=role.value, office=office.value)
+        typer.echo(f"  {username:<14} {username + DEMO_PASSWORD_SUFFIX:<24} ({what})")

@@ -21,6 +21,7 @@ import asyncpg
 from sqlalchemy.engine import URL, make_url
 
 from service.errors import CivopError
+from service.i18n import _
 
 #: Tables and sequences of the database, other than the catalogs and what extensions own
 #: (PostGIS's ``spatial_ref_sys``): what "empty" means for a restore.
@@ -82,7 +83,11 @@ def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         raise BackupError(
-            f"{name} is not installed; install the PostgreSQL client (Debian: postgresql-client)"
+            _(
+                "{tool} is not installed; install the PostgreSQL client (Debian: "
+                "postgresql-client)",
+                tool=name,
+            )
         )
     return found
 
@@ -98,7 +103,11 @@ def _run(argv: list[str], env: dict[str, str], stdout: int | None = None) -> Non
     if done.returncode != 0:
         said = done.stderr.decode(errors="replace").strip().splitlines()
         raise BackupError(
-            f"{Path(argv[0]).name} failed: " + " / ".join(said[-5:] or ["no message"])
+            _(
+                "{tool} failed: {message}",
+                tool=Path(argv[0]).name,
+                message=" / ".join(said[-5:] or [_("no message")]),
+            )
         )
 
 
@@ -147,13 +156,15 @@ def restore(
     it when it does not exist. A database that holds tables is refused unless ``replace``."""
     started = time.monotonic()
     if not source.is_file():
-        raise BackupError(f"no backup file {source}")
+        raise BackupError(_("no backup file {file}", file=source))
     url = _url(database_url, into)
     env = libpq_environment(url)
     try:  # a file pg_restore cannot read is refused before the database is touched
         _run([_tool("pg_restore"), "--list", str(source)], env)
     except BackupError as error:
-        raise BackupError(f"{source} is not a civop backup (pg_dump custom format)") from error
+        raise BackupError(
+            _("{file} is not a civop backup (pg_dump custom format)", file=source)
+        ) from error
     name = url.database or ""
     existing = _tables_if_exists(url)
     if existing is None:
@@ -162,8 +173,13 @@ def restore(
     if existing and not replace:
         shown = ", ".join(existing[:5]) + (", ..." if len(existing) > 5 else "")
         raise BackupError(
-            f"database {name!r} is not empty ({len(existing)} tables: {shown}); restore into "
-            "a new database with --into NAME, or add --replace to replace its contents"
+            _(
+                "database '{name}' is not empty ({count} tables: {tables}); restore into a new "
+                "database with --into NAME, or add --replace to replace its contents",
+                name=name,
+                count=len(existing),
+                tables=shown,
+            )
         )
     argv = [
         _tool("pg_restore"),

@@ -161,11 +161,17 @@ async def _area_name(
         name = await session.scalar(
             select(v.column("name")).where(v.where, v.table.c.id == query.sector)
         )
-        parts.append(str(name) if name else "the sector")
+        parts.append(str(name) if name else _("the sector"))
     if query.bbox is not None:
         x0, y0, x1, y1 = query.bbox
-        parts.append(f"box {x0:g},{y0:g} to {x1:g},{y1:g}")
-    return " within ".join(parts) if parts else "the area"
+        # The corners as the bbox parameter writes them (dots, a comma between).
+        south_west, north_east = f"{x0:g},{y0:g}", f"{x1:g},{y1:g}"
+        parts.append(
+            _("box {south_west} to {north_east}", south_west=south_west, north_east=north_east)
+        )
+    if len(parts) == 2:
+        return _("{sector} within {box}", sector=parts[0], box=parts[1])
+    return parts[0] if parts else _("the area")
 
 
 async def _incident_figures(
