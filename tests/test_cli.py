@@ -201,7 +201,8 @@ def test_typers_own_words_are_in_the_shells_language() -> None:
     )
     assert "Missing" not in missing.stderr and "Try " not in missing.stderr
     no_role = _civop_speaking(FRENCH, "user", "add", "amina")
-    assert "Option manquante '--role'." in no_role.stderr, no_role.stderr
+    assert "Option manquante '--role'. Choisissez parmi :" in no_role.stderr, no_role.stderr
+    assert "Choose from" not in no_role.stderr
     no_command = _civop_speaking(FRENCH, "user", "nope")
     assert "Commande inconnue : 'nope'." in no_command.stderr, no_command.stderr
 

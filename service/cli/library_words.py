@@ -10,8 +10,8 @@ Typer writes these in two ways, and both answer here in the current
   environment: :func:`install` gives those modules civop's ``_`` instead. ``rich_utils``
   translates its fixed texts once, when imported: :func:`speak` writes them again.
 - the Click that Typer carries (``typer._click``) writes its usage line, its errors about
-  parameters and the help of ``--help`` in English, unmarked: :func:`install` wraps the few
-  methods that write them so that those words come from the catalogs, with the msgids Click
+  parameters and the help of ``--help`` in English, unmarked (and so does Typer the choices
+  of a missing option): :func:`install` wraps the few methods that write them so that those words come from the catalogs, with the msgids Click
   itself marks them with; the rest of each text (names, values, our own messages) is kept.
   When Typer writes them differently, the English text is shown as before.
 
@@ -71,6 +71,7 @@ MISSING = {
     "parameter": N_("Missing parameter"),
 }
 MISSING_OTHER = N_("Missing {param_type}")
+CHOOSE = N_("Choose from:\n\t{choices}")
 
 
 def library_gettext(message: str) -> str:
@@ -136,6 +137,17 @@ def _missing(format_message: Callable[[Any], str]) -> Callable[[Any], str]:
     return translated
 
 
+def _choices(get_missing_message: Callable[..., str | None]) -> Callable[..., str | None]:
+    def translated(self: Any, ctx: Any) -> str | None:
+        english = get_missing_message(self, ctx)
+        start = "Choose from:\n\t"
+        if english and english.startswith(start):
+            return _(CHOOSE, choices=english[len(start) :])
+        return english
+
+    return translated
+
+
 def install() -> None:
     """Typer speaks through civop's catalogs (once; again does nothing)."""
     for name in GETTEXT_MODULES:
@@ -149,6 +161,7 @@ def install() -> None:
     _wrap(click_core.Command, "get_help_option", _help_option)
     _wrap(exceptions.BadParameter, "format_message", _invalid)
     _wrap(exceptions.MissingParameter, "format_message", _missing)
+    _wrap(importlib.import_module("typer.core")._TyperParameter, "get_missing_message", _choices)
 
 
 def speak() -> None:
