@@ -176,7 +176,92 @@ def test_errors_and_help_are_in_the_shells_language() -> None:
     english = _civop_speaking({"LANG": "C.UTF-8"}, "report", "civ-oes", "--format", "docx")
     assert "error: --format is pdf or html, not 'docx'" in english.stderr
     unknown = _civop_speaking(FRENCH, "--lang", "xx", "user", "list")
-    assert unknown.returncode == 2 and "civop parle en, ar, fr" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "Valeur invalide pour '--lang' : civop parle en, ar, fr" in unknown.stderr
+
+
+def test_typers_own_words_are_in_the_shells_language() -> None:
+    """What Typer writes itself around our texts: the usage line, the panels of the help, the
+    help of --help, the error panel and its hint, a missing argument or option."""
+    helped = _civop_speaking(FRENCH, "--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "Utilisation : " in helped.stdout and "Usage" not in helped.stdout
+    assert "─ Commandes ─" in helped.stdout and "─ Commands ─" not in helped.stdout
+    assert "Afficher ce message et quitter." in helped.stdout
+    assert "Show this message" not in helped.stdout
+    user_add = _civop_speaking(FRENCH, "user", "add", "--help")
+    assert "[obligatoire]" in user_add.stdout and "[required]" not in user_add.stdout
+
+    missing = _civop_speaking(FRENCH, "user", "add")
+    assert missing.returncode == 2
+    assert "─ Erreur ─" in missing.stderr, missing.stderr
+    assert "Argument manquant 'username'." in missing.stderr
+    assert "Essayez 'python -m service.cli user add --help' pour obtenir de l'aide." in (
+        missing.stderr
+    )
+    assert "Missing" not in missing.stderr and "Try " not in missing.stderr
+    no_role = _civop_speaking(FRENCH, "user", "add", "amina")
+    assert "Option manquante '--role'. Choisissez parmi :" in no_role.stderr, no_role.stderr
+    assert "Choose from" not in no_role.stderr
+    no_command = _civop_speaking(FRENCH, "user", "nope")
+    assert "Commande inconnue : 'nope'." in no_command.stderr, no_command.stderr
+
+    arabic = _civop_speaking(FRENCH, "--lang", "ar", "user", "add", "--help")
+    assert "الاستخدام: " in arabic.stdout, arabic.stdout
+    assert "─ الوسائط ─" in arabic.stdout and "─ الخيارات ─" in arabic.stdout
+    arabic_missing = _civop_speaking(FRENCH, "--lang", "ar", "user", "add")
+    assert "─ خطأ ─" in arabic_missing.stderr, arabic_missing.stderr
+    assert "وسيط ناقص 'username'." in arabic_missing.stderr
+
+    # English as it always was.
+    english = _civop_speaking({"LANG": "C.UTF-8"}, "user", "add")
+    assert "Usage: python -m service.cli user add" in english.stderr
+    assert "Try 'python -m service.cli user add --help' for help." in english.stderr
+    assert "─ Error ─" in english.stderr and "Missing argument 'username'." in english.stderr
+    english_help = _civop_speaking({"LANG": "C.UTF-8"}, "--help")
+    assert "─ Commands ─" in english_help.stdout and "─ Options ─" in english_help.stdout
+    assert "Show this message and exit." in english_help.stdout
+
+
+def test_typers_words_go_back_to_english_in_the_same_process() -> None:
+    """A runner in the same process (a test's): French for one run, English for the next."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    unset = {"LANGUAGE": None, "LC_ALL": None, "LC_MESSAGES": None}
+    french = CliRunner().invoke(app, ["user", "add"], env={**unset, **FRENCH})
+    assert french.exit_code == 2
+    assert "Argument manquant 'username'." in french.output, french.output
+    english = CliRunner().invoke(app, ["user", "add"], env={**unset, "LANG": "C.UTF-8"})
+    assert "Missing argument 'username'." in english.output, english.output
+    assert "─ Error ─" in english.output and "Usage: " in english.output
+
+
+def test_every_word_typer_marks_is_in_the_catalogs() -> None:
+    """The texts Typer marks for gettext are all listed in service/cli/library_words.py (so a
+    Typer upgrade that adds one, or a module that marks them, fails here)."""
+    import typer
+    from babel.messages.extract import extract_from_file
+
+    from service.cli import library_words
+
+    package = Path(typer.__file__).parent
+    marking = {
+        ".".join(("typer", *path.relative_to(package).with_suffix("").parts)): path
+        for path in package.rglob("*.py")
+        if "from gettext import" in path.read_text()
+    }
+    assert set(marking) == set(library_words.GETTEXT_MODULES)
+    listed = set(library_words.TYPER_WORDS) | set(library_words.RICH_TEXTS.values())
+    marked = {
+        message
+        for path in marking.values()
+        for _line, message, _comments, _context in extract_from_file(
+            "python", str(path), keywords={"_": None, "ngettext": (1, 2)}
+        )
+    }
+    assert marked and marked <= listed, marked - listed
 
 
 def test_the_shells_language_is_read_as_gettext_reads_it() -> None:

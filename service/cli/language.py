@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from service.cli import library_words
 from service.i18n import LANGUAGE, N_, _, from_environment, languages, supported
 
 #: The attributes of a command and of its parameters that people read.
@@ -20,10 +21,9 @@ _COMMAND_TEXTS = ("help", "short_help", "epilog")
 _PARAMETER_TEXTS = ("help", "prompt", "confirmation_prompt")
 #: What a password is asked again with (``confirmation_prompt=True``).
 REPEAT = N_("Repeat for confirmation")
-#: The help of the options Typer adds to every command, translated like ours. (The rest of
-#: what Typer and Click write themselves, ``Usage:`` or their errors, stays English.)
+#: The help of the options Typer adds to the command line, translated like ours. (What Typer
+#: and Click write themselves, ``Usage:`` or their errors, is in ``library_words``.)
 TYPER_TEXTS = (
-    N_("Show this message and exit."),
     N_("Install completion for the current shell."),
     N_("Show completion for the current shell, to copy it or customize the installation."),
 )
@@ -61,11 +61,13 @@ class CivopGroup(TyperGroup):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         token = LANGUAGE.set(from_environment())
         translate_commands(self)
+        library_words.speak()
         try:
             return super().main(*args, **kwargs)
         finally:
             # The same process may go on (a test's runner): it gets its language back.
             LANGUAGE.reset(token)
+            library_words.speak()
 
 
 def choose_language(ctx: typer.Context, value: str | None) -> str | None:
@@ -83,4 +85,5 @@ def choose_language(ctx: typer.Context, value: str | None) -> str | None:
         )
     LANGUAGE.set(code)
     translate_commands(ctx.find_root().command)
+    library_words.speak()
     return code
