@@ -90,7 +90,7 @@ typecheck: venv
 # own; the reliability tests together in one of them (see tests/conftest.py).
 PYTEST_WORKERS ?= 3
 pytest: venv db ogctests
-	$(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The guides' screenshots (docs/images/): the tests that take them, with CIVOP_DOCS_IMAGES=1 so
 # that they copy them there (a plain run leaves docs/images/ alone; docs/developers.md).
@@ -98,7 +98,7 @@ DOCS_IMAGE_TESTS := tests/test_viewer_map.py tests/test_workspace_imports.py \
   tests/test_workspace_draw.py tests/test_workspace_admin.py
 .PHONY: docs-images
 docs-images: setup  ## refresh docs/images/ from the browser tests' screenshots
-	export CIVOP_DOCS_IMAGES=1 && $(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup \
+	export CIVOP_DOCS_IMAGES=1 && $(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope \
 	  $(DOCS_IMAGE_TESTS) $(PYTEST_ARGS)
 
 # The OGC API - Features Part 1 test suite (PyPI `ogctests`) in an environment of its own: it

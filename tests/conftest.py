@@ -4,7 +4,7 @@ servers on ports and log files of its own), on the project-local cluster or on t
 DATABASE_URL names, migrated with Alembic; one rolled-back transaction per test.
 
 The reliability tests (tests/reliability) share one throwaway cluster and load the machine on
-purpose: they run in one worker, one after another (``xdist_group``, ``--dist loadgroup``)."""
+purpose: they run in one worker, one after another (``pytest_xdist_make_scheduler`` below)."""
 
 from __future__ import annotations
 
@@ -88,19 +88,23 @@ async def screenshot(page: Any, name: str, *, docs: bool = False, **options: Any
 
 
 #: Tests that must not run beside each other: one worker takes them all, in turn.
-SERIAL_GROUPS = {"reliability": Path(__file__).resolve().parent / "reliability"}
+SERIAL_GROUPS = ("tests/reliability/",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """The tests of one module run in one worker, in order: a module's fixtures (a loaded demo,
     a live server) are built once and its tests may build on each other (the demo's tests read
-    what the first one loaded). The serial groups take whole folders."""
-    for item in items:
-        group = next(
-            (name for name, folder in SERIAL_GROUPS.items() if folder in item.path.parents),
-            item.path.name,
-        )
-        item.add_marker(pytest.mark.xdist_group(group))
+    what the first one loaded). The serial groups take whole folders. (pytest-xdist's own
+    ``loadgroup`` reads groups from test ids that pytest 9 no longer lets a plugin rename.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            serial = next((group for group in SERIAL_GROUPS if nodeid.startswith(group)), None)
+            return serial or nodeid.split("::", 1)[0]
+
+    return ModuleScheduling(config, log)
 
 
 _STARTED = time.time()
