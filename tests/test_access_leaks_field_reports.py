@@ -11,7 +11,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests import factories
-from tests.test_field_reports import ANSWERS
+from tests.test_field_reports import ANSWERS, two_ngos_and_a_form
 from tests.test_field_reports_triage import report
 from tests.test_layers import decode, tile_of
 from tests.test_requests import PartnerOf, partner_of
@@ -30,21 +30,9 @@ async def partners(
 ) -> dict[str, Any]:
     """Two NGOs with a partner account each; the first has a public form of its own, whose
     report (not yet verified) is merged into a public, verified incident of the mission."""
-    ngo = await make("actors", name="Kalembe Relief", classification="public")
-    other_ngo = await make("actors", name="Other Relief", classification="public")
-    created = await client.post(
-        "/api/intake-forms",
-        json={
-            "form_id": "kalembe_alerts",
-            "title": "Kalembe community alerts",
-            "default_classification": "public",
-            "owner_actor_id": ngo["id"],
-        },
-        headers=headers("admin"),
-    )
-    assert created.status_code == 201, created.text
+    ngo, other_ngo, created = await two_ngos_and_a_form(client, headers, make)
     theirs = await report(
-        client, created.json(), "kalembe_alerts", description=SECRET, source="focal point K"
+        client, created, "kalembe_alerts", description=SECRET, source="focal point K"
     )
     kept = await make(
         "incidents",

@@ -307,9 +307,11 @@ async def test_a_mapping_translates_a_partners_form_and_floors_still_apply(
     assert hidden.status_code == 404
 
 
-async def test_a_partners_submission_is_theirs_and_no_other_partners(
-    client: AsyncClient, headers: Headers, make: Make, partner_of: PartnerOf
-) -> None:
+async def two_ngos_and_a_form(
+    client: AsyncClient, headers: Headers, make: Make
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Two NGOs, the first owning the public form ``kalembe_alerts``: the NGOs and the form as
+    created (with its token)."""
     ngo = await make("actors", name="Kalembe Relief", classification="public")
     other_ngo = await make("actors", name="Other Relief", classification="public")
     created = await client.post(
@@ -323,7 +325,15 @@ async def test_a_partners_submission_is_theirs_and_no_other_partners(
         },
         headers=headers("admin"),
     )
-    token = {"X-Civop-Form-Token": created.json()["token"]}
+    assert created.status_code == 201, created.text
+    return ngo, other_ngo, dict(created.json())
+
+
+async def test_a_partners_submission_is_theirs_and_no_other_partners(
+    client: AsyncClient, headers: Headers, make: Make, partner_of: PartnerOf
+) -> None:
+    ngo, other_ngo, created = await two_ngos_and_a_form(client, headers, make)
+    token = {"X-Civop-Form-Token": created["token"]}
     response = await client.post(
         "/api/intake/kalembe_alerts",
         json=kobo_submission(ANSWERS, form_id="kalembe_alerts"),

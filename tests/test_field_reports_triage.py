@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from service.field_reports import xlsform
 from tests import factories
-from tests.test_field_reports import ANSWERS, as_form, form, kobo_submission
+from tests.test_field_reports import ANSWERS, as_form, form, kobo_submission, two_ngos_and_a_form
 from tests.test_requests import PartnerOf, partner_of
 
 __all__ = ["form", "partner_of"]  # fixtures
@@ -245,19 +245,8 @@ async def test_a_merge_never_shows_a_hidden_source(
 async def test_a_partners_report_merged_into_the_missions_incident_stays_theirs_alone(
     client: AsyncClient, headers: Headers, make: Make, partner_of: PartnerOf
 ) -> None:
-    ngo = await make("actors", name="Kalembe Relief", classification="public")
-    other_ngo = await make("actors", name="Other Relief", classification="public")
-    created = await client.post(
-        "/api/intake-forms",
-        json={
-            "form_id": "kalembe_alerts",
-            "title": "Kalembe community alerts",
-            "default_classification": "public",
-            "owner_actor_id": ngo["id"],
-        },
-        headers=headers("admin"),
-    )
-    theirs = await report(client, created.json(), "kalembe_alerts")
+    ngo, other_ngo, created = await two_ngos_and_a_form(client, headers, make)
+    theirs = await report(client, created, "kalembe_alerts")
     kept = await make(
         "incidents",
         geometry=factories.point(25.32, 5.31),

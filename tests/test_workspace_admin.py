@@ -9,11 +9,7 @@ the operators' guide)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 from typing import Any
 
 import httpx
@@ -22,6 +18,7 @@ from playwright.async_api import expect
 
 from tests import factories
 from tests.conftest import LiveServer, screenshot
+from tests.test_admin_api import Receiver, receiver  # noqa: F401 - the webhook receiver fixture
 from tests.test_viewer import open_map
 from tests.workspace_browser import WorkspacePage, browser, open_workspace
 
@@ -173,29 +170,10 @@ async def test_an_api_key_is_shown_once_then_revoked_and_stops_working(
     await opened.close()
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        Receiver.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/civop-alerts"
-    server.shutdown()
-
-
 async def test_an_admin_adds_tests_and_removes_a_webhook(
-    browser: Any, live_server: LiveServer, receiver: str
+    browser: Any,
+    live_server: LiveServer,
+    receiver: str,  # noqa: F811 - the fixture imported above
 ) -> None:
     opened = await open_workspace(browser, live_server, "admin", "/workspace/admin/webhooks")
     page = opened.page
