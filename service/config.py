@@ -222,6 +222,7 @@ class Settings(BaseSettings):
             "risk": 600.0,
             "hotspots": 600.0,
             "alerts_scheduled": 600.0,
+            "point_groups": 600.0,
         }
     )
     jobs_time_limit_s: float = Field(3600.0, gt=0, le=7 * 86_400)

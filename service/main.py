@@ -31,6 +31,7 @@ from service.imports.views import router as imports_router
 from service.incidents.timeline import router as timeline_router
 from service.jobs.views import router as jobs_router
 from service.layers import apidoc
+from service.layers.groups import GroupKeeper
 from service.layers.heat import router as heat_router
 from service.layers.protocol import OgcHttp
 from service.layers.tiles import TileCache
@@ -76,11 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version_ttl = 1.0 if settings.read_urls else 3600.0
         app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=version_ttl)
         app.state.reads = ReadRouter(settings, app.state.sessionmaker)
+        app.state.point_groups = GroupKeeper(app.state.sessionmaker, changes)
         changes.start()
         alerts_lifecycle.start(app, settings)
+        app.state.point_groups.start()
         try:
             yield
         finally:
+            await app.state.point_groups.stop()
             await alerts_lifecycle.stop(app)
             await changes.stop()
             await app.state.reads.dispose()

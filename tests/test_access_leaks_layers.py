@@ -11,8 +11,10 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.collections.registry import COLLECTIONS
+from service.layers import groups
 from service.layers.lowzoom import GROUP_CELL, groups_points
 from tests.test_access_leaks import (
     CELL,
@@ -122,9 +124,19 @@ def _check_tile_record(
         assert all(v == f"{record.marker}-{k}" for k, v in shown.items()), where
 
 
+@pytest.mark.parametrize("groups_counted", [False, True], ids=["counted", "kept"])
 @pytest.mark.parametrize("user", USERS)
-async def test_vector_tiles_leak_nothing(client: AsyncClient, headers: Headers, user: str) -> None:
+async def test_vector_tiles_leak_nothing(
+    client: AsyncClient, session: AsyncSession, headers: Headers, user: str, groups_counted: bool
+) -> None:
+    """Low-zoom tiles counted from the table, and read from the point groups kept per zoom
+    (``service.layers.groups``) once they are counted."""
     planted = await plant(client, headers)
+    if groups_counted:
+        for collection in COLLECTIONS.values():
+            if groups.kept(collection):
+                await groups.count(await session.connection(), collection)
+                assert await groups.current(session, collection)
     auth = headers(user)
     for record in planted:
         x0, y0, _, _ = record.bounds

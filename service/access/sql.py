@@ -115,6 +115,33 @@ def row_filter(
     return and_(*conditions)
 
 
+def parts_filter(
+    table: Table,
+    principal: Principal,
+    parts: dict[str, ColumnElement[Any]],
+    settings: Settings | None = None,
+) -> ColumnElement[bool]:
+    """``row_filter`` of ``table`` read from a table of counts kept per part of it (such as
+    ``service.layers.groups``): ``parts`` names, for each column of ``table`` the rule reads,
+    the column of the counts holding it; the counts are of live records only. Refuses a table
+    whose rule reads a column the counts do not keep."""
+    from sqlalchemy.sql.visitors import replacement_traverse
+
+    condition = row_filter(table, principal, settings)
+
+    def replace(element: Any, **_: Any) -> Any:
+        if getattr(element, "table", None) is not table:
+            return None
+        if element.name == "deleted_at":
+            return null()
+        if element.name not in parts:
+            raise ValueError(f"{table.name}.{element.name} is not kept by part")
+        return parts[element.name]
+
+    adapted: ColumnElement[bool] = replacement_traverse(condition, {}, replace)
+    return adapted
+
+
 def _one_of(column: ColumnElement[Any], values: list[Classification]) -> ColumnElement[bool]:
     """``column IN (values)`` as ``column = ANY(array)``: one parameter, which SQLAlchemy need
     not expand into the statement at each execution (a tenth of a map tile's time in Python)."""

@@ -68,3 +68,37 @@ def restore_database(
             seconds=format_number(done.seconds),
         )
     )
+
+
+@db_app.command(
+    "groups",
+    help=N_(
+        "Count anew the point groups that low-zoom map tiles are read from, where a write "
+        "has changed them (workers do it after each change)."
+    ),
+)
+def db_groups() -> None:
+    import asyncio
+
+    from service.db import create_engine
+    from service.layers.groups import Count, count_all
+
+    async def run() -> list[Count]:
+        engine = create_engine(get_settings())
+        try:
+            return await count_all(engine)
+        finally:
+            await engine.dispose()
+
+    counted = asyncio.run(run())
+    for made in counted:
+        typer.echo(
+            _(
+                "{collection}: {groups} groups counted in {seconds} s",
+                collection=made.collection,
+                groups=format_number(made.groups),
+                seconds=format_number(made.seconds, digits=1),
+            )
+        )
+    if not counted:
+        typer.echo(_("the point groups are current"))

@@ -172,6 +172,18 @@ async def run_alerts() -> int:
     return 0
 
 
+async def run_groups() -> int:
+    """Count anew the point groups of low-zoom tiles that are no longer current, once."""
+    from service.layers.groups import count_all
+
+    engine = create_engine(get_settings())
+    try:
+        await count_all(engine)
+    finally:
+        await engine.dispose()
+    return 0
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     die_with_parent()
@@ -182,6 +194,8 @@ def main() -> None:
     what = sys.argv[1]
     if what == "alerts":
         sys.exit(asyncio.run(run_alerts()))
+    if what == "groups":
+        sys.exit(asyncio.run(run_groups()))
     try:
         status = asyncio.run(run(uuid.UUID(what)))
     except MemoryError:  # outside the job's own handling (its start, its end)

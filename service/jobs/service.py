@@ -33,6 +33,7 @@ from service.jobs.models import ACTIVE, Job, JobState
 QUEUE = "civop"
 RUN_TASK = "civop.run_job"
 ALERTS_TASK = "civop.alerts_scheduled"
+GROUPS_TASK = "civop.point_groups"
 #: Key of the advisory lock that serialises submissions, so the limits hold under races.
 SUBMIT_LOCK = 0x6A6F6273  # "jobs"
 #: Seconds a refused submission is told to wait.

@@ -55,6 +55,12 @@ def make_app(settings: Settings, maker: async_sessionmaker[AsyncSession]) -> pro
         if code != 0:
             log.warning("time-based alert rules: %s", reason)
 
+    @app.task(name=service.GROUPS_TASK, queue=service.QUEUE, queueing_lock=service.GROUPS_TASK)
+    async def point_groups() -> None:
+        code, reason = await _child(["groups"], service.time_limit("point_groups", settings))
+        if code != 0:
+            log.warning("counting the point groups of low-zoom tiles: %s", reason)
+
     return app
 
 
