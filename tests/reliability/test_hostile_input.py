@@ -74,6 +74,9 @@ BOOKKEEPING = {
     "public.procrastinate_events",
     "public.procrastinate_workers",
     "public.procrastinate_periodic_defers",
+    # The point groups of low-zoom tiles, counted again by a worker after the records planted.
+    "public.point_groups",
+    "public.point_group_builds",
 }
 OVERSIZED = ["9" * 5000, "a" * 50_000, ",".join(["1"] * 10_000), "1e309"]
 
