@@ -397,7 +397,8 @@ def _mask_reference(
         .select_from(alias)
         .where(alias.c.id == column, _aliased_filter(alias, target, principal, settings))
     )
-    return case((condition, expr), else_=null().cast(column.type))
+    # An empty reference (most are) is not looked up: PostgreSQL stops at the first false.
+    return case((and_(column.is_not(None), condition), expr), else_=null().cast(column.type))
 
 
 def _aliased_filter(

@@ -285,10 +285,16 @@ async def list_features(
     has_prev = (more and backward) or (cursor is not None and not backward)
     next_cursor = encode_cursor(Cursor(last[1], last[2])) if has_next else None
     prev_cursor = encode_cursor(Cursor(first[1], first[2], backward=True)) if has_prev else None
-    features = [
-        with_member(row[0], "actions", _actions_of(principal, collection, facts, row[3:]))
-        for row in fetched
-    ]
+    # A page's records share a few combinations of the facts: each is judged once (a refusal
+    # is worded, in the reader's language, to be judged: on a page of 1,000 that was most of
+    # the page's time).
+    judged: dict[tuple[Any, ...], list[str]] = {}
+    features = []
+    for row in fetched:
+        values = tuple(row[3:])
+        if values not in judged:
+            judged[values] = _actions_of(principal, collection, facts, values)
+        features.append(with_member(row[0], "actions", judged[values]))
     return Page(features, next_cursor, prev_cursor, matched)
 
 
