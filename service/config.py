@@ -181,6 +181,10 @@ class Settings(BaseSettings):
     #: Time-based rules (risk threshold, hot spots) and the pruning of the event log run this
     #: often, in seconds, and a few seconds after the data they read changes.
     alerts_schedule_s: float = Field(300.0, gt=0, le=86_400)
+    #: The point groups low-zoom tiles are read from are counted again at most this often, in
+    #: seconds, a few seconds after a change (a count of a million incidents takes about 4 s of
+    #: a worker); in between, low-zoom tiles are counted from the table.
+    point_groups_interval_s: float = Field(30.0, ge=0, le=86_400)
     #: An ``Idempotency-Key`` and the answer it got are kept this many hours: a retry with
     #: the key within that time gets the first answer again.
     idempotency_key_hours: float = Field(24.0, gt=0, le=8760)

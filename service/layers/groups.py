@@ -391,10 +391,19 @@ DEBOUNCE_S = 2.0
 
 class GroupKeeper:
     """In the API process: queues a count of the groups (a job run by a worker, never in the
-    API process) at start and after each change to a collection whose groups are kept."""
+    API process) at start and after each change to a collection whose groups are kept, at most
+    once per ``point_groups_interval_s``."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], listener: Any) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        listener: Any,
+        interval_s: float | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.interval_s = (
+            get_settings().point_groups_interval_s if interval_s is None else interval_s
+        )
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tables = {c.table.name for c in COLLECTIONS.values() if kept(c)}
@@ -405,10 +414,13 @@ class GroupKeeper:
             self._changed.set()
 
     async def _run(self) -> None:
+        last = -float("inf")
         while True:
             await self._changed.wait()
-            await asyncio.sleep(DEBOUNCE_S)
+            # A few seconds after the change, and at most once per interval.
+            await asyncio.sleep(max(DEBOUNCE_S, last + self.interval_s - time.monotonic()))
             self._changed.clear()
+            last = time.monotonic()
             try:
                 await defer_count(self.sessionmaker)
             except asyncio.CancelledError:
