@@ -5,7 +5,10 @@ happened since they were counted; counted again by a worker after a change."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -256,3 +259,23 @@ async def test_a_worker_counts_the_groups_at_start_and_again_after_a_change(
         async with AsyncSession(engine) as session:
             await session.execute(text("DELETE FROM incidents WHERE id = :id"), {"id": made})
             await session.commit()
+
+
+def test_the_command_line_counts_the_groups_once_per_change(database: str) -> None:
+    def civop(*args: str, language: str = "C.UTF-8") -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL")}
+        return subprocess.run(
+            [sys.executable, "-m", "service.cli", *args],
+            env={**env, "DATABASE_URL": database, "LANG": language},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    first = civop("db", "groups")
+    assert first.returncode == 0, first.stderr
+    again = civop("db", "groups")
+    assert again.returncode == 0 and again.stdout.strip() == "the point groups are current"
+    french = civop("db", "groups", language="fr_FR.UTF-8")
+    assert french.stdout.strip() == "les groupes de points sont à jour", french.stdout
