@@ -405,12 +405,18 @@ class GroupKeeper:
             get_settings().point_groups_interval_s if interval_s is None else interval_s
         )
         self._changed = asyncio.Event()
+        self._reconnected = False
         self._task: asyncio.Task[None] | None = None
         self._tables = {c.table.name for c in COLLECTIONS.values() if kept(c)}
         listener.subscribe(self._heard)
 
     def _heard(self, table: str | None) -> None:
-        if table is None or table in self._tables:
+        if table is None:
+            # Reconnected (changes may have been missed): not at once, while every process
+            # reconnects after a database restart, but within the interval.
+            self._reconnected = True
+            self._changed.set()
+        elif table in self._tables:
             self._changed.set()
 
     async def _run(self) -> None:
@@ -418,8 +424,12 @@ class GroupKeeper:
         while True:
             await self._changed.wait()
             # A few seconds after the change, and at most once per interval.
-            await asyncio.sleep(max(DEBOUNCE_S, last + self.interval_s - time.monotonic()))
+            wait = max(DEBOUNCE_S, last + self.interval_s - time.monotonic())
+            if self._reconnected:
+                wait = max(wait, self.interval_s)
+            await asyncio.sleep(wait)
             self._changed.clear()
+            self._reconnected = False
             last = time.monotonic()
             try:
                 await defer_count(self.sessionmaker)
