@@ -110,8 +110,71 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 _STARTED = time.time()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures the reliability tests wrote in this run (by whichever worker ran them)."""
+# --- where the time goes: ``--module-times`` ---------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--module-times",
+        metavar="PATH",
+        default=None,
+        help="write each test module's wall clock (first set-up to last tear-down, in the worker"
+        " that ran it) to PATH as tab-separated lines, slowest first, and print the slowest",
+    )
+
+
+#: Per module (its file): [worker, start, end, tests], times from time.time().
+_MODULE_TIMES: dict[str, list[Any]] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    if not item.config.getoption("module_times"):
+        return (yield)
+    start = time.time()
+    try:
+        return (yield)
+    finally:
+        module = item.nodeid.split("::", 1)[0]
+        entry = _MODULE_TIMES.setdefault(module, [WORKER, start, start, 0])
+        entry[2] = time.time()
+        entry[3] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and session.config.getoption("module_times"):
+        workeroutput["module_times"] = _MODULE_TIMES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """A worker's module times, gathered by the process that writes the report."""
+    _MODULE_TIMES.update(getattr(node, "workeroutput", {}).get("module_times", {}))
+
+
+def _write_module_times(config: pytest.Config, terminalreporter: Any) -> None:
+    target = config.getoption("module_times")
+    if not target or WORKER != "main" or not _MODULE_TIMES:
+        return
+    rows = sorted(_MODULE_TIMES.items(), key=lambda row: row[1][1] - row[1][2])
+    lines = [
+        f"{end - start:8.1f}\t{start - _STARTED:8.1f}\t{worker}\t{tests}\t{module}"
+        for module, (worker, start, end, tests) in rows
+    ]
+    Path(target).write_text(
+        "seconds\tstarted_at\tworker\ttests\tmodule\n" + "\n".join(lines) + "\n"
+    )
+    terminalreporter.section("slowest modules (wall clock, started at, worker)")
+    for line in lines[:15]:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(all in {target})")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The figures the reliability tests wrote in this run (by whichever worker ran them), and
+    the modules' times when ``--module-times`` asks for them."""
+    _write_module_times(config, terminalreporter)
     folder = ARTIFACTS / "reliability"
     if WORKER != "main" or not folder.exists():
         return
