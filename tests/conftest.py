@@ -89,6 +89,38 @@ async def screenshot(page: Any, name: str, *, docs: bool = False, **options: Any
 
 #: Tests that must not run beside each other: one worker takes them all, in turn.
 SERIAL_GROUPS = ("tests/reliability/",)
+#: Modules of a serial group's folder that need not wait for it: Schemathesis's requests
+#: against a service on a database of their own, judged by their answers, not by latency
+#: figures; in the serial group they made it five minutes longer than any worker's other work.
+NOT_SERIAL = ("tests/reliability/test_hostile_input.py",)
+#: The longest units of work, longest first (``--module-times`` measures them): each worker
+#: starts with one of them, and the short modules fill in at the end, so that no worker is
+#: left with a long module when the others are done.
+LONGEST_FIRST = (
+    "tests/reliability/",
+    "tests/test_reports.py",
+    "tests/reliability/test_hostile_input.py",
+    "tests/test_jobs.py",
+    "tests/test_viewer_map.py",
+    "tests/test_geometry_limits.py",
+    "tests/test_cli.py",
+    "tests/test_workspace_imports.py",
+    "tests/test_alerts_live.py",
+    "tests/test_access_leaks_alerts.py",
+    "tests/test_viewer_analysis_jobs.py",
+    "tests/test_workspace_alerts.py",
+    "tests/test_workspace_requests.py",
+    "tests/test_ogc_filters.py",
+    "tests/test_alerts_webhooks.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs in one go: a serial group's folder, or a test's module."""
+    module = nodeid.split("::", 1)[0]
+    if module in NOT_SERIAL:
+        return module
+    return next((group for group in SERIAL_GROUPS if nodeid.startswith(group)), module)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -96,13 +128,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """The tests of one module run in one worker, in order: a module's fixtures (a loaded demo,
     a live server) are built once and its tests may build on each other (the demo's tests read
     what the first one loaded). The serial groups take whole folders. (pytest-xdist's own
-    ``loadgroup`` reads groups from test ids that pytest 9 no longer lets a plugin rename.)"""
+    ``loadgroup`` reads groups from test ids that pytest 9 no longer lets a plugin rename.)
+    The units of :data:`LONGEST_FIRST` are handed out first, then the others, most tests
+    first."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
-            serial = next((group for group in SERIAL_GROUPS if nodeid.startswith(group)), None)
-            return serial or nodeid.split("::", 1)[0]
+            return work_unit(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the queue is complete when the first unit is handed out
+                rank = {unit: place for place, unit in enumerate(LONGEST_FIRST)}
+                units = sorted(self.workqueue.items(), key=lambda u: rank.get(u[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     return ModuleScheduling(config, log)
 
