@@ -245,12 +245,13 @@ def _server_dsn(database: str) -> str:
     )
 
 
-async def create_database(name: str) -> str:
+async def create_database(name: str, template: str | None = None) -> str:
     """A new database with PostGIS and the migrations applied; returns its asyncpg URL.
 
-    Copied from a template database migrated once (``migrated_template``): a copy takes a
-    fraction of a second where running every migration takes about ten."""
-    template = await migrated_template()
+    Copied from a template database migrated once (``migrated_template``), or from
+    ``template`` (one of ``cached_template``): a copy takes a fraction of a second where
+    running every migration takes about ten."""
+    template = template or await migrated_template()
     admin = await asyncpg.connect(_server_dsn("postgres"))
     try:
         for attempt in range(50):
@@ -282,11 +283,10 @@ def _schema_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-async def migrated_template() -> str:
-    """A database with PostGIS and every migration applied, named after what the schema is
-    built from, so that it is built once for all the suite's databases and workers (under an
-    advisory lock) and again only when a migration or the code they read changes."""
-    name = f"civop_template_{_schema_digest()}"
+async def _template(name: str, fill: Callable[[str], Awaitable[None]]) -> str:
+    """The template database ``name``, made by ``fill`` (given the name of an empty database
+    to fill) unless it exists: under an advisory lock, so that the workers make it once, and
+    named only once complete, so that a build cut short is never copied."""
     admin = await asyncpg.connect(_server_dsn("postgres"))
     try:
         if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -297,14 +297,7 @@ async def migrated_template() -> str:
                 return name
             building = f"{name}_building"
             await admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{building}"')
-            conn = await asyncpg.connect(_server_dsn(building))
-            try:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            finally:
-                await conn.close()
-            await migrate(TEST_URL.set(database=building).render_as_string(hide_password=False))
-            # Complete before it takes its name: a build cut short is never copied.
+            await fill(building)
             await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
             await admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
         finally:
@@ -312,6 +305,44 @@ async def migrated_template() -> str:
     finally:
         await admin.close()
     return name
+
+
+async def migrated_template() -> str:
+    """A database with PostGIS and every migration applied, named after what the schema is
+    built from, so that it is built once for all the suite's databases and workers (under an
+    advisory lock) and again only when a migration or the code they read changes."""
+
+    async def fill(building: str) -> None:
+        admin = await asyncpg.connect(_server_dsn("postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{building}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(_server_dsn(building))
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        finally:
+            await conn.close()
+        await migrate(TEST_URL.set(database=building).render_as_string(hide_password=False))
+
+    return await _template(f"civop_template_{_schema_digest()}", fill)
+
+
+async def cached_template(
+    label: str, made_from: str, build: Callable[[str], Awaitable[None]]
+) -> str:
+    """A template database of the migrated schema with what ``build`` (given its asyncpg URL)
+    adds, for data that takes long to make (a polygon of a million vertices): made once, and
+    again only when the schema or ``made_from`` (the code and figures that make it) changes,
+    so a run after the first copies it in a fraction of a second."""
+    migrated = await migrated_template()
+    made = hashlib.sha256(made_from.encode()).hexdigest()[:8]
+
+    async def fill(building: str) -> None:
+        await create_database(building, template=migrated)
+        await build(TEST_URL.set(database=building).render_as_string(hide_password=False))
+
+    return await _template(f"{migrated}_{label}_{made}", fill)
 
 
 async def migrate(url: str, revision: str = "head") -> None:
