@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 import secrets
 import shutil
@@ -371,9 +372,24 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
+async def world_template() -> str:
+    """The migrated schema with the test world (``factories.build_world``), as a template:
+    the world's users are made once, not for every database that needs them."""
+
+    async def build(url: str) -> None:
+        engine = create_async_engine(url)
+        try:
+            await factories.build_world(engine)
+        finally:
+            await engine.dispose()
+
+    return await cached_template("world", inspect.getsource(factories), build)
+
+
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[str]:
-    url = await create_database(TEST_DB)
+    """The worker's database: the test world in it (``world``)."""
+    url = await create_database(TEST_DB, template=await world_template())
     yield url
     await drop_database(TEST_DB)
 
@@ -387,8 +403,9 @@ async def engine(database: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 async def world(engine: AsyncEngine) -> factories.World:
-    """Sectors and one user per role, committed once for the whole run."""
-    return await factories.build_world(engine)
+    """Sectors and one user per role, committed once for the whole run (in the template the
+    worker's database is copied from)."""
+    return await factories.world_in(engine)
 
 
 @pytest.fixture(scope="session")
@@ -433,9 +450,9 @@ async def own_live_server(name: str) -> AsyncIterator[LiveServer]:
     the block: a module whose checks count what other modules' records would change (alerts
     their rules raise, requests with the same title) runs on one of these."""
     database_name = f"{TEST_DB}_{name}"
-    url = await create_database(database_name)
+    url = await create_database(database_name, template=await world_template())
     engine = create_async_engine(url)
-    world = await factories.build_world(engine)
+    world = await factories.world_in(engine)
     env = {
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_TILE_CACHE_MB": "0",
