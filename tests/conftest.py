@@ -4,7 +4,9 @@ servers on ports and log files of its own), on the project-local cluster or on t
 DATABASE_URL names, migrated with Alembic; one rolled-back transaction per test.
 
 The reliability tests (tests/reliability) share one throwaway cluster and load the machine on
-purpose: they run in one worker, one after another (``pytest_xdist_make_scheduler`` below)."""
+purpose: they run in one worker, one after another (``pytest_xdist_make_scheduler`` below),
+but for those of ``NOT_SERIAL``. Databases are copies of template databases made once
+(``migrated_template``, ``world_template``, ``cached_template``; docs/developers.md)."""
 
 from __future__ import annotations
 
