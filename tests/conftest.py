@@ -105,7 +105,6 @@ LONGEST_FIRST = (
     "tests/reliability/test_hostile_input.py",
     "tests/test_jobs.py",
     "tests/test_viewer_map.py",
-    "tests/test_geometry_limits.py",
     "tests/test_cli.py",
     "tests/test_workspace_imports.py",
     "tests/test_alerts_live.py",
