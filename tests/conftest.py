@@ -4,12 +4,15 @@ servers on ports and log files of its own), on the project-local cluster or on t
 DATABASE_URL names, migrated with Alembic; one rolled-back transaction per test.
 
 The reliability tests (tests/reliability) share one throwaway cluster and load the machine on
-purpose: they run in one worker, one after another (``pytest_xdist_make_scheduler`` below)."""
+purpose: they run in one worker, one after another (``pytest_xdist_make_scheduler`` below),
+but for those of ``NOT_SERIAL``. Databases are copies of template databases made once
+(``migrated_template``, ``world_template``, ``cached_template``; docs/developers.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 import secrets
 import shutil
@@ -89,6 +92,37 @@ async def screenshot(page: Any, name: str, *, docs: bool = False, **options: Any
 
 #: Tests that must not run beside each other: one worker takes them all, in turn.
 SERIAL_GROUPS = ("tests/reliability/",)
+#: Modules of a serial group's folder that need not wait for it: Schemathesis's requests
+#: against a service on a database of their own, judged by their answers, not by latency
+#: figures; in the serial group they made it five minutes longer than any worker's other work.
+NOT_SERIAL = ("tests/reliability/test_hostile_input.py",)
+#: The longest units of work, longest first (``--module-times`` measures them): each worker
+#: starts with one of them, and the short modules fill in at the end, so that no worker is
+#: left with a long module when the others are done.
+LONGEST_FIRST = (
+    "tests/reliability/",
+    "tests/test_reports.py",
+    "tests/reliability/test_hostile_input.py",
+    "tests/test_jobs.py",
+    "tests/test_viewer_map.py",
+    "tests/test_cli.py",
+    "tests/test_workspace_imports.py",
+    "tests/test_alerts_live.py",
+    "tests/test_access_leaks_alerts.py",
+    "tests/test_viewer_analysis_jobs.py",
+    "tests/test_workspace_alerts.py",
+    "tests/test_workspace_requests.py",
+    "tests/test_ogc_filters.py",
+    "tests/test_alerts_webhooks.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs in one go: a serial group's folder, or a test's module."""
+    module = nodeid.split("::", 1)[0]
+    if module in NOT_SERIAL:
+        return module
+    return next((group for group in SERIAL_GROUPS if nodeid.startswith(group)), module)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -96,13 +130,25 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """The tests of one module run in one worker, in order: a module's fixtures (a loaded demo,
     a live server) are built once and its tests may build on each other (the demo's tests read
     what the first one loaded). The serial groups take whole folders. (pytest-xdist's own
-    ``loadgroup`` reads groups from test ids that pytest 9 no longer lets a plugin rename.)"""
+    ``loadgroup`` reads groups from test ids that pytest 9 no longer lets a plugin rename.)
+    The units of :data:`LONGEST_FIRST` are handed out first, then the others, most tests
+    first."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
-            serial = next((group for group in SERIAL_GROUPS if nodeid.startswith(group)), None)
-            return serial or nodeid.split("::", 1)[0]
+            return work_unit(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the queue is complete when the first unit is handed out
+                rank = {unit: place for place, unit in enumerate(LONGEST_FIRST)}
+                units = sorted(self.workqueue.items(), key=lambda u: rank.get(u[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     return ModuleScheduling(config, log)
 
@@ -110,8 +156,71 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 _STARTED = time.time()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The figures the reliability tests wrote in this run (by whichever worker ran them)."""
+# --- where the time goes: ``--module-times`` ---------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--module-times",
+        metavar="PATH",
+        default=None,
+        help="write each test module's wall clock (first set-up to last tear-down, in the worker"
+        " that ran it) to PATH as tab-separated lines, slowest first, and print the slowest",
+    )
+
+
+#: Per module (its file): [worker, start, end, tests], times from time.time().
+_MODULE_TIMES: dict[str, list[Any]] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    if not item.config.getoption("module_times"):
+        return (yield)
+    start = time.time()
+    try:
+        return (yield)
+    finally:
+        module = item.nodeid.split("::", 1)[0]
+        entry = _MODULE_TIMES.setdefault(module, [WORKER, start, start, 0])
+        entry[2] = time.time()
+        entry[3] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and session.config.getoption("module_times"):
+        workeroutput["module_times"] = _MODULE_TIMES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """A worker's module times, gathered by the process that writes the report."""
+    _MODULE_TIMES.update(getattr(node, "workeroutput", {}).get("module_times", {}))
+
+
+def _write_module_times(config: pytest.Config, terminalreporter: Any) -> None:
+    target = config.getoption("module_times")
+    if not target or WORKER != "main" or not _MODULE_TIMES:
+        return
+    rows = sorted(_MODULE_TIMES.items(), key=lambda row: row[1][1] - row[1][2])
+    lines = [
+        f"{end - start:8.1f}\t{start - _STARTED:8.1f}\t{worker}\t{tests}\t{module}"
+        for module, (worker, start, end, tests) in rows
+    ]
+    Path(target).write_text(
+        "seconds\tstarted_at\tworker\ttests\tmodule\n" + "\n".join(lines) + "\n"
+    )
+    terminalreporter.section("slowest modules (wall clock, started at, worker)")
+    for line in lines[:15]:
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"(all in {target})")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The figures the reliability tests wrote in this run (by whichever worker ran them), and
+    the modules' times when ``--module-times`` asks for them."""
+    _write_module_times(config, terminalreporter)
     folder = ARTIFACTS / "reliability"
     if WORKER != "main" or not folder.exists():
         return
@@ -138,12 +247,13 @@ def _server_dsn(database: str) -> str:
     )
 
 
-async def create_database(name: str) -> str:
+async def create_database(name: str, template: str | None = None) -> str:
     """A new database with PostGIS and the migrations applied; returns its asyncpg URL.
 
-    Copied from a template database migrated once (``migrated_template``): a copy takes a
-    fraction of a second where running every migration takes about ten."""
-    template = await migrated_template()
+    Copied from a template database migrated once (``migrated_template``), or from
+    ``template`` (one of ``cached_template``): a copy takes a fraction of a second where
+    running every migration takes about ten."""
+    template = template or await migrated_template()
     admin = await asyncpg.connect(_server_dsn("postgres"))
     try:
         for attempt in range(50):
@@ -175,11 +285,10 @@ def _schema_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-async def migrated_template() -> str:
-    """A database with PostGIS and every migration applied, named after what the schema is
-    built from, so that it is built once for all the suite's databases and workers (under an
-    advisory lock) and again only when a migration or the code they read changes."""
-    name = f"civop_template_{_schema_digest()}"
+async def _template(name: str, fill: Callable[[str], Awaitable[None]]) -> str:
+    """The template database ``name``, made by ``fill`` (given the name of an empty database
+    to fill) unless it exists: under an advisory lock, so that the workers make it once, and
+    named only once complete, so that a build cut short is never copied."""
     admin = await asyncpg.connect(_server_dsn("postgres"))
     try:
         if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -190,14 +299,7 @@ async def migrated_template() -> str:
                 return name
             building = f"{name}_building"
             await admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{building}"')
-            conn = await asyncpg.connect(_server_dsn(building))
-            try:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            finally:
-                await conn.close()
-            await migrate(TEST_URL.set(database=building).render_as_string(hide_password=False))
-            # Complete before it takes its name: a build cut short is never copied.
+            await fill(building)
             await admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
             await admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
         finally:
@@ -205,6 +307,44 @@ async def migrated_template() -> str:
     finally:
         await admin.close()
     return name
+
+
+async def migrated_template() -> str:
+    """A database with PostGIS and every migration applied, named after what the schema is
+    built from, so that it is built once for all the suite's databases and workers (under an
+    advisory lock) and again only when a migration or the code they read changes."""
+
+    async def fill(building: str) -> None:
+        admin = await asyncpg.connect(_server_dsn("postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{building}"')
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(_server_dsn(building))
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        finally:
+            await conn.close()
+        await migrate(TEST_URL.set(database=building).render_as_string(hide_password=False))
+
+    return await _template(f"civop_template_{_schema_digest()}", fill)
+
+
+async def cached_template(
+    label: str, made_from: str, build: Callable[[str], Awaitable[None]]
+) -> str:
+    """A template database of the migrated schema with what ``build`` (given its asyncpg URL)
+    adds, for data that takes long to make (a polygon of a million vertices): made once, and
+    again only when the schema or ``made_from`` (the code and figures that make it) changes,
+    so a run after the first copies it in a fraction of a second."""
+    migrated = await migrated_template()
+    made = hashlib.sha256(made_from.encode()).hexdigest()[:8]
+
+    async def fill(building: str) -> None:
+        await create_database(building, template=migrated)
+        await build(TEST_URL.set(database=building).render_as_string(hide_password=False))
+
+    return await _template(f"{migrated}_{label}_{made}", fill)
 
 
 async def migrate(url: str, revision: str = "head") -> None:
@@ -233,9 +373,24 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
+async def world_template() -> str:
+    """The migrated schema with the test world (``factories.build_world``), as a template:
+    the world's users are made once, not for every database that needs them."""
+
+    async def build(url: str) -> None:
+        engine = create_async_engine(url)
+        try:
+            await factories.build_world(engine)
+        finally:
+            await engine.dispose()
+
+    return await cached_template("world", inspect.getsource(factories), build)
+
+
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[str]:
-    url = await create_database(TEST_DB)
+    """The worker's database: the test world in it (``world``)."""
+    url = await create_database(TEST_DB, template=await world_template())
     yield url
     await drop_database(TEST_DB)
 
@@ -249,8 +404,9 @@ async def engine(database: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 async def world(engine: AsyncEngine) -> factories.World:
-    """Sectors and one user per role, committed once for the whole run."""
-    return await factories.build_world(engine)
+    """Sectors and one user per role, committed once for the whole run (in the template the
+    worker's database is copied from)."""
+    return await factories.world_in(engine)
 
 
 @pytest.fixture(scope="session")
@@ -295,9 +451,9 @@ async def own_live_server(name: str) -> AsyncIterator[LiveServer]:
     the block: a module whose checks count what other modules' records would change (alerts
     their rules raise, requests with the same title) runs on one of these."""
     database_name = f"{TEST_DB}_{name}"
-    url = await create_database(database_name)
+    url = await create_database(database_name, template=await world_template())
     engine = create_async_engine(url)
-    world = await factories.build_world(engine)
+    world = await factories.world_in(engine)
     env = {
         "DATABASE_URL": url.replace("postgresql+asyncpg://", "postgresql://", 1),
         "CIVOP_TILE_CACHE_MB": "0",

@@ -94,6 +94,25 @@ async def build_world(engine: AsyncEngine) -> World:
     return world
 
 
+async def world_in(engine: AsyncEngine) -> World:
+    """The world :func:`build_world` made in this database (a copy of one that holds it)."""
+    world = World()
+    async with engine.connect() as connection:
+        for name, _level, _parent, _bounds in SECTORS:
+            world.sectors[name] = (
+                await connection.execute(
+                    text("SELECT id FROM sectors WHERE name = :name"), {"name": name}
+                )
+            ).scalar_one()
+        for username, *_ in USERS:
+            world.users[username] = (
+                await connection.execute(
+                    text("SELECT id FROM users WHERE username = :username"), {"username": username}
+                )
+            ).scalar_one()
+    return world
+
+
 DEFAULTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "sectors": (
         square(24.0, 4.0, 24.5, 4.5),

@@ -5,10 +5,13 @@ cannot hold a tile, an analysis or ``/health`` past the statement timeout."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,13 @@ import morecantile
 import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from service.auth.security import issue_token
 from service.config import get_settings
 from service.main import create_app
 from tests import factories
+from tests.conftest import TEST_DB, cached_template, create_database, drop_database
 from tests.test_imports import upload
 
 Headers = Callable[[str], dict[str, str]]
@@ -216,42 +221,89 @@ async def _commit(engine: AsyncEngine, sql: str, **params: Any) -> Any:
         return result.scalars().all() if result.returns_rows else []
 
 
+#: The incidents 5 km outside the big polygon.
+BIG_INCIDENTS_SQL = (
+    "INSERT INTO incidents (category, occurred_at, severity, geom, classification) "
+    "SELECT 'armed_clash', now() - interval '1 day' * (i % 20), 3, "
+    "ST_SetSRID(ST_MakePoint(:lon + 0.35 * cos(i), :lat + 0.35 * sin(i)), 4326), 'public' "
+    "FROM generate_series(1, 10000) AS i"
+)
+BIG_SITE_SQL = (
+    "INSERT INTO idp_sites (name, site_type, status, geom, classification, "
+    "population_individuals) VALUES ('Traced camp', 'planned_camp', 'open', "
+    "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'public', 40000) RETURNING id"
+)
+
+
+async def _build_big_site(url: str) -> None:
+    """The test world and the big site in the database at ``url``. Storing the polygon takes a
+    minute of the database's time (its validity check)."""
+    engine = create_async_engine(url)
+    try:
+        await factories.build_world(engine)
+        (site_id,) = await _commit(engine, BIG_SITE_SQL, lon=BIG_CENTRE[0], lat=BIG_CENTRE[1])
+        await _commit(
+            engine,
+            BIG_POLYGON_SQL,
+            lon=BIG_CENTRE[0],
+            lat=BIG_CENTRE[1],
+            n=BIG_VERTICES,
+            id=site_id,
+        )
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class BigSite:
+    app: Any
+    site: str
+    world: factories.World
+
+    def headers(self, username: str) -> dict[str, str]:
+        token, _ = issue_token(
+            self.world.users[username], get_settings().signing_key(), timedelta(minutes=5)
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture(scope="module")
-async def big_site(
-    engine: AsyncEngine, world: factories.World
-) -> AsyncIterator[tuple[Any, dict[str, str]]]:
+async def big_site() -> AsyncIterator[BigSite]:
     """An IDP site of 1,000,003 vertices stored by SQL (past the API's limits), 10,000 incidents
-    5 km outside it, and the service with a short statement timeout."""
-    (site_id,) = await _commit(
-        engine,
-        "INSERT INTO idp_sites (name, site_type, status, geom, classification, "
-        "population_individuals) VALUES ('Traced camp', 'planned_camp', 'open', "
-        "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'public', 40000) RETURNING id",
-        lon=BIG_CENTRE[0],
-        lat=BIG_CENTRE[1],
+    5 km outside it, and the service with a short statement timeout, on a database of its own:
+    a copy of a template made once (``cached_template``: storing the polygon takes a minute)."""
+    made_from = "\n".join(
+        (
+            BIG_SITE_SQL,
+            BIG_POLYGON_SQL,
+            f"{BIG_VERTICES} {BIG_CENTRE}",
+            inspect.getsource(factories),
+        )
     )
-    await _commit(
-        engine, BIG_POLYGON_SQL, lon=BIG_CENTRE[0], lat=BIG_CENTRE[1], n=BIG_VERTICES, id=site_id
-    )
-    incidents = await _commit(
-        engine,
-        "INSERT INTO incidents (category, occurred_at, severity, geom, classification) "
-        "SELECT 'armed_clash', now() - interval '1 day' * (i % 20), 3, "
-        "ST_SetSRID(ST_MakePoint(:lon + 0.35 * cos(i), :lat + 0.35 * sin(i)), 4326), 'public' "
-        "FROM generate_series(1, 10000) AS i RETURNING id",
-        lon=BIG_CENTRE[0],
-        lat=BIG_CENTRE[1],
-    )
+    template = await cached_template("big_site", made_from, _build_big_site)
+    name = f"{TEST_DB}_big_site"
+    url = await create_database(name, template=template)
+    engine = create_async_engine(url)
+    try:
+        world = await factories.world_in(engine)
+        (site_id,) = await _commit(engine, "SELECT id FROM idp_sites WHERE name = 'Traced camp'")
+        # Dated from today: not in the template, which may be weeks old.
+        await _commit(engine, BIG_INCIDENTS_SQL, lon=BIG_CENTRE[0], lat=BIG_CENTRE[1])
+    finally:
+        await engine.dispose()
     settings = get_settings().model_copy(
-        update={"db_statement_timeout_ms": STATEMENT_TIMEOUT_MS, "tile_cache_mb": 0}
+        update={
+            "database_url": url,
+            "db_statement_timeout_ms": STATEMENT_TIMEOUT_MS,
+            "tile_cache_mb": 0,
+        }
     )
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
-            yield app, {"site": str(site_id)}
+            yield BigSite(app, str(site_id), world)
     finally:
-        await _commit(engine, "DELETE FROM incidents WHERE id = ANY(:ids)", ids=list(incidents))
-        await _commit(engine, "DELETE FROM idp_sites WHERE id = :id", id=site_id)
+        await drop_database(name)
 
 
 async def _bounded(app: Any, path: str, headers: dict[str, str], **params: Any) -> Any:
@@ -273,36 +325,36 @@ def _edge_tile(z: int) -> morecantile.Tile:
 
 @pytest.mark.parametrize("z", [10, 6])
 async def test_a_tile_over_a_huge_stored_polygon_answers_within_the_statement_timeout(
-    big_site: tuple[Any, dict[str, str]], headers: Headers, z: int
+    big_site: BigSite, z: int
 ) -> None:
-    app, _ = big_site
     tile = _edge_tile(z)
     response = await _bounded(
-        app,
+        big_site.app,
         f"/collections/idp_sites/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}",
-        headers("analyst"),
+        big_site.headers("analyst"),
     )
     assert response.status_code in BOUNDED, response.text[:500]
 
 
 async def test_an_exposure_analysis_over_a_huge_stored_polygon_answers_within_the_timeout(
-    big_site: tuple[Any, dict[str, str]], headers: Headers
+    big_site: BigSite,
 ) -> None:
-    app, ids = big_site
-    response = await _bounded(app, "/api/analysis/exposure", headers("analyst"), bbox="24,6,26,8")
+    response = await _bounded(
+        big_site.app, "/api/analysis/exposure", big_site.headers("analyst"), bbox="24,6,26,8"
+    )
     assert response.status_code in BOUNDED, response.text[:500]
     if response.status_code == 200:
-        assert ids["site"] in {f["id"] for f in response.json()["features"]}
+        assert big_site.site in {f["id"] for f in response.json()["features"]}
 
 
 async def test_health_stays_up_while_tiles_over_a_huge_polygon_are_built(
-    big_site: tuple[Any, dict[str, str]], headers: Headers
+    big_site: BigSite,
 ) -> None:
-    app, _ = big_site
+    app = big_site.app
     tile = _edge_tile(10)
     path = f"/collections/idp_sites/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}"
     tiles = [
-        asyncio.create_task(_bounded(app, path, headers(user)))
+        asyncio.create_task(_bounded(app, path, big_site.headers(user)))
         for user in ("analyst", "admin", "officer", "partner")
     ]
     await asyncio.sleep(0.5)

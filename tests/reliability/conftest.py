@@ -310,23 +310,16 @@ async def create_world_database(name: str, incidents_sql: str, *args: Any) -> st
 
 async def create_seeded_database(server: URL, name: str, incidents: int) -> str:
     """A database on ``server`` with PostGIS, the migrations, the demo mission with
-    ``incidents`` incidents and the accounts of :data:`ACCOUNTS`; returns its asyncpg URL."""
-    admin_dsn = server.set(drivername="postgresql", database="postgres")
-    admin = await asyncpg.connect(admin_dsn.render_as_string(hide_password=False))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = server.set(drivername="postgresql+asyncpg", database=name)
-    conn = await asyncpg.connect(
-        url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    try:
-        await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    finally:
-        await conn.close()
-    rendered = url.render_as_string(hide_password=False)
-    await migrate(rendered)
+    ``incidents`` incidents and the accounts of :data:`ACCOUNTS`; returns its asyncpg URL.
+
+    On the suite's own server it is a copy of the migrated template (``create_database``);
+    on another (a throwaway cluster) the migrations run."""
+    from tests.conftest import TEST_URL, create_database
+
+    if (server.host, server.port) == (TEST_URL.host, TEST_URL.port):
+        rendered = await create_database(name)
+    else:
+        rendered = await _create_migrated_database(server, name)
     engine = create_async_engine(rendered)
     try:
         # The demo of the fixed reference date (WINDOW and the figures are about its dates),
@@ -349,6 +342,27 @@ async def create_seeded_database(server: URL, name: str, incidents: int) -> str:
                 )
     finally:
         await engine.dispose()
+    return rendered
+
+
+async def _create_migrated_database(server: URL, name: str) -> str:
+    """An empty database on ``server`` with PostGIS and every migration run."""
+    admin_dsn = server.set(drivername="postgresql", database="postgres")
+    admin = await asyncpg.connect(admin_dsn.render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = server.set(drivername="postgresql+asyncpg", database=name)
+    conn = await asyncpg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    finally:
+        await conn.close()
+    rendered = url.render_as_string(hide_password=False)
+    await migrate(rendered)
     return rendered
 
 
