@@ -35,7 +35,6 @@ from sqlalchemy import (
     Text,
     cast,
     delete,
-    false,
     func,
     insert,
     literal,
@@ -176,7 +175,8 @@ async def current(session: AsyncSession, collection: Collection) -> bool:
         .scalar_subquery()
     )
     built = select(BUILDS.c.version).where(BUILDS.c.collection == collection.name).scalar_subquery()
-    return bool(await session.scalar(select(func.coalesce(built == now, false()))))
+    # Never counted and never written: no groups, as counted.
+    return bool(await session.scalar(select(func.coalesce(built, 0) == now)))
 
 
 def tile_groups(
@@ -432,11 +432,19 @@ class GroupKeeper:
             self._reconnected = False
             last = time.monotonic()
             try:
-                await defer_count(self.sessionmaker)
+                if not await self._all_current():
+                    await defer_count(self.sessionmaker)
             except asyncio.CancelledError:
                 raise
             except Exception:  # retried at the next change
                 log.exception("queueing a count of the point groups failed")
+
+    async def _all_current(self) -> bool:
+        async with self.sessionmaker() as session:
+            for collection in COLLECTIONS.values():
+                if kept(collection) and not await current(session, collection):
+                    return False
+        return True
 
     def start(self) -> None:
         self._changed.set()
