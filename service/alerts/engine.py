@@ -29,16 +29,9 @@ SCHEDULED_DEBOUNCE_S = 2.0
 
 async def defer_scheduled(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Queue one pass of the time-based rules, unless one is already waiting."""
-    from sqlalchemy.exc import IntegrityError
+    from service.jobs.service import ALERTS_TASK, defer_once
 
-    from service.jobs.service import ALERTS_TASK, defer
-
-    async with sessionmaker() as session:
-        try:
-            await defer(session, ALERTS_TASK, {}, queueing_lock=ALERTS_TASK)
-            await session.commit()
-        except IntegrityError:  # one is already queued: it will read the latest data
-            await session.rollback()
+    await defer_once(sessionmaker, ALERTS_TASK)
 
 
 class AlertEngine:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, false, func, literal, select, text, true, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.access.actions import allowed, authorize
 from service.access.policy import Principal
@@ -109,6 +109,19 @@ async def defer(
         {"queue": QUEUE, "task": task, "qlock": queueing_lock, "args": json.dumps(args)},
     )
     return int(found)
+
+
+async def defer_once(sessionmaker: async_sessionmaker[AsyncSession], task: str) -> None:
+    """Queue one run of a task of the service's own (no arguments, no job record), unless one
+    is already waiting: the waiting one will read the latest data."""
+    from sqlalchemy.exc import IntegrityError
+
+    async with sessionmaker() as session:
+        try:
+            await defer(session, task, {}, queueing_lock=task)
+            await session.commit()
+        except IntegrityError:  # one is already queued
+            await session.rollback()
 
 
 async def _check_limits(session: AsyncSession, principal: Principal, settings: Settings) -> None:

@@ -459,13 +459,6 @@ class GroupKeeper:
 
 async def defer_count(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     """Queue one count of the groups, unless one is already waiting."""
-    from sqlalchemy.exc import IntegrityError
+    from service.jobs.service import GROUPS_TASK, defer_once
 
-    from service.jobs.service import GROUPS_TASK, defer
-
-    async with sessionmaker() as session:
-        try:
-            await defer(session, GROUPS_TASK, {}, queueing_lock=GROUPS_TASK)
-            await session.commit()
-        except IntegrityError:  # one is already queued: it will read the latest data
-            await session.rollback()
+    await defer_once(sessionmaker, GROUPS_TASK)
