@@ -275,7 +275,8 @@ async def count(connection: AsyncConnection, collection: Collection) -> Count | 
     return Count(name, groups, seconds, version)
 
 
-def _numbers(values: list[ColumnElement[Any]], element: str) -> ColumnElement[Any]:
+def _array(values: list[ColumnElement[Any]], element: str) -> ColumnElement[Any]:
+    """An SQL array of ``values``; an empty one of ``element`` when there are none."""
     return array(values) if values else literal_column(f"'{{}}'::{element}[]")
 
 
@@ -298,7 +299,7 @@ def _count_points(collection: Collection) -> Any:
             (verification if verification is not None else literal(None, Text())).label(
                 "verification_state"
             ),
-            _texts([cast(table.c[n], Text) for n in shown.keys]).label("drawn"),
+            _array([cast(table.c[n], Text) for n in shown.keys], "text").label("drawn"),
             cast(table.c.id, Text).label("id"),
             *(cast(table.c[n], Float).label(f"h{i}") for i, n in enumerate(shown.highest)),
             *(table.c[n].label(f"l{i}") for i, n in enumerate(shown.latest)),
@@ -314,14 +315,10 @@ def _count_points(collection: Collection) -> Any:
         *part,
         func.count(),
         func.min(p.id),
-        _numbers([func.max(p[f"h{i}"]) for i in range(len(shown.highest))], "double precision"),
-        _numbers([func.max(p[f"l{i}"]) for i in range(len(shown.latest))], "timestamptz"),
+        _array([func.max(p[f"h{i}"]) for i in range(len(shown.highest))], "double precision"),
+        _array([func.max(p[f"l{i}"]) for i in range(len(shown.latest))], "timestamptz"),
     ).group_by(*part)
     return insert(GROUPS).from_select([c.name for c in GROUPS.c], counted)
-
-
-def _texts(values: list[ColumnElement[Any]]) -> ColumnElement[Any]:
-    return array(values) if values else literal_column("'{}'::text[]")
 
 
 def _count_zoom(collection: Collection, z: int) -> Any:
@@ -344,11 +341,11 @@ def _count_zoom(collection: Collection, z: int) -> Any:
             *part,
             cast(func.sum(g.count), Integer),
             func.min(g.first_id),
-            _numbers(
+            _array(
                 [func.max(g.highest[i + 1]) for i in range(len(shown.highest))],
                 "double precision",
             ),
-            _numbers([func.max(g.latest[i + 1]) for i in range(len(shown.latest))], "timestamptz"),
+            _array([func.max(g.latest[i + 1]) for i in range(len(shown.latest))], "timestamptz"),
         )
         .where(g.collection == collection.name, g.z == z + 1)
         .group_by(*part)
