@@ -81,6 +81,14 @@ async def plant(session: AsyncSession, world: factories.World, actor: uuid.UUID)
     return len(rows)
 
 
+@pytest.fixture
+async def planted(session: AsyncSession, world: factories.World) -> uuid.UUID:
+    """The planted incidents, in the test's transaction; the partner organisation's id."""
+    actor = await _actor(session)
+    await plant(session, world, actor)
+    return actor
+
+
 def principals(world: factories.World, actor: uuid.UUID) -> dict[str, Principal]:
     north = frozenset({world.sectors["North"], world.sectors["North-West"]})
     return {
@@ -104,16 +112,14 @@ async def _rows(session: AsyncSession, statement: Any) -> list[tuple[str, ...]]:
 
 
 async def test_groups_read_from_the_counts_are_those_counted_from_the_table(
-    session: AsyncSession, world: factories.World
+    session: AsyncSession, world: factories.World, planted: uuid.UUID
 ) -> None:
-    actor = await _actor(session)
-    await plant(session, world, actor)
     connection = await session.connection()
     made = await groups.count(connection, INCIDENTS)
     assert made is not None and made.groups > 0
     assert await groups.current(session, INCIDENTS)
     compared = 0
-    for name, principal in principals(world, actor).items():
+    for name, principal in principals(world, planted).items():
         assert groups.readable(INCIDENTS, principal, ListQuery()), name
         for tile in tiles_of_centres():
             z, x, y = tile.z, tile.x, tile.y
@@ -127,7 +133,7 @@ async def test_groups_read_from_the_counts_are_those_counted_from_the_table(
     # What each kind of user is shown differs: the parts are applied, not ignored.
     z, x, y = 5, *TMS.tile(*CENTRES[0], 5)[:2]
     totals = {}
-    for name, principal in principals(world, actor).items():
+    for name, principal in principals(world, planted).items():
         found = groups.tile_groups(INCIDENTS, principal, z, x, y, 20_000).subquery()
         totals[name] = await session.scalar(select(func.sum(found.c.count)))
     assert totals["admin"] > totals["analyst"] > totals["partner"] > 0
@@ -137,10 +143,8 @@ async def test_groups_read_from_the_counts_are_those_counted_from_the_table(
 
 
 async def test_counting_again_changes_nothing_until_a_write(
-    session: AsyncSession, world: factories.World
+    session: AsyncSession, planted: uuid.UUID
 ) -> None:
-    actor = await _actor(session)
-    await plant(session, world, actor)
     connection = await session.connection()
     assert await groups.count(connection, INCIDENTS) is not None
     assert await groups.count(connection, INCIDENTS) is None, "counted twice at one version"
@@ -161,9 +165,14 @@ def _decoded(content: bytes) -> list[tuple[Any, ...]]:
     )
 
 
-async def _tile(client: AsyncClient, auth: dict[str, str], tile: morecantile.Tile) -> bytes:
+async def _tile(
+    client: AsyncClient,
+    auth: dict[str, str],
+    tile: morecantile.Tile,
+    params: dict[str, str] | None = None,
+) -> bytes:
     url = f"/collections/incidents/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}"
-    response = await client.get(url, headers=auth)
+    response = await client.get(url, headers=auth, params=params)
     assert response.status_code == 200, response.text
     return response.content
 
@@ -176,17 +185,28 @@ async def test_served_tiles_are_the_same_from_the_counts_and_a_write_is_seen_at_
     world: factories.World,
     headers: Headers,
     user: str,
+    planted: uuid.UUID,
 ) -> None:
-    actor = await _actor(session)
-    await plant(session, world, actor)
     auth = headers(user)
     tiles = [t for t in tiles_of_centres() if t.z in (0, 4, 6, 7)]
+    looting = {"category": "looting"}
     counted = {t: _decoded(await _tile(client, auth, t)) for t in tiles}
+    filtered = {t: _decoded(await _tile(client, auth, t, looting)) for t in tiles}
     assert sum(len(features) for features in counted.values()) > 100
     await groups.count(await session.connection(), INCIDENTS)
     app.state.tile_cache.tiles.clear()
     for t in tiles:
         assert _decoded(await _tile(client, auth, t)) == counted[t], f"{user} {t}"
+        # A filter the counts do not keep: counted from the table, only looting.
+        assert _decoded(await _tile(client, auth, t, looting)) == filtered[t], f"{user} {t}"
+    assert all(
+        dict(properties)["category"] == "looting"
+        for features in filtered.values()
+        for _, properties in features
+    )
+    assert sum(len(features) for features in filtered.values()) < sum(
+        len(features) for features in counted.values()
+    )
     # A record made restricted leaves the tiles of who may not see it at once, before any
     # count: the counts are no longer current, so the tile is counted from the table.
     public = await session.scalar(
