@@ -373,6 +373,8 @@ async def test_an_export_cut_off_from_the_database_midway_answers_503() -> None:
             again = await http.get("/api/incidents/export", headers=headers["analyst"])
             assert again.status_code == 200, again.text
     finally:
-        service.stop()
+        # the proxy runs in this event loop: it must keep forwarding while the service
+        # closes its connections, or the shutdown waits for them to time out
+        await asyncio.to_thread(service.stop)
         await proxy.stop()
         await drop_database(name)
