@@ -1,4 +1,5 @@
-"""One job in a process of its own: ``python -m service.job_runner.child <job id>``.
+"""One job in a process of its own: ``python -m service.job_runner.child <job id>``, or forked
+by a worker's fork server (``service.jobs.worker``), which calls ``main`` with the same words.
 
 A worker starts this process for each job and kills it at the job's time limit or when the job
 is cancelled; the process's address space is limited (``CIVOP_JOBS_MEMORY_MB``). The result is
@@ -49,6 +50,26 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     if os.getppid() == 1:  # the parent died before the line above
         sys.exit(1)
+
+
+def die_with_worker(worker: int) -> None:
+    """A child forked by its worker's fork server has that server as parent, not the worker:
+    it watches the worker itself (a pidfd, which names that very process) and kills itself
+    when the worker ends, however it ends."""
+    import select
+    import signal
+    import threading
+
+    try:
+        watched = os.pidfd_open(worker)
+    except ProcessLookupError:  # the worker died before this child started
+        sys.exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="civop-worker-watch", daemon=True).start()
 
 
 def limit_memory(megabytes: int) -> None:
@@ -184,14 +205,20 @@ async def run_groups() -> int:
     return 0
 
 
-def main() -> None:
+def main(args: list[str] | None = None, worker: int | None = None) -> None:
+    """Run the job (its id), the time-based alert rules (``alerts``) or the point groups'
+    count (``groups``) named by ``args`` (the command line's by default) for the worker whose
+    process id is ``worker`` (the parent by default); exits with its status."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    die_with_parent()
+    if worker is None:
+        die_with_parent()
+    else:
+        die_with_worker(worker)
     settings = get_settings()
     limit_memory(settings.jobs_memory_mb)
     # Jobs take the CPU the API leaves: a request never waits behind an export.
     os.nice(settings.jobs_nice)
-    what = sys.argv[1]
+    what = (sys.argv[1:] if args is None else args)[0]
     if what == "alerts":
         sys.exit(asyncio.run(run_alerts()))
     if what == "groups":

@@ -2,6 +2,13 @@
 child process (``service.job_runner.child``) which it kills at the job's time limit or when the job
 is cancelled.
 
+Children are forked by a fork server (``multiprocessing``'s ``forkserver``) that the worker
+starts at its first job and that has imported the child's modules once: a job starts in
+milliseconds, not in the second Python takes to import SQLAlchemy and the service. The fork
+server holds no connection, thread or event loop, so each child starts as clean as a new
+process. The fork server ends with its worker; a running child watches its worker and ends
+with it too (``service.job_runner.child.die_with_worker``).
+
 While a job runs its worker refreshes the job's heartbeat every second. A worker that is
 SIGKILLed leaves a running job with an old heartbeat: every worker sweeps such jobs when it
 starts and every few seconds after, and marks them failed (Procrastinate's own record of the
@@ -12,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
+import multiprocessing
+import os
 import signal
-import sys
 import time
 import uuid
 from typing import Any
@@ -64,20 +73,57 @@ def make_app(settings: Settings, maker: async_sessionmaker[AsyncSession]) -> pro
     return app
 
 
+#: The module a job runs in, named (not imported: it imports this package's models).
+CHILD = "service.job_runner.child"
+#: What the fork server imports once, before it forks the first child: the worker's main
+#: script when it is one (``civop worker``; each child would run it again otherwise), the
+#: child, and the housekeeping it runs every few seconds. A job's own heavy libraries (GDAL,
+#: Matplotlib) are imported by the job that needs them.
+PRELOAD = ["__main__", CHILD, "service.alerts.scheduled", "service.layers.groups"]
+
+_forks = multiprocessing.get_context("forkserver")
+_forks.set_forkserver_preload(PRELOAD)
+
+
+def run_child(args: list[str], worker: int) -> None:
+    """The child's start: ``service.job_runner.child`` as ``python -m`` would run it, for the
+    worker ``worker`` (it dies with that process, not with the fork server)."""
+    importlib.import_module(CHILD).main(args, worker)
+
+
+async def _start(process: multiprocessing.process.BaseProcess) -> None:
+    """Start ``process``: the first start waits for the fork server's imports, so it runs in a
+    thread; a worker stopped meanwhile does not leave the child behind."""
+    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+    try:
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await starting
+            process.kill()
+            process.join()
+        raise
+
+
 async def _child(
     args: list[str], limit_s: float, still_wanted: Any = None
 ) -> tuple[int, str | None]:
     """Run ``service.job_runner.child`` with ``args``; kill it past ``limit_s`` or when
-    ``still_wanted()`` says no. Returns its exit status and why it was stopped, if it was."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service.job_runner.child", *args
+    ``still_wanted()`` says no. Returns its exit status (minus the signal that killed it) and
+    why it was stopped, if it was."""
+    process = _forks.Process(
+        target=run_child, args=(args, os.getpid()), name=f"civop-job-{args[0]}"
     )
+    await _start(process)
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    loop.add_reader(process.sentinel, ended.set)
     started = time.monotonic()
     reason = None
     try:
         while True:
             try:
-                await asyncio.wait_for(process.wait(), HEARTBEAT_S)
+                await asyncio.wait_for(ended.wait(), HEARTBEAT_S)
                 break
             except TimeoutError:
                 pass
@@ -87,14 +133,16 @@ async def _child(
                 reason = "cancelled"
             if reason is not None:
                 process.kill()
-                await process.wait()
+                await ended.wait()
                 break
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+        process.kill()
+        process.join()
         raise
-    return process.returncode or 0, reason
+    finally:
+        loop.remove_reader(process.sentinel)
+    process.join()
+    return process.exitcode or 0, reason
 
 
 async def supervise(
