@@ -11,7 +11,6 @@ import uuid
 from typing import Literal
 
 from service.core.params import parse_bbox, parse_datetime
-from service.reports.render import render_html, render_pdf
 from service.reports.service import Kind, Report, ReportQuery
 
 Format = Literal["html", "pdf"]
@@ -37,6 +36,10 @@ def file_name(report: Report, extension: str) -> str:
 
 async def rendered(report: Report, output: Format) -> tuple[bytes, str]:
     """The report's bytes and media type; drawing and PDF layout run in a worker thread."""
+    # Drawing (Matplotlib, SciPy) is loaded where a report is made (a job, ``civop report``),
+    # not in every process that reads a report's parameters: the API starts without it.
+    from service.reports.render import render_html, render_pdf
+
     html = await asyncio.to_thread(render_html, report)
     if output == "html":
         return html.encode(), "text/html; charset=utf-8"

@@ -1,6 +1,6 @@
-"""The map page, built with Folium: a Leaflet map with one feature group per layer, the layer
-control, the legend and the panels. The page holds no data: ``civop-map.js`` fills the groups
-from the API with the user's token once they have signed in."""
+"""The map page, built with Folium (``service.viewer.folium_page``): a Leaflet map with one
+feature group per layer, the layer control, the legend and the panels. The page holds no data:
+``civop-map.js`` fills the groups from the API with the user's token once they have signed in."""
 
 from __future__ import annotations
 
@@ -8,29 +8,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import folium
-from branca.element import Figure, MacroElement
-from folium.map import CustomPane
-from folium.template import Template
-
 from service import labels
 from service.basemap.service import basemap_info
 from service.config import Settings
-from service.i18n import (
-    LANGUAGE,
-    _,
-    direction,
-    in_language,
-    language_name,
-    languages,
-    zone,
-    zone_label,
-)
+from service.i18n import direction, in_language, zone, zone_label
 from service.layers.heat import HEAT_MAX_ZOOM
-from service.viewer import assets, styles
+from service.viewer import styles
 from service.viewer.messages import MESSAGES, messages
-
-TEMPLATES = assets.TEMPLATES
 
 #: Map panes, bottom to top. Leaflet's overlay pane, where the heat view draws, is at 400:
 #: the analysis overlays and the sector outlines stay readable above it.
@@ -73,56 +57,6 @@ CLUSTER_PX = 64
 POLL_SECONDS = 3
 
 
-class MapApp(MacroElement):
-    """The panels (sign-in, search and period, legend, status) and the call that starts the
-    page's script with the map, its feature groups and the layer control."""
-
-    def __init__(
-        self,
-        control: folium.LayerControl,
-        groups: dict[str, folium.FeatureGroup],
-        config: dict[str, Any],
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self._name = "CivopMap"
-        self._template = _app_template()
-        self.control = control
-        self.groups = groups
-        self.config = config
-        self.legend = styles.legend(alerts="alerts" in groups)
-        self.messages = messages()
-        self.categories = [
-            {"value": str(k), "label": styles.label(str(k)), "colour": c}
-            for k, c in styles.INCIDENT_COLOURS.items()
-        ]
-        language = LANGUAGE.get()
-        self.language = language
-        self.languages = [{"code": code, "name": language_name(code)} for code in languages()]
-
-
-@lru_cache(maxsize=1)
-def _app_template() -> Template:
-    """The panels and the start-up call (read when the first page is built)."""
-    template: Template = Template(
-        "{% macro html(this, kwargs) %}"
-        + (TEMPLATES / "panels.html").read_text()
-        + "{% endmacro %}"
-        + """
-        {% macro script(this, kwargs) %}
-            civopMap.start({{ this._parent.get_name() }}, {
-                control: {{ this.control.get_name() }},
-                groups: {
-                {%- for key, group in this.groups.items() %}
-                    {{ key|tojson }}: {{ group.get_name() }},
-                {%- endfor %}
-                },
-            }, {{ this.config|tojson }});
-        {% endmacro %}
-        """
-    )
-    return template
-
-
 @dataclass(frozen=True)
 class PageOptions:
     """What the page depends on: settings, not data (so one page serves every user)."""
@@ -158,58 +92,24 @@ def build_page(options: PageOptions) -> str:
     """The HTML of ``/map`` in the options' language (``lang`` and ``dir`` on the page, its
     layout mirrored right to left); every script and stylesheet it loads is served under
     ``/static``."""
+    # Folium (and the pandas it imports) is loaded with the first page a process builds, not
+    # when the service starts: most of the API's processes never build one.
+    from service.viewer.folium_page import draw
+
     with in_language(options.language):
-        html = _build_page(options)
+        html = draw(
+            mission_bbox=options.mission_bbox,
+            basemap_url=options.basemap_url,
+            panes=PANES,
+            layers=LAYERS + ([ALERTS_LAYER] if options.alerts_available else []),
+            config=page_config(options),
+        )
     # Folium writes a bare <html>: the page says its language and direction.
     return html.replace(
         "<html>",
         f'<html lang="{options.language}" dir="{direction(options.language)}">',
         1,
     )
-
-
-def _build_page(options: PageOptions) -> str:
-    west, south, east, north = options.mission_bbox
-    fmap = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=7,
-        tiles=None,
-        control_scale=True,
-        min_zoom=3,
-        max_zoom=18,
-        font_size="13px",
-    )
-    # Folium's defaults load Leaflet, jQuery, Bootstrap and fonts from CDNs: the map needs none
-    # of that but Leaflet, and loads everything from the service itself.
-    fmap.default_js = [(f"civop_js_{i}", "/static/" + s) for i, s in enumerate(assets.SCRIPTS)]
-    fmap.default_css = [
-        (f"civop_css_{i}", "/static/" + s) for i, s in enumerate(assets.STYLESHEETS)
-    ]
-    figure = fmap.get_root()
-    assert isinstance(figure, Figure)
-    figure.title = _(MESSAGES["page.title"])
-    figure.header.add_child(
-        folium.Element('<link rel="icon" type="image/svg+xml" href="/static/viewer/favicon.svg">'),
-        name="civop_favicon",
-    )
-    fmap.fit_bounds([[south, west], [north, east]])
-    for pane, z_index in PANES.items():
-        CustomPane(pane, z_index=z_index, pointer_events=False).add_to(fmap)
-
-    if options.basemap_url:
-        folium.TileLayer(
-            tiles=options.basemap_url, attr="Basemap", name="Basemap", overlay=True
-        ).add_to(fmap)
-    layers = LAYERS + ([ALERTS_LAYER] if options.alerts_available else [])
-    groups = {key: folium.FeatureGroup(name=_(name), show=shown) for key, name, shown in layers}
-    for group in groups.values():
-        group.add_to(fmap)
-    control = folium.LayerControl(position="topright", collapsed=False)
-    control.add_to(fmap)
-
-    MapApp(control, groups, page_config(options)).add_to(fmap)
-    html: str = figure.render()
-    return html
 
 
 def page_config(options: PageOptions) -> dict[str, Any]:
