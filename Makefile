@@ -88,8 +88,12 @@ typecheck: venv
 
 # The suite in parallel worker processes (pytest-xdist), each on a throwaway database of its
 # own; the reliability tests together in one of them (see tests/conftest.py).
+# The service's modules are compiled once first: the suite starts a few hundred Python
+# processes (servers, workers, the command line), and with PYTHONDONTWRITEBYTECODE set each
+# would compile them again.
 PYTEST_WORKERS ?= 3
 pytest: venv db ogctests
+	$(BIN)/python -m compileall -q service geo
 	$(ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 # The guides' screenshots (docs/images/): the tests that take them, with CIVOP_DOCS_IMAGES=1 so
