@@ -3,7 +3,7 @@ child process (``service.job_runner.child``) which it kills at the job's time li
 is cancelled.
 
 Children are forked by a fork server (``multiprocessing``'s ``forkserver``) that the worker
-starts at its first job and that has imported the child's modules once: a job starts in
+starts when it starts and that has imported the child's modules once: a job starts in
 milliseconds, not in the second Python takes to import SQLAlchemy and the service. The fork
 server holds no connection, thread or event loop, so each child starts as clean as a new
 process. The fork server ends with its worker; a running child watches its worker and ends
@@ -26,6 +26,7 @@ import os
 import signal
 import time
 import uuid
+from multiprocessing import forkserver
 from typing import Any
 
 import procrastinate
@@ -91,20 +92,6 @@ def run_child(args: list[str], worker: int) -> None:
     importlib.import_module(CHILD).main(args, worker)
 
 
-async def _start(process: multiprocessing.process.BaseProcess) -> None:
-    """Start ``process``: the first start waits for the fork server's imports, so it runs in a
-    thread; a worker stopped meanwhile does not leave the child behind."""
-    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
-    try:
-        await asyncio.shield(starting)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await starting
-            process.kill()
-            process.join()
-        raise
-
-
 async def _child(
     args: list[str], limit_s: float, still_wanted: Any = None
 ) -> tuple[int, str | None]:
@@ -114,11 +101,18 @@ async def _child(
     process = _forks.Process(
         target=run_child, args=(args, os.getpid()), name=f"civop-job-{args[0]}"
     )
-    await _start(process)
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
-    loop.add_reader(process.sentinel, ended.set)
-    started = time.monotonic()
+
+    def watch(start: asyncio.Future[None]) -> None:
+        if not start.cancelled() and start.exception() is None:
+            loop.add_reader(process.sentinel, ended.set)
+
+    # The first start waits for the fork server's imports: it runs in a thread, and the
+    # job's heartbeat goes on meanwhile.
+    starting = asyncio.ensure_future(asyncio.to_thread(process.start))
+    starting.add_done_callback(watch)
+    began = time.monotonic()
     reason = None
     try:
         while True:
@@ -127,22 +121,37 @@ async def _child(
                 break
             except TimeoutError:
                 pass
-            if time.monotonic() - started > limit_s:
+            if starting.done():
+                starting.result()  # a child that could not be started
+            if time.monotonic() - began > limit_s:
                 reason = f"stopped after {limit_s:g} s, the time limit for this kind of job"
             elif still_wanted is not None and await still_wanted() == "cancelled":
                 reason = "cancelled"
             if reason is not None:
-                process.kill()
-                await ended.wait()
+                await _kill(process, starting, ended)
                 break
     except BaseException:
-        process.kill()
-        process.join()
+        # The worker is stopping (or the child could not start): no child is left behind.
+        with contextlib.suppress(BaseException):
+            await _kill(process, starting, ended)
         raise
     finally:
-        loop.remove_reader(process.sentinel)
+        if starting.done() and not starting.cancelled() and starting.exception() is None:
+            loop.remove_reader(process.sentinel)
     process.join()
     return process.exitcode or 0, reason
+
+
+async def _kill(
+    process: multiprocessing.process.BaseProcess,
+    starting: asyncio.Future[None],
+    ended: asyncio.Event,
+) -> None:
+    """Kill the child once it has started, and wait until it has ended."""
+    await asyncio.shield(starting)
+    process.kill()
+    await ended.wait()
+    process.join()
 
 
 async def supervise(
@@ -287,6 +296,9 @@ async def run_worker(concurrency: int | None = None) -> None:
                 log.exception("job sweep failed")
             await asyncio.sleep(max(1.0, settings.jobs_stale_s / 3))
 
+    # The fork server imports the job runner while the worker connects: the first job need
+    # not wait for it.
+    await asyncio.to_thread(forkserver.ensure_running)
     try:
         async with app.open_async():
             sweeper = asyncio.create_task(sweeping(), name="civop-job-sweep")
