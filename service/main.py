@@ -16,6 +16,7 @@ from service.alerts import lifecycle as alerts_lifecycle
 from service.alerts.views import router as alerts_router
 from service.analysis.views import router as analysis_router
 from service.audit.views import router as audit_router
+from service.auth import security
 from service.auth.admin_views import router as admin_router
 from service.auth.throttle import LoginLimits
 from service.auth.views import router as auth_router
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.layer_versions = ChangeAwareCache(changes, set(COLLECTIONS), ttl_s=version_ttl)
         app.state.reads = ReadRouter(settings, app.state.sessionmaker)
         app.state.point_groups = GroupKeeper(app.state.sessionmaker, changes)
+        # The sign-in of an unknown user takes as long as anyone's from the first one on.
+        asyncio.get_running_loop().run_in_executor(None, security.dummy_hash)
         changes.start()
         alerts_lifecycle.start(app, settings)
         app.state.point_groups.start()
