@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from geo.basemap import NotMBTiles
 from service.cli.common import fail
 from service.config import get_settings
 from service.i18n import N_, _, format_number, spoken
@@ -26,6 +25,7 @@ def register(
         Path, typer.Argument(help=N_("An MBTiles file (png, jpg, webp or pbf tiles)."))
     ],
 ) -> None:
+    from geo.basemap import NotMBTiles
     from service.basemap.service import register as register_file
 
     try:
