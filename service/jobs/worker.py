@@ -103,10 +103,12 @@ async def _child(
     )
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
+    watched: list[int] = []  # the sentinel read while the child runs
 
     def watch(start: asyncio.Future[None]) -> None:
         if not start.cancelled() and start.exception() is None:
             loop.add_reader(process.sentinel, ended.set)
+            watched.append(process.sentinel)
 
     # The first start waits for the fork server's imports: it runs in a thread, and the
     # job's heartbeat goes on meanwhile.
@@ -136,8 +138,8 @@ async def _child(
             await _kill(process, starting, ended)
         raise
     finally:
-        if starting.done() and not starting.cancelled() and starting.exception() is None:
-            loop.remove_reader(process.sentinel)
+        for sentinel in watched:
+            loop.remove_reader(sentinel)
     process.join()
     return process.exitcode or 0, reason
 
