@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import mapbox_vector_tile
@@ -20,7 +21,7 @@ import morecantile
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.access.policy import Principal
 from service.collections.registry import COLLECTIONS
@@ -279,6 +280,71 @@ async def test_a_worker_counts_the_groups_at_start_and_again_after_a_change(
         async with AsyncSession(engine) as session:
             await session.execute(text("DELETE FROM incidents WHERE id = :id"), {"id": made})
             await session.commit()
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux ``/proc``)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not ended, nor ended and waiting to be reaped)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
+
+
+async def test_civop_worker_runs_queued_work_and_leaves_no_process_when_stopped(
+    engine: AsyncEngine, database: str
+) -> None:
+    """``civop worker``, the command operators run: a count queued before it starts is run
+    by a child its fork server forks, and when it is stopped nothing of it stays behind."""
+    async with AsyncSession(engine) as session:
+        made = await session.scalar(
+            text(
+                "INSERT INTO incidents (category, severity, occurred_at, geom, classification) "
+                "VALUES ('looting', 3, now(), ST_SetSRID(ST_MakePoint(24.8, 7.8), 4326), "
+                "'public') RETURNING id"
+            )
+        )
+        await session.commit()
+        assert not await groups.current(session, INCIDENTS)
+    await groups.defer_count(async_sessionmaker(engine))
+    url = database.replace("postgresql+asyncpg://", "postgresql://", 1)
+    worker = subprocess.Popen(  # noqa: ASYNC220 - returns at once
+        [str(Path(sys.executable).with_name("civop")), "worker"],
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert await _until_current(engine, 60), "civop worker did not run the queued count"
+        forked = _children(worker.pid)
+        assert forked, "no fork server beside the worker"
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        async with AsyncSession(engine) as session:
+            await session.execute(text("DELETE FROM incidents WHERE id = :id"), {"id": made})
+            await session.commit()
+    deadline = time.monotonic() + 10
+    while _running(forked):
+        assert time.monotonic() < deadline, f"left running after the worker: {forked}"
+        await asyncio.sleep(0.1)
 
 
 def test_the_command_line_counts_the_groups_once_per_change(database: str) -> None:
