@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.validation import SizeLimits
@@ -17,6 +17,9 @@ PolicyAction = Literal["hide", "generalise"]
 PolicyLevel = Literal["public", "mission", "restricted"]
 #: Collections whose records have a category, and the enumeration of its values.
 CATEGORIES = {"incidents": IncidentCategory, "actors": ActorCategory}
+#: OWASP's least Argon2id cost, memory (KiB) x passes: its lightest recommendation is
+#: 7 MiB x 5 passes (Password Storage Cheat Sheet).
+MIN_PASSWORD_HASH_COST_KIB = 7_168 * 5
 
 
 def to_asyncpg_url(url: str) -> str:
@@ -60,6 +63,13 @@ class Settings(BaseSettings):
 
     demo: bool = False
     secret_key: SecretStr | None = None
+    #: Argon2id parameters of new password hashes: memory (KiB), passes, lanes. The default is
+    #: RFC 9106's second recommendation; lighter ones may be no weaker than OWASP's minimum
+    #: (memory x passes of 35,840 KiB or more, e.g. 19,456 KiB x 2). A stored hash keeps the
+    #: parameters it was made with until its user next signs in, when it is made again.
+    password_hash_memory_kib: int = Field(65_536, ge=7_168, le=4_194_304)
+    password_hash_passes: int = Field(3, ge=1, le=64)
+    password_hash_lanes: int = Field(4, ge=1, le=64)
     token_ttl_minutes: int = Field(480, ge=1, le=7 * 24 * 60)
     #: How long a process may reuse who a token or key belongs to; any change to users, keys
     #: or sectors empties it at once (PostgreSQL notifications), so this is only a backstop.
@@ -314,6 +324,16 @@ class Settings(BaseSettings):
                     f"its categories are {', '.join(c.value for c in categories)}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _password_hash_cost(self) -> Settings:
+        cost = self.password_hash_memory_kib * self.password_hash_passes
+        if cost < MIN_PASSWORD_HASH_COST_KIB:
+            raise ValueError(
+                "CIVOP_PASSWORD_HASH_MEMORY_KIB x CIVOP_PASSWORD_HASH_PASSES must be at least "
+                f"{MIN_PASSWORD_HASH_COST_KIB:,} (OWASP's minimum for Argon2id), not {cost:,}"
+            )
+        return self
 
     @field_validator("secret_key")
     @classmethod

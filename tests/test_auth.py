@@ -10,14 +10,16 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher, extract_parameters
 from httpx import AsyncClient
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.auth import service as auth
 from service.auth.models import User
 from service.auth.security import issue_token
-from service.config import get_settings
+from service.config import Settings, get_settings
 from service.enums import Role
 from tests import factories
 
@@ -252,3 +254,73 @@ async def test_basic_auth_guesses_are_throttled_like_logins(
 
 def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_passwords_are_hashed_as_rfc_9106_recommends_unless_the_operator_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("MEMORY_KIB", "PASSES", "LANES"):
+        monkeypatch.delenv(f"CIVOP_PASSWORD_HASH_{name}", raising=False)
+    defaults = Settings()
+    assert (
+        defaults.password_hash_memory_kib,
+        defaults.password_hash_passes,
+        defaults.password_hash_lanes,
+    ) == (65_536, 3, 4)  # RFC 9106, section 4: the second recommended option
+    monkeypatch.setenv("CIVOP_PASSWORD_HASH_MEMORY_KIB", "8192")
+    monkeypatch.setenv("CIVOP_PASSWORD_HASH_PASSES", "2")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert "CIVOP_PASSWORD_HASH_MEMORY_KIB x CIVOP_PASSWORD_HASH_PASSES" in str(refused.value)
+    assert "16,384" in str(refused.value)
+
+
+async def test_a_hash_made_with_other_parameters_is_made_again_at_sign_in_without_stopping_others(
+    client: AsyncClient, engine: AsyncEngine, session: AsyncSession
+) -> None:
+    """A hash from before the operator changed the parameters (here a costly one, about a second
+    of CPU): the sign-in checks it in a thread while other requests are answered, then stores a
+    hash with the process's parameters, attributed to the user."""
+    user = await committed_user(engine)
+    costly = PasswordHasher(time_cost=16, memory_cost=65_536, parallelism=1)
+    old_hash = await asyncio.to_thread(costly.hash, factories.PASSWORD)
+    async with engine.begin() as connection:
+        await connection.execute(text("SELECT set_config('civop.actor', 'test-setup', true)"))
+        await connection.execute(
+            text("UPDATE users SET password_hash = :hash WHERE id = :id"),
+            {"hash": old_hash, "id": user.id},
+        )
+    signing_in = asyncio.create_task(login(client, user.username))
+    answered_meanwhile = 0
+    while not signing_in.done():
+        if (await client.get("/health")).status_code == 200 and not signing_in.done():
+            answered_meanwhile += 1
+        await asyncio.sleep(0.02)
+    status, _ = await signing_in
+    assert status == 200
+    assert answered_meanwhile >= 10, "the sign-in stopped every other request"
+    # What the sign-in wrote, read through the session the client's requests use.
+    stored = await session.scalar(
+        text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}
+    )
+    audit = (
+        await session.execute(
+            text(
+                "SELECT actor, context FROM audit_log WHERE collection = 'users' "
+                "AND record_id = :id AND action = 'update' AND actor <> 'test-setup'"
+            ),
+            {"id": user.id},
+        )
+    ).all()
+    settings = get_settings()
+    parameters = extract_parameters(stored)
+    assert (parameters.memory_cost, parameters.time_cost, parameters.parallelism) == (
+        settings.password_hash_memory_kib,
+        settings.password_hash_passes,
+        settings.password_hash_lanes,
+    )
+    assert [tuple(row) for row in audit] == [(user.username, "sign-in: password hash parameters")]
+    status, _ = await login(client, user.username)  # the new hash holds the same password
+    assert status == 200
+    status, _ = await login(client, user.username, "not-the-password")
+    assert status == 401

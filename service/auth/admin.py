@@ -8,6 +8,7 @@ call these and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -177,8 +178,9 @@ async def reset_password(
         raise InvalidInput(["password"], _("password must have at least 12 characters"))
     found = await user(session, principal, user_id)
     await _as(session, principal)
+    password_hash = await asyncio.to_thread(hash_password, password)
     await session.execute(
-        update(User).where(User.id == user_id).values(password_hash=hash_password(password))
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
     )
     await session.commit()
     await throttle.unlock(session, found.username)

@@ -12,8 +12,20 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()
+from service.config import get_settings
+
 API_KEY_PREFIX = "civop_"
+
+
+@cache
+def hasher() -> PasswordHasher:
+    """Argon2id with the process's parameters (``CIVOP_PASSWORD_HASH_*``)."""
+    settings = get_settings()
+    return PasswordHasher(
+        time_cost=settings.password_hash_passes,
+        memory_cost=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_lanes,
+    )
 
 
 @cache
@@ -21,17 +33,27 @@ def dummy_hash() -> str:
     """Verified against when the user does not exist, so timing does not reveal usernames.
     Made once per process, when it is first needed or when the API starts (in a thread), not
     by every process that imports this module: a hash costs a sixth of a second of CPU."""
-    return _hasher.hash("not-a-password")
+    return hasher().hash("not-a-password")
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return hasher().hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or dummy_hash(), password) and password_hash is not None
+        return (
+            hasher().verify(password_hash or dummy_hash(), password) and password_hash is not None
+        )
     except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a stored hash was made with other parameters than the process's."""
+    try:
+        return hasher().check_needs_rehash(password_hash)
+    except InvalidHashError:
         return False
 
 
