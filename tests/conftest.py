@@ -111,8 +111,7 @@ LONGEST_FIRST = (
     "tests/reliability/test_hostile_input.py",
     "tests/test_jobs.py",
     "tests/test_viewer_map.py",
-    # its template (a polygon of a million vertices) takes the database a minute to check:
-    # made early, it is not the last thing a run waits for
+    # its template holds a polygon of a million vertices (a few seconds to make)
     "tests/test_geometry_limits.py",
     "tests/test_cli.py",
     "tests/test_workspace_imports.py",
