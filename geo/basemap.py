@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import morecantile
 from PIL import Image, ImageDraw
@@ -21,8 +22,10 @@ from shapely import STRtree
 from shapely.geometry import LineString, Point, box
 from shapely.geometry.base import BaseGeometry
 
-from geo.demo_map import DemoGeography
 from geo.said import say
+
+if TYPE_CHECKING:  # serving a tileset needs none of the demo's geography
+    from geo.demo_map import DemoGeography
 
 TILE = 256
 #: Drawn at this many times the tile size, then scaled down: smooth lines without an

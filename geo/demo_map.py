@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.sparse.csgraph import minimum_spanning_tree
 from shapely.geometry import LineString, Point
 
 #: Stable ids: the same seed gives the same place ids at every load.
@@ -169,6 +168,8 @@ def demo_geography(
     # Main roads: a spanning tree over the towns, and the three shortest links it left out.
     xy = np.array([[t.lon, t.lat] for t in towns])
     distance = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    from scipy.sparse.csgraph import minimum_spanning_tree  # 0.2 s to import: when drawn
+
     tree = minimum_spanning_tree(distance).toarray() > 0
     links = {(i, j) for i, j in zip(*np.nonzero(tree), strict=True)}
     spare = sorted(

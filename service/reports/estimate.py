@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from scipy.stats import binomtest
 from sqlalchemy import Table, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -156,6 +155,10 @@ async def changes(
         now, before = int(now), int(before)
         if now == before:
             continue
+        # SciPy's statistics take half a second to import: only a report that has changes
+        # to weigh pays it, not every process that serves or runs reports.
+        from scipy.stats import binomtest
+
         p = float(binomtest(now, now + before, 0.5).pvalue)
         found.append(Change(str(name), str(category), now, before, p))
     found.sort(key=lambda c: (-abs(c.now - c.before), c.p))
