@@ -78,18 +78,22 @@ def make_app(settings: Settings, maker: async_sessionmaker[AsyncSession]) -> pro
 CHILD = "service.job_runner.child"
 #: What the fork server imports once, before it forks the first child: the worker's main
 #: script when it is one (``civop worker``; each child would run it again otherwise), the
-#: child, and the housekeeping it runs every few seconds. A job's own heavy libraries (GDAL,
-#: Matplotlib) are imported by the job that needs them.
-PRELOAD = ["__main__", CHILD, "service.alerts.scheduled", "service.layers.groups"]
+#: child, and the housekeeping it runs every few seconds: the time-based alert rules with
+#: what they use (webhooks' outbox, NumPy's masked arrays, which ``numpy.unique`` imports on
+#: first use) and the point groups. A job's own heavy libraries (GDAL, Matplotlib) are
+#: imported by the job that needs them.
+PRELOAD = [
+    "__main__",
+    CHILD,
+    "service.alerts.scheduled",
+    "service.alerts.outbox",
+    "service.alerts.webhooks",
+    "numpy.ma",
+    "service.layers.groups",
+]
 
 _forks = multiprocessing.get_context("forkserver")
 _forks.set_forkserver_preload(PRELOAD)
-
-
-def run_child(args: list[str], worker: int) -> None:
-    """The child's start: ``service.job_runner.child`` as ``python -m`` would run it, for the
-    worker ``worker`` (it dies with that process, not with the fork server)."""
-    importlib.import_module(CHILD).main(args, worker)
 
 
 async def _child(
@@ -98,8 +102,14 @@ async def _child(
     """Run ``service.job_runner.child`` with ``args``; kill it past ``limit_s`` or when
     ``still_wanted()`` says no. Returns its exit status (minus the signal that killed it) and
     why it was stopped, if it was."""
+    # The child's start is ``service.job_runner.child.main``, as ``python -m`` would run it,
+    # for this worker (it dies with this process, not with the fork server). It is named by
+    # its module, which the fork server has imported: the child imports nothing more to
+    # begin (this module, its target's home otherwise, imports the job queue's library).
     process = _forks.Process(
-        target=run_child, args=(args, os.getpid()), name=f"civop-job-{args[0]}"
+        target=importlib.import_module(CHILD).main,
+        args=(args, os.getpid()),
+        name=f"civop-job-{args[0]}",
     )
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
@@ -299,8 +309,9 @@ async def run_worker(concurrency: int | None = None) -> None:
             await asyncio.sleep(max(1.0, settings.jobs_stale_s / 3))
 
     # The fork server imports the job runner while the worker connects: the first job need
-    # not wait for it.
+    # not wait for it. The worker imports the child's module too, to name it to the server.
     await asyncio.to_thread(forkserver.ensure_running)
+    await asyncio.to_thread(importlib.import_module, CHILD)
     try:
         async with app.open_async():
             sweeper = asyncio.create_task(sweeping(), name="civop-job-sweep")
