@@ -80,7 +80,7 @@ EMPTY_WHEN_IDLE = {"public.procrastinate_workers", "public.procrastinate_periodi
 
 async def _fill_through_the_service(url: str) -> None:
     """What only the running service writes: alert rules, alerts, their notes, webhooks and
-    outbox, an import job, a report's job, an assistance request, a field report through an
+    outbox, an import job, an export's job, an assistance request, a field report through an
     intake form, a dismissed pair of duplicates; and an API key."""
     engine = create_async_engine(url)
     try:
@@ -92,7 +92,12 @@ async def _fill_through_the_service(url: str) -> None:
     service = Service(
         url,
         "reliability-backup-server.log",
-        settings={"CIVOP_ALERT_WEBHOOK_URLS": json.dumps([hook]), "CIVOP_ALERTS_SCHEDULE_S": "1"},
+        settings={
+            "CIVOP_ALERT_WEBHOOK_URLS": json.dumps([hook]),
+            "CIVOP_ALERTS_SCHEDULE_S": "1",
+            # Every export is written by a worker: a job with a result, in seconds.
+            "CIVOP_JOBS_EXPORT_INLINE_ROWS": "0",
+        },
     )
     await service.start()
     try:
@@ -152,15 +157,12 @@ async def _fill_through_the_service(url: str) -> None:
                 headers=headers["officer"],
             )
             assert imported.status_code == 201, imported.text
-            sector = (await http.get("/api/sectors?limit=1", headers=headers["admin"])).json()
-            report = await http.get(  # a job, with its result
-                "/api/reports/civ-oes",
-                params={"sector": sector["features"][0]["id"]},
-                headers=headers["admin"],
+            export = await http.get(  # a job, with its result
+                "/api/sectors/export", params={"format": "csv"}, headers=headers["admin"]
             )
-            assert report.status_code == 202, report.text
+            assert export.status_code == 202, export.text
             for _ in range(600):
-                job = await http.get(report.headers["location"], headers=headers["admin"])
+                job = await http.get(export.headers["location"], headers=headers["admin"])
                 if job.json()["state"] not in ("queued", "running"):
                     break
                 await asyncio.sleep(0.2)
