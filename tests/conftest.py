@@ -51,6 +51,10 @@ os.environ.pop("CIVOP_DEMO", None)
 os.environ["CIVOP_PASSWORD_HASH_MEMORY_KIB"] = "19456"
 os.environ["CIVOP_PASSWORD_HASH_PASSES"] = "2"
 os.environ["CIVOP_PASSWORD_HASH_LANES"] = "1"
+#: The parameters, in what a template of users is made from: other parameters, other hashes.
+PASSWORD_HASHING = " ".join(
+    os.environ[f"CIVOP_PASSWORD_HASH_{name}"] for name in ("MEMORY_KIB", "PASSES", "LANES")
+)
 os.environ.pop("CIVOP_ANONYMOUS_ROLE", None)
 # The command line speaks the shell's language: the tests that read its English run it in
 # English whatever the machine's; those of other languages say theirs.
@@ -392,7 +396,7 @@ async def world_template() -> str:
         finally:
             await engine.dispose()
 
-    return await cached_template("world", inspect.getsource(factories), build)
+    return await cached_template("world", inspect.getsource(factories) + PASSWORD_HASHING, build)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from service.auth import service as auth
 from service.enums import Role
 
-#: Every test user's password, hashed with the suite's Argon2id parameters (tests/conftest.py).
+#: Every test user's password.
 PASSWORD = "correct horse battery staple"
 
 

@@ -26,7 +26,13 @@ from service.auth.security import issue_token
 from service.config import get_settings
 from service.main import create_app
 from tests import factories
-from tests.conftest import TEST_DB, cached_template, create_database, drop_database
+from tests.conftest import (
+    PASSWORD_HASHING,
+    TEST_DB,
+    cached_template,
+    create_database,
+    drop_database,
+)
 from tests.test_imports import upload
 
 Headers = Callable[[str], dict[str, str]]
@@ -300,6 +306,7 @@ async def big_site() -> AsyncIterator[BigSite]:
             f"{BIG_VERTICES} {BIG_CENTRE}",
             inspect.getsource(_build_big_site),
             inspect.getsource(factories),
+            PASSWORD_HASHING,
         )
     )
     template = await cached_template("big_site", made_from, _build_big_site)

@@ -8,7 +8,6 @@ call these and nothing else.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from service.access.actions import authorize
 from service.access.policy import Principal
 from service.auth import service
 from service.auth.models import ApiKey, User
-from service.auth.security import hash_password
+from service.auth.security import make_password_hash
 from service.enums import Role
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.i18n import _
@@ -178,7 +177,7 @@ async def reset_password(
         raise InvalidInput(["password"], _("password must have at least 12 characters"))
     found = await user(session, principal, user_id)
     await _as(session, principal)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await make_password_hash(password)
     await session.execute(
         update(User).where(User.id == user_id).values(password_hash=password_hash)
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -28,11 +31,18 @@ def hasher() -> PasswordHasher:
     )
 
 
+#: Where hashes are made and checked: threads of their own, as many as the cores. A flood of
+#: sign-ins queues here, not in the threads reports and analyses use, and no more hashes'
+#: memory (``CIVOP_PASSWORD_HASH_MEMORY_KIB`` each) is in use at once than there are cores.
+_hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="civop-hash")
+
+
 @cache
 def dummy_hash() -> str:
     """Verified against when the user does not exist, so timing does not reveal usernames.
     Made once per process, when it is first needed or when the API starts (in a thread), not
-    by every process that imports this module: a hash costs a sixth of a second of CPU."""
+    by every process that imports this module: a hash costs a sixth of a second of CPU at
+    the default parameters."""
     return hasher().hash("not-a-password")
 
 
@@ -55,6 +65,17 @@ def needs_rehash(password_hash: str) -> bool:
         return hasher().check_needs_rehash(password_hash)
     except InvalidHashError:
         return False
+
+
+async def check_password(password_hash: str | None, password: str) -> bool:
+    """:func:`verify_password` off the event loop, in the hashing threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_hashing, verify_password, password_hash, password)
+
+
+async def make_password_hash(password: str) -> str:
+    """:func:`hash_password` off the event loop, in the hashing threads."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, hash_password, password)
 
 
 def issue_token(user_id: uuid.UUID, key: str, ttl: timedelta) -> tuple[str, datetime]:

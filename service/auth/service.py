@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.access.policy import Principal
 from service.actors.models import Actor
 from service.auth.models import ApiKey, User
 from service.auth.security import (
+    check_password,
     hash_api_key,
-    hash_password,
     issue_token,
+    make_password_hash,
     needs_rehash,
     new_api_key,
-    verify_password,
 )
 from service.config import Settings
 from service.enums import Office, Role
 from service.errors import Conflict, InvalidInput, NotFound
 from service.i18n import _
 from service.sectors.models import Sector
+
+log = logging.getLogger(__name__)
 
 
 async def sector_scope(
@@ -55,29 +58,43 @@ async def principal_of(session: AsyncSession, user: User) -> Principal:
 
 
 async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-    """The enabled user with this password, or ``None``. The hash is checked in a thread (a
-    sixth of a second of CPU that would otherwise stop every other request of the process);
-    a hash made with other parameters than the process's is made again with them."""
+    """The enabled user with this password, or ``None``. The hash is checked in the hashing
+    threads (``security.check_password``: at the default parameters a sixth of a second of
+    CPU, which would otherwise stop every other request of the process), after the session's
+    transaction ends: no pooled connection waits on it."""
     user = await session.scalar(select(User).where(User.username == username))
-    stored = user.password_hash if user else None
-    ok = await asyncio.to_thread(verify_password, stored, password)
+    await session.commit()
+    ok = await check_password(user.password_hash if user else None, password)
     if user is None or not ok or user.disabled:
         return None
-    if stored is not None and needs_rehash(stored):
-        rehashed = await asyncio.to_thread(hash_password, password)
-        await session.execute(
-            select(
-                func.set_config("civop.actor", user.username, True),
-                func.set_config("civop.context", "sign-in: password hash parameters", True),
-            )
-        )
-        await session.execute(
-            update(User)
-            .where(User.id == user.id, User.password_hash == stored)
-            .values(password_hash=rehashed)
-        )
-        await session.commit()
     return user
+
+
+async def upgrade_password_hash(engine: AsyncEngine, user: User, password: str) -> None:
+    """After ``user`` signed in with ``password``: store its hash again with the process's
+    parameters if it was made with others (an audit row by the user, context ``sign-in:
+    password hash parameters``). Best effort: the sign-in stands if the write fails, and the
+    hash is made again at a later one."""
+    stored = user.password_hash
+    if stored is None or not needs_rehash(stored):
+        return
+    rehashed = await make_password_hash(password)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                select(
+                    func.set_config("civop.actor", user.username, True),
+                    func.set_config("civop.context", "sign-in: password hash parameters", True),
+                )
+            )
+            # Not over a password an admin set meanwhile, nor for a user disabled meanwhile.
+            await connection.execute(
+                update(User)
+                .where(User.id == user.id, User.password_hash == stored, User.disabled.is_(False))
+                .values(password_hash=rehashed)
+            )
+    except SQLAlchemyError:
+        log.warning("the password hash of %s was kept: storing it again failed", user.username)
 
 
 def token_for(user: User, settings: Settings) -> tuple[str, int]:
@@ -173,7 +190,7 @@ async def add_user(
         insert(User)
         .values(
             username=username,
-            password_hash=await asyncio.to_thread(hash_password, password),
+            password_hash=await make_password_hash(password),
             role=role.value,
             full_name=full_name,
             cleared_restricted=cleared_restricted,

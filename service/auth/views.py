@@ -72,6 +72,7 @@ async def login(
     if user is None:
         raise Unauthorized(_("wrong username or password, or the user is disabled"))
     await throttle.succeeded(request.app.state.engine, limits, admission)
+    await service.upgrade_password_hash(request.app.state.engine, user, form.password)
     token, expires_in = service.token_for(user, settings)
     return Token(access_token=token, expires_in=expires_in)
 
