@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reads = ReadRouter(settings, app.state.sessionmaker)
         app.state.point_groups = GroupKeeper(app.state.sessionmaker, changes)
         # The sign-in of an unknown user takes as long as anyone's from the first one on.
-        asyncio.get_running_loop().run_in_executor(None, security.dummy_hash)
+        security.prepare_dummy_hash()
         changes.start()
         alerts_lifecycle.start(app, settings)
         app.state.point_groups.start()

@@ -46,6 +46,11 @@ def dummy_hash() -> str:
     return hasher().hash("not-a-password")
 
 
+def prepare_dummy_hash() -> None:
+    """Make :func:`dummy_hash` now, in the hashing threads (the API does at start)."""
+    _hashing.submit(dummy_hash)
+
+
 def hash_password(password: str) -> str:
     return hasher().hash(password)
 
